@@ -1,0 +1,102 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+
+/**
+ * One schema per NATS message, versioned by the `v` field. The agent and the control
+ * plane both import this module, so what is published is what is accepted.
+ */
+export const SCHEMA_VERSION = 1 as const;
+
+/** FreeSWITCH's Core-UUID: the identity of one FreeSWITCH process lifetime. */
+export const NodeId = Type.String({
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+  description: 'FreeSWITCH Core-UUID (lower case). A restarted FreeSWITCH is a new node.',
+});
+
+const Seq = Type.Integer({
+  minimum: 0,
+  maximum: Number.MAX_SAFE_INTEGER,
+  description:
+    'Monotonic per node: the agent starts it at its start-up time in ms and adds 1 per message, so it keeps rising across agent restarts.',
+});
+
+const SentAt = Type.Integer({ minimum: 0, description: 'Sender wall clock, ms since the epoch.' });
+
+const NodeFacts = {
+  v: Type.Literal(SCHEMA_VERSION),
+  nodeId: NodeId,
+  seq: Seq,
+  sentAt: SentAt,
+  sipUri: Type.String({
+    minLength: 1,
+    maxLength: 192,
+    description: 'Where Kamailio sends calls: sip:host[:port][;transport=...]; checked strictly by parseSipUri.',
+  }),
+  hostname: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$' }),
+  capacity: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'FreeSWITCH max-sessions.' }),
+  sessions: Type.Integer({ minimum: 0, maximum: 10_000_000, description: 'Current session count.' }),
+  agentVersion: Type.String({ pattern: '^[0-9A-Za-z][0-9A-Za-z.+-]{0,31}$' }),
+  heartbeatIntervalMs: Type.Integer({
+    minimum: 100,
+    maximum: 60_000,
+    description: 'The agent heartbeat interval; the node expires after 3 missed heartbeats.',
+  }),
+};
+
+export const NodeJoined = Type.Object(
+  {
+    ...NodeFacts,
+    reason: Type.Union([Type.Literal('start'), Type.Literal('reannounce')]),
+  },
+  { additionalProperties: false, $id: 'NodeJoinedV1' },
+);
+export type NodeJoined = Static<typeof NodeJoined>;
+
+export const NodeHeartbeat = Type.Object(NodeFacts, { additionalProperties: false, $id: 'NodeHeartbeatV1' });
+export type NodeHeartbeat = Static<typeof NodeHeartbeat>;
+
+export const NodeLeftReason = Type.Union([
+  Type.Literal('agent-stopping'),
+  Type.Literal('freeswitch-shutdown'),
+  Type.Literal('esl-lost'),
+  Type.Literal('core-uuid-changed'),
+]);
+export type NodeLeftReason = Static<typeof NodeLeftReason>;
+
+export const NodeLeft = Type.Object(
+  {
+    v: Type.Literal(SCHEMA_VERSION),
+    nodeId: NodeId,
+    seq: Seq,
+    sentAt: SentAt,
+    reason: NodeLeftReason,
+  },
+  { additionalProperties: false, $id: 'NodeLeftV1' },
+);
+export type NodeLeft = Static<typeof NodeLeft>;
+
+export const ReannounceRequest = Type.Object(
+  {
+    v: Type.Literal(SCHEMA_VERSION),
+    requestedAt: SentAt,
+    requester: Type.String({ minLength: 1, maxLength: 128 }),
+  },
+  { additionalProperties: false, $id: 'ReannounceRequestV1' },
+);
+export type ReannounceRequest = Static<typeof ReannounceRequest>;
+
+export type NodeMessage =
+  | { kind: 'joined'; msg: NodeJoined }
+  | { kind: 'heartbeat'; msg: NodeHeartbeat }
+  | { kind: 'left'; msg: NodeLeft };
+
+function compile<T extends TSchema>(schema: T): TypeCheck<T> {
+  return TypeCompiler.Compile(schema);
+}
+
+export const checkers = {
+  joined: compile(NodeJoined),
+  heartbeat: compile(NodeHeartbeat),
+  left: compile(NodeLeft),
+  reannounce: compile(ReannounceRequest),
+} as const;

@@ -1,0 +1,47 @@
+/**
+ * NATS subject layout. Every node message carries its node id as a subject token so that
+ * a later NATS authorisation scheme can confine each agent to its own subjects.
+ *
+ *   {prefix}.node.{nodeId}.joined      agent -> control plane
+ *   {prefix}.node.{nodeId}.heartbeat   agent -> control plane
+ *   {prefix}.node.{nodeId}.left        agent -> control plane
+ *   {prefix}.control.reannounce        control plane -> every agent
+ */
+export type NodeMessageKind = 'joined' | 'heartbeat' | 'left';
+
+export const NODE_MESSAGE_KINDS: readonly NodeMessageKind[] = ['joined', 'heartbeat', 'left'];
+
+const PREFIX_SHAPE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
+
+export function isValidSubjectPrefix(prefix: string): boolean {
+  return PREFIX_SHAPE.test(prefix) && prefix.length <= 64;
+}
+
+export interface Subjects {
+  readonly prefix: string;
+  node(nodeId: string, kind: NodeMessageKind): string;
+  /** Wildcard the control plane subscribes to for every node message. */
+  readonly allNodeMessages: string;
+  readonly reannounce: string;
+  /** Splits a node message subject; undefined when it is not one. */
+  parseNodeSubject(subject: string): { nodeId: string; kind: NodeMessageKind } | undefined;
+}
+
+export function subjects(prefix: string): Subjects {
+  if (!isValidSubjectPrefix(prefix)) throw new Error(`invalid NATS subject prefix ${JSON.stringify(prefix)}`);
+  const depth = prefix.split('.').length;
+  return Object.freeze({
+    prefix,
+    node: (nodeId: string, kind: NodeMessageKind) => `${prefix}.node.${nodeId}.${kind}`,
+    allNodeMessages: `${prefix}.node.*.*`,
+    reannounce: `${prefix}.control.reannounce`,
+    parseNodeSubject(subject: string) {
+      const tokens = subject.split('.');
+      if (tokens.length !== depth + 3 || tokens[depth] !== 'node') return undefined;
+      const nodeId = tokens[depth + 1] as string;
+      const kind = tokens[depth + 2] as NodeMessageKind;
+      if (!NODE_MESSAGE_KINDS.includes(kind)) return undefined;
+      return { nodeId, kind };
+    },
+  });
+}

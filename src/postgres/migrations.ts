@@ -1,0 +1,74 @@
+import type { Pool, PoolClient } from 'pg';
+
+/**
+ * Ordered, append-only schema changes. Never edit a migration that has shipped; add one.
+ * The `dispatcher` and `version` tables follow Kamailio's own schema (dispatcher table
+ * version 4), so Kamailio's db_postgres reads them unchanged.
+ */
+export interface Migration {
+  readonly id: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: 'kamailio dispatcher and version tables',
+    sql: `
+      CREATE TABLE IF NOT EXISTS version (
+        id SERIAL PRIMARY KEY NOT NULL,
+        table_name VARCHAR(32) NOT NULL,
+        table_version INTEGER DEFAULT 0 NOT NULL,
+        CONSTRAINT version_table_name_idx UNIQUE (table_name)
+      );
+      CREATE TABLE IF NOT EXISTS dispatcher (
+        id SERIAL PRIMARY KEY NOT NULL,
+        setid INTEGER DEFAULT 0 NOT NULL,
+        destination VARCHAR(192) DEFAULT '' NOT NULL,
+        flags INTEGER DEFAULT 0 NOT NULL,
+        priority INTEGER DEFAULT 0 NOT NULL,
+        attrs VARCHAR(128) DEFAULT '' NOT NULL,
+        description VARCHAR(64) DEFAULT '' NOT NULL
+      );
+      INSERT INTO version (table_name, table_version) VALUES ('dispatcher', 4)
+        ON CONFLICT (table_name) DO UPDATE SET table_version = 4;
+    `,
+  },
+];
+
+/** Any constant works; it only has to be the same for every control plane replica. */
+const MIGRATION_LOCK_KEY = 7_264_731_001;
+
+/** Applies pending migrations once, under an advisory lock so replicas cannot race. */
+export async function migrate(pool: Pool): Promise<number[]> {
+  const client: PoolClient = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query(`CREATE TABLE IF NOT EXISTS sbc_schema_migrations (
+      id INTEGER PRIMARY KEY,
+      name TEXT NOT NULL,
+      applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )`);
+    const done = await client.query<{ id: number }>('SELECT id FROM sbc_schema_migrations');
+    const applied = new Set(done.rows.map((r) => r.id));
+    const ran: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.id)) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(m.sql);
+        await client.query('INSERT INTO sbc_schema_migrations (id, name) VALUES ($1, $2)', [m.id, m.name]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw new Error(`migration ${m.id} (${m.name}) failed`, { cause: err });
+      }
+      ran.push(m.id);
+    }
+    return ran;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    client.release();
+  }
+}

@@ -1,0 +1,140 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { connect as netConnect } from 'node:net';
+import pg from 'pg';
+import { freePort } from './ports.js';
+import { startProcess, waitFor } from './process.js';
+
+/**
+ * Real services for integration tests. With a Docker engine, testcontainers starts them;
+ * without one (as on this project's CI machines) each test starts private Redis and NATS
+ * processes on free loopback ports and gets its own fresh Postgres database on the server
+ * named by TEST_PG_URL (default: the local server). Nothing is shared between tests.
+ */
+export interface Service {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+let dockerAvailable: Promise<boolean> | undefined;
+
+export function hasDockerEngine(): Promise<boolean> {
+  dockerAvailable ??= (async () => {
+    if (process.env.TEST_NO_DOCKER === '1') return false;
+    try {
+      const { getContainerRuntimeClient } = await import('testcontainers');
+      await Promise.race([
+        getContainerRuntimeClient(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('docker probe timed out')), 3000).unref()),
+      ]);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  return dockerAvailable;
+}
+
+async function tcpReady(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = netConnect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function startContainer(image: string, port: number, scheme: string, cmd?: string[]): Promise<Service> {
+  const { GenericContainer, Wait } = await import('testcontainers');
+  let c = new GenericContainer(image).withExposedPorts(port).withWaitStrategy(Wait.forListeningPorts());
+  if (cmd) c = c.withCommand(cmd);
+  const started = await c.start();
+  return {
+    url: `${scheme}://${started.getHost()}:${started.getMappedPort(port)}`,
+    stop: async () => {
+      await started.stop();
+    },
+  };
+}
+
+export async function startRedis(): Promise<Service> {
+  if (process.env.TEST_REDIS_URL) return { url: process.env.TEST_REDIS_URL, stop: async () => {} };
+  if (await hasDockerEngine()) return startContainer('redis:7-alpine', 6379, 'redis');
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const proc = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+    try {
+      await waitFor(`redis on ${port}`, () => tcpReady(port), 5000);
+      return { url: `redis://127.0.0.1:${port}`, stop: () => proc.stop() };
+    } catch (err) {
+      await proc.stop();
+      if (attempt >= 2) throw new Error(`redis-server did not start: ${proc.output()}`, { cause: err });
+    }
+  }
+}
+
+export interface NatsService extends Service {
+  /** Kills the server abruptly and starts it again on the same port (fault tests). */
+  restart?(): Promise<void>;
+}
+
+export async function startNats(): Promise<NatsService> {
+  if (process.env.TEST_NATS_URL) return { url: process.env.TEST_NATS_URL, stop: async () => {} };
+  if (await hasDockerEngine()) return startContainer('nats:2.10-alpine', 4222, 'nats', ['-js']);
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'nats-test-'));
+    const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir];
+    let proc = startProcess('nats-server', args);
+    try {
+      await waitFor(`nats on ${port}`, () => tcpReady(port), 5000);
+      return {
+        url: `nats://127.0.0.1:${port}`,
+        async restart() {
+          await proc.stop('SIGKILL');
+          proc = startProcess('nats-server', args);
+          await waitFor(`nats on ${port}`, () => tcpReady(port), 5000);
+        },
+        async stop() {
+          await proc.stop();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    } catch (err) {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+      if (attempt >= 2) throw new Error(`nats-server did not start: ${proc.output()}`, { cause: err });
+    }
+  }
+}
+
+/** A new, empty database for one test; dropped by stop(). */
+export async function createPostgresDatabase(): Promise<Service> {
+  const adminUrl = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = `sbc_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async stop() {
+      const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import { inRouting, takesNewCalls, type NodeRecord } from './node.js';
+
+/** Kamailio dispatcher flag bits (file/DB `flags` column). */
+export const DS_FLAG_INACTIVE = 1;
+export const DS_FLAG_DISABLED = 4;
+
+export type SetPurpose = 'general' | 'rooms' | 'cascade';
+
+export interface SetPolicy {
+  readonly purpose: SetPurpose;
+  readonly setId: number;
+  /** The algorithm Kamailio's routing script uses for this set (documentation and API). */
+  readonly algorithm: number;
+}
+
+export interface DispatcherPolicy {
+  readonly sets: readonly SetPolicy[];
+}
+
+/** One row of Kamailio's dispatcher table, as we want it. */
+export interface DispatcherRow {
+  readonly setid: number;
+  readonly destination: string;
+  readonly flags: number;
+  readonly priority: number;
+  readonly attrs: string;
+  readonly description: string;
+}
+
+export interface DispatcherSet {
+  readonly setId: number;
+  readonly purpose: SetPurpose;
+  readonly algorithm: number;
+  /** Highest priority first: the order Kamailio holds them in. */
+  readonly destinations: readonly DispatcherRow[];
+}
+
+/** Kamailio's `weight` attribute is a share from 1 to 100. */
+export function weightFor(capacity: number, largest: number): number {
+  if (largest <= 0) return 1;
+  return Math.min(100, Math.max(1, Math.round((100 * capacity) / largest)));
+}
+
+/** The priority column is a signed 32-bit integer; slots are far below that in practice. */
+const MAX_PRIORITY = 2_147_483_647;
+
+/**
+ * One row per node that is still in routing, with only the facts Kamailio needs.
+ * Pure. Nodes that share an address are collapsed to the newest, so one address is never
+ * listed twice even before housekeeping has stored the older node as superseded.
+ */
+function routableNodes(nodes: readonly NodeRecord[]): NodeRecord[] {
+  const byUri = new Map<string, NodeRecord>();
+  for (const n of nodes) {
+    if (!inRouting(n.state)) continue;
+    const seen = byUri.get(n.sipUri);
+    if (!seen || n.joinedAt > seen.joinedAt || (n.joinedAt === seen.joinedAt && n.slot > seen.slot)) {
+      byUri.set(n.sipUri, n);
+    }
+  }
+  return [...byUri.values()];
+}
+
+/**
+ * Pure: the dispatcher sets Kamailio should hold for these nodes.
+ *
+ * Every destination gets the node's slot as a unique, stable priority: Kamailio reverses
+ * equal priorities on every reload, which would remap hashed rooms for no reason.
+ * Draining and drained nodes stay listed but disabled, so the size of hashed sets (and so
+ * every other room's node) does not change while a node drains.
+ */
+export function desiredSets(nodes: readonly NodeRecord[], policy: DispatcherPolicy): DispatcherSet[] {
+  const routable = routableNodes(nodes).sort((a, b) => b.slot - a.slot);
+  const largest = routable.reduce((m, n) => Math.max(m, n.capacity), 0);
+  const rows = routable.map((n) => ({
+    destination: n.sipUri,
+    flags: takesNewCalls(n.state) ? 0 : DS_FLAG_DISABLED,
+    priority: Math.min(n.slot, MAX_PRIORITY),
+    attrs: `duid=${n.nodeId};maxload=${n.capacity};weight=${weightFor(n.capacity, largest)}`,
+    description: `sbc:${n.nodeId}`,
+  }));
+  return policy.sets.map((s) => ({
+    setId: s.setId,
+    purpose: s.purpose,
+    algorithm: s.algorithm,
+    destinations: rows.map((r) => ({ setid: s.setId, ...r })),
+  }));
+}
+
+export function flattenSets(sets: readonly DispatcherSet[]): DispatcherRow[] {
+  return sets.flatMap((s) => s.destinations);
+}

@@ -1,0 +1,55 @@
+/**
+ * A FreeSWITCH node as the registry stores it. Identity is the Core-UUID: a restarted
+ * FreeSWITCH is a new node even at the same address.
+ *
+ * Lifecycle (stored state, reconciled): joining -> active -> draining -> drained -> gone.
+ * `joining` becomes `active` once every Kamailio reports the destination; `gone` is final
+ * for routing, though a newer message from the same process revives it (a healed partition).
+ */
+export const NODE_STATES = ['joining', 'active', 'draining', 'drained', 'gone'] as const;
+export type NodeState = (typeof NODE_STATES)[number];
+
+export const NODE_HEALTH = ['healthy', 'degraded', 'critical'] as const;
+export type NodeHealth = (typeof NODE_HEALTH)[number];
+
+export type GoneReason =
+  | 'agent-stopping'
+  | 'freeswitch-shutdown'
+  | 'esl-lost'
+  | 'core-uuid-changed'
+  | 'expired'
+  | 'superseded';
+
+export interface NodeRecord {
+  readonly nodeId: string;
+  readonly sipUri: string;
+  readonly hostname: string;
+  readonly capacity: number;
+  readonly sessions: number;
+  readonly agentVersion: string;
+  readonly heartbeatIntervalMs: number;
+  readonly state: NodeState;
+  readonly health: NodeHealth;
+  /** Unique, never reused; becomes the dispatcher priority so hash order is stable. */
+  readonly slot: number;
+  /** Highest message sequence number accepted from this node. */
+  readonly seq: number;
+  /** Record revision for compare-and-set writes. */
+  readonly rev: number;
+  readonly joinedAt: number;
+  readonly lastSeenAt: number;
+  /** After this instant (ms) without a message the node counts as dead. */
+  readonly expiresAt: number;
+  readonly stateChangedAt: number;
+  readonly goneReason?: GoneReason;
+}
+
+/** States whose nodes keep a dispatcher row. */
+export function inRouting(state: NodeState): boolean {
+  return state !== 'gone';
+}
+
+/** States whose rows may receive new calls (flag 0); the others are rows flagged disabled. */
+export function takesNewCalls(state: NodeState): boolean {
+  return state === 'joining' || state === 'active';
+}

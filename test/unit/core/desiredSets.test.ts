@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { desiredSets, flattenSets, weightFor } from '../../../src/core/dispatcher.js';
+import { node, policy } from './fixtures.js';
+
+describe('desiredSets', () => {
+  it('lists every routable node in every configured set, highest slot first', () => {
+    const sets = desiredSets([node(1), node(3), node(2)], policy);
+    expect(sets.map((s) => [s.setId, s.purpose, s.algorithm])).toEqual([
+      [1, 'general', 4],
+      [2, 'rooms', 2],
+      [3, 'cascade', 7],
+    ]);
+    for (const s of sets) {
+      expect(s.destinations.map((d) => d.destination)).toEqual(['sip:10.0.0.3:5080', 'sip:10.0.0.2:5080', 'sip:10.0.0.1:5080']);
+      expect(s.destinations.every((d) => d.setid === s.setId)).toBe(true);
+    }
+  });
+
+  it('gives every destination a unique priority equal to its stable slot', () => {
+    const rows = desiredSets([node(7), node(2), node(40)], policy)[0]!.destinations;
+    expect(rows.map((r) => r.priority)).toEqual([40, 7, 2]);
+    expect(new Set(rows.map((r) => r.priority)).size).toBe(rows.length);
+  });
+
+  it('keeps priorities of existing nodes when a node joins or leaves', () => {
+    const before = desiredSets([node(1), node(2)], policy)[1]!.destinations;
+    const after = desiredSets([node(1), node(2), node(5)], policy)[1]!.destinations;
+    const prio = (rows: typeof before, uri: string) => rows.find((r) => r.destination === uri)?.priority;
+    expect(prio(after, 'sip:10.0.0.1:5080')).toBe(prio(before, 'sip:10.0.0.1:5080'));
+    expect(prio(after, 'sip:10.0.0.2:5080')).toBe(prio(before, 'sip:10.0.0.2:5080'));
+  });
+
+  it('leaves gone nodes out and lists draining ones disabled (flag 4)', () => {
+    const rows = desiredSets(
+      [node(1), node(2, { state: 'gone' }), node(3, { state: 'draining' }), node(4, { state: 'joining' })],
+      policy,
+    )[0]!.destinations;
+    expect(rows.map((r) => [r.destination, r.flags])).toEqual([
+      ['sip:10.0.0.4:5080', 0],
+      ['sip:10.0.0.3:5080', 4],
+      ['sip:10.0.0.1:5080', 0],
+    ]);
+  });
+
+  it('turns capacity into a weight relative to the largest node, with node id as duid', () => {
+    const rows = desiredSets([node(1, { capacity: 640 }), node(2, { capacity: 320 })], policy)[0]!.destinations;
+    expect(rows.map((r) => r.attrs)).toEqual([
+      'duid=00000000-0000-4000-8000-000000000002;maxload=320;weight=50',
+      'duid=00000000-0000-4000-8000-000000000001;maxload=640;weight=100',
+    ]);
+    expect(weightFor(1, 1_000_000)).toBe(1);
+  });
+
+  it('keeps only the newest of two live nodes at one address (a restarted FreeSWITCH)', () => {
+    const old = node(1, { joinedAt: 1000 });
+    const restarted = node(9, { sipUri: old.sipUri, joinedAt: 5000 });
+    const rows = desiredSets([old, restarted], policy)[0]!.destinations;
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.description).toBe(`sbc:${restarted.nodeId}`);
+  });
+
+  it('produces an empty set for every purpose when no node is routable', () => {
+    const sets = desiredSets([node(1, { state: 'gone' })], policy);
+    expect(sets.map((s) => s.destinations.length)).toEqual([0, 0, 0]);
+    expect(flattenSets(sets)).toEqual([]);
+  });
+
+  it('keeps attrs within the 128-character column for the longest inputs', () => {
+    const rows = desiredSets([node(1, { capacity: 1_000_000 })], policy)[0]!.destinations;
+    expect(rows[0]!.attrs.length).toBeLessThanOrEqual(128);
+    expect(rows[0]!.description.length).toBeLessThanOrEqual(64);
+  });
+});

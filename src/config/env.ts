@@ -96,7 +96,8 @@ export const urlList = (description: string, def: readonly string[] | undefined,
 /** Renders a spec as a Markdown table for the README's configuration reference. */
 export function describeSpec(spec: Spec): string {
   const rows = Object.entries(spec).map(([name, v]) => {
-    const def = v.default === undefined ? '(required)' : `\`${Array.isArray(v.default) ? v.default.join(',') : String(v.default)}\``;
+    const shown = Array.isArray(v.default) ? v.default.join(',') : JSON.stringify(v.default)?.replace(/^"|"$/g, '');
+    const def = v.default === undefined ? '(required)' : `\`${shown}\``;
     return `| \`${name}\` | ${def} | ${v.description} |`;
   });
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');

@@ -1,0 +1,54 @@
+import { hostname } from 'node:os';
+import { int, oneOf, parseEnv, str, url, urlList, type Parsed } from './env.js';
+import type { DispatcherPolicy } from '../core/dispatcher.js';
+
+/**
+ * Every variable the control plane reads. The SBC_DS_* names are shared with Kamailio's
+ * routing script (lua/routing.lua), which reads the same variables, so both sides agree
+ * on set ids and algorithms.
+ */
+export const controlPlaneSpec = {
+  SBC_NATS_URL: url('NATS server(s) the agents publish to', 'nats://127.0.0.1:4222', ['nats:', 'tls:']),
+  SBC_NATS_PREFIX: str('Subject prefix for every message', 'sbc', /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/),
+  SBC_REDIS_URL: url('Redis holding the live node registry', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+  SBC_REDIS_PREFIX: str('Key prefix in Redis', 'sbc:', /^[A-Za-z0-9_:.-]{1,64}$/),
+  SBC_PG_URL: url('Postgres database holding Kamailio\'s dispatcher table', 'postgres://postgres@127.0.0.1:5432/postgres', ['postgres:', 'postgresql:']),
+  SBC_KAMAILIO_RPC_URLS: urlList('Comma-separated JSON-RPC URLs, one per Kamailio', ['http://127.0.0.1:5071/RPC'], ['http:', 'https:']),
+  SBC_DS_SET_GENERAL: int('Dispatcher set for ordinary calls', 1, 1, 65535),
+  SBC_DS_ALG_GENERAL: oneOf('Kamailio algorithm for the general set (4 round-robin, 9 weight, 10 call load, 11 relative weight)', '4', ['4', '9', '10', '11']),
+  SBC_DS_SET_ROOMS: int('Dispatcher set for conference rooms', 2, 1, 65535),
+  SBC_DS_ALG_ROOMS: oneOf('Kamailio algorithm for rooms (2 hash over To URI, 3 hash over R-URI)', '2', ['2', '3']),
+  SBC_DS_SET_CASCADE: int('Dispatcher set for cascaded big rooms (algorithm 7 over hash_pvar)', 3, 1, 65535),
+  SBC_RELOAD_DELTA_MS: int('Minimum time between two dispatcher reloads of one Kamailio; must be at least Kamailio\'s reload_delta', 1000, 0, 600_000),
+  SBC_RESYNC_MS: int('Periodic reconcile even without events (repairs drift)', 10_000, 500, 3_600_000),
+  SBC_RPC_TIMEOUT_MS: int('Timeout of each Kamailio JSON-RPC call', 2000, 100, 60_000),
+  SBC_HEARTBEAT_MISSES: int('Missed heartbeats after which a silent node is dead', 3, 1, 100),
+  SBC_GONE_RETENTION_MS: int('How long a gone node stays visible in the API', 3_600_000, 0, 30 * 86_400_000),
+  SBC_HTTP_HOST: str('HTTP API listen address', '0.0.0.0'),
+  SBC_HTTP_PORT: int('HTTP API listen port', 8080, 0, 65535),
+  SBC_INSTANCE_ID: str('Name of this control plane instance in logs and NATS requests', hostname(), /^[A-Za-z0-9._-]{1,128}$/),
+  SBC_LOG_LEVEL: oneOf('pino log level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+};
+
+export type ControlPlaneEnv = Parsed<typeof controlPlaneSpec>;
+
+export interface ControlPlaneConfig extends ControlPlaneEnv {
+  readonly policy: DispatcherPolicy;
+  readonly managedSets: ReadonlySet<number>;
+}
+
+export function loadControlPlaneConfig(env: Record<string, string | undefined> = process.env): ControlPlaneConfig {
+  const parsed = parseEnv(controlPlaneSpec, env);
+  const ids = [parsed.SBC_DS_SET_GENERAL, parsed.SBC_DS_SET_ROOMS, parsed.SBC_DS_SET_CASCADE];
+  if (new Set(ids).size !== ids.length) {
+    throw new Error(`invalid configuration:\n  - SBC_DS_SET_GENERAL, SBC_DS_SET_ROOMS and SBC_DS_SET_CASCADE must differ (got ${ids.join(', ')})`);
+  }
+  const policy: DispatcherPolicy = Object.freeze({
+    sets: Object.freeze([
+      { purpose: 'general' as const, setId: parsed.SBC_DS_SET_GENERAL, algorithm: Number(parsed.SBC_DS_ALG_GENERAL) },
+      { purpose: 'rooms' as const, setId: parsed.SBC_DS_SET_ROOMS, algorithm: Number(parsed.SBC_DS_ALG_ROOMS) },
+      { purpose: 'cascade' as const, setId: parsed.SBC_DS_SET_CASCADE, algorithm: 7 },
+    ]),
+  });
+  return Object.freeze({ ...parsed, policy, managedSets: new Set(ids) });
+}

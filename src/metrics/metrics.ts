@@ -1,0 +1,73 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every metric the control plane exposes; one instance per process (tests make their own). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const m = {
+    registry,
+    natsMessages: new Counter({
+      name: 'sbc_nats_messages_total',
+      help: 'Node messages accepted, by kind and what they did to the registry',
+      labelNames: ['kind', 'outcome'] as const,
+      registers: [registry],
+    }),
+    natsRejected: new Counter({
+      name: 'sbc_nats_messages_rejected_total',
+      help: 'Node messages refused at the edge, by reason (subject, json, schema, sip-uri, node-id-mismatch, too-large, stale)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    nodes: new Gauge({
+      name: 'sbc_nodes',
+      help: 'Nodes in the registry by state, as of the last reconcile',
+      labelNames: ['state'] as const,
+      registers: [registry],
+    }),
+    nodeTransitions: new Counter({
+      name: 'sbc_node_transitions_total',
+      help: 'Stored node state changes made by the reconciler',
+      labelNames: ['to', 'reason'] as const,
+      registers: [registry],
+    }),
+    reconcileRuns: new Counter({
+      name: 'sbc_reconcile_runs_total',
+      help: 'Reconcile passes by outcome (ok, error)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    reconcileSeconds: new Histogram({
+      name: 'sbc_reconcile_duration_seconds',
+      help: 'Duration of one reconcile pass',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    rowChanges: new Counter({
+      name: 'sbc_dispatcher_row_changes_total',
+      help: 'Rows written to the dispatcher table by kind (insert, update, delete)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    kamailioRpc: new Counter({
+      name: 'sbc_kamailio_rpc_total',
+      help: 'Kamailio JSON-RPC calls by method and outcome (ok, error, unreachable, pending)',
+      labelNames: ['kamailio', 'method', 'outcome'] as const,
+      registers: [registry],
+    }),
+    kamailioInSync: new Gauge({
+      name: 'sbc_kamailio_in_sync',
+      help: '1 when the Kamailio last reported exactly the desired dispatcher sets',
+      labelNames: ['kamailio'] as const,
+      registers: [registry],
+    }),
+    joinToActiveSeconds: new Histogram({
+      name: 'sbc_node_join_to_active_seconds',
+      help: 'From a node joining to every Kamailio reporting it',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+      registers: [registry],
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,73 @@
+import type { Pool } from 'pg';
+import type { DispatcherRow } from '../core/dispatcher.js';
+import { planChanges, type Change, type StoredRow } from '../core/planChanges.js';
+
+export interface DispatcherStore {
+  /** Makes the managed sets equal `desired` in one transaction; returns what changed. */
+  sync(desired: readonly DispatcherRow[]): Promise<Change[]>;
+  read(): Promise<StoredRow[]>;
+  ping(): Promise<void>;
+}
+
+export class DispatcherStoreError extends Error {
+  override readonly name = 'DispatcherStoreError';
+}
+
+/** Any constant; shared by every writer of the dispatcher table. */
+const DISPATCHER_WRITE_LOCK = 7_264_731_002;
+
+export class PgDispatcherStore implements DispatcherStore {
+  constructor(
+    private readonly pool: Pool,
+    private readonly managedSets: ReadonlySet<number>,
+  ) {}
+
+  async read(): Promise<StoredRow[]> {
+    const res = await this.pool.query<StoredRow>(
+      'SELECT id, setid, destination, flags, priority, attrs, description FROM dispatcher WHERE setid = ANY($1::int[]) ORDER BY setid, priority DESC, id',
+      [[...this.managedSets]],
+    );
+    return res.rows;
+  }
+
+  async sync(desired: readonly DispatcherRow[]): Promise<Change[]> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      // One writer at a time, even with several control planes: the plan is computed
+      // from rows read under this lock, so two plans can never interleave.
+      await client.query('SELECT pg_advisory_xact_lock($1)', [DISPATCHER_WRITE_LOCK]);
+      const actual = await client.query<StoredRow>(
+        'SELECT id, setid, destination, flags, priority, attrs, description FROM dispatcher WHERE setid = ANY($1::int[])',
+        [[...this.managedSets]],
+      );
+      const changes = planChanges(desired, actual.rows, this.managedSets);
+      for (const c of changes) {
+        if (c.kind === 'delete') {
+          await client.query('DELETE FROM dispatcher WHERE id = $1', [c.id]);
+        } else if (c.kind === 'update') {
+          await client.query(
+            'UPDATE dispatcher SET flags = $2, priority = $3, attrs = $4, description = $5 WHERE id = $1',
+            [c.id, c.row.flags, c.row.priority, c.row.attrs, c.row.description],
+          );
+        } else {
+          await client.query(
+            'INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) VALUES ($1, $2, $3, $4, $5, $6)',
+            [c.row.setid, c.row.destination, c.row.flags, c.row.priority, c.row.attrs, c.row.description],
+          );
+        }
+      }
+      await client.query('COMMIT');
+      return changes;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw new DispatcherStoreError('writing the dispatcher table failed; nothing was changed', { cause: err });
+    } finally {
+      client.release();
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+}

@@ -1,0 +1,57 @@
+import { applyNodeMessage, type IngestOutcome, type LifecyclePolicy } from '../core/lifecycle.js';
+import type { NodeRecord } from '../core/node.js';
+import type { NodeMessage } from '../events/schemas.js';
+import { RegistryConflictError, type NodeRegistry } from './nodeRegistry.js';
+
+export interface MembershipPolicy extends LifecyclePolicy {
+  /** How long a gone node's record is kept for the API before Redis forgets it. */
+  readonly goneRetentionMs: number;
+}
+
+const MAX_CAS_ATTEMPTS = 8;
+
+export function ttlFor(record: NodeRecord, now: number, policy: MembershipPolicy): number {
+  const live = record.state === 'gone' ? 0 : Math.max(0, record.expiresAt - now);
+  return live + Math.max(1000, policy.goneRetentionMs);
+}
+
+/** Stores what one validated message means, retrying when another writer raced us. */
+export async function ingestNodeMessage(
+  registry: NodeRegistry,
+  message: NodeMessage,
+  now: () => number,
+  policy: MembershipPolicy,
+): Promise<{ outcome: IngestOutcome; record: NodeRecord | undefined }> {
+  let slot: number | undefined;
+  for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
+    const current = await registry.get(message.msg.nodeId);
+    if (!current && message.kind !== 'left' && slot === undefined) slot = await registry.allocateSlot();
+    const t = now();
+    const { outcome, next } = applyNodeMessage(current, message, t, policy, slot);
+    if (!next) return { outcome, record: current };
+    if (await registry.put(next, current?.rev, ttlFor(next, t, policy))) return { outcome, record: next };
+  }
+  throw new RegistryConflictError(message.msg.nodeId, MAX_CAS_ATTEMPTS);
+}
+
+/**
+ * Applies a stored-state transition decided elsewhere (reconciler housekeeping,
+ * promotion). `change` sees the latest record and returns undefined to do nothing.
+ */
+export async function transitionNode(
+  registry: NodeRegistry,
+  nodeId: string,
+  change: (current: NodeRecord, now: number) => NodeRecord | undefined,
+  now: () => number,
+  policy: MembershipPolicy,
+): Promise<NodeRecord | undefined> {
+  for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
+    const current = await registry.get(nodeId);
+    if (!current) return undefined;
+    const t = now();
+    const next = change(current, t);
+    if (!next) return current;
+    if (await registry.put(next, current.rev, ttlFor(next, t, policy))) return next;
+  }
+  throw new RegistryConflictError(nodeId, MAX_CAS_ATTEMPTS);
+}

@@ -1,0 +1,46 @@
+import type { NodeRecord } from '../core/node.js';
+
+/** The live membership store. Implementations: Redis (production), in-memory (unit tests). */
+export interface NodeRegistry {
+  list(): Promise<NodeRecord[]>;
+  get(nodeId: string): Promise<NodeRecord | undefined>;
+  /**
+   * Compare-and-set: writes only if the stored revision equals `expectedRev`
+   * (`undefined`: only if no record exists). Returns false when someone wrote first.
+   */
+  put(record: NodeRecord, expectedRev: number | undefined, ttlMs: number): Promise<boolean>;
+  /** A new, never reused slot number (the node's dispatcher priority). */
+  allocateSlot(): Promise<number>;
+  ping(): Promise<void>;
+}
+
+export class RegistryConflictError extends Error {
+  override readonly name = 'RegistryConflictError';
+  constructor(nodeId: string, attempts: number) {
+    super(`node ${nodeId}: ${attempts} concurrent writes in a row, giving up`);
+  }
+}
+
+export class InMemoryNodeRegistry implements NodeRegistry {
+  private readonly records = new Map<string, NodeRecord>();
+  private slot = 0;
+
+  list(): Promise<NodeRecord[]> {
+    return Promise.resolve([...this.records.values()]);
+  }
+  get(nodeId: string): Promise<NodeRecord | undefined> {
+    return Promise.resolve(this.records.get(nodeId));
+  }
+  put(record: NodeRecord, expectedRev: number | undefined): Promise<boolean> {
+    const cur = this.records.get(record.nodeId);
+    if (cur?.rev !== expectedRev) return Promise.resolve(false);
+    this.records.set(record.nodeId, record);
+    return Promise.resolve(true);
+  }
+  allocateSlot(): Promise<number> {
+    return Promise.resolve(++this.slot);
+  }
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,76 @@
+import pino from 'pino';
+import type { DispatcherRow } from '../../../src/core/dispatcher.js';
+import type { KamailioSnapshot } from '../../../src/core/kamailioView.js';
+import { planChanges, type Change, type StoredRow } from '../../../src/core/planChanges.js';
+import { KamailioReloadPendingError, KamailioUnreachableError } from '../../../src/kamailio/errors.js';
+import type { KamailioRpc } from '../../../src/kamailio/rpc.js';
+import type { DispatcherStore } from '../../../src/postgres/dispatcherStore.js';
+
+export const silentLogger = pino({ level: 'silent' });
+
+export class FakeStore implements DispatcherStore {
+  rows: StoredRow[] = [];
+  private nextId = 1;
+  syncs = 0;
+  constructor(private readonly managed: ReadonlySet<number>) {}
+  sync(desired: readonly DispatcherRow[]): Promise<Change[]> {
+    this.syncs++;
+    const changes = planChanges(desired, this.rows, this.managed);
+    for (const c of changes) {
+      if (c.kind === 'delete') this.rows = this.rows.filter((r) => r.id !== c.id);
+      else if (c.kind === 'update') this.rows = this.rows.map((r) => (r.id === c.id ? { id: r.id, ...c.row } : r));
+      else this.rows.push({ id: this.nextId++, ...c.row });
+    }
+    return Promise.resolve(changes);
+  }
+  read(): Promise<StoredRow[]> {
+    return Promise.resolve(this.rows);
+  }
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Behaves like Kamailio's dispatcher where the reconciler can tell: reload rebuilds the
+ * list from the table (dropping set_state changes), a reload within `reloadDeltaMs` of the
+ * previous one is refused with "Ongoing reload", set_state changes the state letter.
+ */
+export class FakeKamailio implements KamailioRpc {
+  loaded: { setId: number; uri: string; flags: string; priority: number; attrs: string }[] = [];
+  calls: string[] = [];
+  down = false;
+  private lastReload = -Infinity;
+  constructor(
+    readonly name: string,
+    private readonly store: FakeStore,
+    private readonly reloadDeltaMs: number,
+    private readonly clock: () => number,
+  ) {}
+  list(): Promise<KamailioSnapshot> {
+    this.calls.push('list');
+    if (this.down) return Promise.reject(new KamailioUnreachableError(this.name, 'dispatcher.list', undefined, 'ECONNREFUSED'));
+    return Promise.resolve({ destinations: this.loaded.map((d) => ({ ...d })) });
+  }
+  reload(): Promise<void> {
+    this.calls.push('reload');
+    if (this.down) return Promise.reject(new KamailioUnreachableError(this.name, 'dispatcher.reload', undefined, 'ECONNREFUSED'));
+    if (this.clock() - this.lastReload < this.reloadDeltaMs) {
+      return Promise.reject(new KamailioReloadPendingError(this.name, 'dispatcher.reload', 500, 'Ongoing reload'));
+    }
+    this.lastReload = this.clock();
+    this.loaded = this.store.rows.map((r) => ({
+      setId: r.setid,
+      uri: r.destination,
+      flags: r.flags & 4 ? 'DX' : r.flags & 1 ? 'IX' : 'AX',
+      priority: r.priority,
+      attrs: r.attrs,
+    }));
+    return Promise.resolve();
+  }
+  setState(state: string, setId: number, uri: string): Promise<void> {
+    this.calls.push(`set_state ${state} ${setId} ${uri}`);
+    for (const d of this.loaded) if (d.setId === setId && d.uri === uri) d.flags = `${state.charAt(0).toUpperCase()}X`;
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,172 @@
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { ingestNodeMessage } from '../../../src/registry/membership.js';
+import { InMemoryNodeRegistry } from '../../../src/registry/nodeRegistry.js';
+import { Reconciler } from '../../../src/reconciler/reconciler.js';
+import { createMetrics } from '../../../src/metrics/metrics.js';
+import type { NodeMessage } from '../../../src/events/schemas.js';
+import { policy } from '../core/fixtures.js';
+import { FakeKamailio, FakeStore, silentLogger } from './fakes.js';
+
+const managed = new Set([1, 2, 3]);
+const membership = { heartbeatMisses: 3, goneRetentionMs: 60_000 };
+const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
+const joined = (n: number, seq = 1, uri = `sip:10.0.0.${n}:5080`): NodeMessage => ({
+  kind: 'joined',
+  msg: { v: 1, nodeId: uuid(n), seq, sentAt: 0, sipUri: uri, hostname: `fs${n}`, capacity: 100, sessions: 0, agentVersion: '1', heartbeatIntervalMs: 2000, reason: 'start' },
+});
+const left = (n: number, seq: number): NodeMessage => ({ kind: 'left', msg: { v: 1, nodeId: uuid(n), seq, sentAt: 0, reason: 'agent-stopping' } });
+
+describe('Reconciler', () => {
+  let t: number;
+  let registry: InMemoryNodeRegistry;
+  let store: FakeStore;
+  let kams: FakeKamailio[];
+  let rec: Reconciler;
+  const now = () => t;
+
+  beforeEach(() => {
+    t = 1_000_000;
+    vi.useFakeTimers({ toFake: ['performance'] });
+    vi.setSystemTime(0);
+    registry = new InMemoryNodeRegistry();
+    store = new FakeStore(managed);
+    kams = [new FakeKamailio('k1', store, 1000, () => performance.now()), new FakeKamailio('k2', store, 1000, () => performance.now())];
+    rec = new Reconciler({
+      registry, store, kamailios: kams, policy, managedSets: managed, membership,
+      reloadDeltaMs: 1000, resyncMs: 10_000, logger: silentLogger, metrics: createMetrics(), now,
+    });
+    return () => vi.useRealTimers();
+  });
+
+  const ingest = (m: NodeMessage) => ingestNodeMessage(registry, m, now, membership);
+  const loadedUris = (k: FakeKamailio, set = 1) => k.loaded.filter((d) => d.setId === set).map((d) => `${d.uri} ${d.flags}`);
+
+  it('does nothing at all when everything already matches', async () => {
+    await ingest(joined(1));
+    await rec.runOnce();
+    kams.forEach((k) => (k.calls = []));
+    const syncsBefore = store.syncs;
+    const r = await rec.runOnce();
+    expect(r.rowChanges).toEqual([]);
+    expect(kams.map((k) => k.calls)).toEqual([['list'], ['list']]);
+    expect(store.syncs).toBe(syncsBefore + 1);
+  });
+
+  it('a joined node is written, reloaded into every Kamailio, verified, then promoted to active', async () => {
+    await ingest(joined(1));
+    const r = await rec.runOnce();
+    expect(r.rowChanges.map((c) => c.kind)).toEqual(['insert', 'insert', 'insert']);
+    expect(kams.map((k) => k.calls)).toEqual([['list', 'reload', 'list'], ['list', 'reload', 'list']]);
+    expect(loadedUris(kams[0]!)).toEqual(['sip:10.0.0.1:5080 AX']);
+    expect(r.transitions).toEqual([{ nodeId: uuid(1), to: 'active', reason: 'in-every-kamailio' }]);
+    expect((await registry.get(uuid(1)))?.state).toBe('active');
+  });
+
+  it('a node that left is removed from every set; inside the reload window it is set inactive at once', async () => {
+    await ingest(joined(1));
+    await ingest(joined(2));
+    await rec.runOnce();
+    kams.forEach((k) => (k.calls = []));
+    await ingest(left(2, 2));
+    const r = await rec.runOnce(); // still inside the 1 s window of the first reload
+    expect(r.rowChanges.map((c) => `${c.kind} ${c.row.setid} ${c.row.destination}`)).toEqual([
+      'delete 1 sip:10.0.0.2:5080', 'delete 2 sip:10.0.0.2:5080', 'delete 3 sip:10.0.0.2:5080',
+    ]);
+    expect(kams[0]!.calls).toEqual(['list', 'set_state i 1 sip:10.0.0.2:5080', 'set_state i 2 sip:10.0.0.2:5080', 'set_state i 3 sip:10.0.0.2:5080']);
+    expect(loadedUris(kams[0]!)).toEqual(['sip:10.0.0.2:5080 IX', 'sip:10.0.0.1:5080 AX']);
+    expect(r.kamailios.every((k) => k.waitMs !== undefined && k.waitMs > 0 && k.waitMs <= 1001)).toBe(true);
+
+    vi.advanceTimersByTime(1001);
+    kams.forEach((k) => (k.calls = []));
+    const r2 = await rec.runOnce();
+    expect(kams[0]!.calls).toEqual(['list', 'reload', 'list']);
+    expect(loadedUris(kams[0]!)).toEqual(['sip:10.0.0.1:5080 AX']);
+    expect(r2.kamailios.every((k) => k.inSync)).toBe(true);
+  });
+
+  it('a silent node expires after three missed heartbeats and leaves routing', async () => {
+    await ingest(joined(1));
+    await ingest(joined(2));
+    await rec.runOnce();
+    t += 5999;
+    expect((await rec.runOnce()).transitions).toEqual([]);
+    t += 1;
+    vi.advanceTimersByTime(2000);
+    const r = await rec.runOnce();
+    expect(r.transitions.filter((x) => x.to === 'gone').map((x) => x.nodeId).sort()).toEqual([uuid(1), uuid(2)]);
+    expect(kams[0]!.loaded).toEqual([]);
+  });
+
+  it('schedules the next pass at the earliest node deadline', async () => {
+    await ingest(joined(1));
+    const r = await rec.runOnce();
+    expect(r.nextRunInMs).toBe(6000 + 5);
+  });
+
+  it('a restarted FreeSWITCH (new Core-UUID, same address) ends up as one entry', async () => {
+    await ingest(joined(1));
+    await rec.runOnce();
+    t += 100;
+    vi.advanceTimersByTime(1500);
+    await ingest(joined(9, 1, 'sip:10.0.0.1:5080'));
+    const r = await rec.runOnce();
+    expect(r.transitions).toContainEqual({ nodeId: uuid(1), to: 'gone', reason: 'superseded' });
+    expect(kams[0]!.loaded.filter((d) => d.setId === 1).map((d) => d.attrs)).toEqual([`duid=${uuid(9)};maxload=100;weight=100`]);
+    expect(store.rows).toHaveLength(3);
+  });
+
+  it('repairs drift: a Kamailio that lost its list, and a row edited by hand', async () => {
+    await ingest(joined(1));
+    await rec.runOnce();
+    vi.advanceTimersByTime(1500);
+    kams[1]!.loaded = []; // restarted with an empty list
+    store.rows[0] = { ...store.rows[0]!, priority: 0 };
+    const r = await rec.runOnce();
+    expect(r.rowChanges.map((c) => c.kind)).toEqual(['update']);
+    // k1 still held the right list (the table was repaired back to it); only k2 reloads.
+    expect(r.kamailios.map((k) => [k.kamailio, k.inSync, k.reloaded])).toEqual([['k1', true, false], ['k2', true, true]]);
+    expect(kams[1]!.loaded).toHaveLength(3);
+  });
+
+  it('an unreachable Kamailio does not block the others and is retried with backoff', async () => {
+    kams[1]!.down = true;
+    await ingest(joined(1));
+    const r = await rec.runOnce();
+    expect(r.kamailios[0]).toMatchObject({ inSync: true, reloaded: true });
+    expect(r.kamailios[1]).toMatchObject({ inSync: false });
+    expect(r.kamailios[1]!.error).toMatch(/ECONNREFUSED/);
+    expect(r.nextRunInMs).toBe(200);
+    // not promoted while one Kamailio has not confirmed it
+    expect((await registry.get(uuid(1)))?.state).toBe('joining');
+    kams[1]!.down = false;
+    const r2 = await rec.runOnce();
+    expect(r2.kamailios[1]).toMatchObject({ inSync: true, reloaded: true });
+    expect((await registry.get(uuid(1)))?.state).toBe('active');
+  });
+
+  it('an "Ongoing reload" refusal is retried after the window, never dropped', async () => {
+    await ingest(joined(1));
+    await kams[0]!.reload(); // someone else reloaded just now
+    kams[0]!.calls = [];
+    const r = await rec.runOnce();
+    expect(kams[0]!.calls).toEqual(['list', 'reload']);
+    expect(r.kamailios[0]).toMatchObject({ inSync: false });
+    expect(r.kamailios[0]!.waitMs).toBeGreaterThan(900);
+    vi.advanceTimersByTime(1001);
+    const r2 = await rec.runOnce();
+    expect(r2.kamailios[0]).toMatchObject({ inSync: true, reloaded: true });
+  });
+
+  it('the loop coalesces a burst of triggers into few passes', async () => {
+    vi.useRealTimers();
+    rec.start();
+    for (let i = 1; i <= 20; i++) {
+      await ingest(joined(i));
+      rec.trigger();
+    }
+    const report = await rec.nextPass();
+    await rec.stop();
+    expect(report.nodes).toBe(20);
+    expect(store.rows).toHaveLength(60);
+  });
+});

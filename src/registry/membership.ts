@@ -21,15 +21,15 @@ export async function ingestNodeMessage(
   message: NodeMessage,
   now: () => number,
   policy: MembershipPolicy,
-): Promise<{ outcome: IngestOutcome; record: NodeRecord | undefined }> {
+): Promise<{ outcome: IngestOutcome; record: NodeRecord | undefined; previous: NodeRecord | undefined }> {
   let slot: number | undefined;
   for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
     const current = await registry.get(message.msg.nodeId);
     if (!current && message.kind !== 'left' && slot === undefined) slot = await registry.allocateSlot();
     const t = now();
     const { outcome, next } = applyNodeMessage(current, message, t, policy, slot);
-    if (!next) return { outcome, record: current };
-    if (await registry.put(next, current?.rev, ttlFor(next, t, policy))) return { outcome, record: next };
+    if (!next) return { outcome, record: current, previous: current };
+    if (await registry.put(next, current?.rev, ttlFor(next, t, policy))) return { outcome, record: next, previous: current };
   }
   throw new RegistryConflictError(message.msg.nodeId, MAX_CAS_ATTEMPTS);
 }
@@ -54,4 +54,10 @@ export async function transitionNode(
     if (await registry.put(next, current.rev, ttlFor(next, t, policy))) return next;
   }
   throw new RegistryConflictError(nodeId, MAX_CAS_ATTEMPTS);
+}
+
+/** Whether a stored change can alter the dispatcher rows (and so needs a reconcile). */
+export function affectsRouting(previous: NodeRecord | undefined, next: NodeRecord | undefined): boolean {
+  if (!previous || !next) return previous !== next;
+  return previous.state !== next.state || previous.sipUri !== next.sipUri || previous.capacity !== next.capacity;
 }

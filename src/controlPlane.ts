@@ -1,0 +1,143 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { ControlPlaneConfig } from './config/controlPlane.js';
+import { subjects } from './events/subjects.js';
+import { buildApp } from './http/app.js';
+import { HttpKamailioRpc } from './kamailio/rpc.js';
+import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
+import { PgDispatcherStore } from './postgres/dispatcherStore.js';
+import { migrate } from './postgres/migrations.js';
+import { Reconciler } from './reconciler/reconciler.js';
+import { RedisNodeRegistry } from './redis/redisNodeRegistry.js';
+import { packageVersion } from './version.js';
+
+export interface ControlPlane {
+  readonly app: FastifyInstance;
+  readonly reconciler: Reconciler;
+  readonly consumer: NodeMessageConsumer;
+  readonly registry: RedisNodeRegistry;
+  readonly metrics: Metrics;
+  readonly nats: NatsConnection;
+  /** Shutdown in dependency order: HTTP, NATS drain, reconciler, Redis and Postgres. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Creates every client from the parsed config, runs migrations, starts consuming and
+ * reconciling. Does not listen: the caller decides (server.ts listens, tests inject).
+ */
+export async function startControlPlane(config: ControlPlaneConfig, logger: Logger): Promise<ControlPlane> {
+  const metrics = createMetrics();
+  const membership = { heartbeatMisses: config.SBC_HEARTBEAT_MISSES, goneRetentionMs: config.SBC_GONE_RETENTION_MS };
+  const pool = new pg.Pool({ connectionString: config.SBC_PG_URL, max: 4, connectionTimeoutMillis: 5000, statement_timeout: 10_000 });
+  pool.on('error', (err) => logger.error({ err }, 'idle Postgres client failed'));
+  const redis = new Redis(config.SBC_REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 5000,
+    commandTimeout: 5000,
+    maxRetriesPerRequest: 2,
+    retryStrategy: (times) => Math.min(2000, 100 * times),
+  });
+  redis.on('error', (err) => logger.warn({ err: err.message }, 'Redis connection problem'));
+  const closeAll: (() => Promise<unknown>)[] = [() => pool.end(), () => redis.quit().catch(() => redis.disconnect())];
+  try {
+    await redis.connect();
+    const ran = await migrate(pool);
+    if (ran.length > 0) logger.info({ migrations: ran }, 'database migrated');
+
+    const registry = new RedisNodeRegistry(redis, config.SBC_REDIS_PREFIX, (nodeId, reason) =>
+      logger.error({ nodeId, reason }, 'unreadable node record in Redis skipped'),
+    );
+    const store = new PgDispatcherStore(pool, config.managedSets);
+    const kamailios = config.SBC_KAMAILIO_RPC_URLS.map((u) => new HttpKamailioRpc(u, config.SBC_RPC_TIMEOUT_MS));
+    const reconciler = new Reconciler({
+      registry,
+      store,
+      kamailios,
+      policy: config.policy,
+      managedSets: config.managedSets,
+      membership,
+      reloadDeltaMs: config.SBC_RELOAD_DELTA_MS,
+      resyncMs: config.SBC_RESYNC_MS,
+      logger: logger.child({ component: 'reconciler' }),
+      metrics,
+    });
+
+    const nats = await connect({
+      servers: config.SBC_NATS_URL,
+      name: `sbc-control-plane-${config.SBC_INSTANCE_ID}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      timeout: 5000,
+    });
+    closeAll.unshift(() => nats.close());
+
+    const consumer = new NodeMessageConsumer({
+      nats,
+      subjects: subjects(config.SBC_NATS_PREFIX),
+      registry,
+      membership,
+      metrics,
+      logger: logger.child({ component: 'nats' }),
+      instanceId: config.SBC_INSTANCE_ID,
+      onMembershipChange: () => reconciler.trigger(),
+    });
+    consumer.start();
+    void (async () => {
+      for await (const s of nats.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect') logger.warn({ nats: s.type }, 'NATS connection status');
+        // After a NATS outage agents may have sent into the void: ask for a fresh picture.
+        if (s.type === 'reconnect') consumer.requestReannounce();
+      }
+    })();
+    await nats.flush();
+    reconciler.start();
+    consumer.requestReannounce();
+
+    const staleAfterMs = Math.max(3 * config.SBC_RESYNC_MS, 30_000);
+    const app = await buildApp({
+      registry,
+      kamailios,
+      policy: config.policy,
+      managedSets: config.managedSets,
+      metrics,
+      logger: logger.child({ component: 'http' }),
+      version: packageVersion(),
+      readiness: {
+        redis: () => registry.ping(),
+        postgres: () => store.ping(),
+        nats: () => (nats.isClosed() ? Promise.reject(new Error('NATS connection closed')) : nats.flush()),
+        reconciler: () => {
+          const at = reconciler.lastSuccessAt;
+          if (at === undefined) return Promise.reject(new Error('no successful reconcile yet'));
+          if (Date.now() - at > staleAfterMs) return Promise.reject(new Error(`last successful reconcile ${Date.now() - at} ms ago`));
+          return Promise.resolve();
+        },
+      },
+    });
+
+    return {
+      app,
+      reconciler,
+      consumer,
+      registry,
+      metrics,
+      nats,
+      async stop() {
+        await app.close();
+        await consumer.stop();
+        await nats.drain().catch(() => undefined);
+        await reconciler.stop();
+        await redis.quit().catch(() => redis.disconnect());
+        await pool.end();
+      },
+    };
+  } catch (err) {
+    for (const close of closeAll) await close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,74 @@
+import { Type } from '@sinclair/typebox';
+import { NODE_HEALTH, NODE_STATES } from '../core/node.js';
+import { NodeId } from '../events/schemas.js';
+
+const literalUnion = (values: readonly string[]) => Type.Union(values.map((v) => Type.Literal(v)));
+
+export const NodeView = Type.Object(
+  {
+    nodeId: Type.String(),
+    sipUri: Type.String(),
+    hostname: Type.String(),
+    state: literalUnion(NODE_STATES),
+    health: literalUnion(NODE_HEALTH),
+    capacity: Type.Integer(),
+    sessions: Type.Integer(),
+    agentVersion: Type.String(),
+    priority: Type.Integer({ description: 'Dispatcher priority: the node\'s stable slot' }),
+    heartbeatIntervalMs: Type.Integer(),
+    joinedAt: Type.String({ format: 'date-time' }),
+    lastSeenAt: Type.String({ format: 'date-time' }),
+    expiresAt: Type.String({ format: 'date-time' }),
+    stateChangedAt: Type.String({ format: 'date-time' }),
+    goneReason: Type.Optional(Type.String()),
+  },
+  { $id: 'Node' },
+);
+
+export const NodeParams = Type.Object({ nodeId: NodeId }, { additionalProperties: false });
+
+export const ErrorBody = Type.Object({ error: Type.String(), message: Type.String(), requestId: Type.Optional(Type.String()) });
+
+const Row = Type.Object({
+  setid: Type.Integer(),
+  destination: Type.String(),
+  flags: Type.Integer(),
+  priority: Type.Integer(),
+  attrs: Type.String(),
+  description: Type.String(),
+});
+
+const LoadedDestination = Type.Object({
+  setId: Type.Integer(),
+  uri: Type.String(),
+  flags: Type.String(),
+  priority: Type.Integer(),
+  attrs: Type.String(),
+});
+
+export const DispatcherView = Type.Object({
+  desired: Type.Array(
+    Type.Object({
+      setId: Type.Integer(),
+      purpose: Type.String(),
+      algorithm: Type.Integer(),
+      destinations: Type.Array(Row),
+    }),
+  ),
+  kamailios: Type.Array(
+    Type.Object({
+      kamailio: Type.String(),
+      status: literalUnion(['in-sync', 'drift', 'unreachable']),
+      error: Type.Optional(Type.String()),
+      loaded: Type.Optional(Type.Array(LoadedDestination)),
+      missing: Type.Optional(Type.Array(Row)),
+      extra: Type.Optional(Type.Array(LoadedDestination)),
+      changed: Type.Optional(Type.Array(LoadedDestination)),
+    }),
+  ),
+});
+
+export const ReadyView = Type.Object({
+  ready: Type.Boolean(),
+  checks: Type.Record(Type.String(), Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) })),
+});

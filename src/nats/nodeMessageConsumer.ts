@@ -1,0 +1,113 @@
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { decodeNodeMessage, encodeMessage, type RejectReason } from '../events/codec.js';
+import { SCHEMA_VERSION, type ReannounceRequest } from '../events/schemas.js';
+import type { Subjects } from '../events/subjects.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { affectsRouting, ingestNodeMessage, type MembershipPolicy } from '../registry/membership.js';
+import type { NodeRegistry } from '../registry/nodeRegistry.js';
+
+export interface ConsumerDeps {
+  readonly nats: NatsConnection;
+  readonly subjects: Subjects;
+  readonly registry: NodeRegistry;
+  readonly membership: MembershipPolicy;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly instanceId: string;
+  /** Called after every accepted message that changed what Kamailio must hold. */
+  readonly onMembershipChange: () => void;
+  readonly now?: () => number;
+}
+
+/** Several control planes share the work; each message is handled by one of them. */
+export const QUEUE_GROUP = 'sbc-control-plane';
+
+/**
+ * Logs a rejection at most `perWindow` times per reason and window, so a flood of bad
+ * messages cannot flood the log too; the metric still counts every one.
+ */
+function rejectionLogger(logger: Logger, perWindow = 20, windowMs = 60_000) {
+  const seen = new Map<string, { start: number; count: number }>();
+  return (reason: string, fields: Record<string, unknown>) => {
+    const now = Date.now();
+    const s = seen.get(reason);
+    if (!s || now - s.start > windowMs) {
+      if (s && s.count > perWindow) logger.warn({ reason, suppressed: s.count - perWindow }, 'suppressed rejection logs');
+      seen.set(reason, { start: now, count: 1 });
+    } else {
+      s.count++;
+      if (s.count > perWindow) return;
+    }
+    logger.warn({ reason, ...fields }, 'node message rejected');
+  };
+}
+
+export class NodeMessageConsumer {
+  private sub: Subscription | undefined;
+  private done: Promise<void> | undefined;
+  private readonly logRejection: ReturnType<typeof rejectionLogger>;
+
+  constructor(private readonly deps: ConsumerDeps) {
+    this.logRejection = rejectionLogger(deps.logger);
+  }
+
+  start(): void {
+    const { nats, subjects } = this.deps;
+    this.sub = nats.subscribe(subjects.allNodeMessages, { queue: QUEUE_GROUP });
+    this.done = this.consume(this.sub);
+  }
+
+  /** Asks every agent to publish `joined` now, so a fresh control plane learns the pool at once. */
+  requestReannounce(): void {
+    const req: ReannounceRequest = { v: SCHEMA_VERSION, requestedAt: Date.now(), requester: this.deps.instanceId };
+    this.deps.nats.publish(this.deps.subjects.reannounce, encodeMessage(req));
+  }
+
+  /** Stops taking messages; the ones already received are finished first. */
+  async stop(): Promise<void> {
+    if (this.sub && !this.sub.isClosed()) await this.sub.drain();
+    await this.done;
+  }
+
+  private async consume(sub: Subscription): Promise<void> {
+    for await (const m of sub) {
+      await this.handle(m.subject, m.data);
+    }
+  }
+
+  /** Public for tests: one message exactly as NATS delivered it. */
+  async handle(subject: string, data: Uint8Array): Promise<void> {
+    const { registry, membership, metrics } = this.deps;
+    const decoded = decodeNodeMessage(this.deps.subjects, subject, data);
+    if (!decoded.ok) {
+      this.reject(decoded.reason, { subject, detail: decoded.detail, bytes: data.byteLength });
+      return;
+    }
+    const message = decoded.value;
+    try {
+      const { outcome, record, previous } = await ingestNodeMessage(registry, message, this.deps.now ?? Date.now, membership);
+      if (outcome === 'stale') {
+        this.reject('stale', { subject, seq: message.msg.seq });
+        return;
+      }
+      metrics.natsMessages.inc({ kind: message.kind, outcome });
+      if (outcome !== 'updated' || message.kind !== 'heartbeat') {
+        this.deps.logger.info({ nodeId: message.msg.nodeId, kind: message.kind, outcome }, 'node message applied');
+      }
+      // Most heartbeats only move a deadline, which the reconciler already schedules on;
+      // a full pass per heartbeat would cost O(nodes) work per node per interval.
+      if (affectsRouting(previous, record)) this.deps.onMembershipChange();
+    } catch (err) {
+      // Registry unreachable: the message is lost, but the agent repeats its facts every
+      // heartbeat, so the next one restores them. Counted and logged, never thrown.
+      metrics.natsRejected.inc({ reason: 'registry-error' });
+      this.deps.logger.error({ err, subject }, 'could not store node message');
+    }
+  }
+
+  private reject(reason: RejectReason | 'stale', fields: Record<string, unknown>): void {
+    this.deps.metrics.natsRejected.inc({ reason });
+    this.logRejection(reason, fields);
+  }
+}

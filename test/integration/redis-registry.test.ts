@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { RedisNodeRegistry } from '../../src/redis/redisNodeRegistry.js';
+import { ingestNodeMessage } from '../../src/registry/membership.js';
+import type { NodeMessage } from '../../src/events/schemas.js';
+import { startRedis, type Service } from '../support/services.js';
+
+const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
+const hb = (n: number, seq: number): NodeMessage => ({
+  kind: 'heartbeat',
+  msg: { v: 1, nodeId: uuid(n), seq, sentAt: 0, sipUri: `sip:10.0.0.${n}:5080`, hostname: 'fs', capacity: 10, sessions: 0, agentVersion: '1', heartbeatIntervalMs: 1000 },
+});
+const membership = { heartbeatMisses: 3, goneRetentionMs: 1000 };
+
+describe('RedisNodeRegistry (real Redis)', () => {
+  let service: Service;
+  let redis: Redis;
+  let registry: RedisNodeRegistry;
+  const corrupt: string[] = [];
+
+  beforeAll(async () => {
+    service = await startRedis();
+    redis = new Redis(service.url);
+    registry = new RedisNodeRegistry(redis, `t${randomBytes(4).toString('hex')}:`, (id) => corrupt.push(id));
+  });
+  afterAll(async () => {
+    await redis.quit();
+    await service.stop();
+  });
+
+  it('stores, lists and reads back nodes, with unique slots', async () => {
+    for (let i = 1; i <= 3; i++) await ingestNodeMessage(registry, hb(i, 1), Date.now, membership);
+    const nodes = await registry.list();
+    expect(nodes.map((n) => n.nodeId).sort()).toEqual([uuid(1), uuid(2), uuid(3)]);
+    expect(new Set(nodes.map((n) => n.slot)).size).toBe(3);
+    expect(await registry.get(uuid(2))).toMatchObject({ sipUri: 'sip:10.0.0.2:5080', state: 'joining' });
+  });
+
+  it('refuses a write whose expected revision is out of date (compare-and-set)', async () => {
+    const cur = (await registry.get(uuid(1)))!;
+    expect(await registry.put({ ...cur, rev: cur.rev + 1, sessions: 7 }, cur.rev, 10_000)).toBe(true);
+    expect(await registry.put({ ...cur, rev: cur.rev + 1, sessions: 9 }, cur.rev, 10_000)).toBe(false);
+    expect((await registry.get(uuid(1)))?.sessions).toBe(7);
+    expect(await registry.put({ ...cur, nodeId: uuid(1) }, undefined, 10_000)).toBe(false);
+  });
+
+  it('applies concurrent messages for one node without losing the newest', async () => {
+    const results = await Promise.all([5, 3, 9, 7, 4].map((seq) => ingestNodeMessage(registry, hb(4, seq), Date.now, membership)));
+    expect(results.filter((r) => r.outcome === 'created')).toHaveLength(1);
+    expect((await registry.get(uuid(4)))?.seq).toBe(9);
+  });
+
+  it('forgets expired records and drops their ids from the index', async () => {
+    const cur = (await registry.get(uuid(3)))!;
+    await registry.put({ ...cur, rev: cur.rev + 1 }, cur.rev, 50);
+    await new Promise((r) => setTimeout(r, 120));
+    expect((await registry.list()).some((n) => n.nodeId === uuid(3))).toBe(false);
+    expect(await registry.get(uuid(3))).toBeUndefined();
+  });
+
+  it('skips and reports a record that is not ours instead of failing the listing', async () => {
+    const prefix = `c${randomBytes(4).toString('hex')}:`;
+    const r2 = new RedisNodeRegistry(redis, prefix, (id) => corrupt.push(id));
+    await ingestNodeMessage(r2, hb(5, 1), Date.now, membership);
+    await redis.set(`${prefix}node:${uuid(6)}`, '{"nodeId":"x"');
+    await redis.sadd(`${prefix}nodes`, uuid(6));
+    expect((await r2.list()).map((n) => n.nodeId)).toEqual([uuid(5)]);
+    expect(corrupt).toContain(uuid(6));
+  });
+});

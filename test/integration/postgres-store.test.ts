@@ -14,6 +14,8 @@ describe('PgDispatcherStore (real Postgres)', () => {
   beforeAll(async () => {
     db = await createPostgresDatabase();
     pool = new pg.Pool({ connectionString: db.url, max: 4 });
+    // A client still closing when the database is dropped gets terminated (57P01).
+    pool.on('error', () => undefined);
     store = new PgDispatcherStore(pool, new Set([1, 2, 3]));
   });
   afterAll(async () => {

@@ -1,0 +1,73 @@
+import { ConfigError, int, oneOf, parseEnv, str, url, type Parsed, type VarSpec } from './env.js';
+import { parseSipUri } from '../events/sipUri.js';
+import { isValidSubjectPrefix } from '../events/subjects.js';
+
+/** An optional SIP URI: empty means "derive it from the SIP profile"; otherwise normalised. */
+const optionalSipUri = (description: string): VarSpec<string> => ({
+  description,
+  default: '',
+  parse(raw) {
+    const uri = parseSipUri(raw);
+    if (!uri.ok) throw new Error(uri.reason);
+    return uri.value.uri;
+  },
+});
+
+/**
+ * Every variable the agent beside one FreeSWITCH reads. The profile name and the password
+ * end up inside ESL command lines, so they are restricted to characters that cannot start
+ * another command (no whitespace in the profile, no line breaks in the password).
+ */
+export const agentConfigSpec = {
+  SBC_NATS_URL: url('NATS server the agent publishes membership to', 'nats://127.0.0.1:4222', ['nats:', 'tls:']),
+  SBC_NATS_PREFIX: str('Subject prefix for every message', 'sbc', /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/),
+  SBC_FS_ESL_HOST: str('FreeSWITCH Event Socket host', '127.0.0.1', /^[A-Za-z0-9.:_-]{1,253}$/),
+  SBC_FS_ESL_PORT: int('FreeSWITCH Event Socket port', 8021, 1, 65535),
+  SBC_FS_ESL_PASSWORD: str('FreeSWITCH Event Socket password', 'ClueCon', /^[^\r\n]{1,256}$/),
+  SBC_FS_SIP_PROFILE: str('Sofia SIP profile whose address Kamailio sends calls to', 'internal', /^[A-Za-z0-9_.-]{1,64}$/),
+  SBC_AGENT_SIP_URI: optionalSipUri('SIP URI Kamailio sends calls to; empty derives it from the profile (SIP-IP, URL port, BIND-URL transport)'),
+  SBC_HEARTBEAT_MS: int('Heartbeat interval; FreeSWITCH is probed once per heartbeat', 2000, 100, 60_000),
+  SBC_SESSION_RECHECK_MS: int('How often the session count from events is re-checked against FreeSWITCH', 30_000, 500, 3_600_000),
+  SBC_ESL_TIMEOUT_MS: int('Timeout of each FreeSWITCH command', 2000, 100, 60_000),
+  SBC_LOG_LEVEL: oneOf('pino log level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+};
+
+export type AgentEnv = Parsed<typeof agentConfigSpec>;
+
+export interface AgentConfig {
+  readonly natsUrl: string;
+  readonly natsPrefix: string;
+  readonly esl: { readonly host: string; readonly port: number; readonly password: string };
+  readonly sipProfile: string;
+  /** Set only when SBC_AGENT_SIP_URI overrides the address read from the profile. */
+  readonly sipUriOverride: string | undefined;
+  readonly heartbeatMs: number;
+  readonly sessionRecheckMs: number;
+  readonly eslTimeoutMs: number;
+  readonly logLevel: AgentEnv['SBC_LOG_LEVEL'];
+}
+
+export function loadAgentConfig(env: Record<string, string | undefined> = process.env): AgentConfig {
+  const parsed = parseEnv(agentConfigSpec, env);
+  const problems: string[] = [];
+  if (!isValidSubjectPrefix(parsed.SBC_NATS_PREFIX)) {
+    problems.push(`SBC_NATS_PREFIX=${JSON.stringify(parsed.SBC_NATS_PREFIX)} is not a valid subject prefix (at most 64 characters)`);
+  }
+  // The probe of one heartbeat must finish before the next heartbeat is due, or heartbeats
+  // arrive late and the control plane counts them as missed.
+  if (parsed.SBC_ESL_TIMEOUT_MS > parsed.SBC_HEARTBEAT_MS) {
+    problems.push(`SBC_ESL_TIMEOUT_MS (${parsed.SBC_ESL_TIMEOUT_MS}) must not exceed SBC_HEARTBEAT_MS (${parsed.SBC_HEARTBEAT_MS})`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    natsUrl: parsed.SBC_NATS_URL,
+    natsPrefix: parsed.SBC_NATS_PREFIX,
+    esl: Object.freeze({ host: parsed.SBC_FS_ESL_HOST, port: parsed.SBC_FS_ESL_PORT, password: parsed.SBC_FS_ESL_PASSWORD }),
+    sipProfile: parsed.SBC_FS_SIP_PROFILE,
+    sipUriOverride: parsed.SBC_AGENT_SIP_URI === '' ? undefined : parsed.SBC_AGENT_SIP_URI,
+    heartbeatMs: parsed.SBC_HEARTBEAT_MS,
+    sessionRecheckMs: parsed.SBC_SESSION_RECHECK_MS,
+    eslTimeoutMs: parsed.SBC_ESL_TIMEOUT_MS,
+    logLevel: parsed.SBC_LOG_LEVEL,
+  });
+}

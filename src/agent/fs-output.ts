@@ -1,0 +1,78 @@
+import { parseSipUri } from '../events/sipUri.js';
+
+/**
+ * Pure parsers for the outputs of the FreeSWITCH api commands the agent runs. Each takes
+ * the command's output exactly as FreeSWITCH wrote it (some end with a newline, some do
+ * not) and returns undefined when the text is not what that command prints, e.g. an
+ * `-ERR ...` line.
+ */
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+/** `global_getvar core_uuid`: exactly the 36 characters, no newline. Lower-cased: node ids are. */
+export function parseCoreUuid(output: string): string | undefined {
+  const text = output.trim();
+  return UUID.test(text) ? text.toLowerCase() : undefined;
+}
+
+/** Same shape as the `hostname` field of the node message schema. */
+const HOSTNAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+
+/** `hostname`: the bare name, no newline (`vm`). */
+export function parseHostname(output: string): string | undefined {
+  const text = output.trim();
+  return HOSTNAME.test(text) ? text : undefined;
+}
+
+export interface CoreStatus {
+  /** Sessions up now: the first number of `N session(s) - peak P, last 5min F`. */
+  readonly sessions: number;
+  /** `N session(s) max`: FreeSWITCH's max-sessions, the node's capacity. */
+  readonly maxSessions: number;
+}
+
+/** `status`: the current session count and max-sessions, from their own lines. */
+export function parseStatus(output: string): CoreStatus | undefined {
+  const current = /^(\d+) session\(s\) - peak /m.exec(output);
+  const max = /^(\d+) session\(s\) max\s*$/m.exec(output);
+  if (!current?.[1] || !max?.[1]) return undefined;
+  return { sessions: Number(current[1]), maxSessions: Number(max[1]) };
+}
+
+/**
+ * `sofia status profile <name>`: `KEY<spaces>\tVALUE` lines between rules of `=`. Keys keep
+ * their inner spaces (`CODECS IN`). An unknown profile prints `Invalid Profile!` instead.
+ */
+export function parseSofiaProfile(output: string): ReadonlyMap<string, string> | undefined {
+  const fields = new Map<string, string>();
+  for (const line of output.split('\n')) {
+    const tab = line.indexOf('\t');
+    if (tab <= 0) continue;
+    fields.set(line.slice(0, tab).trim(), line.slice(tab + 1).trim());
+  }
+  return fields.has('SIP-IP') && fields.has('URL') ? fields : undefined;
+}
+
+export type ProfileUriResult = { ok: true; uri: string } | { ok: false; reason: string };
+
+/**
+ * Where Kamailio should send calls for this profile: the profile's SIP-IP, the port of its
+ * contact URL (`sip:mod_sofia@127.0.0.1:5080`) and a transport from BIND-URL
+ * (`...;transport=udp,tcp`). UDP is SIP's default, so a profile that listens on UDP gets
+ * no transport parameter; a TCP- or TLS-only profile must say so or Kamailio would use UDP.
+ */
+export function profileSipUri(fields: ReadonlyMap<string, string>): ProfileUriResult {
+  const ip = fields.get('SIP-IP');
+  const url = fields.get('URL');
+  if (!ip || !url) return { ok: false, reason: 'profile has no SIP-IP or URL' };
+  const portMatch = /@(?:\[[^\]]*\]|[^:;>]*)(?::(\d{1,5}))?/.exec(url);
+  if (!portMatch) return { ok: false, reason: `cannot read a port from URL ${JSON.stringify(url)}` };
+  const port = portMatch[1] ?? '5060';
+  const transports = (/;transport=([A-Za-z,]+)/.exec(fields.get('BIND-URL') ?? '')?.[1] ?? 'udp')
+    .toLowerCase()
+    .split(',');
+  const transport = transports.includes('udp') ? undefined : transports.find((t) => t === 'tcp' || t === 'tls' || t === 'sctp');
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  const parsed = parseSipUri(`sip:${host}:${port}${transport ? `;transport=${transport}` : ''}`);
+  return parsed.ok ? { ok: true, uri: parsed.value.uri } : { ok: false, reason: parsed.reason };
+}

@@ -1,0 +1,91 @@
+import {
+  checkers,
+  encodeMessage,
+  SCHEMA_VERSION,
+  type NodeHeartbeat,
+  type NodeJoined,
+  type NodeLeft,
+  type NodeLeftReason,
+  type Subjects,
+} from '../events/index.js';
+
+/** What the agent knows about the FreeSWITCH it announces; the node id is its Core-UUID. */
+export interface NodeFacts {
+  readonly nodeId: string;
+  readonly sipUri: string;
+  readonly hostname: string;
+  readonly capacity: number;
+}
+
+export interface AgentIdentity {
+  readonly agentVersion: string;
+  readonly heartbeatIntervalMs: number;
+}
+
+export type Stamp = { readonly seq: number; readonly sentAt: number };
+
+export type Outgoing =
+  | { readonly kind: 'joined'; readonly msg: NodeJoined }
+  | { readonly kind: 'heartbeat'; readonly msg: NodeHeartbeat }
+  | { readonly kind: 'left'; readonly msg: NodeLeft };
+
+/**
+ * Sequence numbers start at the agent's start-up time in ms and grow by one per message,
+ * so a restarted agent continues above anything its previous life sent (it cannot send
+ * a thousand messages per millisecond) and the control plane can drop stale messages.
+ */
+export class SeqCounter {
+  private last: number;
+  constructor(startedAtMs: number) {
+    this.last = Math.floor(startedAtMs) - 1;
+  }
+  next(): number {
+    this.last += 1;
+    return this.last;
+  }
+}
+
+export function joinedMessage(
+  facts: NodeFacts,
+  sessions: number,
+  reason: NodeJoined['reason'],
+  stamp: Stamp,
+  identity: AgentIdentity,
+): Outgoing {
+  return { kind: 'joined', msg: { ...heartbeatBody(facts, sessions, stamp, identity), reason } };
+}
+
+export function heartbeatMessage(facts: NodeFacts, sessions: number, stamp: Stamp, identity: AgentIdentity): Outgoing {
+  return { kind: 'heartbeat', msg: heartbeatBody(facts, sessions, stamp, identity) };
+}
+
+export function leftMessage(nodeId: string, reason: NodeLeftReason, stamp: Stamp): Outgoing {
+  return { kind: 'left', msg: { v: SCHEMA_VERSION, nodeId, seq: stamp.seq, sentAt: stamp.sentAt, reason } };
+}
+
+function heartbeatBody(facts: NodeFacts, sessions: number, stamp: Stamp, identity: AgentIdentity): NodeHeartbeat {
+  return {
+    v: SCHEMA_VERSION,
+    nodeId: facts.nodeId,
+    seq: stamp.seq,
+    sentAt: stamp.sentAt,
+    sipUri: facts.sipUri,
+    hostname: facts.hostname,
+    capacity: facts.capacity,
+    sessions,
+    agentVersion: identity.agentVersion,
+    heartbeatIntervalMs: identity.heartbeatIntervalMs,
+  };
+}
+
+export type Encoded = { ok: true; subject: string; data: Uint8Array } | { ok: false; detail: string };
+
+/** Validates against the shared schema before anything reaches the bus: a bug must not. */
+export function encodeOutgoing(subjects: Subjects, out: Outgoing): Encoded {
+  const checker = checkers[out.kind];
+  if (!checker.Check(out.msg)) {
+    const first = checker.Errors(out.msg).First();
+    return { ok: false, detail: first ? `${first.path || '/'}: ${first.message}` : 'does not match schema' };
+  }
+  return { ok: true, subject: subjects.node(out.msg.nodeId, out.kind), data: encodeMessage(out.msg) };
+}

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { readFsEvent, type FsEventInput } from '../../../src/agent/fs-events.js';
+import { jsonEvents, MAIN_CORE_UUID, plainEvents, RESTARTED_CORE_UUID } from './captures.js';
+
+function inputs(events: ReadonlyArray<Record<string, unknown>>): FsEventInput[] {
+  return events.map(readFsEvent).filter((i): i is FsEventInput => i !== undefined);
+}
+
+describe('readFsEvent on the real call capture', () => {
+  const all = inputs(jsonEvents('json-events-calls'));
+
+  it('yields one input per channel create/destroy and per HEARTBEAT, nothing for other events', () => {
+    const kinds = all.map((i) => i.kind);
+    expect(kinds.filter((k) => k === 'channel-created')).toHaveLength(16);
+    expect(kinds.filter((k) => k === 'channel-destroyed')).toHaveLength(16);
+    expect(kinds.filter((k) => k === 'fs-heartbeat')).toHaveLength(3);
+    expect(all).toHaveLength(35);
+  });
+
+  it('names the FreeSWITCH that sent each event', () => {
+    expect(new Set(all.map((i) => i.coreUuid))).toEqual(new Set([MAIN_CORE_UUID]));
+  });
+
+  it("reads HEARTBEAT's own session count and max-sessions", () => {
+    const beats = all.filter((i) => i.kind === 'fs-heartbeat');
+    expect(beats.map((b) => [b.sessions, b.maxSessions])).toEqual([
+      [3, 1000],
+      [2, 1000],
+      [0, 1000],
+    ]);
+  });
+
+  it('pairs every created channel with its destroy by Unique-ID', () => {
+    const created = all.flatMap((i) => (i.kind === 'channel-created' ? [i.channelUuid] : []));
+    const destroyed = all.flatMap((i) => (i.kind === 'channel-destroyed' ? [i.channelUuid] : []));
+    expect(new Set(created)).toEqual(new Set(destroyed));
+    expect(created).toContain('7d3e7e8f-92af-4233-8e12-0f575d3d1431');
+  });
+
+  it('reads the plain-format capture of the same calls the same way', () => {
+    expect(inputs(plainEvents('plain-events-calls'))).toEqual(all);
+  });
+});
+
+describe('readFsEvent on shutdown and restart', () => {
+  it('turns the real SHUTDOWN event into a shutdown of the old Core-UUID', () => {
+    const shutdowns = inputs(plainEvents('plain-events-shutdown')).filter((i) => i.kind === 'fs-shutdown');
+    expect(shutdowns).toEqual([{ kind: 'fs-shutdown', coreUuid: MAIN_CORE_UUID }]);
+  });
+
+  it('sees the new Core-UUID in the first HEARTBEAT after the restart', () => {
+    expect(inputs(plainEvents('plain-events-after-restart'))).toEqual([
+      { kind: 'fs-heartbeat', coreUuid: RESTARTED_CORE_UUID, sessions: 0, maxSessions: 1000 },
+    ]);
+  });
+
+  it('drops an event without a usable Core-UUID or Unique-ID', () => {
+    expect(readFsEvent({ 'Event-Name': 'SHUTDOWN' })).toBeUndefined();
+    expect(readFsEvent({ 'Event-Name': 'CHANNEL_CREATE', 'Core-UUID': MAIN_CORE_UUID })).toBeUndefined();
+    expect(readFsEvent({ 'Event-Name': 'HEARTBEAT', 'Core-UUID': MAIN_CORE_UUID, 'Session-Count': 'x', 'Max-Sessions': '1' })).toBeUndefined();
+  });
+});

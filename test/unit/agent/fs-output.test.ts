@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { parseCoreUuid, parseHostname, parseSofiaProfile, parseStatus, profileSipUri } from '../../../src/agent/fs-output.js';
+import { apiOutput, MAIN_CORE_UUID, RESTARTED_CORE_UUID } from './captures.js';
+
+const MAIN = 'api-replies';
+const RESTART = 'api-replies-after-restart';
+
+describe('parseCoreUuid', () => {
+  it('reads the Core-UUID from the real 36-byte output, before and after a restart', () => {
+    expect(parseCoreUuid(apiOutput(MAIN, 'global_getvar core_uuid'))).toBe(MAIN_CORE_UUID);
+    expect(parseCoreUuid(apiOutput(MAIN, 'global_getvar core_uuid', 1))).toBe(MAIN_CORE_UUID);
+    expect(parseCoreUuid(apiOutput(RESTART, 'global_getvar core_uuid'))).toBe(RESTARTED_CORE_UUID);
+  });
+
+  it('lower-cases, because node ids are compared as text', () => {
+    expect(parseCoreUuid('858BC0BF-FEA0-4AE3-AED6-D8303EC5AD26\n')).toBe(MAIN_CORE_UUID);
+  });
+
+  it('refuses anything that is not a UUID', () => {
+    expect(parseCoreUuid('')).toBeUndefined();
+    expect(parseCoreUuid(apiOutput(MAIN, 'no_such_command'))).toBeUndefined();
+    expect(parseCoreUuid(`${MAIN_CORE_UUID} extra`)).toBeUndefined();
+  });
+});
+
+describe('parseHostname', () => {
+  it('reads the real output, which has no newline', () => {
+    expect(apiOutput(MAIN, 'hostname')).toBe('vm');
+    expect(parseHostname(apiOutput(MAIN, 'hostname'))).toBe('vm');
+  });
+
+  it('refuses a name the node message schema would refuse', () => {
+    expect(parseHostname('-ERR oops')).toBeUndefined();
+    expect(parseHostname('has space')).toBeUndefined();
+  });
+});
+
+describe('parseStatus', () => {
+  it('reads sessions and max-sessions from the real output at start-up', () => {
+    expect(parseStatus(apiOutput(MAIN, 'status'))).toEqual({ sessions: 0, maxSessions: 1000 });
+    expect(parseStatus(apiOutput(RESTART, 'status'))).toEqual({ sessions: 0, maxSessions: 1000 });
+  });
+
+  it('takes the current count, not the peak or the since-startup total', () => {
+    // After 16 calls: "16 session(s) since startup", "0 session(s) - peak 4, last 5min 4".
+    const late = apiOutput(MAIN, 'status', 1);
+    expect(late).toContain('16 session(s) since startup');
+    expect(parseStatus(late)).toEqual({ sessions: 0, maxSessions: 1000 });
+    const busy = late.replace('0 session(s) - peak 4', '3 session(s) - peak 4').replace('1000 session(s) max', '250 session(s) max');
+    expect(parseStatus(busy)).toEqual({ sessions: 3, maxSessions: 250 });
+  });
+
+  it('refuses output without both counts', () => {
+    expect(parseStatus('-ERR status Command not found!\n')).toBeUndefined();
+    expect(parseStatus('0 session(s) - peak 0, last 5min 0 \n')).toBeUndefined();
+  });
+});
+
+describe('sofia profile address', () => {
+  const real = apiOutput(MAIN, 'sofia status profile internal');
+
+  it('reads the fields of the real profile output, keys with inner spaces included', () => {
+    const fields = parseSofiaProfile(real);
+    expect(fields?.get('SIP-IP')).toBe('127.0.0.1');
+    expect(fields?.get('URL')).toBe('sip:mod_sofia@127.0.0.1:5080');
+    expect(fields?.get('BIND-URL')).toBe('sip:mod_sofia@127.0.0.1:5080;maddr=127.0.0.1;transport=udp,tcp');
+    expect(fields?.get('CODECS IN')).toBe('PCMU,PCMA');
+  });
+
+  it('builds sip:SIP-IP:port from the real profile; UDP is offered so no transport parameter', () => {
+    const fields = parseSofiaProfile(real);
+    expect(fields && profileSipUri(fields)).toEqual({ ok: true, uri: 'sip:127.0.0.1:5080' });
+  });
+
+  it('names the transport when the profile does not listen on UDP', () => {
+    const tcpOnly = real.replace(';transport=udp,tcp', ';transport=tcp');
+    const fields = parseSofiaProfile(tcpOnly);
+    expect(fields && profileSipUri(fields)).toEqual({ ok: true, uri: 'sip:127.0.0.1:5080;transport=tcp' });
+  });
+
+  it('uses SIP-IP, brackets an IPv6 one, and defaults the port to 5060', () => {
+    const v6 = real.replace('SIP-IP           \t127.0.0.1', 'SIP-IP           \tfd00::2').replace('URL              \tsip:mod_sofia@127.0.0.1:5080', 'URL              \tsip:mod_sofia@[fd00::2]');
+    const fields = parseSofiaProfile(v6);
+    expect(fields && profileSipUri(fields)).toEqual({ ok: true, uri: 'sip:[fd00::2]:5060' });
+  });
+
+  it('refuses an unknown profile', () => {
+    expect(parseSofiaProfile('Invalid Profile!\n')).toBeUndefined();
+  });
+});

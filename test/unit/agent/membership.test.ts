@@ -1,0 +1,230 @@
+import { describe, expect, it } from 'vitest';
+import { readFsEvent } from '../../../src/agent/fs-events.js';
+import { parseCoreUuid, parseHostname, parseSofiaProfile, parseStatus, profileSipUri } from '../../../src/agent/fs-output.js';
+import {
+  decide,
+  INITIAL_MEMBERSHIP,
+  type MembershipAction,
+  type MembershipInput,
+  type MembershipPolicy,
+  type MembershipState,
+} from '../../../src/agent/membership.js';
+import type { NodeFacts } from '../../../src/agent/messages.js';
+import { apiOutput, jsonEvents, MAIN_CORE_UUID, plainEvents, RESTARTED_CORE_UUID } from './captures.js';
+
+const policy: MembershipPolicy = { failedProbesBeforeLost: 1 };
+
+/** The facts of the captured FreeSWITCH, read from its real api outputs. */
+function factsFrom(capture: string, profileCapture = 'api-replies'): { facts: NodeFacts; sessions: number } {
+  const fields = parseSofiaProfile(apiOutput(profileCapture, 'sofia status profile internal'));
+  const uri = fields && profileSipUri(fields);
+  const status = parseStatus(apiOutput(capture, 'status'));
+  const nodeId = parseCoreUuid(apiOutput(capture, 'global_getvar core_uuid'));
+  const hostname = parseHostname(apiOutput(profileCapture, 'hostname'));
+  if (!uri?.ok || !status || !nodeId || !hostname) throw new Error('capture did not parse');
+  return { facts: { nodeId, sipUri: uri.uri, hostname, capacity: status.maxSessions }, sessions: status.sessions };
+}
+
+const MAIN = factsFrom('api-replies');
+const RESTARTED = factsFrom('api-replies-after-restart');
+
+function run(inputs: readonly MembershipInput[], from: MembershipState = INITIAL_MEMBERSHIP, p = policy) {
+  let state = from;
+  const actions: MembershipAction[] = [];
+  for (const input of inputs) {
+    const d = decide(state, input, p);
+    state = d.state;
+    actions.push(...d.actions);
+  }
+  return { state, actions };
+}
+
+const read = (f: { facts: NodeFacts; sessions: number }): MembershipInput => ({ kind: 'facts-read', ...f });
+const probeOk = (coreUuid = MAIN_CORE_UUID): MembershipInput => ({ kind: 'probe-ok', coreUuid });
+const up = run([read(MAIN)]).state;
+
+describe('membership: announcing', () => {
+  it('publishes joined (start) with the facts read from FreeSWITCH', () => {
+    expect(MAIN.facts).toEqual({ nodeId: MAIN_CORE_UUID, sipUri: 'sip:127.0.0.1:5080', hostname: 'vm', capacity: 1000 });
+    expect(run([read(MAIN)]).actions).toEqual([{ kind: 'publish-joined', node: MAIN.facts, sessions: 0, reason: 'start' }]);
+  });
+
+  it('publishes a heartbeat for each successful probe, and nothing before the node is announced', () => {
+    expect(run([probeOk()]).actions).toEqual([{ kind: 'discover' }]);
+    expect(run([probeOk(), probeOk()], up).actions).toEqual([
+      { kind: 'publish-heartbeat', node: MAIN.facts, sessions: 0 },
+      { kind: 'publish-heartbeat', node: MAIN.facts, sessions: 0 },
+    ]);
+  });
+
+  it('heartbeats carry the sessions tracked from the real call events, matching FreeSWITCH at each of its HEARTBEATs', () => {
+    const published: Array<[ours: number, theirs: number]> = [];
+    let state = up;
+    for (const headers of jsonEvents('json-events-calls')) {
+      const input = readFsEvent(headers);
+      if (!input) continue;
+      if (input.kind === 'fs-heartbeat') {
+        // What the agent would publish just before FreeSWITCH's own count arrives.
+        const beat = decide(state, probeOk(), policy).actions[0];
+        published.push([beat?.kind === 'publish-heartbeat' ? beat.sessions : -1, input.sessions]);
+      }
+      state = decide(state, input, policy).state;
+    }
+    expect(published).toEqual([
+      [3, 3],
+      [2, 2],
+      [0, 0],
+    ]);
+    expect(state.phase).toBe('up');
+  });
+
+  it('counts calls that were up before the agent started from the status output', () => {
+    const { actions, state } = run([read({ ...MAIN, sessions: 2 }), probeOk()]);
+    expect(actions.map((a) => ('sessions' in a ? a.sessions : undefined))).toEqual([2, 2]);
+    expect(state.phase).toBe('up');
+  });
+
+  it('takes capacity and sessions from the periodic status re-check and from FreeSWITCH HEARTBEAT', () => {
+    const afterStatus = run([{ kind: 'status-read', sessions: 5, maxSessions: 800 }, probeOk()], up).actions;
+    expect(afterStatus).toEqual([{ kind: 'publish-heartbeat', node: { ...MAIN.facts, capacity: 800 }, sessions: 5 }]);
+    const beat = { kind: 'fs-heartbeat', coreUuid: MAIN_CORE_UUID, sessions: 7, maxSessions: 900 } as const;
+    expect(run([beat, probeOk()], up).actions).toEqual([{ kind: 'publish-heartbeat', node: { ...MAIN.facts, capacity: 900 }, sessions: 7 }]);
+  });
+
+  it('a same-node re-read after a reconnect refreshes silently and recounts', () => {
+    const { actions } = run([{ kind: 'facts-read', facts: { ...MAIN.facts, hostname: 'vm2' }, sessions: 4 }, probeOk()], up);
+    expect(actions).toEqual([{ kind: 'publish-heartbeat', node: { ...MAIN.facts, hostname: 'vm2' }, sessions: 4 }]);
+  });
+});
+
+describe('membership: reannounce', () => {
+  it('answers a reannounce request with joined (reannounce) at once while the node is up', () => {
+    expect(run([{ kind: 'reannounce' }], up).actions).toEqual([
+      { kind: 'publish-joined', node: MAIN.facts, sessions: 0, reason: 'reannounce' },
+    ]);
+  });
+
+  it('ignores it when no node is announced', () => {
+    expect(decide(INITIAL_MEMBERSHIP, { kind: 'reannounce' }, policy)).toMatchObject({ actions: [], note: 'no node to reannounce' });
+  });
+});
+
+describe('membership: losing FreeSWITCH', () => {
+  it('a failed probe stops heartbeats and publishes left (esl-lost) exactly once', () => {
+    const { actions, state } = run([{ kind: 'probe-failed' }, { kind: 'probe-failed' }, { kind: 'reannounce' }], up);
+    expect(actions).toEqual([{ kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'esl-lost' }]);
+    expect(state).toEqual({ phase: 'unannounced', retired: [] });
+  });
+
+  it('with a tolerance of two, one failure only skips the heartbeat and a success resets the count', () => {
+    const tolerant = { failedProbesBeforeLost: 2 };
+    const { actions } = run([{ kind: 'probe-failed' }, probeOk(), { kind: 'probe-failed' }, { kind: 'probe-failed' }], up, tolerant);
+    expect(actions).toEqual([
+      { kind: 'publish-heartbeat', node: MAIN.facts, sessions: 0 },
+      { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'esl-lost' },
+    ]);
+  });
+
+  it('the same FreeSWITCH answering again after esl-lost is announced again (the process never died)', () => {
+    const { actions, state } = run([{ kind: 'probe-failed' }, probeOk(), read(MAIN)], up);
+    expect(actions).toEqual([
+      { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'esl-lost' },
+      { kind: 'discover' },
+      { kind: 'publish-joined', node: MAIN.facts, sessions: 0, reason: 'start' },
+    ]);
+    expect(state.phase).toBe('up');
+  });
+
+  it('a restarted FreeSWITCH found after esl-lost is a new node: joined, no second left', () => {
+    const { actions } = run([{ kind: 'probe-failed' }, probeOk(RESTARTED_CORE_UUID), read(RESTARTED)], up);
+    expect(actions).toEqual([
+      { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'esl-lost' },
+      { kind: 'discover' },
+      { kind: 'publish-joined', node: { ...MAIN.facts, nodeId: RESTARTED_CORE_UUID }, sessions: 0, reason: 'start' },
+    ]);
+  });
+});
+
+describe('membership: FreeSWITCH shutdown and restart', () => {
+  const shutdown = readFsEvent(plainEvents('plain-events-shutdown').find((e) => e['Event-Name'] === 'SHUTDOWN') ?? {});
+  const restartedBeat = readFsEvent(plainEvents('plain-events-after-restart').find((e) => e['Event-Name'] === 'HEARTBEAT') ?? {});
+
+  it('the real SHUTDOWN event publishes left (freeswitch-shutdown) at once', () => {
+    if (!shutdown) throw new Error('no SHUTDOWN in capture');
+    expect(run([shutdown], up).actions).toEqual([{ kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'freeswitch-shutdown' }]);
+  });
+
+  it('a dying FreeSWITCH that still answers with its old id is not announced again', () => {
+    if (!shutdown) throw new Error('no SHUTDOWN in capture');
+    const { actions, state } = run([shutdown, probeOk(MAIN_CORE_UUID), read(MAIN)], up);
+    expect(actions).toEqual([{ kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'freeswitch-shutdown' }]);
+    expect(state).toEqual({ phase: 'unannounced', retired: [MAIN_CORE_UUID] });
+  });
+
+  it('after the shutdown, the restarted FreeSWITCH (new Core-UUID, real capture) joins without another left', () => {
+    if (!shutdown || !restartedBeat) throw new Error('capture did not parse');
+    const { actions } = run([shutdown, restartedBeat, read(RESTARTED)], up);
+    expect(actions).toEqual([
+      { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'freeswitch-shutdown' },
+      { kind: 'discover' },
+      { kind: 'publish-joined', node: RESTARTED.facts, sessions: 0, reason: 'start' },
+    ]);
+  });
+
+  it('a restart the agent did not see go down: an event with the new Core-UUID means left (core-uuid-changed), then joined', () => {
+    if (!restartedBeat) throw new Error('capture did not parse');
+    const { actions } = run([restartedBeat, read(RESTARTED), probeOk(RESTARTED_CORE_UUID)], up);
+    expect(actions).toEqual([
+      { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'core-uuid-changed' },
+      { kind: 'discover' },
+      { kind: 'publish-joined', node: RESTARTED.facts, sessions: 0, reason: 'start' },
+      { kind: 'publish-heartbeat', node: RESTARTED.facts, sessions: 0 },
+    ]);
+  });
+
+  it('the probe seeing the new Core-UUID does the same', () => {
+    expect(run([probeOk(RESTARTED_CORE_UUID)], up).actions).toEqual([
+      { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'core-uuid-changed' },
+      { kind: 'discover' },
+    ]);
+  });
+
+  it('facts of a new node read while the old one is up: left for the old, joined for the new, in that order', () => {
+    expect(run([read(RESTARTED)], up).actions).toEqual([
+      { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'core-uuid-changed' },
+      { kind: 'publish-joined', node: RESTARTED.facts, sessions: 0, reason: 'start' },
+    ]);
+  });
+
+  it('a late event from the retired process changes nothing for the new node', () => {
+    const late = readFsEvent(jsonEvents('json-events-calls').find((e) => e['Event-Name'] === 'CHANNEL_DESTROY') ?? {});
+    if (!late) throw new Error('capture did not parse');
+    const { state: newUp } = run([read(RESTARTED)], up);
+    expect(run([late, probeOk(RESTARTED_CORE_UUID)], newUp).actions).toEqual([
+      { kind: 'publish-heartbeat', node: RESTARTED.facts, sessions: 0 },
+    ]);
+  });
+
+  it('remembers only the last few retired ids', () => {
+    let state: MembershipState = INITIAL_MEMBERSHIP;
+    for (let i = 0; i < 20; i++) {
+      const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+      state = decide(state, { kind: 'fs-shutdown', coreUuid: id }, policy).state;
+    }
+    expect(state.phase === 'unannounced' && state.retired.length).toBe(8);
+  });
+});
+
+describe('membership: stopping', () => {
+  it('publishes left (agent-stopping) and then nothing more', () => {
+    const { actions, state } = run([{ kind: 'stop' }, probeOk(), { kind: 'reannounce' }, read(MAIN), { kind: 'stop' }], up);
+    expect(actions).toEqual([{ kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'agent-stopping' }]);
+    expect(state).toEqual({ phase: 'stopped' });
+  });
+
+  it('publishes nothing when no node is announced (its left was already sent)', () => {
+    expect(run([{ kind: 'probe-failed' }, { kind: 'stop' }], up).actions).toEqual([
+      { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'esl-lost' },
+    ]);
+  });
+});

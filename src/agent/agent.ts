@@ -240,7 +240,7 @@ class MembershipAgent implements Agent {
     const encoded = encodeOutgoing(this.subjects, out);
     if (!encoded.ok) {
       this.counters.refused += 1;
-      log.error({ kind: out.kind, detail: encoded.detail, msg: out.msg }, 'refusing to publish an invalid message');
+      log.error({ kind: out.kind, detail: encoded.detail, message: out.msg }, 'refusing to publish an invalid message');
       return;
     }
     try {

@@ -1,0 +1,323 @@
+import { randomUUID, randomBytes } from 'node:crypto';
+import type { HeaderList } from './esl-frames.js';
+import { localStamp, nowUs, rfc2822, type EventBus } from './events.js';
+import { header, headers, parseCSeq, parseNameAddr, parseUri, parseVia, uriUserHostPort, type SipMessage } from './sip-message.js';
+import { randomMediaPort, sdpAnswer, type InviteTx, type SipUas } from './sip-uas.js';
+import { applyVarOps, callTemplates, fill, renderStep, type PhaseName } from './templates.js';
+
+/** What a test can see about every INVITE the stand-in received (retransmissions excluded). */
+export interface CallRecord {
+  callId: string;
+  /** Channel UUID; undefined when the INVITE was refused or ignored without creating a channel. */
+  uuid: string | undefined;
+  destination: string;
+  from: string;
+  receivedAt: number;
+  answeredAt: number | undefined;
+  endedAt: number | undefined;
+  /** Final SIP status sent for the INVITE (200, 487, 503, …); undefined while pending or ignored. */
+  finalStatus: number | undefined;
+  hangupCause: string | undefined;
+}
+
+export interface CallContext {
+  readonly bus: EventBus;
+  readonly uas: SipUas;
+  readonly profile: string;
+  readonly sipHost: string;
+  readonly sipPort: number;
+  /** How long the dialplan's tone plays before the call parks (the capture's tone is 3000 ms). */
+  readonly toneMs: number;
+  /** When > 0, the stand-in sends BYE this long after answering (0: the call waits for the caller). */
+  readonly autoHangupMs: number;
+  ended(call: Call): void;
+}
+
+type HangupKind = 'recv_bye' | 'send_bye' | 'recv_cancel';
+
+// The tone extension's dialplan: set, export, answer, playback, park.
+const TONE = 'tone_stream://%(1000,500,440);loops=2';
+const APP_DATA: Record<string, string> = { set: 'outside_call=true', answer: '', playback: TONE, park: '' };
+const Q850: Record<string, number> = { NORMAL_CLEARING: 16, USER_BUSY: 17, NO_ANSWER: 19, CALL_REJECTED: 21 };
+const SIP_FOR_CAUSE: Record<string, number> = { USER_BUSY: 486, CALL_REJECTED: 603, ORIGINATOR_CANCEL: 487, SYSTEM_SHUTDOWN: 503 };
+
+/**
+ * One inbound SIP channel running the tone extension (answer, 440 Hz tone, park until BYE),
+ * emitting the captured event sequence with this call's values.
+ */
+export class Call {
+  readonly uuid = randomUUID();
+  state: 'ringing' | 'tone' | 'parked' | 'ended' = 'ringing';
+  currentApp = '';
+  private vars: HeaderList = [];
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly createdUs = nowUs();
+  private answeredUs = 0;
+  private hangupUs = 0;
+  private toneStartUs = 0;
+  private toneDone = false;
+  private appUuid = '';
+  private lastApp = '';
+  private lastArg = '';
+  private rfcDate = '';
+  private cause = 'NORMAL_CLEARING';
+  private disposition: HangupKind = 'recv_bye';
+  private fullVia: string;
+  private readonly sip: Record<string, string | undefined>;
+  private readonly localMediaPort = randomMediaPort();
+  private readonly ssrc = String(randomBytes(4).readUInt32BE(0));
+  private readonly localSdp: string;
+
+  constructor(
+    private readonly ctx: CallContext,
+    private readonly tx: InviteTx,
+    readonly record: CallRecord,
+    readonly sessionId: number,
+  ) {
+    this.sip = inviteValues(tx.request, tx.source);
+    this.fullVia = this.sip.fullVia ?? '';
+    this.localSdp = sdpAnswer(ctx.sipHost, this.localMediaPort);
+    record.uuid = this.uuid;
+  }
+
+  get createdMs(): number {
+    return Math.floor(this.createdUs / 1000);
+  }
+
+  get values(): Readonly<Record<string, string | undefined>> {
+    return this.sip;
+  }
+
+  /** A channel variable as `uuid_getvar` shows it (undefined: not set). */
+  getVar(name: string): string | undefined {
+    const v = this.vars.find(([k]) => k === `variable_${name}`);
+    return v && fill(v[1], (k) => this.value(k));
+  }
+
+  /** Route through the dialplan now; answer after `answerDelayMs` (0: at once, like the capture). */
+  start(answerDelayMs: number): void {
+    this.run('route');
+    if (answerDelayMs > 0) this.later(answerDelayMs, () => this.answer());
+    else this.answer();
+  }
+
+  /** The ACK to our 200 OK: sofia records its Via and CSeq on the channel. */
+  acked(ack: SipMessage): void {
+    this.fullVia = receivedVia(headers(ack, 'Via')[0] ?? this.fullVia, this.tx.source);
+  }
+
+  /** Ends the call: caller's BYE/CANCEL, or our side (uuid_kill, auto hang-up, shutdown). */
+  hangup(kind: HangupKind, cause = 'NORMAL_CLEARING'): void {
+    if (this.state === 'ended') return;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const from = this.state;
+    this.state = 'ended';
+    this.hangupUs = nowUs();
+    this.disposition = kind;
+    this.cause = kind === 'recv_cancel' ? 'ORIGINATOR_CANCEL' : cause;
+    if (kind === 'recv_cancel') this.tx.reject(487, 'Request Terminated');
+    else if (kind === 'send_bye' && from === 'ringing') this.tx.reject(SIP_FOR_CAUSE[cause] ?? 480, reasonFor(SIP_FOR_CAUSE[cause] ?? 480));
+    else if (kind === 'send_bye') this.ctx.uas.sendBye(this.record.callId, `Q.850;cause=${this.q850()};text="${this.cause}"`);
+    const tail: PhaseName = from === 'ringing' ? 'hangupRinging' : from === 'tone' ? 'hangupInTone' : 'hangupParked';
+    this.record.hangupCause = this.cause;
+    this.record.finalStatus ??= this.tx.final;
+    this.run(tail);
+    this.record.endedAt = Date.now();
+    this.ctx.ended(this);
+  }
+
+  /** Stops timers without events (kill). */
+  abandon(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.state = 'ended';
+  }
+
+  private answer(): void {
+    if (this.state !== 'ringing') return;
+    this.run('answer');
+    this.state = 'tone';
+    this.later(this.ctx.toneMs, () => {
+      this.toneDone = true;
+      this.run('toneDone');
+      this.state = 'parked';
+    });
+    if (this.ctx.autoHangupMs > 0) this.later(this.ctx.autoHangupMs, () => this.hangup('send_bye'));
+  }
+
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms).unref();
+    this.timers.add(t);
+  }
+
+  private run(phase: PhaseName): void {
+    for (const step of callTemplates().phases[phase]) {
+      this.beforeStep(step.label);
+      if (step.vars) this.vars = applyVarOps(this.vars, step.vars);
+      const hdrs = renderStep(step, this.vars, (k) => this.value(k));
+      this.ctx.bus.fire(step.event, step.calling, hdrs);
+    }
+  }
+
+  /** State changes that happen in FreeSWITCH right before each captured event. */
+  private beforeStep(label: string): void {
+    const [event, app] = label.split(' ');
+    if (event === 'CHANNEL_EXECUTE' && app) {
+      this.appUuid = randomUUID();
+      this.currentApp = app;
+      this.lastApp = app;
+      this.lastArg = app === 'export' ? `RFC2822_DATE=${this.rfcDate}` : APP_DATA[app] ?? '';
+    } else if (label === 'API strftime') {
+      this.rfcDate = rfc2822(Date.now());
+    } else if (event === 'CODEC' && this.answeredUs === 0) {
+      this.answeredUs = nowUs();
+    } else if (event === 'CHANNEL_ANSWER') {
+      this.tx.answer(this.localSdp, this.sip.dest ?? '');
+      this.record.answeredAt = Date.now();
+      this.record.finalStatus = 200;
+    } else if (event === 'PLAYBACK_START') {
+      this.toneStartUs = nowUs();
+    }
+  }
+
+  private q850(): number {
+    return Q850[this.cause] ?? 16;
+  }
+
+  /** Placeholder values; see tools/template-rules.ts for where each one appears. */
+  private value(key: string): string | undefined {
+    const us = (t: number) => String(t);
+    const s = (t: number) => String(Math.floor(t / 1e6));
+    const stamp = (t: number) => localStamp(Math.floor(t / 1000));
+    const dur = this.hangupUs - this.createdUs;
+    const bill = this.answeredUs ? this.hangupUs - this.answeredUs : 0;
+    const wait = this.answeredUs ? this.answeredUs - this.createdUs : 0;
+    const playedMs = this.toneStartUs ? Math.min(this.ctx.toneMs, ((this.hangupUs || nowUs()) - this.toneStartUs) / 1000) : 0;
+    const playedFull = this.toneDone ? this.ctx.toneMs : Math.min(this.ctx.toneMs, Math.ceil(playedMs / 1500) * 1500);
+    switch (key) {
+      case 'uuid': return this.uuid;
+      case 'sessionId': return String(this.sessionId);
+      case 'profile': return this.ctx.profile;
+      case 'sipHost': return this.ctx.sipHost;
+      case 'sipPort': return String(this.ctx.sipPort);
+      case 'channelName': return `sofia/${this.ctx.profile}/${this.sip.fromUri ?? ''}`;
+      case 'fullVia': return this.fullVia;
+      case 'toTag': return this.tx.toTag;
+      case 'localSdp': return this.localSdp;
+      case 'localMediaPort': return String(this.localMediaPort);
+      case 'ssrc': return this.ssrc;
+      case 'rfc2822': return this.rfcDate;
+      case 'appUuid': return this.appUuid;
+      case 'appResponse': return this.toneDone ? 'FILE PLAYED' : 'PLAYBACK ERROR';
+      case 'lastApp': return this.lastApp;
+      case 'lastArg': return this.lastArg;
+      case 'createdUs': return us(this.createdUs);
+      case 'createdS': return s(this.createdUs);
+      case 'createdStamp': return stamp(this.createdUs);
+      case 'answeredUs': return us(this.answeredUs);
+      case 'answeredS': return s(this.answeredUs);
+      case 'answeredStamp': return this.answeredUs ? stamp(this.answeredUs) : '';
+      case 'hangupUs': return us(this.hangupUs);
+      case 'hangupS': return s(this.hangupUs);
+      case 'hangupStamp': return stamp(this.hangupUs);
+      case 'durationS': return s(dur);
+      case 'durationMs': return String(Math.floor(dur / 1000));
+      case 'durationUs': return String(dur);
+      case 'billS': return s(bill);
+      case 'billMs': return String(Math.floor(bill / 1000));
+      case 'billUs': return String(bill);
+      case 'waitS': return s(wait);
+      case 'waitMs': return String(Math.floor(wait / 1000));
+      case 'waitUs': return String(wait);
+      case 'playbackOffset': return String(Math.floor((this.toneDone ? this.ctx.toneMs : playedMs) * 8));
+      case 'playbackSamples': return String(playedFull * 8);
+      case 'playbackMs': return String(playedFull);
+      case 'playbackSeconds': return String(Math.floor(playedFull / 1000));
+      case 'outPackets': return String(Math.floor(playedMs / 20));
+      case 'outBytes': return String(Math.floor(playedMs / 20) * 172);
+      case 'inSkipPackets': return String(Math.floor(dur / 20000));
+      case 'hangupCause': return this.cause;
+      case 'q850': return String(this.q850());
+      case 'termStatus': return String(this.disposition === 'recv_cancel' ? 487 : 200);
+      case 'hangupDisposition': return this.disposition;
+      default: return this.sip[key];
+    }
+  }
+}
+
+function reasonFor(status: number): string {
+  return ({ 480: 'Temporarily Unavailable', 486: 'Busy Here', 487: 'Request Terminated', 503: 'Service Unavailable', 603: 'Decline' } as Record<number, string>)[status] ?? 'Error';
+}
+
+/** RFC 3581 as sofia applies it on receipt: a bare `rport` gets the source port. */
+function receivedVia(via: string, source: { address: string; port: number }): string {
+  return via.replace(/;\s*rport(?=;|$)/i, `;rport=${source.port}`);
+}
+
+/** Everything the channel's variables take from the INVITE (placeholder name → value). */
+export function inviteValues(inv: SipMessage, source: { address: string; port: number }): Record<string, string | undefined> {
+  const from = parseNameAddr(header(inv, 'From') ?? '');
+  const to = parseNameAddr(header(inv, 'To') ?? '');
+  const contact = header(inv, 'Contact');
+  const contactUri = contact !== undefined ? parseUri(parseNameAddr(contact).uri) : undefined;
+  const fromUri = parseUri(from.uri);
+  const toUri = parseUri(to.uri);
+  const req = parseUri(inv.uri);
+  const topVia = headers(inv, 'Via')[0] ?? '';
+  const via = parseVia(topVia);
+  const fullVia = receivedVia(topVia, source);
+  const port = (p: number | undefined) => (p === undefined ? undefined : String(p));
+  const fromUser = fromUri.user ?? '';
+  const sdp = inv.body.trim() === '' ? undefined : inv.body;
+  const mPort = sdp ? /^m=audio (\d+)/m.exec(sdp)?.[1] : undefined;
+  return {
+    callId: header(inv, 'Call-ID'),
+    dest: req.user ?? '',
+    fromUser,
+    fromDisplay: from.display,
+    callerName: from.display ?? fromUser,
+    fromHost: fromUri.host,
+    fromPort: port(fromUri.port),
+    fromUri: uriUserHostPort(fromUri),
+    fromTag: from.params.get('tag'),
+    fullFrom: header(inv, 'From'),
+    fullTo: (header(inv, 'To') ?? '').replace(/;\s*tag=[^;]*/i, ''),
+    presenceId: `${fromUser}@${fromUri.host}`,
+    toUser: toUri.user,
+    toHost: toUri.host,
+    toPort: port(toUri.port),
+    toUri: uriUserHostPort(toUri),
+    toDisplay: to.display,
+    reqUser: req.user,
+    reqHost: req.host,
+    reqPort: port(req.port),
+    reqUri: uriUserHostPort(req),
+    contactUser: contactUri?.user,
+    contactHost: contactUri?.host,
+    contactPort: port(contactUri?.port),
+    contactUri: contactUri ? uriUserHostPort(contactUri) : undefined,
+    subject: header(inv, 'Subject'),
+    userAgent: header(inv, 'User-Agent'),
+    maxForwards: header(inv, 'Max-Forwards'),
+    viaHost: via.host,
+    viaPort: port(via.port),
+    viaRport: via.params.has('rport') ? String(source.port) : undefined,
+    fullVia,
+    remoteIp: source.address,
+    remotePort: String(source.port),
+    inviteCseq: String(parseCSeq(inv)[0]),
+    remoteSdp: sdp,
+    remoteMediaPort: mPort,
+  };
+}
+
+/** Whether an SDP offer can be answered with PCMU (the only codec the templates describe). */
+export function offersPcmu(body: string): boolean {
+  if (body.trim() === '') return true;
+  const m = /^m=audio \d+ [^ ]+ ([\d ]+)/m.exec(body);
+  return !!m && (m[1] ?? '').split(' ').includes('0');
+}

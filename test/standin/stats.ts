@@ -1,0 +1,68 @@
+const FIVE_MIN = 5 * 60_000;
+
+/** The session counters HEARTBEAT and `status` report (switch_core_session's runtime counters). */
+export class SessionStats {
+  sinceStartup = 0;
+  count = 0;
+  peak = 0;
+  perSecMax = 0;
+  private created: number[] = []; // creation times within the last five minutes
+  private peaks: Array<[at: number, count: number]> = [];
+  private perSecPeaks: Array<[at: number, rate: number]> = [];
+
+  created_(): number {
+    const now = Date.now();
+    this.sinceStartup++;
+    this.count++;
+    this.peak = Math.max(this.peak, this.count);
+    this.created.push(now);
+    const rate = this.perSecLast(now);
+    this.perSecMax = Math.max(this.perSecMax, rate);
+    this.perSecPeaks.push([now, rate]);
+    this.peaks.push([now, this.count]);
+    this.prune(now);
+    return this.sinceStartup;
+  }
+
+  ended(): void {
+    this.count = Math.max(0, this.count - 1);
+  }
+
+  perSecLast(now = Date.now()): number {
+    return this.created.filter((t) => t > now - 1000).length;
+  }
+
+  peakFiveMin(now = Date.now()): number {
+    this.prune(now);
+    return Math.max(this.count, ...this.peaks.map(([, c]) => c));
+  }
+
+  perSecFiveMin(now = Date.now()): number {
+    this.prune(now);
+    return Math.max(0, ...this.perSecPeaks.map(([, r]) => r));
+  }
+
+  private prune(now: number): void {
+    const old = now - FIVE_MIN;
+    this.created = this.created.filter((t) => t > old);
+    this.peaks = this.peaks.filter(([t]) => t > old);
+    this.perSecPeaks = this.perSecPeaks.filter(([t]) => t > old);
+  }
+}
+
+const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
+
+/** `0 years, 0 days, 0 hours, 1 minute, 0 seconds, 400 milliseconds, 293 microseconds` */
+export function upTime(us: number): string {
+  const totalS = Math.floor(us / 1e6);
+  const days = Math.floor(totalS / 86400);
+  return [
+    plural(Math.floor(days / 365), 'year'),
+    plural(days % 365, 'day'),
+    plural(Math.floor(totalS / 3600) % 24, 'hour'),
+    plural(Math.floor(totalS / 60) % 60, 'minute'),
+    plural(totalS % 60, 'second'),
+    plural(Math.floor(us / 1000) % 1000, 'millisecond'),
+    plural(us % 1000, 'microsecond'),
+  ].join(', ');
+}

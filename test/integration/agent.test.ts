@@ -1,0 +1,261 @@
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createAgent, type Agent } from '../../src/agent/agent.js';
+import { openFreeSwitchLink } from '../../src/agent/esl.js';
+import { connectNats, natsBus } from '../../src/agent/nats.js';
+import { decodeNodeMessage, encodeMessage, subjects, type NodeMessage } from '../../src/events/index.js';
+import { startStandin, type Standin } from '../standin/standin.js';
+import { startProcess, waitFor } from '../support/process.js';
+import { startNats, type NatsService } from '../support/services.js';
+
+/**
+ * The agent against real NATS and the FreeSWITCH stand-in (real ESL protocol, real SIP UAS),
+ * with sipp making the call. Everything a test starts is stopped in afterEach.
+ */
+const HEARTBEAT_MS = 200;
+const ESL_TIMEOUT_MS = 150;
+const WAIT_MS = 8000;
+const quiet = pino({ level: process.env.TEST_AGENT_LOG ?? 'silent' });
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+let nats: NatsService;
+beforeAll(async () => {
+  nats = await startNats();
+});
+afterAll(async () => {
+  await nats.stop();
+});
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+interface Seen {
+  readonly kind: NodeMessage['kind'];
+  readonly msg: NodeMessage['msg'] & { reason?: string; sessions?: number; heartbeatIntervalMs?: number };
+}
+
+/** Everything published under one prefix, decoded by the control plane's own decoder. */
+class Watcher {
+  readonly seen: Seen[] = [];
+  readonly invalid: string[] = [];
+  private constructor(
+    readonly nc: NatsConnection,
+    readonly prefix: string,
+  ) {}
+
+  static async open(prefix: string): Promise<Watcher> {
+    const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const w = new Watcher(nc, prefix);
+    const subs = subjects(prefix);
+    nc.subscribe(`${prefix}.node.>`, {
+      callback: (err, m) => {
+        if (err) return;
+        const d = decodeNodeMessage(subs, m.subject, m.data);
+        if (d.ok) w.seen.push(d.value);
+        else w.invalid.push(`${m.subject}: ${d.reason} ${d.detail}`);
+      },
+    });
+    await nc.flush();
+    cleanups.push(() => nc.close());
+    return w;
+  }
+
+  label(s: Seen): string {
+    return s.msg.reason ? `${s.kind}:${s.msg.reason}` : s.kind;
+  }
+
+  async next(what: string, pred: (s: Seen) => boolean, from = 0): Promise<Seen> {
+    let found: Seen | undefined;
+    await waitFor(what, () => (found = this.seen.slice(from).find(pred)) !== undefined, WAIT_MS, 20);
+    return found as Seen;
+  }
+
+  reannounce(body: unknown): void {
+    this.nc.publish(subjects(this.prefix).reannounce, encodeMessage(body as object));
+  }
+}
+
+async function startAgent(standin: Standin, prefix: string): Promise<Agent> {
+  const nc = await connectNats(nats.url, 'agent-under-test', quiet);
+  const agent = createAgent(
+    {
+      natsPrefix: prefix,
+      sipProfile: 'internal',
+      sipUriOverride: undefined,
+      heartbeatMs: HEARTBEAT_MS,
+      sessionRecheckMs: 1000,
+      eslTimeoutMs: ESL_TIMEOUT_MS,
+      recoveryProbeTimeoutMs: 5000,
+    },
+    {
+      openLink: () => openFreeSwitchLink({ host: '127.0.0.1', port: standin.eslPort, password: standin.password, logger: quiet }),
+      bus: natsBus(nc),
+      logger: quiet,
+    },
+  );
+  cleanups.push(() => nc.close());
+  cleanups.push(() => agent.stop('test cleanup'));
+  await agent.start();
+  return agent;
+}
+
+async function setup(opts: Parameters<typeof startStandin>[0] = {}) {
+  const prefix = `t${randomBytes(4).toString('hex')}`;
+  const standin = await startStandin(opts);
+  cleanups.push(() => standin.stop());
+  const watcher = await Watcher.open(prefix);
+  const agent = await startAgent(standin, prefix);
+  return { prefix, standin, watcher, agent };
+}
+
+/** One call made by sipp's built-in uac scenario: INVITE, ACK, hold for `holdMs`, BYE. */
+function sippCall(standin: Standin, holdMs: number) {
+  const proc = startProcess('sipp', [
+    '-sn', 'uac', '-s', '9000', `127.0.0.1:${standin.sipPort}`,
+    '-i', '127.0.0.1', '-m', '1', '-d', String(holdMs), '-timeout', '20s', '-nostdin',
+  ]);
+  cleanups.push(() => proc.stop());
+  const exited = new Promise<number | null>((resolve) => proc.child.once('exit', (code) => resolve(code)));
+  return { exited, output: () => proc.output() };
+}
+
+function seqsRise(w: Watcher): boolean {
+  return w.seen.every((s, i) => i === 0 || s.msg.seq > (w.seen[i - 1]?.msg.seq ?? Infinity));
+}
+
+describe('agent with NATS and the FreeSWITCH stand-in', () => {
+  it('joins with the stand-in identity, heartbeats with rising seq, counts a sipp call, answers reannounce, leaves on stop', async () => {
+    const { standin, watcher, agent } = await setup({ maxSessions: 50 });
+
+    const joined = await watcher.next('joined', (s) => s.kind === 'joined');
+    expect(joined.msg).toMatchObject({
+      nodeId: standin.coreUuid,
+      sipUri: standin.sipUri,
+      hostname: standin.hostname,
+      capacity: 50,
+      sessions: 0,
+      reason: 'start',
+      heartbeatIntervalMs: HEARTBEAT_MS,
+    });
+
+    await waitFor('5 heartbeats', () => watcher.seen.filter((s) => s.kind === 'heartbeat').length >= 5, WAIT_MS, 20);
+    expect(watcher.seen.slice(0, 6).every((s) => s.msg.nodeId === standin.coreUuid)).toBe(true);
+    // Paced by the interval, never in bursts: one tick per interval, each heartbeat sent after
+    // a probe that takes at most the ESL timeout (the agent's own clock, so load cannot skew it).
+    const sentAt = watcher.seen.filter((s) => s.kind === 'heartbeat').map((s) => s.msg.sentAt);
+    const gaps = sentAt.slice(1).map((t, i) => t - (sentAt[i] ?? 0));
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(HEARTBEAT_MS - ESL_TIMEOUT_MS);
+
+    const call = sippCall(standin, 3000);
+    const busy = await watcher.next('a heartbeat with the call up', (s) => s.kind === 'heartbeat' && s.msg.sessions === 1);
+    expect(busy.msg.nodeId).toBe(standin.coreUuid);
+    expect(standin.calls.map((c) => c.destination)).toEqual(['9000']);
+    expect(await call.exited).toBe(0);
+    await watcher.next('a heartbeat after the call', (s) => s.kind === 'heartbeat' && s.msg.sessions === 0, watcher.seen.indexOf(busy));
+    expect(standin.calls[0]?.finalStatus).toBe(200);
+
+    const before = watcher.seen.length;
+    watcher.reannounce({ v: 1, requestedAt: Date.now(), requester: 'integration-test' });
+    const again = await watcher.next('joined (reannounce)', (s) => s.kind === 'joined', before);
+    expect(again.msg).toMatchObject({ nodeId: standin.coreUuid, reason: 'reannounce', sipUri: standin.sipUri });
+
+    watcher.reannounce({ v: 1, requester: 'no timestamp' });
+    await waitFor('invalid reannounce counted', () => agent.status().invalidReannounce === 1, WAIT_MS, 20);
+
+    await agent.stop('test');
+    const left = await watcher.next('left', (s) => s.kind === 'left');
+    expect(left.msg).toMatchObject({ nodeId: standin.coreUuid, reason: 'agent-stopping' });
+    await watcher.nc.flush();
+    expect(watcher.label(watcher.seen.at(-1) as Seen)).toBe('left:agent-stopping');
+    expect(watcher.seen.filter((s) => s.kind === 'joined').map((s) => s.msg.reason)).toEqual(['start', 'reannounce']);
+    expect(seqsRise(watcher)).toBe(true);
+    expect(watcher.invalid).toEqual([]);
+  });
+
+  it('graceful FreeSWITCH shutdown: left (freeswitch-shutdown); after restart: joined for the new Core-UUID', async () => {
+    const { standin, watcher } = await setup();
+    const oldId = standin.coreUuid;
+    await watcher.next('joined', (s) => s.kind === 'joined');
+
+    await standin.shutdown();
+    const left = await watcher.next('left', (s) => s.kind === 'left');
+    expect(left.msg).toMatchObject({ nodeId: oldId, reason: 'freeswitch-shutdown' });
+
+    await standin.restart();
+    expect(standin.coreUuid).not.toBe(oldId);
+    const rejoined = await watcher.next('joined for the new node', (s) => s.kind === 'joined' && s.msg.nodeId === standin.coreUuid);
+    expect(rejoined.msg).toMatchObject({ reason: 'start', sipUri: standin.sipUri });
+    await watcher.next('heartbeat of the new node', (s) => s.kind === 'heartbeat' && s.msg.nodeId === standin.coreUuid);
+
+    const afterLeft = watcher.seen.slice(watcher.seen.indexOf(left) + 1);
+    expect(afterLeft.some((s) => s.msg.nodeId === oldId)).toBe(false);
+    expect(watcher.seen.filter((s) => s.kind === 'left').map((s) => watcher.label(s))).toEqual(['left:freeswitch-shutdown']);
+    expect(seqsRise(watcher)).toBe(true);
+  });
+
+  it('FreeSWITCH killed: left (esl-lost) once, no heartbeats; restarted: joined for the new Core-UUID', async () => {
+    const { standin, watcher } = await setup();
+    const oldId = standin.coreUuid;
+    await watcher.next('heartbeat', (s) => s.kind === 'heartbeat');
+
+    await standin.kill();
+    const left = await watcher.next('left', (s) => s.kind === 'left');
+    expect(left.msg).toMatchObject({ nodeId: oldId, reason: 'esl-lost' });
+    // Several heartbeat intervals pass with FreeSWITCH away: nothing more is published.
+    const count = watcher.seen.length;
+    await new Promise((r) => setTimeout(r, 5 * HEARTBEAT_MS));
+    expect(watcher.seen.length).toBe(count);
+
+    await standin.restart();
+    const rejoined = await watcher.next('joined for the new node', (s) => s.kind === 'joined' && s.msg.nodeId === standin.coreUuid);
+    expect(rejoined.msg.nodeId).not.toBe(oldId);
+    expect(watcher.seen.filter((s) => s.kind === 'left').map((s) => watcher.label(s))).toEqual(['left:esl-lost']);
+    expect(seqsRise(watcher)).toBe(true);
+  });
+
+  it('NATS restarted under the agent: heartbeats resume on the same node', async () => {
+    const { standin, watcher } = await setup();
+    await watcher.next('heartbeat', (s) => s.kind === 'heartbeat');
+    if (!nats.restart) return; // an external NATS (TEST_NATS_URL) cannot be restarted here
+    await nats.restart();
+    const mark = watcher.seen.length;
+    const resumed = await watcher.next('heartbeat after the NATS restart', (s) => s.kind === 'heartbeat', mark);
+    expect(resumed.msg.nodeId).toBe(standin.coreUuid);
+    expect(watcher.seen.some((s) => s.kind === 'left')).toBe(false);
+  });
+
+  it('the agent process: joins, and on SIGTERM publishes left (agent-stopping) and exits 0', async () => {
+    const prefix = `t${randomBytes(4).toString('hex')}`;
+    const standin = await startStandin();
+    cleanups.push(() => standin.stop());
+    const watcher = await Watcher.open(prefix);
+    const proc = startProcess(process.execPath, ['--import', 'tsx', 'src/agent/main.ts'], {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH,
+        SBC_NATS_URL: nats.url,
+        SBC_NATS_PREFIX: prefix,
+        SBC_FS_ESL_PORT: String(standin.eslPort),
+        SBC_FS_ESL_PASSWORD: standin.password,
+        SBC_HEARTBEAT_MS: String(HEARTBEAT_MS),
+        SBC_ESL_TIMEOUT_MS: String(ESL_TIMEOUT_MS),
+        SBC_LOG_LEVEL: 'warn',
+      },
+    });
+    cleanups.push(() => proc.stop('SIGKILL'));
+    const exited = new Promise<number | null>((resolve) => proc.child.once('exit', (code) => resolve(code)));
+
+    await watcher.next(`joined (process output: ${proc.output()})`, (s) => s.kind === 'joined');
+    await watcher.next('heartbeat', (s) => s.kind === 'heartbeat');
+    proc.child.kill('SIGTERM');
+    const left = await watcher.next('left', (s) => s.kind === 'left');
+    expect(left.msg).toMatchObject({ nodeId: standin.coreUuid, reason: 'agent-stopping' });
+    const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), WAIT_MS))]);
+    expect(code, proc.output()).toBe(0);
+  });
+});

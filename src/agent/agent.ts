@@ -191,7 +191,11 @@ class MembershipAgent implements Agent {
       this.unreachable = read.step === 'core_uuid';
       // Logged once per distinct problem: FreeSWITCH may stay away for hours.
       const problem = `${read.step}: ${read.detail}`;
-      if (problem !== this.lastProblem) this.log.warn({ step: read.step, detail: read.detail }, 'cannot read FreeSWITCH facts yet');
+      // A connection count that keeps climbing while commands time out points at a refused
+      // auth (wrong password, ACL): esl-lite reconnects silently and does not report it.
+      if (problem !== this.lastProblem) {
+        this.log.warn({ step: read.step, detail: read.detail, eslConnections: link.connections() }, 'cannot read FreeSWITCH facts yet');
+      }
       this.lastProblem = problem;
       return;
     }

@@ -31,7 +31,7 @@ export class InMemoryNodeRegistry implements NodeRegistry {
   get(nodeId: string): Promise<NodeRecord | undefined> {
     return Promise.resolve(this.records.get(nodeId));
   }
-  put(record: NodeRecord, expectedRev: number | undefined): Promise<boolean> {
+  put(record: NodeRecord, expectedRev: number | undefined, _ttlMs?: number): Promise<boolean> {
     const cur = this.records.get(record.nodeId);
     if (cur?.rev !== expectedRev) return Promise.resolve(false);
     this.records.set(record.nodeId, record);

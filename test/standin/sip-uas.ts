@@ -67,6 +67,7 @@ export class SipUas {
   private readonly timers = new Set<NodeJS.Timeout>();
   private host = '127.0.0.1';
   private port = 0;
+  private inflight = 0;
 
   constructor(private readonly handler: UasHandler) {}
 
@@ -91,8 +92,9 @@ export class SipUas {
     return this.port;
   }
 
-  /** Stops timers and the socket; nothing more is sent. */
+  /** Stops timers and the socket once queued datagrams (a shutdown's BYEs) are out. */
   async close(): Promise<void> {
+    for (let i = 0; this.inflight > 0 && i < 100; i++) await new Promise((r) => setImmediate(r));
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.txs.clear();
@@ -298,7 +300,9 @@ export class SipUas {
   }
 
   private send(data: Buffer, to: Peer): void {
-    this.socket?.send(data, to.port, to.address);
+    if (!this.socket) return;
+    this.inflight++;
+    this.socket.send(data, to.port, to.address, () => this.inflight--);
   }
 
   /** Forget transactions and cached replies older than Timer H; no timer needed for this. */

@@ -74,8 +74,9 @@ export class EslTestClient {
     return this.frames.map(parseEventFrame).filter((e): e is EslEvent => e !== undefined);
   }
 
-  async waitForEvent(pred: (e: EslEvent) => boolean, what: string, timeoutMs = 5000): Promise<EslEvent> {
-    return until(what, () => this.events().find(pred), timeoutMs);
+  /** First event matching `pred` among the events from index `from` on. */
+  async waitForEvent(pred: (e: EslEvent) => boolean, what: string, timeoutMs = 5000, from = 0): Promise<EslEvent> {
+    return until(what, () => this.events().slice(from).find(pred), timeoutMs);
   }
 
   async waitClosed(timeoutMs = 3000): Promise<void> {
@@ -124,7 +125,7 @@ export class SipTestUac {
   }
 
   /** The INVITE SIPp's uac scenario sends with `-s <dest>` (sip-invite-while-paused-inbound.txt). */
-  invite(): void {
+  invite(extra: string[] = []): void {
     const sdp = 'v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 16000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
     this.send([
       `INVITE sip:${this.dest}@127.0.0.1:${this.target} SIP/2.0`,
@@ -136,8 +137,14 @@ export class SipTestUac {
       `Contact: sip:sipp@127.0.0.1:${this.port}`,
       'Max-Forwards: 70',
       'Subject: Performance Test',
+      ...extra,
       'Content-Type: application/sdp',
     ], sdp);
+  }
+
+  /** Requests the stand-in sent us (BYE). */
+  async request(method: string, timeoutMs = 3000): Promise<SipMessage> {
+    return until(method, () => this.received.find((m) => m.method === method), timeoutMs);
   }
 
   /** Waits for a response to `method` with the given status. */

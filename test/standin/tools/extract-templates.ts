@@ -10,9 +10,10 @@
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { parseFrames, parseEventFrame, getHeader, type HeaderList, type EslEvent } from '../esl-frames.js';
 import type { CallTemplates, Calling, PhaseName, SystemTemplates, TemplateStep, VarOps } from '../templates.js';
+import { CAPTURES } from '../captures.js';
 import { rule, CALL_A, CALL_B, LEFTOVER_TOKENS } from './template-rules.js';
 
-const dir = process.argv[2] ?? '/work/shared/fixtures/freeswitch-esl';
+const dir = process.argv[2] ?? CAPTURES;
 const outDir = new URL('../templates/', import.meta.url);
 const CORE = 13; // Event-Name … Event-Sequence, see the fixture README
 

@@ -1,0 +1,71 @@
+/**
+ * Runs one FreeSWITCH stand-in until SIGTERM/SIGINT, which shut it down gracefully (SHUTDOWN and
+ * MODULE_UNLOAD events, BYE for live calls, disconnect notices), like `fsctl shutdown`.
+ *
+ *   npx tsx test/standin/cli.ts --esl-port 0 --sip-port 0 [--password ClueCon] [--max-sessions 1000]
+ *     [--heartbeat-ms 20000] [--hostname h] [--profile internal] [--core-uuid u] [--tone-ms 3000]
+ *     [--answer-delay-ms 0] [--auto-hangup-ms 0] [--options-503-on-busy]
+ *
+ * Prints one JSON line once listening: {"eslPort","sipPort","sipUri","coreUuid","password","hostname"}.
+ */
+import { parseArgs } from 'node:util';
+import { startStandin, type StandinOptions } from './standin.js';
+
+const { values } = parseArgs({
+  options: {
+    'esl-port': { type: 'string' },
+    'sip-port': { type: 'string' },
+    password: { type: 'string' },
+    'max-sessions': { type: 'string' },
+    'heartbeat-ms': { type: 'string' },
+    hostname: { type: 'string' },
+    profile: { type: 'string' },
+    'core-uuid': { type: 'string' },
+    'tone-ms': { type: 'string' },
+    'answer-delay-ms': { type: 'string' },
+    'auto-hangup-ms': { type: 'string' },
+    'options-503-on-busy': { type: 'boolean' },
+  },
+  strict: true,
+});
+
+function int(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) {
+    process.stderr.write(`--${name} must be a non-negative integer, got ${JSON.stringify(v)}\n`);
+    process.exit(2);
+  }
+  return Number(v);
+}
+
+const opts: StandinOptions = {
+  eslPort: int('esl-port', values['esl-port']),
+  sipPort: int('sip-port', values['sip-port']),
+  password: values.password,
+  maxSessions: int('max-sessions', values['max-sessions']),
+  heartbeatMs: int('heartbeat-ms', values['heartbeat-ms']),
+  hostname: values.hostname,
+  profile: values.profile,
+  coreUuid: values['core-uuid'],
+  toneMs: int('tone-ms', values['tone-ms']),
+  answerDelayMs: int('answer-delay-ms', values['answer-delay-ms']),
+  autoHangupMs: int('auto-hangup-ms', values['auto-hangup-ms']),
+  optionsRespond503OnBusy: values['options-503-on-busy'],
+};
+
+const standin = await startStandin(opts);
+const { eslPort, sipPort, sipUri, coreUuid, password, hostname } = standin;
+process.stdout.write(`${JSON.stringify({ eslPort, sipPort, sipUri, coreUuid, password, hostname })}\n`);
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await standin.shutdown();
+  await standin.stop();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());
+// The stand-in's own timers are unref'd; this keeps the process up until a signal arrives.
+setInterval(() => undefined, 1 << 30);

@@ -220,7 +220,8 @@ export class Call {
       case 'createdStamp': return stamp(this.createdUs);
       case 'answeredUs': return us(this.answeredUs);
       case 'answeredS': return s(this.answeredUs);
-      case 'answeredStamp': return this.answeredUs ? stamp(this.answeredUs) : '';
+      // *_stamp variables exist only for moments that happened; *_epoch ones are 0 otherwise.
+      case 'answeredStamp': return this.answeredUs ? stamp(this.answeredUs) : undefined;
       case 'hangupUs': return us(this.hangupUs);
       case 'hangupS': return s(this.hangupUs);
       case 'hangupStamp': return stamp(this.hangupUs);

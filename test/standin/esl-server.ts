@@ -44,12 +44,12 @@ class Listener {
     socket.write(AUTH_REQUEST);
   }
 
-  /** The server said goodbye: notice (if any), then close without anything else. */
+  /** The server said goodbye: notice (if any), then the socket is closed once that is flushed. */
   disconnect(notice: string | undefined): void {
     if (this.closed) return;
     if (notice !== undefined) this.socket.write(disconnectNoticeFrame(notice));
     this.dispose();
-    this.socket.end();
+    this.socket.end(() => this.socket.destroy());
   }
 
   destroy(): void {

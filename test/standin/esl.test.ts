@@ -3,7 +3,7 @@
  * and the three ways the switch goes away (shutdown, kill, stop) and comes back (restart).
  */
 import { createServer } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { captureEvents } from './captures.js';
 import { contentType, getHeader, type EslEvent } from './esl-frames.js';
@@ -171,17 +171,68 @@ describe('going away and coming back', () => {
     expect(s.activeSessions()).toBe(1);
   });
 
-  it('stop(): both ports free again, safe to call twice', async () => {
-    const s = await standin();
-    await s.stop();
-    await s.stop();
+  it('stop(): no timer, socket or server left behind; both ports free again; safe to call twice', async () => {
+    const resources = () => process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').sort();
+    await sleep(100); // let earlier tests' sockets finish closing
+    const before = resources();
+    const timers = trackTimers();
+    let eslPort = 0;
+    try {
+      const s = await standin({ heartbeatMs: 1000, autoHangupMs: 60_000 });
+      eslPort = s.eslPort;
+      const u = await SipTestUac.open(s.sipPort);
+      u.invite();
+      await u.response(200); // not ACKed: the 200 OK retransmission timer runs, as do tone and auto hang-up
+      const c = await client(s, 'event plain ALL');
+      await c.command('bgapi status');
+      expect(timers.pending()).toBeGreaterThanOrEqual(4);
+      u.close();
+      c.close();
+      await s.stop();
+      await s.stop();
+      expect(timers.pending()).toBe(0);
+    } finally {
+      timers.restore();
+    }
+    await sleep(50);
+    expect(resources()).toEqual(before);
     await new Promise<void>((resolve, reject) => {
       const srv = createServer();
       srv.once('error', reject);
-      srv.listen(s.eslPort, '127.0.0.1', () => srv.close(() => resolve()));
+      srv.listen(eslPort, '127.0.0.1', () => srv.close(() => resolve()));
     });
   });
 });
+
+/** Counts setTimeout/setInterval handles created while installed that neither fired nor were cleared. */
+function trackTimers() {
+  const live = new Set<unknown>();
+  const spies = [
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      const t = realSetTimeout(() => {
+        live.delete(t);
+        fn();
+      }, ms);
+      live.add(t);
+      return t;
+    }) as typeof setTimeout),
+    vi.spyOn(globalThis, 'setInterval').mockImplementation(((fn: () => void, ms?: number) => {
+      const t = realSetInterval(fn, ms);
+      live.add(t);
+      return t;
+    }) as typeof setInterval),
+    vi.spyOn(globalThis, 'clearTimeout').mockImplementation((t) => {
+      live.delete(t);
+      realClearTimeout(t);
+    }),
+    vi.spyOn(globalThis, 'clearInterval').mockImplementation((t) => {
+      live.delete(t);
+      realClearInterval(t);
+    }),
+  ];
+  return { pending: () => live.size, restore: () => spies.forEach((sp) => sp.mockRestore()) };
+}
+const [realSetTimeout, realSetInterval, realClearTimeout, realClearInterval] = [setTimeout, setInterval, clearTimeout, clearInterval];
 
 function header(m: { headers: Array<[string, string]> }): string | undefined {
   return m.headers.find(([k]) => k === 'Call-ID')?.[1];

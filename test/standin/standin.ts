@@ -181,7 +181,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     if (typeof this.mode === 'object') return refuse(this.mode.status, this.mode.reason);
     if (!offersPcmu(tx.request.body)) return refuse(488, 'Not Acceptable Here');
     tx.trying();
-    const sessionId = this.stats.created_();
+    const sessionId = this.stats.sessionCreated();
     const call = new Call(this.callContext(), tx, record, sessionId);
     this.active.set(tx.callId, call);
     call.start(this.answerDelayMs);

@@ -10,7 +10,7 @@ export class SessionStats {
   private peaks: Array<[at: number, count: number]> = [];
   private perSecPeaks: Array<[at: number, rate: number]> = [];
 
-  created_(): number {
+  sessionCreated(): number {
     const now = Date.now();
     this.sinceStartup++;
     this.count++;

@@ -208,19 +208,19 @@ describe('going away and coming back', () => {
 function trackTimers() {
   const live = new Set<unknown>();
   const spies = [
-    vi.spyOn(globalThis, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation((fn: () => void, ms?: number) => {
       const t = realSetTimeout(() => {
         live.delete(t);
         fn();
       }, ms);
       live.add(t);
       return t;
-    }) as typeof setTimeout),
-    vi.spyOn(globalThis, 'setInterval').mockImplementation(((fn: () => void, ms?: number) => {
+    }),
+    vi.spyOn(globalThis, 'setInterval').mockImplementation((fn: () => void, ms?: number) => {
       const t = realSetInterval(fn, ms);
       live.add(t);
       return t;
-    }) as typeof setInterval),
+    }),
     vi.spyOn(globalThis, 'clearTimeout').mockImplementation((t) => {
       live.delete(t);
       realClearTimeout(t);

@@ -7,6 +7,17 @@ const VERSION_LINE = `FreeSWITCH Version ${VERSION} (git 3f13ad1 2026-08-09 16:2
 const READY_NAME = 'FreeSWITCH (Version 1.11.2-release git 3f13ad1 2026-08-09 16:23:10Z 64bit)';
 const SEP = '='.repeat(97);
 
+export interface Pause {
+  all: boolean;
+  inbound: boolean;
+  outbound: boolean;
+}
+
+/** switch_core_ready_inbound(): no new inbound sessions while either flag is set. */
+export function inboundPaused(p: Pause): boolean {
+  return p.all || p.inbound;
+}
+
 /** What the api commands read from (and do to) the running switch. */
 export interface ApiHost {
   readonly identity: Identity;
@@ -15,7 +26,8 @@ export interface ApiHost {
   readonly sipPort: number;
   readonly maxSessions: number;
   readonly stats: SessionStats;
-  readonly pause: { inbound: boolean; outbound: boolean };
+  /** fsctl pause flags: `all` is SCF_NO_NEW_SESSIONS, the others the per-direction flags. */
+  readonly pause: Pause;
   readonly profileCounters: { callsIn: number; failedCallsIn: number };
   uptimeUs(): number;
   activeCalls(): Call[];
@@ -56,7 +68,7 @@ export function runApi(host: ApiHost, cmd: string, arg: string | undefined): str
 
 function status(host: ApiHost): string {
   const s = host.stats;
-  const ready = host.pause.inbound && host.pause.outbound ? 'is not ready' : 'is ready';
+  const ready = host.pause.all ? 'is not ready' : 'is ready';
   return (
     `UP ${upTime(host.uptimeUs())}\n` +
     `${READY_NAME} ${ready}\n` +
@@ -182,14 +194,17 @@ function callRow(host: ApiHost, c: Call): Record<string, string> {
 
 function fsctl(host: ApiHost, args: string[]): string {
   const [op, dir] = args;
-  const which = dir === 'inbound' ? ['inbound'] : dir === 'outbound' ? ['outbound'] : ['inbound', 'outbound'];
+  const flag: keyof Pause = dir === 'inbound' || dir === 'outbound' ? dir : 'all';
   switch (op) {
     case 'pause':
     case 'resume':
-      for (const w of which) host.pause[w as 'inbound' | 'outbound'] = op === 'pause';
+      host.pause[flag] = op === 'pause';
       return '+OK\n';
-    case 'pause_check':
-      return which.every((w) => host.pause[w as 'inbound' | 'outbound']) ? 'true' : 'false';
+    case 'pause_check': {
+      const p = host.pause;
+      const paused = flag === 'inbound' ? inboundPaused(p) : flag === 'outbound' ? p.all || p.outbound : p.all;
+      return paused ? 'true' : 'false';
+    }
     case 'shutdown':
       host.requestShutdown();
       return '+OK\n';

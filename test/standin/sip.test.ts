@@ -89,6 +89,11 @@ describe('INVITE handling', () => {
     const done = await c.waitForEvent((e) => getHeader(e.headers, 'Event-Name') === 'CHANNEL_HANGUP_COMPLETE', 'HANGUP_COMPLETE');
     expect(getHeader(done.headers, 'Hangup-Cause')).toBe('ORIGINATOR_CANCEL');
     expect(getHeader(done.headers, 'variable_sip_hangup_disposition')).toBe('recv_cancel');
+    // Never answered: no answer stamp, zero answer epoch, no codec and no RTP statistics.
+    expect(getHeader(done.headers, 'variable_answer_stamp')).toBeUndefined();
+    expect(getHeader(done.headers, 'variable_answer_epoch')).toBe('0');
+    expect(getHeader(done.headers, 'Caller-Channel-Answered-Time')).toBe('0');
+    expect(done.headers.filter(([k]) => /^(variable_rtp_audio_|variable_read_codec|Channel-Read-Codec)/.test(k))).toEqual([]);
     await c.waitForEvent((e) => getHeader(e.headers, 'Event-Name') === 'CHANNEL_DESTROY', 'DESTROY');
     expect(s.calls[0]).toMatchObject({ finalStatus: 487, hangupCause: 'ORIGINATOR_CANCEL', answeredAt: undefined });
     expect(s.activeSessions()).toBe(0);
@@ -127,6 +132,12 @@ describe('INVITE handling', () => {
     const v = await uac(s);
     v.invite();
     await v.response(200);
+    // `fsctl pause` (no direction) stops every new session and makes `status` say so.
+    await c.command('api fsctl pause', 'api/response');
+    expect((await c.command('api status', 'api/response')).body.toString()).toContain(' is not ready\n');
+    const w = await uac(s);
+    w.invite();
+    await w.response(503);
   });
 
   it('configured failure: the given status, no channel; the ACK stops retransmission', async () => {
@@ -173,11 +184,11 @@ describe('INVITE handling', () => {
 });
 
 describe('hang-up from the stand-in', () => {
-  it('uuid_kill sends BYE to the caller; events say send_bye', async () => {
+  it('uuid_kill sends BYE to the caller along the recorded route; events say send_bye', async () => {
     const s = await standin();
     const c = await esl(s);
     const u = await uac(s);
-    u.invite();
+    u.invite([`Record-Route: <sip:127.0.0.1:${u.port};lr>`]);
     await u.response(200);
     u.ack();
     const uuid = s.calls[0]?.uuid ?? '';
@@ -186,6 +197,9 @@ describe('hang-up from the stand-in', () => {
     const bye = await u.request('BYE');
     expect(header(bye, 'Call-ID')).toBe(u.callId);
     expect(header(bye, 'Reason')).toBe('Q.850;cause=16;text="NORMAL_CLEARING"');
+    expect(bye.uri).toBe(`sip:sipp@127.0.0.1:${u.port}`);
+    expect(headers(bye, 'Route')).toEqual([`<sip:127.0.0.1:${u.port};lr>`]);
+    expect(header(bye, 'From')).toMatch(/;tag=[A-Za-z0-9]{13}$/);
     u.answerBye(bye);
     const done = await c.waitForEvent((e) => getHeader(e.headers, 'Event-Name') === 'CHANNEL_HANGUP_COMPLETE', 'HANGUP_COMPLETE');
     expect(getHeader(done.headers, 'variable_sip_hangup_disposition')).toBe('send_bye');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { runApi, VERSION, type ApiHost } from './api.js';
+import { inboundPaused, runApi, VERSION, type ApiHost, type Pause } from './api.js';
 import { Call, offersPcmu, type CallContext, type CallRecord } from './call.js';
 import type { HeaderList } from './esl-frames.js';
 import { SHUTTING_DOWN } from './esl-encode.js';
@@ -80,7 +80,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   readonly calls: CallRecord[] = [];
   identity: Identity;
   stats = new SessionStats();
-  pause = { inbound: false, outbound: false };
+  pause: Pause = { all: false, inbound: false, outbound: false };
   profileCounters = { callsIn: 0, failedCallsIn: 0 };
   eslPort: number;
   sipPort: number;
@@ -177,7 +177,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
       this.profileCounters.failedCallsIn++;
     };
     // sofia refuses before creating a channel, without 100 Trying (sip-invite-while-paused-inbound.txt).
-    if (this.pause.inbound || this.stats.count >= this.maxSessions) return refuse(503, 'Maximum Calls In Progress', [['Retry-After', '300']]);
+    if (inboundPaused(this.pause) || this.stats.count >= this.maxSessions) return refuse(503, 'Maximum Calls In Progress', [['Retry-After', '300']]);
     if (typeof this.mode === 'object') return refuse(this.mode.status, this.mode.reason);
     if (!offersPcmu(tx.request.body)) return refuse(488, 'Not Acceptable Here');
     tx.trying();
@@ -204,7 +204,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     else tx.reject(487, 'Request Terminated');
   }
   options(): { status: number; reason: string; extra?: HeaderList } {
-    const busy = this.pause.inbound || this.stats.count >= this.maxSessions;
+    const busy = inboundPaused(this.pause) || this.stats.count >= this.maxSessions;
     if (this.opts.optionsRespond503OnBusy && busy) return { status: 503, reason: 'Maximum Calls In Progress', extra: [['Retry-After', '300']] };
     return { status: 200, reason: 'OK' };
   }
@@ -307,7 +307,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     this.identity = { ...this.identity, coreUuid: o.coreUuid ?? randomUUID() };
     this.bus.reset(this.identity);
     this.stats = new SessionStats();
-    this.pause = { inbound: false, outbound: false };
+    this.pause = { all: false, inbound: false, outbound: false };
     this.profileCounters = { callsIn: 0, failedCallsIn: 0 };
     await this.start();
   }

@@ -16,8 +16,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { captureEvents } from './captures.js';
-import { getHeader, type EslEvent } from './esl-frames.js';
+import { captureEvents, captureFrames, captureSent } from './captures.js';
+import { contentType, getHeader, type EslEvent } from './esl-frames.js';
 import { header } from './sip-message.js';
 import { startStandin, type Standin } from './standin.js';
 import { EslTestClient, SipTestUac } from './test-clients.js';
@@ -127,6 +127,22 @@ describe.each(['plain', 'json'] as const)('channel events, %s subscriber', (form
   });
 });
 
+interface ShowJson {
+  row_count: number;
+  rows?: Array<Record<string, string>>;
+}
+
+/** First captured row of an api command's JSON output (api-replies.esl). */
+function capturedRow(cmd: string): Record<string, string> {
+  const sent = captureSent('api-replies').filter((c) => c.startsWith('api '));
+  const outs = captureFrames('api-replies').filter((f) => contentType(f) === 'api/response');
+  for (const [i, c] of sent.entries()) {
+    const out = JSON.parse(c === cmd ? (outs[i]?.body.toString() ?? '{}') : '{}') as ShowJson;
+    if (out.rows?.[0]) return out.rows[0];
+  }
+  throw new Error(`no rows for ${cmd} in the capture`);
+}
+
 describe('session counts and HEARTBEAT', () => {
   it('count goes up with a call and down after it; HEARTBEAT has the captured header names', async () => {
     const s = await startStandin({ toneMs: TONE_MS, heartbeatMs: 250, maxSessions: 7 });
@@ -140,6 +156,14 @@ describe('session counts and HEARTBEAT', () => {
       const status = (await esl.command('api status', 'api/response')).body.toString();
       expect(status).toMatch(/\n1 session\(s\) since startup\n1 session\(s\) - peak 1, last 5min 1 \n/);
       expect(status).toContain('\n7 session(s) max\n');
+      // `show channels|calls as json` rows have the captured columns, in the captured order.
+      for (const what of ['channels', 'calls']) {
+        const mine = JSON.parse((await esl.command(`api show ${what} as json`, 'api/response')).body.toString()) as ShowJson;
+        expect(mine.row_count).toBe(1);
+        expect(mine.rows?.[0]?.['uuid']).toBe(s.calls[0]?.uuid);
+        expect(mine.rows?.[0]?.['dest']).toBe('9000');
+        expect(Object.keys(mine.rows?.[0] ?? {})).toEqual(Object.keys(capturedRow(`api show ${what} as json`)));
+      }
       const from = esl.events().length;
       const beat = await esl.waitForEvent((e) => name(e) === 'HEARTBEAT', 'HEARTBEAT during the call', 2000, from);
       expect(h(beat, 'Session-Count')).toBe('1');

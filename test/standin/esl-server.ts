@@ -16,6 +16,9 @@ interface Command {
   headers: HeaderList;
 }
 
+/** switch_event.c's event names (plus ALL), as esl-lite lists them. */
+const EVENT_NAMES: ReadonlySet<string> = new Set<string>(EventNames);
+
 const LOG_LEVELS: Record<string, number> = {
   console: 0, alert: 1, crit: 2, err: 3, error: 3, warning: 4, notice: 5, info: 6, debug: 7,
 };
@@ -170,7 +173,7 @@ class Listener {
       }
       if (custom) return void this.subclasses.add(w);
       const name = w.toUpperCase();
-      if (!EventNames.has(name as never)) return;
+      if (!EVENT_NAMES.has(name)) return;
       keys++;
       this.names.add(name);
       if (name === 'CUSTOM') custom = true;
@@ -189,13 +192,13 @@ class Listener {
         continue;
       }
       const name = w.toUpperCase();
-      if (!EventNames.has(name as never)) continue;
+      if (!EVENT_NAMES.has(name)) continue;
       keys++;
       if (name === 'CUSTOM') custom = true;
       else if (name === 'ALL') this.names.clear();
       else {
         // Dropping one name out of ALL turns ALL into "every name but this one".
-        if (this.names.delete('ALL')) for (const n of EventNames) if (n !== 'ALL') this.names.add(n);
+        if (this.names.delete('ALL')) for (const n of EVENT_NAMES) if (n !== 'ALL') this.names.add(n);
         this.names.delete(name);
       }
     }

@@ -109,6 +109,14 @@ describe('authentication and commands', () => {
     expect(named.events().map((e) => getHeader(e.headers, 'Event-Subclass'))).toEqual(['sofia::register']);
     expect(named.events()[0]?.headers.slice(0, 2)).toEqual([['Event-Subclass', 'sofia::register'], ['Event-Name', 'CUSTOM']]);
     expect(all.events().map(evName)).toEqual(['CUSTOM', 'CUSTOM', 'API']);
+    // nixevent of one name out of ALL turns ALL into every other name; as in mod_event_socket,
+    // subclassed CUSTOM events then need their subclass listed, so they stop too.
+    expect(await reply(all, 'nixevent API')).toBe('+OK events nixed');
+    s.fireEvent('API', [['API-Command', 'y']]);
+    s.fireEvent('CUSTOM', [['profile-name', 'internal']], { subclass: 'sofia::register' });
+    s.fireEvent('RELOADXML', []);
+    await all.waitForEvent((e) => evName(e) === 'RELOADXML', 'RELOADXML after nixevent');
+    expect(all.events().map(evName)).toEqual(['CUSTOM', 'CUSTOM', 'API', 'RELOADXML']);
   });
 });
 

@@ -1,6 +1,9 @@
 const FIVE_MIN = 5 * 60_000;
 
-/** The session counters HEARTBEAT and `status` report (switch_core_session's runtime counters). */
+/**
+ * The session counters HEARTBEAT and `status` report (switch_core_session's runtime counters).
+ * Samples are kept in time order for five minutes, so pruning only ever drops from the front.
+ */
 export class SessionStats {
   sinceStartup = 0;
   count = 0;
@@ -10,8 +13,10 @@ export class SessionStats {
   private peaks: Array<[at: number, count: number]> = [];
   private perSecPeaks: Array<[at: number, rate: number]> = [];
 
+  /** A new session; returns its number since start-up (the channel's session_id). */
   sessionCreated(): number {
     const now = Date.now();
+    this.prune(now);
     this.sinceStartup++;
     this.count++;
     this.peak = Math.max(this.peak, this.count);
@@ -20,7 +25,6 @@ export class SessionStats {
     this.perSecMax = Math.max(this.perSecMax, rate);
     this.perSecPeaks.push([now, rate]);
     this.peaks.push([now, this.count]);
-    this.prune(now);
     return this.sinceStartup;
   }
 
@@ -29,24 +33,31 @@ export class SessionStats {
   }
 
   perSecLast(now = Date.now()): number {
-    return this.created.filter((t) => t > now - 1000).length;
+    let n = 0;
+    for (let i = this.created.length - 1; i >= 0 && (this.created[i] ?? 0) > now - 1000; i--) n++;
+    return n;
   }
 
   peakFiveMin(now = Date.now()): number {
     this.prune(now);
-    return Math.max(this.count, ...this.peaks.map(([, c]) => c));
+    return this.peaks.reduce((m, [, c]) => Math.max(m, c), this.count);
   }
 
   perSecFiveMin(now = Date.now()): number {
     this.prune(now);
-    return Math.max(0, ...this.perSecPeaks.map(([, r]) => r));
+    return this.perSecPeaks.reduce((m, [, r]) => Math.max(m, r), 0);
   }
 
   private prune(now: number): void {
     const old = now - FIVE_MIN;
-    this.created = this.created.filter((t) => t > old);
-    this.peaks = this.peaks.filter(([t]) => t > old);
-    this.perSecPeaks = this.perSecPeaks.filter(([t]) => t > old);
+    const drop = <T>(list: T[], at: (x: T) => number) => {
+      let i = 0;
+      while (i < list.length && at(list[i]!) <= old) i++;
+      if (i > 0) list.splice(0, i);
+    };
+    drop(this.created, (t) => t);
+    drop(this.peaks, ([t]) => t);
+    drop(this.perSecPeaks, ([t]) => t);
   }
 }
 

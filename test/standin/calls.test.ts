@@ -24,7 +24,7 @@ import { EslTestClient, SipTestUac } from './test-clients.js';
 
 const PARKED = 'b543c7e7-6a53-45a4-a02d-66d38aaf9b40';
 const IN_TONE = 'b2b12f6f-1526-48bb-bc33-86b077148ccc';
-const TONE_MS = 200;
+const TONE_MS = 600; // long enough that "BYE during the tone" stays inside it on a loaded machine
 
 const captured = captureEvents('plain-events-calls');
 const name = (e: EslEvent) => getHeader(e.headers, 'Event-Name') ?? '';
@@ -72,7 +72,7 @@ describe.each(['plain', 'json'] as const)('channel events, %s subscriber', (form
     s = await startStandin({ toneMs: TONE_MS, heartbeatMs: 60_000 });
     esl = await EslTestClient.ready(s.eslPort, s.password, `event ${format} ALL`);
     parked = await call(s, TONE_MS + 300);
-    inTone = await call(s, 50, '9002');
+    inTone = await call(s, 30, '9002');
     await esl.waitForEvent((e) => h(e, 'Unique-ID') === inTone.uuid && h(e, 'Channel-State') === 'CS_DESTROY', 'CS_DESTROY');
   });
   afterAll(async () => {

@@ -179,6 +179,20 @@ describe('going away and coming back', () => {
     expect(s.activeSessions()).toBe(1);
   });
 
+  it('fsctl shutdown over ESL, then restart() at once: back on the same port with a new Core-UUID', async () => {
+    const s = await standin();
+    const { eslPort, coreUuid } = s;
+    const c = await client(s);
+    expect(await api(c, 'fsctl shutdown')).toBe('+OK\n');
+    await s.restart();
+    await c.waitClosed();
+    expect(s.eslPort).toBe(eslPort);
+    const again = await client(s);
+    const uuid = await api(again, 'global_getvar core_uuid');
+    expect(uuid).toBe(s.coreUuid);
+    expect(uuid).not.toBe(coreUuid);
+  });
+
   it('stop(): no timer, socket or server left behind; both ports free again; safe to call twice', async () => {
     const resources = () => process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').sort();
     await sleep(100); // let earlier tests' sockets finish closing

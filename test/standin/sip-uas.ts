@@ -65,6 +65,8 @@ export class SipUas {
   private readonly dialogs = new Map<string, TxState>(); // Call-ID of answered INVITEs
   private readonly replies = new Map<string, { at: number; data: Buffer }>(); // non-INVITE retransmissions
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly acked = new WeakSet<TxState>();
+  private readonly outstanding = new Set<string>(); // our BYEs still waiting for a response
   private host = '127.0.0.1';
   private port = 0;
   private inflight = 0;
@@ -132,7 +134,7 @@ export class SipUas {
     if (!msg) return;
     const source = { address: rinfo.address, port: rinfo.port };
     if (msg.status !== 0) {
-      this.responses.delete(`${header(msg, 'Call-ID') ?? ''}|${(header(msg, 'CSeq') ?? '').trim()}`);
+      this.outstanding.delete(`${header(msg, 'Call-ID') ?? ''}|${(header(msg, 'CSeq') ?? '').trim()}`);
       return;
     }
     if (!this.handler.accepts(msg)) return;
@@ -212,9 +214,6 @@ export class SipUas {
     this.timers.add(timer);
   }
 
-  private readonly acked = new WeakSet<TxState>();
-  private readonly responses = new Set<string>(); // outstanding requests we sent (BYE)
-
   private ack(msg: SipMessage, key: string): void {
     const callId = header(msg, 'Call-ID') ?? '';
     const tx = this.txs.get(key) ?? this.dialogs.get(callId);
@@ -282,14 +281,14 @@ export class SipUas {
 
   /** Our own requests (BYE): retransmit on Timer E until any response arrives, for at most 64*T1. */
   private sendUntilAnswered(data: Buffer, to: Peer, id: string): void {
-    this.responses.add(id);
+    this.outstanding.add(id);
     this.send(data, to);
     let interval = T1;
     let elapsed = 0;
     const tick = () => {
       this.timers.delete(timer);
       elapsed += interval;
-      if (!this.responses.has(id) || elapsed >= TIMER_H) return void this.responses.delete(id);
+      if (!this.outstanding.has(id) || elapsed >= TIMER_H) return void this.outstanding.delete(id);
       this.send(data, to);
       interval = Math.min(interval * 2, T2);
       timer = setTimeout(tick, interval).unref();

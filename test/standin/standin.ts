@@ -93,6 +93,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   private mode: InviteResponse = 'answer';
   private answerDelayMs: number;
   private readonly active = new Map<string, Call>();
+  private closing: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: StandinOptions) {
     this.password = opts.password ?? 'ClueCon';
@@ -304,6 +305,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
 
   async restart(o: { coreUuid?: string } = {}): Promise<void> {
     if (this.running) await this.shutdown();
+    await this.closing; // a shutdown begun elsewhere (fsctl shutdown) must have released the ports
     this.identity = { ...this.identity, coreUuid: o.coreUuid ?? randomUUID() };
     this.bus.reset(this.identity);
     this.stats = new SessionStats();
@@ -319,7 +321,12 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   }
 
   /** Closes ESL (graceful: shutdown notice; abrupt: reset) and SIP; calls vanish without events. */
-  private async release(abrupt: boolean): Promise<void> {
+  private release(abrupt: boolean): Promise<void> {
+    this.closing = this.closeAll(abrupt);
+    return this.closing;
+  }
+
+  private async closeAll(abrupt: boolean): Promise<void> {
     for (const call of this.activeCalls()) call.abandon();
     this.active.clear();
     this.stats.count = 0;

@@ -58,6 +58,8 @@ export interface KamailioInstance {
   /** sip:127.0.0.1:<sipPort> */
   readonly sipUri: string;
   readonly pid: number | undefined;
+  /** Private temp dir: -Y runtime dir and -P pid file; removed by stop(). */
+  readonly runtimeDir: string;
   /** Calls a JSON-RPC method; resolves `result`, rejects with KamailioRpcError on `error`. */
   rpc(method: string, params?: unknown[]): Promise<unknown>;
   /** Same call, but returns the HTTP status and full JSON body whatever they are. */
@@ -247,6 +249,7 @@ export async function startKamailio(opts: StartKamailioOptions): Promise<Kamaili
     get pid() {
       return current?.child.pid;
     },
+    runtimeDir: dir,
     rpc,
     rpcRaw,
     output: () => out,

@@ -18,6 +18,8 @@ const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'fixture
 export const SIPP_BIN = process.env.TEST_SIPP_BIN ?? '/usr/bin/sipp';
 export const SCENARIOS = {
   uac: join(FIXTURES, 'uac-call.xml'),
+  uacCancel: join(FIXTURES, 'uac-cancel.xml'),
+  uasRing: join(FIXTURES, 'uas-ring.xml'),
   uasAnswer: join(FIXTURES, 'uas-answer.xml'),
   uasReject: join(FIXTURES, 'uas-reject.xml'),
   uasSilent: join(FIXTURES, 'uas-silent.xml'),
@@ -168,8 +170,9 @@ export interface StartSippUasOptions {
   /**
    * 200 (default): answer (180, 200 with the Record-Route mirrored, then ACK and BYE).
    * 300..699: reject every INVITE with that code. 'none': receive INVITEs, never answer.
+   * 'ring': 180, never answer; answer a CANCEL with 200 + 487.
    */
-  responseCode?: number | 'none';
+  responseCode?: number | 'none' | 'ring';
   /** Reason phrase for a rejection. */
   reason?: string;
   /** sipp exits on its own after this long (-timeout). Default 300 s. */
@@ -190,10 +193,10 @@ const REASONS: Record<number, string> = {
 
 export async function startSippUas(opts: StartSippUasOptions = {}): Promise<SippUas> {
   const code = opts.responseCode ?? 200;
-  if (code !== 'none' && code !== 200 && (code < 300 || code > 699)) throw new Error(`unsupported responseCode ${code}`);
+  if (typeof code === 'number' && code !== 200 && (code < 300 || code > 699)) throw new Error(`unsupported responseCode ${code}`);
   const dir = mkdtempSync(join(tmpdir(), 'sipp-uas-'));
   const msgFile = join(dir, 'messages.log');
-  let scenario: string = code === 'none' ? SCENARIOS.uasSilent : SCENARIOS.uasAnswer;
+  let scenario: string = code === 'none' ? SCENARIOS.uasSilent : code === 'ring' ? SCENARIOS.uasRing : SCENARIOS.uasAnswer;
   if (typeof code === 'number' && code !== 200) {
     // sipp validates status codes while parsing the scenario, before any -key substitution
     const reason = (opts.reason ?? REASONS[code] ?? 'Failure').replace(/[^\x20-\x7e]/g, '');
@@ -301,7 +304,9 @@ export interface RunSippUacOptions {
   calls: number;
   /** Calls per second. Default 20. */
   rate?: number;
-  /** Pause between ACK and BYE. Default 50 ms. */
+  /** 'call' (default): INVITE/200/ACK/BYE. 'cancel': INVITE, 180, CANCEL, 487, ACK. */
+  scenario?: 'call' | 'cancel';
+  /** Pause between ACK and BYE (or between 180 and CANCEL). Default 50 ms. */
   holdMs?: number;
   /** Max simultaneous calls (-l). Default: sipp's. */
   concurrency?: number;
@@ -321,6 +326,9 @@ export interface UacCall {
   readonly inviteStatus: number | undefined;
   /** Status of the BYE (only for answered calls). */
   readonly byeStatus: number | undefined;
+  /** Status of the CANCEL (scenario 'cancel'). */
+  readonly cancelStatus: number | undefined;
+  /** 'call': 2xx then BYE 200. 'cancel': CANCEL 200 and INVITE 487. */
   readonly ok: boolean;
 }
 
@@ -368,7 +376,7 @@ export async function runSippUac(opts: RunSippUacOptions): Promise<UacResult> {
       const ctrlPort = await freePort();
       const args = [
         opts.target,
-        '-sf', SCENARIOS.uac,
+        '-sf', opts.scenario === 'cancel' ? SCENARIOS.uacCancel : SCENARIOS.uac,
         '-inf', inf,
         '-i', '127.0.0.1', '-bind_local',
         '-p', String(port),
@@ -395,7 +403,7 @@ export async function runSippUac(opts: RunSippUacOptions): Promise<UacResult> {
       }
       const log = existsSync(msgFile) ? readFileSync(msgFile, 'utf8') : '';
       if (log === '' && attempt < 2 && BIND_ERROR.test(proc.output())) continue;
-      return summarize(parseSippMessageLog(log), plan, n, exitCode, proc.output());
+      return summarize(parseSippMessageLog(log), plan, n, opts.scenario ?? 'call', exitCode, proc.output());
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -406,10 +414,11 @@ function summarize(
   messages: SipMessage[],
   plan: readonly { service: string; caller: string }[],
   expectedCalls: number,
+  scenario: 'call' | 'cancel',
   exitCode: number | null,
   output: string,
 ): UacResult {
-  interface Acc { callId: string; callNumber: number; invite?: number; bye?: number }
+  interface Acc { callId: string; callNumber: number; invite?: number; bye?: number; cancel?: number }
   const byCall = new Map<string, Acc>();
   for (const msg of messages) {
     if (!msg.callId) continue;
@@ -422,13 +431,26 @@ function summarize(
     if (msg.direction !== 'received' || msg.status === undefined || msg.status < 200) continue;
     if (msg.cseqMethod === 'INVITE' && acc.invite === undefined) acc.invite = msg.status;
     if (msg.cseqMethod === 'BYE' && acc.bye === undefined) acc.bye = msg.status;
+    if (msg.cseqMethod === 'CANCEL' && acc.cancel === undefined) acc.cancel = msg.status;
   }
   const calls: UacCall[] = [...byCall.values()]
     .sort((a, b) => a.callNumber - b.callNumber)
     .map((a) => {
       const p = plan[(a.callNumber - 1) % plan.length] ?? { service: '', caller: '' };
-      const ok = a.invite !== undefined && a.invite >= 200 && a.invite < 300 && a.bye === 200;
-      return { callNumber: a.callNumber, callId: a.callId, service: p.service, caller: p.caller, inviteStatus: a.invite, byeStatus: a.bye, ok };
+      const ok =
+        scenario === 'cancel'
+          ? a.invite === 487 && a.cancel === 200
+          : a.invite !== undefined && a.invite >= 200 && a.invite < 300 && a.bye === 200;
+      return {
+        callNumber: a.callNumber,
+        callId: a.callId,
+        service: p.service,
+        caller: p.caller,
+        inviteStatus: a.invite,
+        byeStatus: a.bye,
+        cancelStatus: a.cancel,
+        ok,
+      };
     });
   const statusCodes: Record<string, number> = {};
   for (const c of calls) {

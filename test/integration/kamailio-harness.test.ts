@@ -207,29 +207,41 @@ describe('kamailio harness', () => {
     });
   });
 
-  it('reads the routing variables from the environment', async () => {
+  it('reads the routing variables from the environment (and alg 3 hashes the R-URI user only)', async () => {
     const own = await newDatabase();
-    const [k, general, rooms] = await Promise.all([
+    const [k, general, ...roomNodes] = await Promise.all([
       startKamailio({
         dbUrl: own.db.url,
         env: { SBC_ROOM_PATTERN: '^9[0-9]{2}$', SBC_DS_SET_GENERAL: '11', SBC_DS_SET_ROOMS: '12', SBC_DS_ALG_ROOMS: '3', SBC_DS_ALG_GENERAL: '4' },
       }),
       startSippUas(),
       startSippUas(),
+      startSippUas(),
+      startSippUas(),
     ]);
     try {
       await loadRows(own.pool, k, [
         { setid: 11, destination: general.uri, priority: 1 },
-        { setid: 12, destination: rooms.uri, priority: 1 },
+        ...roomNodes.map((u, i) => ({ setid: 12, destination: u.uri, priority: 10 - i })),
       ]);
-      const r = await runSippUac({ target: `127.0.0.1:${k.sipPort}`, service: ['900', '3000', '901'], calls: 3, rate: 10 });
-      expect(r.successful, r.output.slice(-2000)).toBe(3);
-      expect(rooms.invites().map((i) => i.ruriUser).sort()).toEqual(['900', '901']);
+      const rooms = ['900', '901', '902', '903', '904', '905'];
+      const r = await runSippUac({ target: `127.0.0.1:${k.sipPort}`, service: [...rooms, '3000', ...rooms], calls: 13, rate: 20 });
+      expect(r.successful, r.output.slice(-2000)).toBe(13);
       expect(general.invites().map((i) => i.ruriUser)).toEqual(['3000']); // 3xxx is not a room here
+      // The R-URI is sip:90x@127.0.0.1:<port>; only the user is hashed (dispatcher flags bit 1),
+      // so Kamailio's dispatcher.hash of the bare room number predicts the node.
+      for (const room of rooms) {
+        const { slot } = (await k.rpc('dispatcher.hash', [roomNodes.length, room])) as { slot: number };
+        const expected = roomNodes[slot];
+        for (const u of roomNodes) {
+          const got = u.invites().filter((i) => i.ruriUser === room).length;
+          expect(got, `room ${room} at ${u.uri}`).toBe(u === expected ? 2 : 0);
+        }
+      }
       expect(k.output()).toMatch(/kind=room ruser=900 set=12 alg=3 /);
       expect(k.output()).toMatch(/kind=general ruser=3000 set=11 alg=4 /);
     } finally {
-      await Promise.allSettled([k.stop(), general.stop(), rooms.stop()]);
+      await Promise.allSettled([k.stop(), general.stop(), ...roomNodes.map((u) => u.stop())]);
       await own.pool.end();
       await own.db.stop();
     }

@@ -195,6 +195,16 @@ describe('kamailio routing (real Kamailio, Postgres, sipp)', () => {
     const sequence = r.calls.map((c) => went.get(c.callId)?.uri);
     expect(sequence.slice(0, 6)).toEqual([uasA.uri, uasB.uri, uasC.uri, uasA.uri, uasB.uri, uasC.uri]);
     expect(kam.output()).toMatch(/sbc-route call_id=\S+ kind=general ruser=1000 set=1 alg=4 key= dst=sip:127\.0\.0\.1:\d+/);
+
+    // A reload resets the round-robin position: one call moves it to B, the reload puts it back on A.
+    const one = await runSippUac({ target, service: '1000', calls: 1 });
+    expectAllOk(one);
+    await reload();
+    for (const u of all) u.reset();
+    const three = await runSippUac({ target, service: '1000', calls: 3, rate: 10 });
+    expectAllOk(three);
+    const wentAfter = whereCallsWent();
+    expect(three.calls.map((c) => wentAfter.get(c.callId)?.uri)).toEqual([uasA.uri, uasB.uri, uasC.uri]);
   });
 
   it('relays the BYE (in-dialog) through Kamailio along the Record-Route set', async () => {
@@ -437,10 +447,11 @@ describe('kamailio routing (real Kamailio, Postgres, sipp)', () => {
       const a = await kam.rpcRaw('dispatcher.reload');
       if (a.httpStatus === 200) break;
       refusals++;
-      expect(Date.now() - t0).toBeLessThan(1500);
+      expect(Date.now() - t0).toBeLessThan(2500);
       await sleep(50);
     }
-    expect(Date.now() - t0).toBeLessThan(1200);
+    // accepted again when the wall-clock second changes: <= 1 s plus polling and RPC latency
+    expect(Date.now() - t0).toBeLessThan(1500);
     expect(refusals).toBeGreaterThan(0);
 
     // An empty table reloads fine; dispatcher.list then answers the same error as at start-up.

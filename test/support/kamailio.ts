@@ -115,7 +115,7 @@ export async function startKamailio(opts: StartKamailioOptions): Promise<Kamaili
     SBC_DB_URL: toKamailioDbUrl(opts.dbUrl),
     SBC_LUA_SCRIPT: ROUTING_LUA,
     SBC_CHILDREN: '2',
-    SBC_LOG_LEVEL: '2',
+    SBC_KAMAILIO_DEBUG: '2',
     SBC_TM_FR_TIMER_MS: String(opts.frTimerMs ?? 1000),
     SBC_TM_FR_INV_TIMER_MS: String(opts.frInvTimerMs ?? 5000),
     ...opts.env,

@@ -26,7 +26,7 @@ export const controlPlaneSpec = {
   SBC_GONE_RETENTION_MS: int('How long a gone node stays visible in the API', 3_600_000, 0, 30 * 86_400_000),
   SBC_HTTP_HOST: str('HTTP API listen address', '0.0.0.0'),
   SBC_HTTP_PORT: int('HTTP API listen port', 8080, 0, 65535),
-  SBC_INSTANCE_ID: str('Name of this control plane instance in logs and NATS requests', hostname(), /^[A-Za-z0-9._-]{1,128}$/),
+  SBC_INSTANCE_ID: str('Name of this control plane instance in logs and NATS requests; empty means the host name', '', /^[A-Za-z0-9._-]{1,128}$/),
   SBC_LOG_LEVEL: oneOf('pino log level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 };
 
@@ -50,5 +50,10 @@ export function loadControlPlaneConfig(env: Record<string, string | undefined> =
       { purpose: 'cascade' as const, setId: parsed.SBC_DS_SET_CASCADE, algorithm: 7 },
     ]),
   });
-  return Object.freeze({ ...parsed, policy, managedSets: new Set(ids) });
+  return Object.freeze({
+    ...parsed,
+    SBC_INSTANCE_ID: parsed.SBC_INSTANCE_ID === '' ? hostname() : parsed.SBC_INSTANCE_ID,
+    policy,
+    managedSets: new Set(ids),
+  });
 }

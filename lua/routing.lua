@@ -122,6 +122,15 @@ local function relay()
 end
 
 -- In-dialog requests (To-tag present): follow the route set recorded at call set-up.
+-- An ACK goes on only for a transaction that went through this proxy (an ACK to a
+-- negative reply is hop-by-hop; tm absorbs it); any other ACK is dropped.
+local function relay_ack_or_drop()
+	if KSR.tm.t_check_trans() > 0 then
+		relay()
+	end
+	KSR.x.exit()
+end
+
 local function route_in_dialog()
 	if KSR.rr.loose_route() > 0 then
 		if KSR.is_BYE() then
@@ -131,12 +140,7 @@ local function route_in_dialog()
 		relay()
 	end
 	if KSR.is_ACK() then
-		if KSR.tm.t_check_trans() > 0 then
-			-- ACK to a negative reply that went through this proxy (hop-by-hop; tm absorbs it)
-			relay()
-		end
-		-- ACK without a matching transaction: nothing to do
-		KSR.x.exit()
+		relay_ack_or_drop()
 	end
 	KSR.sl.sl_send_reply(404, "Not here")
 	KSR.x.exit()
@@ -233,12 +237,9 @@ function ksr_request_route()
 		KSR.x.exit()
 	end
 
-	-- ACK without To-tag and without transaction: discard.
+	-- ACK without To-tag: only one for a transaction of ours goes on.
 	if KSR.is_ACK() then
-		if KSR.tm.t_check_trans() > 0 then
-			relay()
-		end
-		KSR.x.exit()
+		relay_ack_or_drop()
 	end
 
 	-- Preloaded Route headers are not honoured: every new call goes to the pool.

@@ -39,26 +39,30 @@ export function applyNodeMessage(
 
   const facts = message.msg;
   const expiresAt = now + policy.heartbeatMisses * facts.heartbeatIntervalMs;
+  // What the node says about itself; every accepted message restates all of it.
+  const stated = {
+    sipUri: facts.sipUri,
+    hostname: facts.hostname,
+    capacity: facts.capacity,
+    sessions: facts.sessions,
+    agentVersion: facts.agentVersion,
+    heartbeatIntervalMs: facts.heartbeatIntervalMs,
+    seq: facts.seq,
+    lastSeenAt: now,
+    expiresAt,
+  };
   if (!current) {
     if (newSlot === undefined) throw new Error('a new node needs a slot');
     return {
       outcome: 'created',
       next: {
         nodeId: facts.nodeId,
-        sipUri: facts.sipUri,
-        hostname: facts.hostname,
-        capacity: facts.capacity,
-        sessions: facts.sessions,
-        agentVersion: facts.agentVersion,
-        heartbeatIntervalMs: facts.heartbeatIntervalMs,
+        ...stated,
         state: 'joining',
         health: 'healthy',
         slot: newSlot,
-        seq: facts.seq,
         rev: 1,
         joinedAt: now,
-        lastSeenAt: now,
-        expiresAt,
         stateChangedAt: now,
       },
     };
@@ -70,17 +74,9 @@ export function applyNodeMessage(
     outcome: revived ? 'revived' : 'updated',
     next: {
       ...(revived ? rest : current),
-      sipUri: facts.sipUri,
-      hostname: facts.hostname,
-      capacity: facts.capacity,
-      sessions: facts.sessions,
-      agentVersion: facts.agentVersion,
-      heartbeatIntervalMs: facts.heartbeatIntervalMs,
+      ...stated,
       state,
-      seq: facts.seq,
       rev: current.rev + 1,
-      lastSeenAt: now,
-      expiresAt,
       stateChangedAt: revived ? now : current.stateChangedAt,
     },
   };

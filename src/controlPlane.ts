@@ -13,6 +13,7 @@ import { PgDispatcherStore } from './postgres/dispatcherStore.js';
 import { migrate } from './postgres/migrations.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { RedisNodeRegistry } from './redis/redisNodeRegistry.js';
+import { slotsRecoveredFrom } from './registry/membership.js';
 import { packageVersion } from './version.js';
 
 export interface ControlPlane {
@@ -63,6 +64,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       membership,
       reloadDeltaMs: config.SBC_RELOAD_DELTA_MS,
       resyncMs: config.SBC_RESYNC_MS,
+      unknownNodeGraceMs: config.SBC_UNKNOWN_NODE_GRACE_MS,
       logger: logger.child({ component: 'reconciler' }),
       metrics,
     });
@@ -84,6 +86,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       metrics,
       logger: logger.child({ component: 'nats' }),
       instanceId: config.SBC_INSTANCE_ID,
+      slotFor: slotsRecoveredFrom(store, registry),
       onMembershipChange: () => reconciler.trigger(),
     });
     consumer.start();

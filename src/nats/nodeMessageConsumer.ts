@@ -4,7 +4,7 @@ import { decodeNodeMessage, encodeMessage, type RejectReason } from '../events/c
 import { SCHEMA_VERSION, type ReannounceRequest } from '../events/schemas.js';
 import type { Subjects } from '../events/subjects.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { affectsRouting, ingestNodeMessage, type MembershipPolicy } from '../registry/membership.js';
+import { affectsRouting, ingestNodeMessage, type MembershipPolicy, type SlotSource } from '../registry/membership.js';
 import type { NodeRegistry } from '../registry/nodeRegistry.js';
 
 export interface ConsumerDeps {
@@ -15,6 +15,8 @@ export interface ConsumerDeps {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly instanceId: string;
+  /** Slots for nodes the registry does not know; default: a fresh one from the registry. */
+  readonly slotFor?: SlotSource;
   /** Called after every accepted message that changed what Kamailio must hold. */
   readonly onMembershipChange: () => void;
   readonly now?: () => number;
@@ -86,7 +88,13 @@ export class NodeMessageConsumer {
     }
     const message = decoded.value;
     try {
-      const { outcome, record, previous } = await ingestNodeMessage(registry, message, this.deps.now ?? Date.now, membership);
+      const { outcome, record, previous } = await ingestNodeMessage(
+        registry,
+        message,
+        this.deps.now ?? Date.now,
+        membership,
+        this.deps.slotFor,
+      );
       if (outcome === 'stale') {
         this.reject('stale', { subject, seq: message.msg.seq });
         return;

@@ -6,6 +6,10 @@ export interface DispatcherStore {
   /** Makes the managed sets equal `desired` in one transaction; returns what changed. */
   sync(desired: readonly DispatcherRow[]): Promise<Change[]>;
   read(): Promise<StoredRow[]>;
+  /** The priority (slot) this node's rows carry, if the table still has any. */
+  slotOf(nodeId: string): Promise<number | undefined>;
+  /** The highest priority in the managed sets (0 when empty). */
+  maxSlot(): Promise<number>;
   ping(): Promise<void>;
 }
 
@@ -65,6 +69,22 @@ export class PgDispatcherStore implements DispatcherStore {
     } finally {
       client.release();
     }
+  }
+
+  async slotOf(nodeId: string): Promise<number | undefined> {
+    const res = await this.pool.query<{ slot: number | null }>(
+      'SELECT MAX(priority) AS slot FROM dispatcher WHERE setid = ANY($1::int[]) AND description = $2',
+      [[...this.managedSets], `sbc:${nodeId}`],
+    );
+    return res.rows[0]?.slot ?? undefined;
+  }
+
+  async maxSlot(): Promise<number> {
+    const res = await this.pool.query<{ slot: number | null }>(
+      'SELECT MAX(priority) AS slot FROM dispatcher WHERE setid = ANY($1::int[])',
+      [[...this.managedSets]],
+    );
+    return res.rows[0]?.slot ?? 0;
   }
 
   async ping(): Promise<void> {

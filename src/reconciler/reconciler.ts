@@ -21,6 +21,14 @@ export interface ReconcilerDeps {
   /** Minimum spacing of reloads per Kamailio (its reload_delta). */
   readonly reloadDeltaMs: number;
   readonly resyncMs: number;
+  /**
+   * How long a dispatcher row is kept when the registry has no record of its node at all
+   * (not even `gone`): the registry was lost (a control plane starting on an empty Redis,
+   * or Redis restarted without persistence) and agents have not restated themselves yet.
+   * Should exceed the agents' heartbeat interval. Nodes that left or expired are recorded
+   * as gone, so this never delays a real removal.
+   */
+  readonly unknownNodeGraceMs: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** Wall clock for stored deadlines; injectable for tests. */
@@ -62,6 +70,8 @@ export class Reconciler {
   private readonly now: () => number;
   private readonly lastReloadAt = new Map<string, number>();
   private readonly kamailioFailures = new Map<string, number>();
+  /** Node id -> when its rows were first seen with no registry record. */
+  private readonly unknownSince = new Map<string, number>();
   private failures = 0;
   private dirty = true;
   private running = false;
@@ -141,7 +151,7 @@ export class Reconciler {
     const transitions = await this.housekeep(nodes);
     if (transitions.length > 0) nodes = await registry.list();
 
-    const desired = flattenSets(desiredSets(nodes, policy));
+    const { rows: desired, graceEndsAt } = await this.withUnknownNodesKept(flattenSets(desiredSets(nodes, policy)), nodes);
     const rowChanges = await store.sync(desired);
     for (const c of rowChanges) metrics.rowChanges.inc({ kind: c.kind });
     if (rowChanges.length > 0) {
@@ -158,6 +168,7 @@ export class Reconciler {
     const waits = [this.deps.resyncMs];
     const deadline = nextDeadline(nodes);
     if (deadline !== undefined) waits.push(Math.max(0, deadline - now) + 5);
+    if (graceEndsAt !== undefined) waits.push(Math.max(0, graceEndsAt - now) + 5);
     for (const o of outcomes) {
       if (o.waitMs !== undefined) waits.push(o.waitMs);
       if (o.error) waits.push(backoff(this.kamailioFailures.get(o.kamailio) ?? 1));
@@ -176,6 +187,35 @@ export class Reconciler {
     this.lastReport = report;
     this.lastSuccessAt = now;
     return report;
+  }
+
+  /**
+   * Adds the stored rows of nodes the registry has no record of, while they are within
+   * their grace; reports when the earliest grace ends so a pass runs then.
+   */
+  private async withUnknownNodesKept(desired: DispatcherRow[], nodes: readonly NodeRecord[]) {
+    const known = new Set(nodes.map((n) => n.nodeId));
+    const wanted = new Set(desired.map((r) => `${r.setid}\u0000${r.destination}`));
+    const now = this.now();
+    const kept: DispatcherRow[] = [];
+    const stillUnknown = new Set<string>();
+    let graceEndsAt: number | undefined;
+    for (const { id: _id, ...row } of await this.deps.store.read()) {
+      const nodeId = row.description.startsWith('sbc:') ? row.description.slice(4) : undefined;
+      if (nodeId === undefined || known.has(nodeId)) continue;
+      stillUnknown.add(nodeId);
+      const since = this.unknownSince.get(nodeId) ?? now;
+      this.unknownSince.set(nodeId, since);
+      const endsAt = since + this.deps.unknownNodeGraceMs;
+      if (endsAt <= now || wanted.has(`${row.setid}\u0000${row.destination}`)) continue;
+      kept.push(row);
+      graceEndsAt = graceEndsAt === undefined ? endsAt : Math.min(graceEndsAt, endsAt);
+    }
+    for (const id of this.unknownSince.keys()) if (!stillUnknown.has(id)) this.unknownSince.delete(id);
+    if (kept.length > 0) {
+      this.deps.logger.warn({ rows: kept.length }, 'keeping rows of nodes the registry does not know yet (registry lost?)');
+    }
+    return { rows: [...desired, ...kept], graceEndsAt };
   }
 
   private async housekeep(nodes: readonly NodeRecord[]) {

@@ -20,6 +20,12 @@ redis.call('SADD', KEYS[2], ARGV[4])
 return 1
 `;
 
+const RAISE_SCRIPT = `
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if cur < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+`;
+
 export class RedisNodeRegistry implements NodeRegistry {
   constructor(
     private readonly redis: Redis,
@@ -77,6 +83,10 @@ export class RedisNodeRegistry implements NodeRegistry {
 
   async allocateSlot(): Promise<number> {
     return this.redis.incr(`${this.prefix}slot`);
+  }
+
+  async ensureSlotAtLeast(slot: number): Promise<void> {
+    await this.redis.eval(RAISE_SCRIPT, 1, `${this.prefix}slot`, String(slot));
   }
 
   async ping(): Promise<void> {

@@ -10,6 +10,27 @@ export interface MembershipPolicy extends LifecyclePolicy {
 
 const MAX_CAS_ATTEMPTS = 8;
 
+/** Where a node that the registry does not know gets its slot from. */
+export type SlotSource = (nodeId: string) => Promise<number>;
+
+/**
+ * Slots come back from the dispatcher table when the registry lost a node it still routes
+ * to (Redis restarted without persistence): a new slot would change the node's priority
+ * and so remap every hashed conference room. A node never seen gets a fresh slot above
+ * every priority in the table, so slots stay unique.
+ */
+export function slotsRecoveredFrom(
+  store: { slotOf(nodeId: string): Promise<number | undefined>; maxSlot(): Promise<number> },
+  registry: NodeRegistry,
+): SlotSource {
+  return async (nodeId) => {
+    const prior = await store.slotOf(nodeId);
+    if (prior !== undefined) return prior;
+    await registry.ensureSlotAtLeast(await store.maxSlot());
+    return registry.allocateSlot();
+  };
+}
+
 export function ttlFor(record: NodeRecord, now: number, policy: MembershipPolicy): number {
   const live = record.state === 'gone' ? 0 : Math.max(0, record.expiresAt - now);
   return live + Math.max(1000, policy.goneRetentionMs);
@@ -21,11 +42,12 @@ export async function ingestNodeMessage(
   message: NodeMessage,
   now: () => number,
   policy: MembershipPolicy,
+  slotFor: SlotSource = () => registry.allocateSlot(),
 ): Promise<{ outcome: IngestOutcome; record: NodeRecord | undefined; previous: NodeRecord | undefined }> {
   let slot: number | undefined;
   for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
     const current = await registry.get(message.msg.nodeId);
-    if (!current && message.kind !== 'left' && slot === undefined) slot = await registry.allocateSlot();
+    if (!current && message.kind !== 'left' && slot === undefined) slot = await slotFor(message.msg.nodeId);
     const t = now();
     const { outcome, next } = applyNodeMessage(current, message, t, policy, slot);
     if (!next) return { outcome, record: current, previous: current };

@@ -11,6 +11,8 @@ export interface NodeRegistry {
   put(record: NodeRecord, expectedRev: number | undefined, ttlMs: number): Promise<boolean>;
   /** A new, never reused slot number (the node's dispatcher priority). */
   allocateSlot(): Promise<number>;
+  /** Raises the slot counter to at least `slot`, so allocateSlot never hands it out. */
+  ensureSlotAtLeast(slot: number): Promise<void>;
   ping(): Promise<void>;
 }
 
@@ -39,6 +41,10 @@ export class InMemoryNodeRegistry implements NodeRegistry {
   }
   allocateSlot(): Promise<number> {
     return Promise.resolve(++this.slot);
+  }
+  ensureSlotAtLeast(slot: number): Promise<void> {
+    this.slot = Math.max(this.slot, slot);
+    return Promise.resolve();
   }
   ping(): Promise<void> {
     return Promise.resolve();

@@ -38,6 +38,7 @@ describe('acceptance: FreeSWITCH nodes join and leave Kamailio routing through N
   const prefix = `acc${randomBytes(3).toString('hex')}`;
   const published: { subject: string; body: { nodeId: string; reason?: string } }[] = [];
   const nodes: Node[] = [];
+  let config: ReturnType<typeof loadControlPlaneConfig>;
 
   const startAgent = (fs: Standin): RunningProcess =>
     startProcess(process.execPath, ['--import', 'tsx', 'src/agent/main.ts'], {
@@ -90,7 +91,7 @@ describe('acceptance: FreeSWITCH nodes join and leave Kamailio routing through N
     await migrate(pool);
     await pool.end();
     kamailio = await startKamailio({ dbUrl: db.url });
-    const config = loadControlPlaneConfig({
+    config = loadControlPlaneConfig({
       SBC_NATS_URL: nats.url,
       SBC_NATS_PREFIX: prefix,
       SBC_REDIS_URL: redis.url,
@@ -203,9 +204,30 @@ describe('acceptance: FreeSWITCH nodes join and leave Kamailio routing through N
     expect(counts).toEqual([5, 0, 0, 5]);
   });
 
+  it('a control plane restarted on an empty registry learns every live node without new joins', async () => {
+    type Known = { nodes: { nodeId: string; state: string; priority: number }[] };
+    const priorities = async () =>
+      Object.fromEntries((await cp.app.inject('/v1/nodes')).json<Known>().nodes.filter((n) => n.state !== 'gone').map((n) => [n.nodeId, n.priority]));
+    const before = await priorities();
+    await cp.stop();
+    const mark = published.length;
+    cp = await startControlPlane({ ...config, SBC_REDIS_PREFIX: `${prefix}-fresh:` }, pino({ level: 'warn' }));
+    const live = [nodes[0]!.fs.coreUuid, nodes[3]!.fs.coreUuid].sort();
+    await waitFor('both live nodes known again', async () => {
+      const known = (await cp.app.inject('/v1/nodes')).json<{ nodes: { nodeId: string; state: string }[] }>().nodes;
+      return JSON.stringify(known.filter((n) => n.state !== 'gone').map((n) => n.nodeId).sort()) === JSON.stringify(live);
+    }, 10_000);
+    // Slots came back from the dispatcher table: same priorities, so no hashed room moves.
+    expect(await priorities()).toEqual(before);
+    // The agents answered the start-up request at once rather than waiting for a heartbeat.
+    const answers = published.slice(mark).filter((p) => p.body.reason === 'reannounce').map((p) => p.body.nodeId);
+    expect([...new Set(answers)].sort()).toEqual(live);
+  });
+
   it('GET /v1/dispatcher reports Kamailio in sync with the desired sets', async () => {
+    type View = { kamailios: { status: string }[]; desired: { destinations: unknown[] }[] };
     await cp.reconciler.nextPass();
-    const body = (await cp.app.inject('/v1/dispatcher')).json<{ kamailios: { status: string }[]; desired: { destinations: unknown[] }[] }>();
+    const body = (await cp.app.inject('/v1/dispatcher')).json<View>();
     expect(body.kamailios.map((k) => k.status)).toEqual(['in-sync']);
     expect(body.desired.map((s) => s.destinations.length)).toEqual([2, 2, 2]);
   });

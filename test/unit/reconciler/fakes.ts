@@ -26,6 +26,13 @@ export class FakeStore implements DispatcherStore {
   read(): Promise<StoredRow[]> {
     return Promise.resolve(this.rows);
   }
+  slotOf(nodeId: string): Promise<number | undefined> {
+    const mine = this.rows.filter((r) => r.description === `sbc:${nodeId}`).map((r) => r.priority);
+    return Promise.resolve(mine.length > 0 ? Math.max(...mine) : undefined);
+  }
+  maxSlot(): Promise<number> {
+    return Promise.resolve(Math.max(0, ...this.rows.map((r) => r.priority)));
+  }
   ping(): Promise<void> {
     return Promise.resolve();
   }

@@ -33,7 +33,7 @@ describe('Reconciler', () => {
     kams = [new FakeKamailio('k1', store, 1000, () => performance.now()), new FakeKamailio('k2', store, 1000, () => performance.now())];
     rec = new Reconciler({
       registry, store, kamailios: kams, policy, managedSets: managed, membership,
-      reloadDeltaMs: 1000, resyncMs: 10_000, logger: silentLogger, metrics: createMetrics(), now,
+      reloadDeltaMs: 1000, resyncMs: 10_000, unknownNodeGraceMs: 5000, logger: silentLogger, metrics: createMetrics(), now,
     });
     return () => vi.useRealTimers();
   });
@@ -157,6 +157,37 @@ describe('Reconciler', () => {
     expect(r2.kamailios[0]).toMatchObject({ inSync: true, reloaded: true });
   });
 
+  it('a lost registry does not empty Kamailio: unknown nodes keep their rows for the grace, then go', async () => {
+    await ingest(joined(1));
+    await ingest(joined(2));
+    await rec.runOnce();
+    const { slotsRecoveredFrom } = await import('../../../src/registry/membership.js');
+    // Redis comes back empty; a fresh reconciler (as after a control plane restart) runs first.
+    registry = new InMemoryNodeRegistry();
+    rec = new Reconciler({
+      registry, store, kamailios: kams, policy, managedSets: managed, membership,
+      reloadDeltaMs: 1000, resyncMs: 10_000, unknownNodeGraceMs: 5000, logger: silentLogger, metrics: createMetrics(), now,
+    });
+    kams.forEach((k) => (k.calls = []));
+    const r = await rec.runOnce();
+    expect(r.rowChanges).toEqual([]);
+    expect(kams.map((k) => k.calls)).toEqual([['list'], ['list']]);
+    expect(r.nextRunInMs).toBe(5005);
+
+    // Node 1 restates itself within the grace and gets its old slot back: nothing moves.
+    await ingestNodeMessage(registry, joined(1, 2), now, membership, slotsRecoveredFrom(store, registry));
+    t += 2000;
+    expect((await rec.runOnce()).rowChanges).toEqual([]);
+    expect(kams[0]!.calls.filter((c) => c !== 'list')).toEqual([]);
+
+    // Node 2 never does: after the grace its rows go.
+    t += 3000;
+    vi.advanceTimersByTime(1500);
+    const after = await rec.runOnce();
+    expect(after.rowChanges.map((c) => `${c.kind} ${c.row.destination}`)).toEqual(Array(3).fill('delete sip:10.0.0.2:5080'));
+    expect(kams[0]!.loaded.map((d) => d.uri)).toEqual(Array(3).fill('sip:10.0.0.1:5080'));
+  });
+
   it('the loop coalesces a burst of triggers into few passes', async () => {
     vi.useRealTimers();
     rec.start();
@@ -168,5 +199,21 @@ describe('Reconciler', () => {
     await rec.stop();
     expect(report.nodes).toBe(20);
     expect(store.rows).toHaveLength(60);
+  });
+});
+
+describe('slotsRecoveredFrom', () => {
+  it('gives a node the registry lost its old slot back from the table, and new nodes a slot above all', async () => {
+    const { slotsRecoveredFrom } = await import('../../../src/registry/membership.js');
+    const { desiredSets, flattenSets } = await import('../../../src/core/dispatcher.js');
+    const { node } = await import('../core/fixtures.js');
+    const store = new FakeStore(managed);
+    await store.sync(flattenSets(desiredSets([node(1, { slot: 7 }), node(2, { slot: 40 })], policy)));
+    const registry = new InMemoryNodeRegistry(); // empty: Redis came back without data
+    const slotFor = slotsRecoveredFrom(store, registry);
+    expect(await slotFor(node(1).nodeId)).toBe(7);
+    expect(await slotFor(node(2).nodeId)).toBe(40);
+    expect(await slotFor(uuid(99))).toBe(41);
+    expect(await slotFor(uuid(98))).toBe(42);
   });
 });

@@ -56,6 +56,13 @@ describe('PgDispatcherStore (real Postgres)', () => {
     expect(operator.rows).toEqual([{ destination: 'sip:192.0.2.9:5060' }]);
   });
 
+  it('reports the slot a node's rows carry, and the highest slot in the managed sets', async () => {
+    expect(await store.slotOf(node(1).nodeId)).toBe(1);
+    expect(await store.slotOf(node(2).nodeId)).toBe(2);
+    expect(await store.slotOf('11111111-1111-4111-8111-111111111111')).toBeUndefined();
+    expect(await store.maxSlot()).toBe(2);
+  });
+
   it('changes nothing when a write fails half-way (one transaction)', async () => {
     const before = await store.read();
     // The delete of node 2 and the inserts for node 3 come first; the destination longer

@@ -51,6 +51,14 @@ describe('RedisNodeRegistry (real Redis)', () => {
     expect((await registry.get(uuid(4)))?.seq).toBe(9);
   });
 
+  it('raises the slot counter so a recovered slot is never handed out again', async () => {
+    const next = await registry.allocateSlot();
+    await registry.ensureSlotAtLeast(next + 10);
+    expect(await registry.allocateSlot()).toBe(next + 11);
+    await registry.ensureSlotAtLeast(3); // never lowers it
+    expect(await registry.allocateSlot()).toBe(next + 12);
+  });
+
   it('forgets expired records and drops their ids from the index', async () => {
     const cur = (await registry.get(uuid(3)))!;
     await registry.put({ ...cur, rev: cur.rev + 1 }, cur.rev, 50);

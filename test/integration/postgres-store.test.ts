@@ -56,7 +56,7 @@ describe('PgDispatcherStore (real Postgres)', () => {
     expect(operator.rows).toEqual([{ destination: 'sip:192.0.2.9:5060' }]);
   });
 
-  it('reports the slot a node's rows carry, and the highest slot in the managed sets', async () => {
+  it('reports the slot of a node\'s rows, and the highest slot in the managed sets', async () => {
     expect(await store.slotOf(node(1).nodeId)).toBe(1);
     expect(await store.slotOf(node(2).nodeId)).toBe(2);
     expect(await store.slotOf('11111111-1111-4111-8111-111111111111')).toBeUndefined();

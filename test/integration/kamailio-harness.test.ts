@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/postgres/migrations.js';
-import { startKamailio, KamailioRpcError, type KamailioInstance } from '../support/kamailio.js';
+import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { createPostgresDatabase, type Service } from '../support/services.js';
 import { runSippUac, startSippUas, type SippUas } from '../support/sipp.js';
 
@@ -32,16 +32,7 @@ async function loadRows(pool: pg.Pool, kam: KamailioInstance, rows: Row[]): Prom
   for (const r of rows) {
     await pool.query('INSERT INTO dispatcher (setid, destination, priority) VALUES ($1, $2, $3)', [r.setid, r.destination, r.priority]);
   }
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    try {
-      await kam.rpc('dispatcher.reload');
-      return;
-    } catch (err) {
-      if (!(err instanceof KamailioRpcError) || err.rpcMessage !== 'Ongoing reload' || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await kam.reloadDispatcher();
 }
 
 function alive(pid: number | undefined): boolean {

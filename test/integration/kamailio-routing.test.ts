@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/postgres/migrations.js';
-import { startKamailio, KamailioRpcError, type KamailioInstance } from '../support/kamailio.js';
+import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { createPostgresDatabase, type Service } from '../support/services.js';
 import { runSippUac, startSippUas, type SippUas, type UacResult } from '../support/sipp.js';
 
@@ -120,16 +120,7 @@ describe('kamailio routing (real Kamailio, Postgres, sipp)', () => {
   }
 
   async function reload(): Promise<void> {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      try {
-        await kam.rpc('dispatcher.reload');
-        return;
-      } catch (err) {
-        if (!(err instanceof KamailioRpcError) || err.rpcMessage !== 'Ongoing reload' || Date.now() > deadline) throw err;
-        await sleep(100);
-      }
-    }
+    await kam.reloadDispatcher();
   }
 
   async function list(): Promise<Map<number, Dest[]>> {

@@ -3,28 +3,19 @@
  * and the three ways the switch goes away (shutdown, kill, stop) and comes back (restart).
  */
 import { createServer } from 'node:net';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { captureEvents } from './captures.js';
 import { contentType, getHeader, type EslEvent } from './esl-frames.js';
-import { startStandin, type Standin, type StandinOptions } from './standin.js';
+import type { Standin } from './standin.js';
 import { EslTestClient, SipTestUac } from './test-clients.js';
+import { useStandins } from './fixture.js';
 
-const running: Standin[] = [];
-const closers: Array<{ close(): void }> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0)) c.close();
-  for (const s of running.splice(0)) await s.stop();
-});
+const { standin, closeLater } = useStandins();
 
-async function standin(opts: StandinOptions = {}): Promise<Standin> {
-  const s = await startStandin({ toneMs: 200, ...opts });
-  running.push(s);
-  return s;
-}
 async function client(s: Standin, sub?: string): Promise<EslTestClient> {
   const c = await EslTestClient.ready(s.eslPort, s.password, sub);
-  closers.push(c);
+  closeLater(c);
   return c;
 }
 const evName = (e: EslEvent) => getHeader(e.headers, 'Event-Name');
@@ -35,7 +26,7 @@ describe('authentication and commands', () => {
   it('wrong password: -ERR invalid, the 67-byte notice, socket closed', async () => {
     const s = await standin({ password: 'Secret1' });
     const c = await EslTestClient.open(s.eslPort);
-    closers.push(c);
+    closeLater(c);
     expect(await reply(c, 'auth ClueCon')).toBe('-ERR invalid');
     await c.waitClosed();
     expect(c.frames.map(contentType)).toEqual(['auth/request', 'command/reply', 'text/disconnect-notice']);
@@ -45,7 +36,7 @@ describe('authentication and commands', () => {
   it('before auth every other command is refused and the socket stays open', async () => {
     const s = await standin();
     const c = await EslTestClient.open(s.eslPort);
-    closers.push(c);
+    closeLater(c);
     expect(await reply(c, 'api status')).toBe('-ERR command not found');
     expect(await reply(c, `auth ${s.password}`)).toBe('+OK accepted');
     expect(await api(c, 'hostname')).toBe(s.hostname);
@@ -125,7 +116,7 @@ describe('going away and coming back', () => {
     const s = await standin();
     const c = await client(s, 'event plain ALL');
     const u = await SipTestUac.open(s.sipPort);
-    closers.push(u);
+    closeLater(u);
     u.invite();
     await u.response(200);
     u.ack();
@@ -143,7 +134,7 @@ describe('going away and coming back', () => {
     expect(c.events().slice(-42).map((e) => e.headers.slice(13))).toEqual(captured.map((e) => e.headers.slice(13)));
     expect(c.frames.at(-1)?.body.toString()).toBe('The system is being shut down.\n');
     const late = await SipTestUac.open(s.sipPort);
-    closers.push(late);
+    closeLater(late);
     late.invite();
     await sleep(300);
     expect(late.received).toEqual([]);
@@ -153,7 +144,7 @@ describe('going away and coming back', () => {
     const s = await standin();
     const c = await client(s, 'event plain ALL');
     const u = await SipTestUac.open(s.sipPort);
-    closers.push(u);
+    closeLater(u);
     u.invite();
     await u.response(200);
     u.ack();
@@ -173,7 +164,7 @@ describe('going away and coming back', () => {
     expect(await api(again, 'global_getvar core_uuid')).toBe(s.coreUuid);
     expect(await api(again, 'status')).toContain('\n0 session(s) since startup\n0 session(s) - peak 0, last 5min 0 \n');
     const v = await SipTestUac.open(s.sipPort);
-    closers.push(v);
+    closeLater(v);
     v.invite();
     await v.response(200);
     expect(s.activeSessions()).toBe(1);

@@ -3,35 +3,26 @@
  */
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../support/ports.js';
 import { CAPTURES } from './captures.js';
 import { getHeader } from './esl-frames.js';
 import { header, headers, parseSip } from './sip-message.js';
-import { startStandin, type Standin, type StandinOptions } from './standin.js';
+import type { Standin } from './standin.js';
 import { EslTestClient, SipTestUac } from './test-clients.js';
+import { useStandins } from './fixture.js';
 
-const running: Standin[] = [];
-const closers: Array<{ close(): void }> = [];
-afterEach(async () => {
-  for (const c of closers.splice(0)) c.close();
-  for (const s of running.splice(0)) await s.stop();
-});
+const { standin, closeLater } = useStandins();
 
-async function standin(opts: StandinOptions = {}): Promise<Standin> {
-  const s = await startStandin({ toneMs: 200, ...opts });
-  running.push(s);
-  return s;
-}
 async function uac(s: Standin, dest = '9000'): Promise<SipTestUac> {
   const u = await SipTestUac.open(s.sipPort, dest);
-  closers.push(u);
+  closeLater(u);
   return u;
 }
 async function esl(s: Standin, sub = 'event plain ALL'): Promise<EslTestClient> {
   const c = await EslTestClient.ready(s.eslPort, s.password, sub);
-  closers.push(c);
+  closeLater(c);
   return c;
 }
 

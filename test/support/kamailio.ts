@@ -72,6 +72,8 @@ export interface KamailioInstance {
   stop(): Promise<void>;
   /** Kills Kamailio and starts it again on the same ports (in-memory state is lost). */
   restart(): Promise<void>;
+  /** `dispatcher.reload`, retried while Kamailio answers "Ongoing reload" (bounded). */
+  reloadDispatcher(timeoutMs?: number): Promise<void>;
 }
 
 const OUTPUT_LIMIT = 400_000;
@@ -262,6 +264,18 @@ export async function startKamailio(opts: StartKamailioOptions): Promise<Kamaili
       if (current) await killGroup(current);
       process.removeListener('exit', exitHook);
       rmSync(dir, { recursive: true, force: true });
+    },
+    async reloadDispatcher(timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        try {
+          await rpc('dispatcher.reload');
+          return;
+        } catch (err) {
+          if (!(err instanceof KamailioRpcError) || err.rpcMessage !== 'Ongoing reload' || Date.now() > deadline) throw err;
+          await sleep(100);
+        }
+      }
     },
     async restart() {
       if (stopped) throw new Error('kamailio was stopped');

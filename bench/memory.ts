@@ -83,7 +83,7 @@ function startControlPlaneProcess(cleanup: Cleanup, env: Record<string, string>,
   cleanup.push('control plane process', async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    const done = await Promise.race([exited.then(() => true), sleep(20_000).then(() => false)]);
+    const done = await Promise.race([exited.then(() => true), sleep(20_000, false, { ref: false })]);
     if (!done) {
       child.kill('SIGKILL');
       await exited;

@@ -47,10 +47,11 @@ async function runOne(name: string, limitMs: number): Promise<Outcome> {
     for (const l of lines) if (l.startsWith('VERDICT ')) verdictLine = l;
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const code = await Promise.race([exited, sleep(limitMs + 60_000, 'timeout' as const)]);
+  // Unref'd bounds: a pending bound must never keep this process alive after the last bench.
+  const code = await Promise.race([exited, sleep(limitMs + 60_000, 'timeout' as const, { ref: false })]);
   if (code === 'timeout') {
     child.kill('SIGTERM');
-    const stopped = await Promise.race([exited.then(() => true), sleep(30_000).then(() => false)]);
+    const stopped = await Promise.race([exited.then(() => true), sleep(30_000, false, { ref: false })]);
     if (!stopped) child.kill('SIGKILL');
     await exited;
   }
@@ -64,9 +65,15 @@ async function runOne(name: string, limitMs: number): Promise<Outcome> {
   };
 }
 
+// Optional names on the command line run a subset, in the usual order.
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !BENCHES.some((b) => b.name === w));
+if (unknown.length > 0) throw new Error(`unknown bench ${unknown.join(', ')}; known: ${BENCHES.map((b) => b.name).join(', ')}`);
+const selected = wanted.length > 0 ? BENCHES.filter((b) => wanted.includes(b.name)) : BENCHES;
+
 const outcomes: Outcome[] = [];
 const allStarted = performance.now();
-for (const b of BENCHES) {
+for (const b of selected) {
   if (interrupted) break;
   outcomes.push(await runOne(b.name, b.limitMs));
 }
@@ -76,4 +83,4 @@ for (const o of outcomes) {
   process.stdout.write(`${o.name.padEnd(12)} ${o.seconds.toFixed(1).padStart(6)} s  ${o.verdict}${status}\n`);
 }
 process.stdout.write(`total ${((performance.now() - allStarted) / 1000).toFixed(1)} s\n`);
-process.exitCode = outcomes.length === BENCHES.length && outcomes.every((o) => o.code === 0) ? 0 : 1;
+process.exitCode = outcomes.length === selected.length && outcomes.every((o) => o.code === 0) ? 0 : 1;

@@ -87,7 +87,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       logger: logger.child({ component: 'nats' }),
       instanceId: config.SBC_INSTANCE_ID,
       slotFor: slotsRecoveredFrom(store, registry),
-      onMembershipChange: () => reconciler.trigger(),
+      onMembershipChange: (urgent) => reconciler.trigger(urgent),
     });
     consumer.start();
     void (async () => {

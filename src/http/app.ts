@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
 import swagger from '@fastify/swagger';
 import { Type, type Static } from '@sinclair/typebox';
 import { desiredSets, flattenSets, type DispatcherPolicy } from '../core/dispatcher.js';
@@ -50,7 +50,8 @@ function toView(n: NodeRecord): Static<typeof NodeView> {
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    // Probes and scrapes would flood the log; errors are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });

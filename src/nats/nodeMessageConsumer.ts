@@ -4,7 +4,7 @@ import { decodeNodeMessage, encodeMessage, type RejectReason } from '../events/c
 import { SCHEMA_VERSION, type ReannounceRequest } from '../events/schemas.js';
 import type { Subjects } from '../events/subjects.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { affectsRouting, ingestNodeMessage, type MembershipPolicy, type SlotSource } from '../registry/membership.js';
+import { affectsRouting, ingestNodeMessage, removesFromRouting, type MembershipPolicy, type SlotSource } from '../registry/membership.js';
 import type { NodeRegistry } from '../registry/nodeRegistry.js';
 
 export interface ConsumerDeps {
@@ -17,8 +17,11 @@ export interface ConsumerDeps {
   readonly instanceId: string;
   /** Slots for nodes the registry does not know; default: a fresh one from the registry. */
   readonly slotFor?: SlotSource;
-  /** Called after every accepted message that changed what Kamailio must hold. */
-  readonly onMembershipChange: () => void;
+  /**
+   * Called after every accepted message that changed what Kamailio must hold; `urgent`
+   * when something must stop receiving new calls (it cannot wait for a reload window).
+   */
+  readonly onMembershipChange: (urgent: boolean) => void;
   readonly now?: () => number;
 }
 
@@ -105,7 +108,7 @@ export class NodeMessageConsumer {
       }
       // Most heartbeats only move a deadline, which the reconciler already schedules on;
       // a full pass per heartbeat would cost O(nodes) work per node per interval.
-      if (affectsRouting(previous, record)) this.deps.onMembershipChange();
+      if (affectsRouting(previous, record)) this.deps.onMembershipChange(removesFromRouting(previous, record));
     } catch (err) {
       // Registry unreachable: the message is lost, but the agent repeats its facts every
       // heartbeat, so the next one restores them. Counted and logged, never thrown.

@@ -74,6 +74,14 @@ export class Reconciler {
   private readonly unknownSince = new Map<string, number>();
   private failures = 0;
   private dirty = true;
+  /** A pending trigger takes something out of routing: run now, window or not. */
+  private urgent = true;
+  /**
+   * While a Kamailio's reload window is closed and a pass found nothing to take out of
+   * routing, further passes for additions are pointless (nothing can load them before
+   * the window opens); they wait until then. Monotonic ms.
+   */
+  private holdUntil = 0;
   private running = false;
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> | undefined;
@@ -85,9 +93,15 @@ export class Reconciler {
     this.now = deps.now ?? Date.now;
   }
 
-  trigger(): void {
+  /**
+   * Asks for a pass. `urgent` (the default) when something must leave routing, which a
+   * closed reload window cannot delay (dispatcher.set_state acts at once); a change that
+   * only adds (a join, a new capacity) waits for the window.
+   */
+  trigger(urgent = true): void {
     this.dirty = true;
-    this.wake?.();
+    if (urgent) this.urgent = true;
+    if (urgent || performance.now() >= this.holdUntil) this.wake?.();
   }
 
   start(): void {
@@ -113,9 +127,12 @@ export class Reconciler {
   private async loop(): Promise<void> {
     let delayMs = 0;
     while (this.running) {
-      if (!this.dirty) {
+      const now = performance.now();
+      const ready = this.dirty && (this.urgent || now >= this.holdUntil);
+      if (!ready) {
+        const waitMs = this.dirty ? Math.min(delayMs, this.holdUntil - now) : delayMs;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delayMs);
+          const timer = setTimeout(resolve, Math.max(0, waitMs));
           this.wake = () => {
             clearTimeout(timer);
             resolve();
@@ -125,12 +142,15 @@ export class Reconciler {
       }
       if (!this.running) break;
       this.dirty = false;
+      this.urgent = false;
       const listeners = this.passListeners;
       this.passListeners = [];
       try {
         const report = await this.runOnce();
         this.failures = 0;
         delayMs = report.nextRunInMs;
+        const waits = report.kamailios.flatMap((k) => (k.waitMs === undefined ? [] : [k.waitMs]));
+        this.holdUntil = waits.length > 0 ? performance.now() + Math.min(...waits) : 0;
         listeners.forEach((l) => l(report));
       } catch (err) {
         this.failures++;

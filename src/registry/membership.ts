@@ -1,5 +1,5 @@
 import { applyNodeMessage, type IngestOutcome, type LifecyclePolicy } from '../core/lifecycle.js';
-import type { NodeRecord } from '../core/node.js';
+import { takesNewCalls, type NodeRecord } from '../core/node.js';
 import type { NodeMessage } from '../events/schemas.js';
 import { RegistryConflictError, type NodeRegistry } from './nodeRegistry.js';
 
@@ -76,6 +76,13 @@ export async function transitionNode(
     if (await registry.put(next, current.rev, ttlFor(next, t, policy))) return next;
   }
   throw new RegistryConflictError(nodeId, MAX_CAS_ATTEMPTS);
+}
+
+/** Whether the change means some destination must stop receiving new calls. */
+export function removesFromRouting(previous: NodeRecord | undefined, next: NodeRecord | undefined): boolean {
+  if (!previous) return false;
+  if (!next || !takesNewCalls(next.state)) return takesNewCalls(previous.state);
+  return previous.sipUri !== next.sipUri;
 }
 
 /** Whether a stored change can alter the dispatcher rows (and so needs a reconcile). */

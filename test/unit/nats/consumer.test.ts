@@ -31,6 +31,7 @@ describe('NodeMessageConsumer', () => {
     await consumer.handle(s.node(id, 'joined'), enc({ ...facts, seq: 1, reason: 'start' }));
     expect(await registry.get(id)).toMatchObject({ state: 'joining', sipUri: 'sip:127.0.0.1:5080', expiresAt: 16_000 });
     expect(onMembershipChange).toHaveBeenCalledTimes(1);
+    expect(onMembershipChange).toHaveBeenLastCalledWith(false);
     expect(await count(metrics, 'sbc_nats_messages_total')).toEqual({ 'joined/created': 1 });
   });
 
@@ -41,6 +42,13 @@ describe('NodeMessageConsumer', () => {
     expect(onMembershipChange).toHaveBeenCalledTimes(1);
     await consumer.handle(s.node(id, 'heartbeat'), enc({ ...facts, seq: 3, capacity: 2000 }));
     expect(onMembershipChange).toHaveBeenCalledTimes(2);
+  });
+
+  it('marks a leave as urgent (it cannot wait for a reload window) and a join as not', async () => {
+    const { consumer, onMembershipChange } = setup();
+    await consumer.handle(s.node(id, 'joined'), enc({ ...facts, seq: 1, reason: 'start' }));
+    await consumer.handle(s.node(id, 'left'), enc({ v: 1, nodeId: id, seq: 2, sentAt: 2, reason: 'agent-stopping' }));
+    expect(onMembershipChange.mock.calls).toEqual([[false], [true]]);
   });
 
   it('drops and counts every bad message without touching the registry', async () => {

@@ -188,6 +188,35 @@ describe('Reconciler', () => {
     expect(kams[0]!.loaded.map((d) => d.uri)).toEqual(Array(3).fill('sip:10.0.0.1:5080'));
   });
 
+  it('the loop holds additions while the reload window is closed, but not removals', async () => {
+    vi.useRealTimers();
+    kams = [new FakeKamailio('k1', store, 400, () => performance.now())];
+    rec = new Reconciler({
+      registry, store, kamailios: kams, policy, managedSets: managed, membership,
+      reloadDeltaMs: 400, resyncMs: 10_000, unknownNodeGraceMs: 5000, logger: silentLogger, metrics: createMetrics(), now,
+    });
+    await ingest(joined(1));
+    rec.start();
+    await rec.nextPass(); // reloads node 1: the window is now closed for 400 ms
+    await ingest(joined(2));
+    const held = rec.nextPass(); // urgent by default: runs, finds the window closed
+    await held;
+    const passesBefore = kams[0]!.calls.filter((c) => c === 'list').length;
+    for (let i = 3; i <= 10; i++) {
+      await ingest(joined(i));
+      rec.trigger(false);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect(kams[0]!.calls.filter((c) => c === 'list').length).toBe(passesBefore); // additions held
+    await ingest(left(1, 2));
+    rec.trigger(true);
+    await vi.waitFor(() => expect(kams[0]!.calls).toContain('set_state i 1 sip:10.0.0.1:5080'), { timeout: 300 });
+    // When the window opens one pass loads all the held additions at once.
+    await vi.waitFor(() => expect(kams[0]!.loaded.filter((d) => d.setId === 1)).toHaveLength(9), { timeout: 2000 });
+    await rec.stop();
+    expect(kams[0]!.calls.filter((c) => c === 'reload')).toHaveLength(2);
+  });
+
   it('the loop coalesces a burst of triggers into few passes', async () => {
     vi.useRealTimers();
     rec.start();

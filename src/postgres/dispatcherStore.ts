@@ -3,14 +3,22 @@ import type { DispatcherRow } from '../core/dispatcher.js';
 import { planChanges, type Change, type StoredRow } from '../core/planChanges.js';
 
 export interface DispatcherStore {
-  /** Makes the managed sets equal `desired` in one transaction; returns what changed. */
-  sync(desired: readonly DispatcherRow[]): Promise<Change[]>;
+  /**
+   * Makes the managed sets equal what `desiredFor` returns for the rows it reads, in one
+   * transaction under a lock, so the decision and the write see the same table.
+   */
+  sync(desiredFor: (actual: readonly StoredRow[]) => readonly DispatcherRow[]): Promise<SyncResult>;
   read(): Promise<StoredRow[]>;
   /** The priority (slot) this node's rows carry, if the table still has any. */
   slotOf(nodeId: string): Promise<number | undefined>;
   /** The highest priority in the managed sets (0 when empty). */
   maxSlot(): Promise<number>;
   ping(): Promise<void>;
+}
+
+export interface SyncResult {
+  readonly desired: readonly DispatcherRow[];
+  readonly changes: Change[];
 }
 
 export class DispatcherStoreError extends Error {
@@ -34,7 +42,7 @@ export class PgDispatcherStore implements DispatcherStore {
     return res.rows;
   }
 
-  async sync(desired: readonly DispatcherRow[]): Promise<Change[]> {
+  async sync(desiredFor: (actual: readonly StoredRow[]) => readonly DispatcherRow[]): Promise<SyncResult> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
@@ -45,6 +53,7 @@ export class PgDispatcherStore implements DispatcherStore {
         'SELECT id, setid, destination, flags, priority, attrs, description FROM dispatcher WHERE setid = ANY($1::int[])',
         [[...this.managedSets]],
       );
+      const desired = desiredFor(actual.rows);
       const changes = planChanges(desired, actual.rows, this.managedSets);
       for (const c of changes) {
         if (c.kind === 'delete') {
@@ -62,7 +71,7 @@ export class PgDispatcherStore implements DispatcherStore {
         }
       }
       await client.query('COMMIT');
-      return changes;
+      return { desired, changes };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw new DispatcherStoreError('writing the dispatcher table failed; nothing was changed', { cause: err });

@@ -3,7 +3,7 @@ import { desiredSets, flattenSets, DS_FLAG_DISABLED, type DispatcherPolicy, type
 import { compareWithKamailio } from '../core/kamailioView.js';
 import { housekeeping, markGone, nextDeadline, withState } from '../core/lifecycle.js';
 import { NODE_STATES, type GoneReason, type NodeRecord } from '../core/node.js';
-import type { Change } from '../core/planChanges.js';
+import type { Change, StoredRow } from '../core/planChanges.js';
 import { KamailioReloadPendingError, KamailioUnreachableError } from '../kamailio/errors.js';
 import type { KamailioRpc } from '../kamailio/rpc.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -171,8 +171,13 @@ export class Reconciler {
     const transitions = await this.housekeep(nodes);
     if (transitions.length > 0) nodes = await registry.list();
 
-    const { rows: desired, graceEndsAt } = await this.withUnknownNodesKept(flattenSets(desiredSets(nodes, policy)), nodes);
-    const rowChanges = await store.sync(desired);
+    const computed = flattenSets(desiredSets(nodes, policy));
+    let graceEndsAt: number | undefined;
+    const { desired, changes: rowChanges } = await store.sync((actual) => {
+      const kept = this.withUnknownNodesKept(computed, nodes, actual);
+      graceEndsAt = kept.graceEndsAt;
+      return kept.rows;
+    });
     for (const c of rowChanges) metrics.rowChanges.inc({ kind: c.kind });
     if (rowChanges.length > 0) {
       logger.info({ changes: rowChanges.map((c) => `${c.kind} ${c.row.setid} ${c.row.destination}`) }, 'dispatcher table updated');
@@ -213,14 +218,14 @@ export class Reconciler {
    * Adds the stored rows of nodes the registry has no record of, while they are within
    * their grace; reports when the earliest grace ends so a pass runs then.
    */
-  private async withUnknownNodesKept(desired: DispatcherRow[], nodes: readonly NodeRecord[]) {
+  private withUnknownNodesKept(desired: DispatcherRow[], nodes: readonly NodeRecord[], actual: readonly StoredRow[]) {
     const known = new Set(nodes.map((n) => n.nodeId));
     const wanted = new Set(desired.map((r) => `${r.setid}\u0000${r.destination}`));
     const now = this.now();
     const kept: DispatcherRow[] = [];
     const stillUnknown = new Set<string>();
     let graceEndsAt: number | undefined;
-    for (const { id: _id, ...row } of await this.deps.store.read()) {
+    for (const { id: _id, ...row } of actual) {
       const nodeId = row.description.startsWith('sbc:') ? row.description.slice(4) : undefined;
       if (nodeId === undefined || known.has(nodeId)) continue;
       stillUnknown.add(nodeId);

@@ -40,11 +40,11 @@ describe('PgDispatcherStore (real Postgres)', () => {
   it('writes the desired rows, then repairs hand edits, leaving other sets alone', async () => {
     await pool.query("INSERT INTO dispatcher (setid, destination, description) VALUES (9, 'sip:192.0.2.9:5060', 'operator')");
     const desired = flattenSets(desiredSets([node(1), node(2)], policy));
-    expect((await store.sync(desired)).map((c) => c.kind)).toEqual(Array(6).fill('insert'));
-    expect(await store.sync(desired)).toEqual([]);
+    expect((await store.sync(() => desired)).changes.map((c) => c.kind)).toEqual(Array(6).fill('insert'));
+    expect(await store.sync(() => desired)).toEqual({ desired, changes: [] });
     await pool.query("UPDATE dispatcher SET priority = 0 WHERE setid = 2 AND destination = 'sip:10.0.0.1:5080'");
     await pool.query("INSERT INTO dispatcher (setid, destination) VALUES (1, 'sip:203.0.113.1:5060')");
-    const repaired = await store.sync(desired);
+    const repaired = (await store.sync(() => desired)).changes;
     expect(repaired.map((c) => `${c.kind} ${c.row.setid} ${c.row.destination}`)).toEqual(['delete 1 sip:203.0.113.1:5060', 'update 2 sip:10.0.0.1:5080']);
     const rows = await store.read();
     expect(rows.map((r) => [r.setid, r.destination, r.priority])).toEqual([
@@ -63,19 +63,30 @@ describe('PgDispatcherStore (real Postgres)', () => {
     expect(await store.maxSlot()).toBe(2);
   });
 
+  it('decides on the rows it read inside the transaction', async () => {
+    let seen: string[] = [];
+    const { desired, changes } = await store.sync((actual) => {
+      seen = actual.map((r) => `${r.setid} ${r.destination}`);
+      return actual.map(({ id: _id, ...row }) => row); // keep exactly what is there
+    });
+    expect(seen).toHaveLength(6);
+    expect(desired).toHaveLength(6);
+    expect(changes).toEqual([]);
+  });
+
   it('changes nothing when a write fails half-way (one transaction)', async () => {
     const before = await store.read();
     // The delete of node 2 and the inserts for node 3 come first; the destination longer
     // than VARCHAR(192) then fails, and every earlier statement must be rolled back.
     const desired = flattenSets(desiredSets([node(1), node(3), node(4, { sipUri: `sip:${'a'.repeat(200)}.example` })], policy));
-    await expect(store.sync(desired)).rejects.toThrow(/nothing was changed/);
+    await expect(store.sync(() => desired)).rejects.toThrow(/nothing was changed/);
     expect(await store.read()).toEqual(before);
   });
 
   it('serialises concurrent syncs so the table ends as the last plan says', async () => {
     const a = flattenSets(desiredSets([node(1), node(4)], policy));
     const b = flattenSets(desiredSets([node(1), node(5)], policy));
-    await Promise.all([store.sync(a), store.sync(b), store.sync(a), store.sync(b)]);
+    await Promise.all([store.sync(() => a), store.sync(() => b), store.sync(() => a), store.sync(() => b)]);
     const rows = await store.read();
     expect(rows).toHaveLength(6);
     expect(new Set(rows.map((r) => `${r.setid} ${r.destination}`)).size).toBe(6);

@@ -54,7 +54,8 @@ describe('HTTP API', () => {
   });
 
   it('GET /v1/dispatcher shows desired sets and each Kamailio: in sync, drifting or unreachable', async () => {
-    await store.sync(flattenSets(desiredSets(await registry.list(), policy)));
+    const rows = flattenSets(desiredSets(await registry.list(), policy));
+    await store.sync(() => rows);
     let body = (await app.inject('/v1/dispatcher')).json<{ desired: { setId: number; destinations: unknown[] }[]; kamailios: { kamailio: string; status: string; missing?: unknown[]; error?: string }[] }>();
     expect(body.desired.map((s) => [s.setId, s.destinations.length])).toEqual([[1, 1], [2, 1], [3, 1]]);
     expect(body.kamailios.map((k) => [k.kamailio, k.status, k.missing?.length])).toEqual([

@@ -1,10 +1,10 @@
 import pino from 'pino';
 import type { DispatcherRow } from '../../../src/core/dispatcher.js';
 import type { KamailioSnapshot } from '../../../src/core/kamailioView.js';
-import { planChanges, type Change, type StoredRow } from '../../../src/core/planChanges.js';
+import { planChanges, type StoredRow } from '../../../src/core/planChanges.js';
 import { KamailioReloadPendingError, KamailioUnreachableError } from '../../../src/kamailio/errors.js';
 import type { KamailioRpc } from '../../../src/kamailio/rpc.js';
-import type { DispatcherStore } from '../../../src/postgres/dispatcherStore.js';
+import type { DispatcherStore, SyncResult } from '../../../src/postgres/dispatcherStore.js';
 
 export const silentLogger = pino({ level: 'silent' });
 
@@ -13,15 +13,16 @@ export class FakeStore implements DispatcherStore {
   private nextId = 1;
   syncs = 0;
   constructor(private readonly managed: ReadonlySet<number>) {}
-  sync(desired: readonly DispatcherRow[]): Promise<Change[]> {
+  sync(desiredFor: (actual: readonly StoredRow[]) => readonly DispatcherRow[]): Promise<SyncResult> {
     this.syncs++;
+    const desired = desiredFor(this.rows);
     const changes = planChanges(desired, this.rows, this.managed);
     for (const c of changes) {
       if (c.kind === 'delete') this.rows = this.rows.filter((r) => r.id !== c.id);
       else if (c.kind === 'update') this.rows = this.rows.map((r) => (r.id === c.id ? { id: r.id, ...c.row } : r));
       else this.rows.push({ id: this.nextId++, ...c.row });
     }
-    return Promise.resolve(changes);
+    return Promise.resolve({ desired, changes });
   }
   read(): Promise<StoredRow[]> {
     return Promise.resolve(this.rows);

@@ -237,7 +237,8 @@ describe('slotsRecoveredFrom', () => {
     const { desiredSets, flattenSets } = await import('../../../src/core/dispatcher.js');
     const { node } = await import('../core/fixtures.js');
     const store = new FakeStore(managed);
-    await store.sync(flattenSets(desiredSets([node(1, { slot: 7 }), node(2, { slot: 40 })], policy)));
+    const rows = flattenSets(desiredSets([node(1, { slot: 7 }), node(2, { slot: 40 })], policy));
+    await store.sync(() => rows);
     const registry = new InMemoryNodeRegistry(); // empty: Redis came back without data
     const slotFor = slotsRecoveredFrom(store, registry);
     expect(await slotFor(node(1).nodeId)).toBe(7);

@@ -44,7 +44,7 @@ pids+=($!)
 
 for i in $(seq 1 "$NODES"); do
   esl=$((8020 + i)); sip=$((5080 + 10 * i))
-  npx tsx test/standin/cli.ts --esl-port "$esl" --sip-port "$sip" --hostname "fs$i" --heartbeat-ms 20000 \
+  node --import tsx test/standin/cli.ts --esl-port "$esl" --sip-port "$sip" --hostname "fs$i" --heartbeat-ms 20000 \
     >"$RUN/fs$i.log" 2>&1 &
   pids+=($!)
   sleep 0.5
@@ -52,12 +52,18 @@ for i in $(seq 1 "$NODES"); do
   agents+=($!)
 done
 
+# sipp's built-in uac scenario sends BYE without the Record-Route set, which Kamailio
+# refuses; the project's scenario follows the route set. Its injection file gives the
+# dialed user and the caller of each call.
+printf 'SEQUENTIAL\n9000;caller1;\n9000;caller2;\n9000;caller3;\n' >"$RUN/general.csv"
+printf 'SEQUENTIAL\n3000;alice;\n3000;bob;\n3000;carol;\n' >"$RUN/room.csv"
+SCENARIO="$PWD/test/fixtures/kamailio/uac-call.xml"
 cat <<MSG
 Running. Logs in $RUN.
   nodes:       curl -s http://127.0.0.1:8080/v1/nodes
   dispatcher:  curl -s http://127.0.0.1:8080/v1/dispatcher
-  calls:       sipp -sn uac -s 9000 127.0.0.1:5060 -m 30 -r 10 -d 1000 -nostdin -timeout 30s
-  a room:      sipp -sn uac -s 3000 127.0.0.1:5060 -m 10 -r 10 -d 1000 -nostdin -timeout 30s
+  calls:       sipp -sf $SCENARIO -inf $RUN/general.csv 127.0.0.1:5060 -m 30 -r 10 -d 500 -nostdin -timeout 30s
+  a room:      sipp -sf $SCENARIO -inf $RUN/room.csv 127.0.0.1:5060 -m 9 -r 10 -d 500 -nostdin -timeout 30s
 Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" || true

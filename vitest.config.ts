@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // workers on a 2-core machine.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/support/summaryReporter.ts'],
     projects: [
       {
         test: {

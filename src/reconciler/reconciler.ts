@@ -192,8 +192,9 @@ export class Reconciler {
     const now = this.now();
     const waits = [this.deps.resyncMs];
     const deadline = nextDeadline(nodes);
-    if (deadline !== undefined) waits.push(Math.max(0, deadline - now) + 5);
-    if (graceEndsAt !== undefined) waits.push(Math.max(0, graceEndsAt - now) + 5);
+    // 1 ms past the deadline: housekeeping expires nodes whose deadline is <= now.
+    if (deadline !== undefined) waits.push(Math.max(0, deadline - now) + 1);
+    if (graceEndsAt !== undefined) waits.push(Math.max(0, graceEndsAt - now) + 1);
     for (const o of outcomes) {
       if (o.waitMs !== undefined) waits.push(o.waitMs);
       if (o.error) waits.push(backoff(this.kamailioFailures.get(o.kamailio) ?? 1));

@@ -13,6 +13,15 @@ import { useStandins } from './fixture.js';
 
 const { standin, closeLater } = useStandins();
 
+/** A call to the stand-in that is answered and acknowledged: up until BYE. */
+async function answeredCall(s: Standin): Promise<SipTestUac> {
+  const u = closeLater(await SipTestUac.open(s.sipPort));
+  u.invite();
+  await u.response(200);
+  u.ack();
+  return u;
+}
+
 async function client(s: Standin, sub?: string): Promise<EslTestClient> {
   const c = await EslTestClient.ready(s.eslPort, s.password, sub);
   closeLater(c);
@@ -115,11 +124,7 @@ describe('going away and coming back', () => {
   it('shutdown(): live calls get BYE (SYSTEM_SHUTDOWN) between SHUTDOWN and MODULE_UNLOAD; then notice, close; SIP stops', async () => {
     const s = await standin();
     const c = await client(s, 'event plain ALL');
-    const u = await SipTestUac.open(s.sipPort);
-    closeLater(u);
-    u.invite();
-    await u.response(200);
-    u.ack();
+    const u = await answeredCall(s);
     const from = c.events().length;
     await s.shutdown();
     await c.waitClosed();
@@ -143,11 +148,7 @@ describe('going away and coming back', () => {
   it('kill(): connections dropped without notice or event, no BYE; restart() on the same ports with a new Core-UUID', async () => {
     const s = await standin();
     const c = await client(s, 'event plain ALL');
-    const u = await SipTestUac.open(s.sipPort);
-    closeLater(u);
-    u.invite();
-    await u.response(200);
-    u.ack();
+    const u = await answeredCall(s);
     const { eslPort, sipPort, coreUuid } = s;
     const before = c.frames.length;
     await s.kill();

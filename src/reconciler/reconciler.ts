@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { desiredSets, flattenSets, DS_FLAG_DISABLED, type DispatcherPolicy, type DispatcherRow } from '../core/dispatcher.js';
-import { compareWithKamailio } from '../core/kamailioView.js';
+import { compareWithKamailio, type KamailioDestination } from '../core/kamailioView.js';
 import { housekeeping, markGone, nextDeadline, withState } from '../core/lifecycle.js';
 import { NODE_STATES, type GoneReason, type NodeRecord } from '../core/node.js';
 import type { Change, StoredRow } from '../core/planChanges.js';
@@ -54,6 +54,9 @@ export interface ReconcileReport {
   readonly nextRunInMs: number;
   readonly durationMs: number;
 }
+
+/** The node id Kamailio holds in a destination's `duid` attribute. */
+const duidOf = (attrs: string): string | undefined => /(?:^|;)duid=([^;]+)/.exec(attrs)?.[1];
 
 const BACKOFF_BASE_MS = 200;
 const BACKOFF_CAP_MS = 10_000;
@@ -173,11 +176,22 @@ export class Reconciler {
 
     const computed = flattenSets(desiredSets(nodes, policy));
     let graceEndsAt: number | undefined;
-    const { desired, changes: rowChanges } = await store.sync((actual) => {
-      const kept = this.withUnknownNodesKept(computed, nodes, actual);
-      graceEndsAt = kept.graceEndsAt;
-      return kept.rows;
-    });
+    let synced;
+    try {
+      synced = await store.sync((actual) => {
+        const kept = this.withUnknownNodesKept(computed, nodes, actual);
+        graceEndsAt = kept.graceEndsAt;
+        return kept.rows;
+      });
+    } catch (err) {
+      // The table cannot be written, so no Kamailio can reload (they read the same table);
+      // what must stop getting calls still can, in memory. Only nodes the registry knows
+      // are touched: without the table, an unknown node's rows cannot be told apart.
+      const known = new Set(nodes.map((n) => n.nodeId));
+      await Promise.all(kamailios.map((k) => this.syncKamailio(k, computed, managedSets, (d) => known.has(duidOf(d.attrs) ?? ''))));
+      throw err;
+    }
+    const { desired, changes: rowChanges } = synced;
     for (const c of rowChanges) metrics.rowChanges.inc({ kind: c.kind });
     if (rowChanges.length > 0) {
       logger.info({ changes: rowChanges.map((c) => `${c.kind} ${c.row.setid} ${c.row.destination}`) }, 'dispatcher table updated');
@@ -295,7 +309,16 @@ export class Reconciler {
     return done;
   }
 
-  private async syncKamailio(k: KamailioRpc, desired: readonly DispatcherRow[], managed: ReadonlySet<number>): Promise<KamailioOutcome> {
+  /**
+   * Brings one Kamailio to `desired`. With `deselectOnly`, no reload is attempted and only
+   * destinations it accepts are taken out of selection (used while the table is unusable).
+   */
+  private async syncKamailio(
+    k: KamailioRpc,
+    desired: readonly DispatcherRow[],
+    managed: ReadonlySet<number>,
+    deselectOnly?: (d: KamailioDestination) => boolean,
+  ): Promise<KamailioOutcome> {
     const { metrics, logger, reloadDeltaMs } = this.deps;
     const rpc = async <T>(method: string, call: () => Promise<T>): Promise<T> => {
       try {
@@ -315,7 +338,7 @@ export class Reconciler {
       if (drift.inSync) return this.kamailioOk(k, { kamailio: k.name, inSync: true, reloaded: false, deselected });
 
       const sinceReload = performance.now() - (this.lastReloadAt.get(k.name) ?? -Infinity);
-      if (sinceReload >= reloadDeltaMs) {
+      if (!deselectOnly && sinceReload >= reloadDeltaMs) {
         try {
           this.lastReloadAt.set(k.name, performance.now());
           await rpc('dispatcher.reload', () => k.reload());
@@ -335,7 +358,7 @@ export class Reconciler {
       }
       // Window closed: take departing destinations out of selection now; the next
       // reload removes their rows for good.
-      for (const d of drift.toDeselect) {
+      for (const d of drift.toDeselect.filter(deselectOnly ?? (() => true))) {
         const row = desired.find((r) => r.setid === d.setId && r.destination === d.uri);
         const state = row && (row.flags & DS_FLAG_DISABLED) !== 0 ? 'd' : 'i';
         await rpc('dispatcher.set_state', () => k.setState(state, d.setId, d.uri));

@@ -188,6 +188,23 @@ describe('Reconciler', () => {
     expect(kams[0]!.loaded.map((d) => d.uri)).toEqual(Array(3).fill('sip:10.0.0.1:5080'));
   });
 
+  it('with the table unwritable, a node that left is still taken out of selection; nothing reloads', async () => {
+    await ingest(joined(1));
+    await ingest(joined(2));
+    await rec.runOnce();
+    vi.advanceTimersByTime(1500);
+    const stranger = { setId: 1, uri: 'sip:10.9.9.9:5080', flags: 'AX', priority: 99, attrs: `duid=${uuid(77)};weight=1` };
+    kams[0]!.loaded.push(stranger);
+    kams.forEach((k) => (k.calls = []));
+    store.sync = () => Promise.reject(new Error('ECONNREFUSED 127.0.0.1:5432'));
+    await ingest(left(2, 2));
+    await expect(rec.runOnce()).rejects.toThrow(/ECONNREFUSED/);
+    for (const k of kams) {
+      expect(k.calls.filter((c) => c !== 'list')).toEqual([1, 2, 3].map((set) => `set_state i ${set} sip:10.0.0.2:5080`));
+    }
+    expect(kams[0]!.loaded.find((d) => d.uri === stranger.uri)?.flags).toBe('AX');
+  });
+
   it('the loop holds additions while the reload window is closed, but not removals', async () => {
     vi.useRealTimers();
     kams = [new FakeKamailio('k1', store, 400, () => performance.now())];

@@ -29,6 +29,7 @@ export const agentConfigSpec = {
   SBC_HEARTBEAT_MS: int('Heartbeat interval; FreeSWITCH is probed once per heartbeat', 2000, 100, 60_000),
   SBC_SESSION_RECHECK_MS: int('How often the session count from events is re-checked against FreeSWITCH', 30_000, 500, 3_600_000),
   SBC_ESL_TIMEOUT_MS: int('Timeout of each FreeSWITCH command', 2000, 100, 60_000),
+  SBC_PROBES_BEFORE_LOST: int('Consecutive failed probes before FreeSWITCH counts as lost and `left` (esl-lost) is published; raise it on boxes that stall under load', 1, 1, 10),
   SBC_LOG_LEVEL: oneOf('pino log level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 };
 
@@ -44,6 +45,7 @@ export interface AgentConfig {
   readonly heartbeatMs: number;
   readonly sessionRecheckMs: number;
   readonly eslTimeoutMs: number;
+  readonly failedProbesBeforeLost: number;
   readonly logLevel: AgentEnv['SBC_LOG_LEVEL'];
 }
 
@@ -68,6 +70,7 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     heartbeatMs: parsed.SBC_HEARTBEAT_MS,
     sessionRecheckMs: parsed.SBC_SESSION_RECHECK_MS,
     eslTimeoutMs: parsed.SBC_ESL_TIMEOUT_MS,
+    failedProbesBeforeLost: parsed.SBC_PROBES_BEFORE_LOST,
     logLevel: parsed.SBC_LOG_LEVEL,
   });
 }

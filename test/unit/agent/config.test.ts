@@ -15,8 +15,14 @@ describe('agent config', () => {
       heartbeatMs: 2000,
       sessionRecheckMs: 30_000,
       eslTimeoutMs: 2000,
+      failedProbesBeforeLost: 1,
       logLevel: 'info',
     });
+  });
+
+  it('takes the number of failed probes before FreeSWITCH counts as lost, from 1 to 10', () => {
+    expect(loadAgentConfig({ SBC_PROBES_BEFORE_LOST: '3' }).failedProbesBeforeLost).toBe(3);
+    expect(() => loadAgentConfig({ SBC_PROBES_BEFORE_LOST: '0' })).toThrow(/SBC_PROBES_BEFORE_LOST.*between 1 and 10/);
   });
 
   it('normalises the SIP URI override so it compares equal to the control plane view', () => {

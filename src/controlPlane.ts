@@ -14,7 +14,7 @@ import { migrate } from './postgres/migrations.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { RedisNodeRegistry } from './redis/redisNodeRegistry.js';
 import { slotsRecoveredFrom } from './registry/membership.js';
-import { packageVersion } from './version.js';
+import { PACKAGE_VERSION } from './version.js';
 
 export interface ControlPlane {
   readonly app: FastifyInstance;
@@ -109,7 +109,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       managedSets: config.managedSets,
       metrics,
       logger: logger.child({ component: 'http' }),
-      version: packageVersion(),
+      version: PACKAGE_VERSION,
       readiness: {
         redis: () => registry.ping(),
         postgres: () => store.ping(),

@@ -1,14 +1,6 @@
-import { readFileSync } from 'node:fs';
-
-/** The package version, read once when asked (both from src/ and from dist/src/). */
-export function packageVersion(): string {
-  for (const rel of ['../package.json', '../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'elastic-sbc-control-plane' && pkg.version) return pkg.version;
-    } catch {
-      // try the next location
-    }
-  }
-  return '0.0.0';
-}
+/**
+ * This package's version: reported by the agent in every joined/heartbeat message and by the
+ * control plane's OpenAPI document. A constant, so nothing reads files at start-up (the built
+ * programs run from dist/); a unit test keeps it equal to package.json's version.
+ */
+export const PACKAGE_VERSION = '0.1.0';

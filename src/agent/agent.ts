@@ -8,7 +8,7 @@ import { encodeOutgoing, heartbeatMessage, joinedMessage, leftMessage, SeqCounte
 import { withTimeout, type MembershipBus } from './nats.js';
 import { readNodeFacts } from './node-facts.js';
 import { sessionCount } from './sessions.js';
-import { AGENT_VERSION } from './version.js';
+import { PACKAGE_VERSION } from '../version.js';
 
 export interface AgentSettings {
   readonly natsPrefix: string;
@@ -87,7 +87,7 @@ class MembershipAgent implements Agent {
     this.now = deps.now ?? Date.now;
     this.log = deps.logger.child({ component: 'agent' });
     this.seq = new SeqCounter(this.now());
-    this.identity = { agentVersion: AGENT_VERSION, heartbeatIntervalMs: settings.heartbeatMs };
+    this.identity = { agentVersion: PACKAGE_VERSION, heartbeatIntervalMs: settings.heartbeatMs };
   }
 
   async start(): Promise<void> {

@@ -5,7 +5,7 @@ import { ConfigError } from '../config/env.js';
 import { createAgent, type Agent } from './agent.js';
 import { openFreeSwitchLink } from './esl.js';
 import { closeNats, connectNats, natsBus } from './nats.js';
-import { AGENT_VERSION } from './version.js';
+import { PACKAGE_VERSION } from '../version.js';
 
 /**
  * Entry point of the agent beside one FreeSWITCH. Owns the shutdown order: the agent
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = pino({ level: config.logLevel, base: { service: 'sbc-agent', pid: process.pid } });
-  logger.info({ version: AGENT_VERSION, nats: config.natsUrl, esl: `${config.esl.host}:${config.esl.port}` }, 'agent starting');
+  logger.info({ version: PACKAGE_VERSION, nats: config.natsUrl, esl: `${config.esl.host}:${config.esl.port}` }, 'agent starting');
 
   // Filled in as start-up proceeds; a signal stops whatever exists by then.
   const running: { agent?: Agent; closeNats?: () => Promise<void> } = {};

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { agentConfigSpec, loadAgentConfig } from '../../../src/config/agent.js';
 import { ConfigError, describeSpec } from '../../../src/config/env.js';
-import { AGENT_VERSION } from '../../../src/agent/version.js';
+import { PACKAGE_VERSION } from '../../../src/version.js';
 
 describe('agent config', () => {
   it('has working defaults for an agent beside a local FreeSWITCH', () => {
@@ -63,6 +63,6 @@ describe('agent config', () => {
 
   it('reports the package version', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-    expect(AGENT_VERSION).toBe(pkg.version);
+    expect(PACKAGE_VERSION).toBe(pkg.version);
   });
 });

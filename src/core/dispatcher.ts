@@ -27,6 +27,11 @@ export interface DispatcherRow {
   readonly description: string;
 }
 
+/** Identity of a dispatcher entry: Kamailio holds one destination once per set. */
+export function rowKey(setId: number, destination: string): string {
+  return `${setId}\u0000${destination}`;
+}
+
 export interface DispatcherSet {
   readonly setId: number;
   readonly purpose: SetPurpose;

@@ -1,4 +1,4 @@
-import { DS_FLAG_DISABLED, type DispatcherRow } from './dispatcher.js';
+import { DS_FLAG_DISABLED, rowKey, type DispatcherRow } from './dispatcher.js';
 
 /** One destination as Kamailio's `dispatcher.list` reports it. */
 export interface KamailioDestination {
@@ -35,8 +35,6 @@ export interface KamailioDrift {
   readonly toDeselect: readonly KamailioDestination[];
 }
 
-const key = (setId: number, uri: string) => `${setId}\u0000${uri}`;
-
 /**
  * Pure: how a Kamailio's loaded sets differ from the desired rows, within managed sets.
  * Runtime state counts as drift: a destination someone set inactive by RPC is "changed",
@@ -47,14 +45,14 @@ export function compareWithKamailio(
   snapshot: KamailioSnapshot,
   managedSets: ReadonlySet<number>,
 ): KamailioDrift {
-  const want = new Map(desired.map((r) => [key(r.setid, r.destination), r]));
+  const want = new Map(desired.map((r) => [rowKey(r.setid, r.destination), r]));
   const seen = new Set<string>();
   const extra: KamailioDestination[] = [];
   const changed: KamailioDestination[] = [];
   const toDeselect: KamailioDestination[] = [];
   for (const d of snapshot.destinations) {
     if (!managedSets.has(d.setId)) continue;
-    const k = key(d.setId, d.uri);
+    const k = rowKey(d.setId, d.uri);
     const row = want.get(k);
     if (!row) {
       extra.push(d);
@@ -70,7 +68,7 @@ export function compareWithKamailio(
       if (wantDisabled && isSelectable(d)) toDeselect.push(d);
     }
   }
-  const missing = desired.filter((r) => !seen.has(key(r.setid, r.destination)));
+  const missing = desired.filter((r) => !seen.has(rowKey(r.setid, r.destination)));
   const inSync = missing.length === 0 && extra.length === 0 && changed.length === 0;
   return { inSync, missing, extra, changed, toDeselect };
 }

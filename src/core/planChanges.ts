@@ -1,4 +1,4 @@
-import type { DispatcherRow } from './dispatcher.js';
+import { rowKey, type DispatcherRow } from './dispatcher.js';
 
 /** A row as it is stored, with its primary key. */
 export interface StoredRow extends DispatcherRow {
@@ -10,7 +10,7 @@ export type Change =
   | { readonly kind: 'update'; readonly id: number; readonly row: DispatcherRow; readonly before: DispatcherRow }
   | { readonly kind: 'insert'; readonly row: DispatcherRow };
 
-const key = (r: Pick<DispatcherRow, 'setid' | 'destination'>) => `${r.setid}\u0000${r.destination}`;
+const key = (r: Pick<DispatcherRow, 'setid' | 'destination'>) => rowKey(r.setid, r.destination);
 
 function sameRow(a: DispatcherRow, b: DispatcherRow): boolean {
   return (

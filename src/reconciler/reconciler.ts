@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { desiredSets, flattenSets, DS_FLAG_DISABLED, type DispatcherPolicy, type DispatcherRow } from '../core/dispatcher.js';
+import { desiredSets, flattenSets, rowKey, DS_FLAG_DISABLED, type DispatcherPolicy, type DispatcherRow } from '../core/dispatcher.js';
 import { compareWithKamailio, type KamailioDestination } from '../core/kamailioView.js';
 import { housekeeping, markGone, nextDeadline, withState } from '../core/lifecycle.js';
 import { NODE_STATES, type GoneReason, type NodeRecord } from '../core/node.js';
@@ -235,7 +235,7 @@ export class Reconciler {
    */
   private withUnknownNodesKept(desired: DispatcherRow[], nodes: readonly NodeRecord[], actual: readonly StoredRow[]) {
     const known = new Set(nodes.map((n) => n.nodeId));
-    const wanted = new Set(desired.map((r) => `${r.setid}\u0000${r.destination}`));
+    const wanted = new Set(desired.map((r) => rowKey(r.setid, r.destination)));
     const now = this.now();
     const kept: DispatcherRow[] = [];
     const stillUnknown = new Set<string>();
@@ -247,7 +247,7 @@ export class Reconciler {
       const since = this.unknownSince.get(nodeId) ?? now;
       this.unknownSince.set(nodeId, since);
       const endsAt = since + this.deps.unknownNodeGraceMs;
-      if (endsAt <= now || wanted.has(`${row.setid}\u0000${row.destination}`)) continue;
+      if (endsAt <= now || wanted.has(rowKey(row.setid, row.destination))) continue;
       kept.push(row);
       graceEndsAt = graceEndsAt === undefined ? endsAt : Math.min(graceEndsAt, endsAt);
     }

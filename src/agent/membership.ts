@@ -153,7 +153,9 @@ function decideUp(state: Up, input: RunningInput, policy: MembershipPolicy): Dec
       // No heartbeat for a node we cannot vouch for; one more failure and it is lost.
       return nothing({ ...state, failedProbes }, `probe failed ${failedProbes}/${policy.failedProbesBeforeLost}`);
     }
+    // A status read and a FreeSWITCH HEARTBEAT carry the same two facts.
     case 'status-read':
+    case 'fs-heartbeat':
       return nothing({
         ...state,
         node: input.maxSessions >= 1 ? { ...node, capacity: input.maxSessions } : node,
@@ -163,12 +165,6 @@ function decideUp(state: Up, input: RunningInput, policy: MembershipPolicy): Dec
       return withSessions(state, channelCreated(state.sessions, input.channelUuid));
     case 'channel-destroyed':
       return withSessions(state, channelDestroyed(state.sessions, input.channelUuid));
-    case 'fs-heartbeat':
-      return nothing({
-        ...state,
-        node: input.maxSessions >= 1 ? { ...node, capacity: input.maxSessions } : node,
-        sessions: recount(state.sessions, input.sessions),
-      });
     case 'fs-shutdown':
       return leave(state, 'freeswitch-shutdown', true);
     case 'reannounce':

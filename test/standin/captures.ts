@@ -2,9 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseEventFrame, parseFrames, type EslEvent, type EslFrame } from './esl-frames.js';
 
-/** The real FreeSWITCH 1.11.2 ESL captures (see their README.md). */
-export const CAPTURES =
-  process.env.SBC_ESL_FIXTURES ?? fileURLToPath(new URL('../../../shared/fixtures/freeswitch-esl', import.meta.url));
+/** The real FreeSWITCH 1.11.2 ESL captures, kept byte-exact in the repository (see their README.md). */
+export const CAPTURES = fileURLToPath(new URL('../fixtures/freeswitch-esl', import.meta.url));
 
 export function captureBytes(name: string): Buffer {
   return readFileSync(`${CAPTURES}/${name}.esl`);

@@ -2,11 +2,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Minimal reader for the real FreeSWITCH ESL captures in ../shared/fixtures/freeswitch-esl:
+ * Minimal reader for the real FreeSWITCH ESL captures in test/fixtures/freeswitch-esl:
  * enough framing to pull out api outputs and event headers, nothing more.
  */
-export const CAPTURES =
-  process.env.SBC_ESL_FIXTURES ?? fileURLToPath(new URL('../../../../shared/fixtures/freeswitch-esl', import.meta.url));
+export const CAPTURES = fileURLToPath(new URL('../../fixtures/freeswitch-esl', import.meta.url));
 
 export const MAIN_CORE_UUID = '858bc0bf-fea0-4ae3-aed6-d8303ec5ad26';
 export const RESTARTED_CORE_UUID = 'def08126-e871-4825-97a6-5297749dd33f';

@@ -20,6 +20,16 @@ const Seq = Type.Integer({
     'Monotonic per node: the agent starts it at its start-up time in ms and adds 1 per message, so it keeps rising across agent restarts.',
 });
 
+/**
+ * What the agent's probe found that stops new calls: the SIP profile Kamailio sends to is not
+ * RUNNING (`sofia profile <name> stop`), or inbound calls are paused (`fsctl pause [inbound]`,
+ * which answers every INVITE 503). The node stays a member (its calls go on) but must get no
+ * new ones.
+ */
+export const NODE_BLOCKERS = ['sip-profile-down', 'inbound-paused'] as const;
+export const NodeBlocker = Type.Union(NODE_BLOCKERS.map((b) => Type.Literal(b)));
+export type NodeBlocker = (typeof NODE_BLOCKERS)[number];
+
 const SentAt = Type.Integer({ minimum: 0, description: 'Sender wall clock, ms since the epoch.' });
 
 const NodeFacts = {
@@ -41,6 +51,13 @@ const NodeFacts = {
     maximum: 60_000,
     description: 'The agent heartbeat interval; the node expires after 3 missed heartbeats.',
   }),
+  blockers: Type.Optional(
+    Type.Array(NodeBlocker, {
+      maxItems: 4,
+      uniqueItems: true,
+      description: 'Why this FreeSWITCH cannot take new calls right now (its probe found it); absent or empty: it can.',
+    }),
+  ),
 };
 
 export const NodeJoined = Type.Object(

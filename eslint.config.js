@@ -1,8 +1,12 @@
 // @ts-check
+import { fileURLToPath, URL } from 'node:url';
+import { includeIgnoreFile } from '@eslint/compat';
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
+  // Lint what git tracks: whatever .gitignore leaves out (.tmp/, dist/, ...) is not ours to lint.
+  includeIgnoreFile(fileURLToPath(new URL('.gitignore', import.meta.url))),
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,

@@ -1,9 +1,10 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../test/support/ports.js';
+import { signalChild, startProcess } from '../test/support/process.js';
 import { AGENT_DEFAULT_HEARTBEAT_MS, SIMULATION_NOTE, SimulatedFleet } from './agents.js';
 import { line, ms, verdict } from './figures.js';
 import { histogramOf, parsePromText, sumOf, type PromSample } from './promText.js';
@@ -23,20 +24,15 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Extra node flags for the control plane, for experiments (e.g. heap limits); none by default. */
 const EXTRA_NODE_FLAGS = (process.env.BENCH_CP_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 
-function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', reject);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolvePromise(out);
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (${code ?? signal}):\n${out.slice(-4000)}`));
-    });
-  });
+/** Runs a command to its end in its own process group (tracked, so an interrupt stops it too). */
+async function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
+  const proc = startProcess(cmd, args, { cwd: REPO_ROOT, ownProcessGroup: true });
+  const timer = setTimeout(() => signalChild(proc.child, 'SIGKILL', true), timeoutMs);
+  await proc.exited;
+  clearTimeout(timer);
+  const { exitCode, signalCode } = proc.child;
+  if (exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${exitCode ?? signalCode}):\n${proc.output().slice(-4000)}`);
+  return proc.output();
 }
 
 interface ProcSample {
@@ -67,12 +63,13 @@ function startControlPlaneProcess(cleanup: Cleanup, env: Record<string, string>,
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SBC_')) baseEnv[k] = v;
   const log = createWriteStream(logPath);
   let bytes = 0;
-  const child = spawn(process.execPath, ['--enable-source-maps', ...EXTRA_NODE_FLAGS, 'dist/src/main.js'], {
+  // Own process group, like the services: a Ctrl-C reaches the bench, which stops this in order.
+  const proc = startProcess(process.execPath, ['--enable-source-maps', ...EXTRA_NODE_FLAGS, 'dist/src/main.js'], {
     cwd: REPO_ROOT,
     env: { ...baseEnv, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    ownProcessGroup: true,
   });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const { child, exited } = proc;
   for (const stream of [child.stdout, child.stderr]) {
     stream?.on('data', (b: Buffer) => {
       bytes += b.length;
@@ -82,10 +79,10 @@ function startControlPlaneProcess(cleanup: Cleanup, env: Record<string, string>,
   cleanup.push('control plane log file', () => new Promise<void>((r) => log.end(() => r())));
   cleanup.push('control plane process', async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
+    signalChild(child, 'SIGTERM', true);
     const done = await Promise.race([exited.then(() => true), sleep(20_000, false, { ref: false })]);
     if (!done) {
-      child.kill('SIGKILL');
+      signalChild(child, 'SIGKILL', true);
       await exited;
     }
   });

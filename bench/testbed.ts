@@ -38,6 +38,11 @@ export function benchReloadDeltaMs(): number {
 /** The control plane's defaults (set ids, subject prefix): the benches never change them. */
 const defaultConfig = () => loadControlPlaneConfig({});
 
+/** One stderr line per private service, so an operator (or a test) sees what to look for. */
+function started(what: string, detail: string): void {
+  process.stderr.write(`[bench] started ${what}: ${detail}\n`);
+}
+
 export async function startServices(cleanup: Cleanup): Promise<Services> {
   // Local processes only: a container's port mapping would add its own latency to the figures.
   process.env.TEST_NO_DOCKER ??= '1';
@@ -45,12 +50,16 @@ export async function startServices(cleanup: Cleanup): Promise<Services> {
   const defaults = defaultConfig();
   const setIds = defaults.policy.sets.map((p) => p.setId);
 
-  const nats = await startNats();
+  // Own process groups: a Ctrl-C in the terminal reaches only the bench, which stops them in order.
+  const nats = await startNats({ ownProcessGroup: true });
   cleanup.push('nats-server', () => nats.stop());
-  const redis = await startRedis();
+  started('nats-server', nats.url);
+  const redis = await startRedis({ ownProcessGroup: true });
   cleanup.push('redis-server', () => redis.stop());
+  started('redis-server', redis.url);
   const db = await createPostgresDatabase();
   cleanup.push('postgres database', () => db.stop());
+  started('postgres database', new URL(db.url).pathname.slice(1));
 
   // Kamailio reads the dispatcher table at start-up: the schema has to exist first.
   const pool = new pg.Pool({ connectionString: db.url, max: 1, connectionTimeoutMillis: 5000 });
@@ -66,6 +75,7 @@ export async function startServices(cleanup: Cleanup): Promise<Services> {
     env: { SBC_DS_RELOAD_DELTA: String(Math.floor(reloadDeltaMs / 1000)) },
   });
   cleanup.push('kamailio', () => kamailio.stop());
+  started('kamailio', `pid ${kamailio.pid ?? '?'}, rpc ${kamailio.rpcUrl}, runtime dir ${kamailio.runtimeDir}`);
 
   const agentBus = await connect({ servers: nats.url, name: 'bench-simulated-agents', timeout: 5000 });
   cleanup.push('bench NATS connection', () => agentBus.drain());

@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './ports.js';
-import { waitFor } from './process.js';
+import { ShuttingDownError, refusingNewLeftovers, signalChild, trackLeftover, waitFor } from './process.js';
 
 /**
  * A private Kamailio for integration tests: the real binary (Debian 5.6.3) with this
@@ -92,7 +92,17 @@ interface Spawned {
 }
 
 export async function startKamailio(opts: StartKamailioOptions): Promise<KamailioInstance> {
-  const dir = mkdtempSync(join(tmpdir(), 'kamailio-test-'));
+  let current: Spawned | undefined;
+  let dir = '';
+  // Tracked before anything exists: a bench interrupted while this starts still removes it.
+  const untrack = trackLeftover('kamailio', async () => {
+    if (current) {
+      signalChild(current.child, 'SIGKILL', true);
+      await current.exited;
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  dir = mkdtempSync(join(tmpdir(), 'kamailio-test-'));
   let out = '';
   let attemptLog = '';
   const append = (b: Buffer | string) => {
@@ -106,7 +116,6 @@ export async function startKamailio(opts: StartKamailioOptions): Promise<Kamaili
 
   let sipPort = 0;
   let rpcPort = 0;
-  let current: Spawned | undefined;
 
   const envFor = (): NodeJS.ProcessEnv => ({
     ...baseEnv,
@@ -124,6 +133,9 @@ export async function startKamailio(opts: StartKamailioOptions): Promise<Kamaili
   });
 
   const spawnOnce = (): Spawned => {
+    // A restart or a retry after a port clash must not outlive a shutdown's sweep.
+    const refused = refusingNewLeftovers();
+    if (refused !== undefined) throw new ShuttingDownError(`not starting kamailio: ${refused}`);
     const args = ['-f', KAMAILIO_CFG, '-DD', '-E', '-Y', dir, '-P', join(dir, 'kamailio.pid'), '-m', '64', '-M', '8'];
     // detached: own process group, so stop() can reach the worker processes too.
     const child = spawn(KAMAILIO_BIN, args, { env: envFor(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -231,6 +243,7 @@ export async function startKamailio(opts: StartKamailioOptions): Promise<Kamaili
   } catch (err) {
     process.removeListener('exit', exitHook);
     rmSync(dir, { recursive: true, force: true });
+    untrack();
     throw err;
   }
 
@@ -264,6 +277,7 @@ export async function startKamailio(opts: StartKamailioOptions): Promise<Kamaili
       if (current) await killGroup(current);
       process.removeListener('exit', exitHook);
       rmSync(dir, { recursive: true, force: true });
+      untrack();
     },
     async reloadDispatcher(timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import pg from 'pg';
 import { freePort } from './ports.js';
-import { startProcess, waitFor } from './process.js';
+import { startProcess, trackLeftover, waitFor, type RunningProcess } from './process.js';
 
 /**
  * Real services for integration tests. With a Docker engine, testcontainers starts them;
@@ -61,12 +61,17 @@ async function startContainer(image: string, port: number, scheme: string, cmd?:
   };
 }
 
-export async function startRedis(): Promise<Service> {
+export interface LocalServiceOptions {
+  /** Run the local server in its own process group (see StartProcessOptions.ownProcessGroup). */
+  ownProcessGroup?: boolean;
+}
+
+export async function startRedis(opts: LocalServiceOptions = {}): Promise<Service> {
   if (process.env.TEST_REDIS_URL) return { url: process.env.TEST_REDIS_URL, stop: async () => {} };
   if (await hasDockerEngine()) return startContainer('redis:7-alpine', 6379, 'redis');
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const proc = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+    const proc = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], opts);
     try {
       await waitFor(`redis on ${port}`, () => tcpReady(port), 5000);
       return { url: `redis://127.0.0.1:${port}`, stop: () => proc.stop() };
@@ -82,31 +87,45 @@ export interface NatsService extends Service {
   restart?(): Promise<void>;
 }
 
-export async function startNats(): Promise<NatsService> {
+export async function startNats(opts: LocalServiceOptions = {}): Promise<NatsService> {
   if (process.env.TEST_NATS_URL) return { url: process.env.TEST_NATS_URL, stop: async () => {} };
   if (await hasDockerEngine()) return startContainer('nats:2.10-alpine', 4222, 'nats', ['-js']);
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'nats-test-'));
+    let dir = '';
+    const untrackDir = trackLeftover('nats-server data dir', () => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+    dir = mkdtempSync(join(tmpdir(), 'nats-test-'));
+    const removeDir = () => {
+      rmSync(dir, { recursive: true, force: true });
+      untrackDir();
+    };
     const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir];
-    let proc = startProcess('nats-server', args);
+    let proc: RunningProcess;
+    try {
+      proc = startProcess('nats-server', args, opts);
+    } catch (err) {
+      removeDir();
+      throw err;
+    }
     try {
       await waitFor(`nats on ${port}`, () => tcpReady(port), 5000);
       return {
         url: `nats://127.0.0.1:${port}`,
         async restart() {
           await proc.stop('SIGKILL');
-          proc = startProcess('nats-server', args);
+          proc = startProcess('nats-server', args, opts);
           await waitFor(`nats on ${port}`, () => tcpReady(port), 5000);
         },
         async stop() {
           await proc.stop();
-          rmSync(dir, { recursive: true, force: true });
+          removeDir();
         },
       };
     } catch (err) {
       await proc.stop();
-      rmSync(dir, { recursive: true, force: true });
+      removeDir();
       if (attempt >= 2) throw new Error(`nats-server did not start: ${proc.output()}`, { cause: err });
     }
   }
@@ -116,25 +135,43 @@ export async function startNats(): Promise<NatsService> {
 export async function createPostgresDatabase(): Promise<Service> {
   const adminUrl = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const name = `sbc_test_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
-  await admin.connect();
+  const drop = async () => {
+    const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+    await c.connect();
+    try {
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    } finally {
+      await c.end();
+    }
+  };
+  // Tracked before CREATE: a sweep during the CREATE waits for it, then drops the database.
+  let created: Promise<void> = Promise.resolve();
+  const untrack = trackLeftover(`postgres database ${name}`, async () => {
+    await created.catch(() => undefined);
+    await drop();
+  });
+  created = (async () => {
+    const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE DATABASE ${name}`);
+    } finally {
+      await admin.end();
+    }
+  })();
   try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
+    await created;
+  } catch (err) {
+    untrack();
+    throw err;
   }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     async stop() {
-      const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
+      await drop();
+      untrack();
     },
   };
 }

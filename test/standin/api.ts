@@ -1,37 +1,42 @@
 import type { Call } from './call.js';
+import { sofia, type SofiaHost } from './api-sofia.js';
 import { localStamp, type Identity } from './events.js';
 import { upTime, type SessionStats } from './stats.js';
 
 export const VERSION = '1.11.2-release+git~20260809T162310Z~3f13ad1b1d~64bit';
 const VERSION_LINE = `FreeSWITCH Version ${VERSION} (git 3f13ad1 2026-08-09 16:23:10Z 64bit)\n`;
 const READY_NAME = 'FreeSWITCH (Version 1.11.2-release git 3f13ad1 2026-08-09 16:23:10Z 64bit)';
-const SEP = '='.repeat(97);
 
+/**
+ * The core's pause flags: SCF_NO_NEW_INBOUND_SESSIONS and SCF_NO_NEW_OUTBOUND_SESSIONS. There is no
+ * third flag: SCF_NO_NEW_SESSIONS is both bits together (switch_types.h), so `fsctl pause` sets
+ * both, `fsctl resume inbound` after it clears one, and `pause_check` asks whether both are set.
+ */
 export interface Pause {
-  all: boolean;
   inbound: boolean;
   outbound: boolean;
 }
 
-/** switch_core_ready_inbound(): no new inbound sessions while either flag is set. */
+/** switch_core_ready_inbound(): no new inbound sessions while the inbound bit is set. */
 export function inboundPaused(p: Pause): boolean {
-  return p.all || p.inbound;
+  return p.inbound;
+}
+
+/** switch_core_ready(): false only when both bits are set (`fsctl pause inbound` alone leaves it ready). */
+function coreReady(p: Pause): boolean {
+  return !(p.inbound && p.outbound);
 }
 
 /** What the api commands read from (and do to) the running switch. */
-export interface ApiHost {
+export interface ApiHost extends SofiaHost {
   readonly identity: Identity;
-  readonly profile: string;
-  readonly sipHost: string;
-  readonly sipPort: number;
   readonly maxSessions: number;
   readonly stats: SessionStats;
-  /** fsctl pause flags: `all` is SCF_NO_NEW_SESSIONS, the others the per-direction flags. */
+  /** fsctl pause flags. */
   readonly pause: Pause;
-  readonly profileCounters: { callsIn: number; failedCallsIn: number };
   uptimeUs(): number;
   activeCalls(): Call[];
-  /** `fsctl shutdown`: the reply goes out first, the shutdown follows. */
+  /** `fsctl shutdown`: the reply goes out first, SHUTDOWN follows later (see lifecycle.ts). */
   requestShutdown(): void;
   killChannel(uuid: string, cause: string): boolean;
 }
@@ -68,7 +73,7 @@ export function runApi(host: ApiHost, cmd: string, arg: string | undefined): str
 
 function status(host: ApiHost): string {
   const s = host.stats;
-  const ready = host.pause.all ? 'is not ready' : 'is ready';
+  const ready = coreReady(host.pause) ? 'is ready' : 'is not ready';
   return (
     `UP ${upTime(host.uptimeUs())}\n` +
     `${READY_NAME} ${ready}\n` +
@@ -91,40 +96,6 @@ function globalVar(host: ApiHost, name: string | undefined): string {
   };
   if (name === undefined) return Object.entries(vars).map(([k, v]) => `${k}=${v}\n`).join('');
   return vars[name] ?? '';
-}
-
-function profileUrl(host: ApiHost): string {
-  return `sip:mod_sofia@${host.sipHost}:${host.sipPort}`;
-}
-
-function sofia(host: ApiHost, args: string[]): string {
-  if (args[0] !== 'status') return '-ERR Usage: sofia status [profile <name>]\n';
-  if (args[1] === undefined) {
-    const row = (a: string, b: string, c: string, d: string) => `${a.padStart(25)}\t${b.padStart(7)}\t${c.padStart(42)}\t${d}\n`;
-    return (
-      row('Name', 'Type', 'Data', 'State') +
-      `${SEP}\n` +
-      row(host.sipHost, 'alias', host.profile, 'ALIASED') +
-      row(host.profile, 'profile', profileUrl(host), `RUNNING (${host.activeCalls().length})`) +
-      `${SEP}\n` +
-      '1 profile 1 alias\n'
-    );
-  }
-  if (args[1] !== 'profile' || args[2] !== host.profile) return 'Invalid Profile!\n';
-  const ip = host.sipHost;
-  const rows: Array<[string, string]> = [
-    ['Name', host.profile], ['Domain Name', 'N/A'], ['Auto-NAT', 'false'], ['DBName', `sofia_reg_${host.profile}`],
-    ['Pres Hosts', `${ip},${ip}`], ['Dialplan', 'XML'], ['Context', 'public'], ['Challenge Realm', 'auto_from'],
-    ['RTP-IP', ip], ['Ext-RTP-IP', ip], ['SIP-IP', ip], ['Ext-SIP-IP', ip], ['URL', profileUrl(host)],
-    // The stand-in listens on UDP only, so transport=udp where the capture's profile had udp,tcp.
-    ['BIND-URL', `${profileUrl(host)};maddr=${ip};transport=udp`], ['HOLD-MUSIC', 'local_stream://moh'],
-    ['OUTBOUND-PROXY', 'N/A'], ['CODECS IN', 'PCMU,PCMA'], ['CODECS OUT', 'PCMU,PCMA'], ['TEL-EVENT', '101'],
-    ['DTMF-MODE', 'rfc2833'], ['CNG', '13'], ['SESSION-TO', '0'], ['MAX-DIALOG', '0'], ['MAX-RECV-RPS', '1000'],
-    ['NOMEDIA', 'false'], ['LATE-NEG', 'true'], ['PROXY-MEDIA', 'false'], ['AGGRESSIVENAT', 'false'],
-    ['CALLS-IN', String(host.profileCounters.callsIn)], ['FAILED-CALLS-IN', String(host.profileCounters.failedCallsIn)],
-    ['CALLS-OUT', '0'], ['FAILED-CALLS-OUT', '0'], ['REGISTRATIONS', '0'],
-  ];
-  return `${SEP}\n` + rows.map(([k, v]) => `${k.padEnd(17)}\t${v}\n`).join('');
 }
 
 /** `show calls|channels [count|as json]`: rows as in the capture, `\nN total.\n` counts. */
@@ -192,23 +163,36 @@ function callRow(host: ApiHost, c: Call): Record<string, string> {
   };
 }
 
+// mod_commands.c ctl_function(): CTL_SYNTAX as in signalwire/freeswitch (the version the code index
+// holds); no capture shows this text, so the 1.11.2 list may differ.
+const CTL_SYNTAX =
+  '[recover|send_sighup|hupall|pause [inbound|outbound]|resume [inbound|outbound]|shutdown [cancel|elegant|asap|now|restart]|' +
+  'sps|sync_clock|sync_clock_when_idle|reclaim_mem|max_sessions|min_dtmf_duration [num]|max_dtmf_duration [num]|' +
+  'default_dtmf_duration [num]|min_idle_cpu|loglevel [level]|debug_level [level]]';
+
+/**
+ * `fsctl pause|resume|pause_check [inbound|outbound]` and `fsctl shutdown`, as ctl_function()
+ * parses them: case-insensitive, and any direction other than inbound/outbound means both.
+ * Outputs checked against cascade-a-api.esl (pause) and api-shutdown.esl (shutdown).
+ */
 function fsctl(host: ApiHost, args: string[]): string {
-  const [op, dir] = args;
-  const flag: keyof Pause = dir === 'inbound' || dir === 'outbound' ? dir : 'all';
+  const [op, dir] = args.map((a) => a.toLowerCase());
+  if (op === undefined) return `-USAGE: ${CTL_SYNTAX}\n`;
+  const which: Array<keyof Pause> = dir === 'inbound' || dir === 'outbound' ? [dir] : ['inbound', 'outbound'];
   switch (op) {
     case 'pause':
     case 'resume':
-      host.pause[flag] = op === 'pause';
+      for (const bit of which) host.pause[bit] = op === 'pause';
       return '+OK\n';
-    case 'pause_check': {
-      const p = host.pause;
-      const paused = flag === 'inbound' ? inboundPaused(p) : flag === 'outbound' ? p.all || p.outbound : p.all;
-      return paused ? 'true' : 'false';
-    }
+    case 'pause_check':
+      // SCSC_PAUSE_CHECK tests both bits; the directed checks test their own bit only.
+      return which.every((bit) => host.pause[bit]) ? 'true' : 'false';
     case 'shutdown':
-      host.requestShutdown();
+      // `cancel` only cancels an elegant/asap shutdown (SCF_SHUTDOWN_REQUESTED); it does not undo a
+      // plain one. elegant, asap, now and restart are not emulated: they shut down like plain.
+      if (!args.slice(1).some((a) => a.toLowerCase() === 'cancel')) host.requestShutdown();
       return '+OK\n';
     default:
-      return '-ERR INVALID COMMAND\n';
+      return `-ERR INVALID COMMAND\nUSAGE: fsctl ${CTL_SYNTAX}`;
   }
 }

@@ -38,8 +38,21 @@ type HangupKind = 'recv_bye' | 'send_bye' | 'recv_cancel';
 // The tone extension's dialplan: set, export, answer, playback, park.
 const TONE = 'tone_stream://%(1000,500,440);loops=2';
 const APP_DATA: Record<string, string> = { set: 'outside_call=true', answer: '', playback: TONE, park: '' };
-const Q850: Record<string, number> = { NORMAL_CLEARING: 16, USER_BUSY: 17, NO_ANSWER: 19, CALL_REJECTED: 21 };
-const SIP_FOR_CAUSE: Record<string, number> = { USER_BUSY: 486, CALL_REJECTED: 603, ORIGINATOR_CANCEL: 487, SYSTEM_SHUTDOWN: 503 };
+/** switch_call_cause_t values (switch_types.h) of the causes the stand-in hangs up with. */
+const CAUSE_CODE: Record<string, number> = {
+  NORMAL_CLEARING: 16, USER_BUSY: 17, NO_ANSWER: 19, CALL_REJECTED: 21, ORIGINATOR_CANCEL: 487,
+  SYSTEM_SHUTDOWN: 501, MANAGER_REQUEST: 503, ALLOTTED_TIMEOUT: 602, MEDIA_TIMEOUT: 604,
+};
+/** mod_sofia.c hangup_cause_to_sip() for those causes; every other cause (SYSTEM_SHUTDOWN,
+ * MANAGER_REQUEST, NORMAL_CLEARING…) falls to its default, 480. */
+const SIP_FOR_CAUSE: Record<string, number> = { USER_BUSY: 486, CALL_REJECTED: 603, ORIGINATOR_CANCEL: 487 };
+
+/** mod_sofia.c sofia_on_hangup(): the Reason of our BYE (or refusal): Q.850 for real Q.850 causes,
+ * `SIP;cause=<FreeSWITCH cause number>` for FreeSWITCH's own (SYSTEM_SHUTDOWN is 501). */
+export function hangupReason(cause: string): string {
+  const code = CAUSE_CODE[cause] ?? 16;
+  return code < 128 ? `Q.850;cause=${code};text="${cause}"` : `SIP;cause=${code};text="${cause}"`;
+}
 
 /**
  * One inbound SIP channel running the tone extension (answer, 440 Hz tone, park until BYE),
@@ -62,6 +75,7 @@ export class Call {
   private rfcDate = '';
   private cause = 'NORMAL_CLEARING';
   private disposition: HangupKind = 'recv_bye';
+  private refused = false;
   private fullVia: string;
   private readonly sip: Record<string, string | undefined>;
   private readonly localMediaPort = randomMediaPort();
@@ -117,8 +131,13 @@ export class Call {
     this.disposition = kind;
     this.cause = kind === 'recv_cancel' ? 'ORIGINATOR_CANCEL' : cause;
     if (kind === 'recv_cancel') this.tx.reject(487, 'Request Terminated');
-    else if (kind === 'send_bye' && from === 'ringing') this.tx.reject(SIP_FOR_CAUSE[cause] ?? 480, reasonFor(SIP_FOR_CAUSE[cause] ?? 480));
-    else if (kind === 'send_bye') this.ctx.uas.sendBye(this.record.callId, `Q.850;cause=${this.q850()};text="${this.cause}"`);
+    else if (kind === 'send_bye' && from === 'ringing') {
+      // Never answered: sofia refuses the INVITE instead (send_refuse), with the Reason header as
+      // the first extra header, where the capture's 503 has Retry-After.
+      const status = SIP_FOR_CAUSE[cause] ?? 480;
+      this.refused = true;
+      this.tx.reject(status, reasonFor(status), [['Reason', hangupReason(this.cause)]]);
+    } else if (kind === 'send_bye') this.ctx.uas.sendBye(this.record.callId, hangupReason(this.cause));
     const tail: PhaseName = from === 'ringing' ? 'hangupRinging' : from === 'tone' ? 'hangupInTone' : 'hangupParked';
     this.record.hangupCause = this.cause;
     this.record.finalStatus ??= this.tx.final;
@@ -184,8 +203,10 @@ export class Call {
     }
   }
 
+  /** switch_channel_cause_q850(): the cause itself when it is a Q.850 one, NORMAL_CLEARING (16) otherwise. */
   private q850(): number {
-    return Q850[this.cause] ?? 16;
+    const code = CAUSE_CODE[this.cause] ?? 16;
+    return code < 128 ? code : 16;
   }
 
   /** Placeholder values; see tools/template-rules.ts for where each one appears. */
@@ -244,7 +265,7 @@ export class Call {
       case 'hangupCause': return this.cause;
       case 'q850': return String(this.q850());
       case 'termStatus': return String(this.disposition === 'recv_cancel' ? 487 : 200);
-      case 'hangupDisposition': return this.disposition;
+      case 'hangupDisposition': return this.refused ? 'send_refuse' : this.disposition;
       default: return this.sip[key];
     }
   }

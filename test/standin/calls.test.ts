@@ -69,7 +69,7 @@ describe.each(['plain', 'json'] as const)('channel events, %s subscriber', (form
   let inTone: Made;
 
   beforeAll(async () => {
-    s = await startStandin({ toneMs: TONE_MS, heartbeatMs: 60_000 });
+    s = await startStandin({ toneMs: TONE_MS, heartbeatMs: 60_000, eslReadyDelayMs: 0 });
     esl = await EslTestClient.ready(s.eslPort, s.password, `event ${format} ALL`);
     parked = await call(s, TONE_MS + 300);
     inTone = await call(s, 30, '9002');
@@ -145,7 +145,7 @@ function capturedRow(cmd: string): Record<string, string> {
 
 describe('session counts and HEARTBEAT', () => {
   it('count goes up with a call and down after it; HEARTBEAT has the captured header names', async () => {
-    const s = await startStandin({ toneMs: TONE_MS, heartbeatMs: 250, maxSessions: 7 });
+    const s = await startStandin({ toneMs: TONE_MS, heartbeatMs: 250, maxSessions: 7, eslReadyDelayMs: 0 });
     try {
       const esl = await EslTestClient.ready(s.eslPort, s.password, 'event plain HEARTBEAT');
       const uac = await SipTestUac.open(s.sipPort);

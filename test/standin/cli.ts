@@ -1,12 +1,16 @@
 /**
- * Runs one FreeSWITCH stand-in until SIGTERM/SIGINT, which shut it down gracefully (SHUTDOWN and
- * MODULE_UNLOAD events, BYE for live calls, disconnect notices), like `fsctl shutdown`.
+ * Runs one FreeSWITCH stand-in until SIGTERM/SIGINT, which shut it down gracefully (after the
+ * shutdown delay: SHUTDOWN and MODULE_UNLOAD events, BYE for live calls, disconnect notices), as
+ * SIGTERM does to FreeSWITCH (it sets the same flag as `fsctl shutdown`).
  *
  *   npx tsx test/standin/cli.ts --esl-port 0 --sip-port 0 [--password ClueCon] [--max-sessions 1000]
  *     [--heartbeat-ms 20000] [--hostname h] [--profile internal] [--core-uuid u] [--tone-ms 3000]
  *     [--answer-delay-ms 0] [--auto-hangup-ms 0] [--options-503-on-busy]
+ *     [--esl-ready-delay-ms 2000] [--shutdown-delay-ms <drawn from 200..1050>] [--seed n]
+ *     [--profile-min-uptime-sec 10]
  *
- * Prints one JSON line once listening: {"eslPort","sipPort","sipUri","coreUuid","password","hostname"}.
+ * Prints one JSON line once ready (ESL accepts, SIP answers; --esl-ready-delay-ms after start):
+ * {"eslPort","sipPort","sipUri","coreUuid","password","hostname"}.
  */
 import { parseArgs } from 'node:util';
 import { startStandin, type StandinOptions } from './standin.js';
@@ -25,6 +29,10 @@ const { values } = parseArgs({
     'answer-delay-ms': { type: 'string' },
     'auto-hangup-ms': { type: 'string' },
     'options-503-on-busy': { type: 'boolean' },
+    'esl-ready-delay-ms': { type: 'string' },
+    'shutdown-delay-ms': { type: 'string' },
+    seed: { type: 'string' },
+    'profile-min-uptime-sec': { type: 'string' },
   },
   strict: true,
 });
@@ -51,6 +59,10 @@ const opts: StandinOptions = {
   answerDelayMs: int('answer-delay-ms', values['answer-delay-ms']),
   autoHangupMs: int('auto-hangup-ms', values['auto-hangup-ms']),
   optionsRespond503OnBusy: values['options-503-on-busy'],
+  eslReadyDelayMs: int('esl-ready-delay-ms', values['esl-ready-delay-ms']),
+  shutdownDelayMs: int('shutdown-delay-ms', values['shutdown-delay-ms']),
+  seed: int('seed', values.seed),
+  profileMinUptimeSec: int('profile-min-uptime-sec', values['profile-min-uptime-sec']),
 };
 
 const standin = await startStandin(opts);

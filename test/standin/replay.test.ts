@@ -26,7 +26,7 @@ afterEach(async () => {
 });
 
 async function standin(opts: Parameters<typeof startStandin>[0] = {}): Promise<Standin> {
-  const s = await startStandin({ toneMs: 200, ...opts });
+  const s = await startStandin({ toneMs: 200, eslReadyDelayMs: 0, shutdownDelayMs: 0, ...opts });
   running.push(s);
   return s;
 }
@@ -130,7 +130,8 @@ describe('replaying the captured client sessions', () => {
   });
 
   it('api-shutdown and plain-events-shutdown: same frames, events and notice as the capture', async () => {
-    const s = await standin({ hostname: 'vm' });
+    // The real delay between `fsctl shutdown` and SHUTDOWN (drawn from the measured range).
+    const s = await standin({ hostname: 'vm', shutdownDelayMs: undefined });
     const events = await open(s);
     await replay(events, captureSent('plain-events-shutdown'));
     const api = await open(s);

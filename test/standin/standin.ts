@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { inboundPaused, runApi, VERSION, type ApiHost, type Pause } from './api.js';
 import { Call, offersPcmu, type CallContext, type CallRecord } from './call.js';
 import type { HeaderList } from './esl-frames.js';
 import { SHUTTING_DOWN } from './esl-encode.js';
 import { EslServer } from './esl-server.js';
 import { EventBus, nowUs, type Identity } from './events.js';
+import { drawShutdownDelayMs, ESL_READY_DELAY_MS, reservePort, seededRandom } from './lifecycle.js';
 import { header, parseNameAddr, parseUri, type SipMessage } from './sip-message.js';
 import { SipUas, type InviteTx, type UasHandler } from './sip-uas.js';
 import { SessionStats, upTime } from './stats.js';
@@ -35,6 +37,21 @@ export interface StandinOptions {
   autoHangupMs?: number;
   /** sofia's `options-respond-503-on-busy`: OPTIONS get 503 while paused or full (default false). */
   optionsRespond503OnBusy?: boolean;
+  /**
+   * How long after (re)start the event socket starts accepting and the SIP port is bound; until
+   * then ESL connections are refused and INVITEs go unanswered. Default 2000, as measured on a
+   * real FreeSWITCH; tests that do not care about start-up pass 0.
+   */
+  eslReadyDelayMs?: number;
+  /**
+   * Delay between `fsctl shutdown` (or shutdown()) and SHUTDOWN; calls are still taken meanwhile.
+   * Default: drawn for each shutdown from the measured 200 to 1050 ms (see lifecycle.ts).
+   */
+  shutdownDelayMs?: number;
+  /** Seeds the shutdown-delay draw (default: Math.random). */
+  seed?: number;
+  /** `sofia profile <name> stop|restart` refuses until the profile has been up this long (mod_sofia: 10 s). */
+  profileMinUptimeSec?: number;
 }
 
 /** How the next INVITEs are handled (after the pause / max-sessions check, which always wins). */
@@ -50,45 +67,100 @@ export interface Standin {
   readonly hostname: string;
   /** Every INVITE received, across restarts, oldest first. */
   readonly calls: readonly CallRecord[];
+  /** True from the moment ESL accepts until SHUTDOWN (or kill/stop). */
   readonly running: boolean;
+  /**
+   * Settles for the latest (re)start: resolves once ESL accepts and the SIP port is bound, rejects
+   * if that fails (port taken) or the stand-in is stopped first.
+   */
+  readonly ready: Promise<void>;
+  /** Whether the sofia profile runs (its SIP port bound, listed by `sofia status`). */
+  readonly profileRunning: boolean;
   activeSessions(): number;
   setInviteResponse(mode: InviteResponse): void;
   setAnswerDelay(ms: number): void;
   /** Fires an arbitrary event (e.g. CUSTOM with a subclass) to subscribed ESL connections. */
   fireEvent(name: string, headers: HeaderList, opts?: { subclass?: string; body?: string }): void;
-  /** Graceful, like `fsctl shutdown`: SHUTDOWN, calls hung up, MODULE_UNLOAD…, disconnect notices. */
+  /**
+   * Stops (calls hung up MANAGER_REQUEST, SIP port unbound) or starts the sofia profile, like
+   * `sofia profile <name> stop|start` without its 10 s rule. Resolves once the port is closed/bound.
+   */
+  setProfileRunning(running: boolean): Promise<void>;
+  /**
+   * Graceful, like `fsctl shutdown`: after the shutdown delay SHUTDOWN, calls hung up, MODULE_UNLOAD…,
+   * disconnect notices. Resolves once everything is closed.
+   */
   shutdown(): Promise<void>;
   /** Like SIGKILL: every socket dropped, no event, no BYE, no notice. */
   kill(): Promise<void>;
-  /** Starts again on the same ports with a new Core-UUID and fresh counters. */
-  restart(opts?: { coreUuid?: string }): Promise<void>;
+  /**
+   * Shuts down (gracefully, if running) and starts again on the same ports with a new Core-UUID and
+   * fresh counters; resolves once ready (ESL accepts after `eslReadyDelayMs`, default the stand-in's).
+   */
+  restart(opts?: { coreUuid?: string; eslReadyDelayMs?: number }): Promise<void>;
   /** Test cleanup: releases everything, silently; safe to call twice. */
   stop(): Promise<void>;
 }
 
+/** Starts a stand-in; resolves once it is ready (ESL accepts, SIP answers), like a started FreeSWITCH. */
 export async function startStandin(opts: StandinOptions = {}): Promise<Standin> {
-  const s = new StandinImpl(opts);
-  await s.start();
+  const s = await launchStandin(opts);
+  try {
+    await s.ready;
+  } catch (err) {
+    await s.stop();
+    throw err;
+  }
   return s;
 }
+
+/**
+ * Starts a stand-in and resolves as soon as its ports are known, before it is ready: for tests of
+ * what a client sees while FreeSWITCH is still starting. Await `ready` (or call stop()).
+ */
+export async function launchStandin(opts: StandinOptions = {}): Promise<Standin> {
+  const s = new StandinImpl(opts);
+  await s.start(opts.eslReadyDelayMs ?? ESL_READY_DELAY_MS);
+  return s;
+}
+
+class StoppedError extends Error {
+  override readonly name = 'StoppedError';
+  constructor() {
+    super('stand-in stopped before it was ready');
+  }
+}
+
+type Phase = 'starting' | 'running' | 'stopping' | 'stopped';
 
 class StandinImpl implements Standin, ApiHost, UasHandler {
   readonly password: string;
   readonly maxSessions: number;
   readonly profile: string;
+  readonly profileMinUptimeSec: number;
   readonly sipHost = '127.0.0.1';
   readonly calls: CallRecord[] = [];
   identity: Identity;
   stats = new SessionStats();
-  pause: Pause = { all: false, inbound: false, outbound: false };
+  pause: Pause = { inbound: false, outbound: false };
   profileCounters = { callsIn: 0, failedCallsIn: 0 };
+  profileRunning = false;
+  profileStartedMs = 0;
   eslPort: number;
   sipPort: number;
   running = false;
+  ready: Promise<void> = Promise.resolve();
+  private phase: Phase = 'stopped';
   private readonly bus: EventBus;
+  private readonly random: () => number;
   private esl: EslServer | undefined;
   private uas: SipUas | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private startAbort: AbortController | undefined;
+  private shutdownTimer: NodeJS.Timeout | undefined;
+  private shutdownDone: ((closed: Promise<void>) => void) | undefined;
+  private shutdownPending: Promise<void> | undefined;
+  private profileChange: Promise<void> = Promise.resolve();
   private startedUs = 0;
   private mode: InviteResponse = 'answer';
   private answerDelayMs: number;
@@ -99,9 +171,11 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     this.password = opts.password ?? 'ClueCon';
     this.maxSessions = opts.maxSessions ?? 1000;
     this.profile = opts.profile ?? 'internal';
+    this.profileMinUptimeSec = opts.profileMinUptimeSec ?? 10;
     this.eslPort = opts.eslPort ?? 0;
     this.sipPort = opts.sipPort ?? 0;
     this.answerDelayMs = opts.answerDelayMs ?? 0;
+    this.random = opts.seed === undefined ? Math.random : seededRandom(opts.seed);
     this.identity = { coreUuid: opts.coreUuid ?? randomUUID(), hostname: opts.hostname ?? '', ipv4: '127.0.0.1', ipv6: '::1' };
     this.bus = new EventBus(this.identity);
   }
@@ -116,7 +190,36 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     return `sip:${this.sipHost}:${this.sipPort}`;
   }
 
-  async start(): Promise<void> {
+  // ---- start-up ----
+
+  /** The process starts now (Up-Time counts from here); ESL and SIP open `readyDelayMs` later. */
+  async start(readyDelayMs: number): Promise<void> {
+    const abort = new AbortController();
+    this.startAbort = abort;
+    this.phase = 'starting';
+    this.startedUs = nowUs();
+    if (readyDelayMs > 0) {
+      // The handle (and its ports) is handed out before anything listens, so ports are reserved
+      // now and bound after the delay.
+      [this.eslPort, this.sipPort] = await Promise.all([reservePort('tcp', this.eslPort), reservePort('udp', this.sipPort, this.sipHost)]);
+    }
+    if (abort.signal.aborted) throw new StoppedError();
+    if (this.identity.hostname === '') this.identity.hostname = this.opts.hostname ?? `standin-${this.eslPort}`;
+    // The heartbeat is a scheduler task from process start; nobody can hear it before ESL opens.
+    this.heartbeat = setInterval(() => this.sendHeartbeat(), this.opts.heartbeatMs ?? 20_000).unref();
+    this.ready = this.becomeReady(readyDelayMs, abort.signal);
+    this.ready.catch(() => undefined); // observed by whoever awaits `ready`; never unhandled
+  }
+
+  private async becomeReady(delayMs: number, signal: AbortSignal): Promise<void> {
+    if (delayMs > 0) {
+      try {
+        await sleep(delayMs, undefined, { signal });
+      } catch {
+        throw new StoppedError();
+      }
+    }
+    if (signal.aborted) throw new StoppedError();
     const esl = new EslServer({
       bus: this.bus,
       password: this.password,
@@ -128,16 +231,20 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
       this.eslPort = await esl.listen(this.eslPort);
       this.sipPort = await uas.listen(this.sipPort, this.sipHost);
     } catch (err) {
-      await esl.destroy();
-      await uas.close();
+      await Promise.all([esl.destroy(), uas.close()]);
+      if (!signal.aborted) await this.halt();
       throw err;
+    }
+    if (signal.aborted) {
+      await Promise.all([esl.destroy(), uas.close()]);
+      throw new StoppedError();
     }
     this.esl = esl;
     this.uas = uas;
-    if (this.identity.hostname === '') this.identity.hostname = this.opts.hostname ?? `standin-${this.eslPort}`;
-    this.startedUs = nowUs();
+    this.profileRunning = true;
+    this.profileStartedMs = Date.now();
     this.running = true;
-    this.heartbeat = setInterval(() => this.sendHeartbeat(), this.opts.heartbeatMs ?? 20_000).unref();
+    this.phase = 'running';
   }
 
   activeSessions(): number {
@@ -162,6 +269,8 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   // ---- SIP (UasHandler) ----
 
   accepts(msg: SipMessage): boolean {
+    // A stopping profile no longer runs its SIP loop: what arrives before the port closes is dropped.
+    if (!this.profileRunning) return false;
     if (this.mode !== 'ignore') return true;
     const callId = header(msg, 'Call-ID') ?? '';
     if (msg.method === 'INVITE' && !this.calls.some((c) => c.callId === callId)) this.calls.push(this.newRecord(msg));
@@ -251,7 +360,62 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     return '+OK';
   }
 
-  // ---- lifecycle ----
+  // ---- the sofia profile ----
+
+  setProfileRunning(running: boolean): Promise<void> {
+    return this.queueProfileChange(running ? () => this.startProfile() : () => this.stopProfile());
+  }
+
+  /** `sofia profile <name> stop|start|restart`, after the reply; `stop`/`restart` clear PFLAG_RUNNING at once. */
+  profileCommand(op: 'stop' | 'start' | 'restart'): void {
+    if (op === 'start') {
+      void this.queueProfileChange(() => this.startProfile());
+      return;
+    }
+    this.profileRunning = false;
+    void this.queueProfileChange(async () => {
+      await this.stopProfile();
+      if (op === 'restart') await this.startProfile();
+    });
+  }
+
+  /** One profile change at a time, in the order asked; a failed one (port taken) does not block the next. */
+  private queueProfileChange(change: () => Promise<void>): Promise<void> {
+    const next = this.profileChange.then(change);
+    this.profileChange = next.catch(() => undefined);
+    return next;
+  }
+
+  /** sofia_profile_thread_run() leaving its loop: calls on the profile hung up, then the UA destroyed. */
+  private async stopProfile(): Promise<void> {
+    this.profileRunning = false;
+    const uas = this.uas;
+    if (!uas) return;
+    for (const call of this.activeCalls()) call.hangup('send_bye', 'MANAGER_REQUEST');
+    this.uas = undefined;
+    await uas.close();
+  }
+
+  /** A new profile (fresh counters and start time) binding the same port; on a running one, a rescan. */
+  private async startProfile(): Promise<void> {
+    this.profileCounters = { callsIn: 0, failedCallsIn: 0 };
+    if (this.uas || this.phase !== 'running') {
+      // config_sofia(SOFIA_CONFIG_RESCAN) on a running profile zeroes its counters and nothing else.
+      if (this.uas) this.profileRunning = true;
+      return;
+    }
+    const uas = new SipUas(this);
+    await uas.listen(this.sipPort, this.sipHost);
+    if (this.phase !== 'running' || this.uas) {
+      await uas.close();
+      return;
+    }
+    this.uas = uas;
+    this.profileStartedMs = Date.now();
+    this.profileRunning = true;
+  }
+
+  // ---- shutting down ----
 
   private sendHeartbeat(): void {
     const t = systemTemplates();
@@ -280,8 +444,32 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     this.bus.fire('RE_SCHEDULE', t.reSchedule.calling, t.reSchedule.names.map((n) => [n, task[n] ?? '']));
   }
 
+  /** `fsctl shutdown` from an api command: the reply goes out now, the shutdown follows. */
+  requestShutdown(): void {
+    void this.shutdown();
+  }
+
   shutdown(): Promise<void> {
-    if (!this.running) return Promise.resolve();
+    if (this.phase === 'starting') return this.halt(true);
+    if (this.phase === 'stopped') return this.closing;
+    if (this.shutdownPending) return this.shutdownPending;
+    // runtime.running = 0; the core loop notices on its next 1 s wake-up. Until then the switch
+    // runs on: ESL answers, calls are taken and answered.
+    this.phase = 'stopping';
+    const delay = this.opts.shutdownDelayMs ?? drawShutdownDelayMs(this.random);
+    this.shutdownPending = new Promise<void>((resolve) => {
+      this.shutdownDone = (closed) => resolve(closed);
+      this.shutdownTimer = setTimeout(() => {
+        this.shutdownTimer = undefined;
+        this.shutdownDone = undefined;
+        resolve(this.destroySwitch());
+      }, delay);
+    });
+    return this.shutdownPending;
+  }
+
+  /** switch_core_destroy(): SHUTDOWN, every call hung up SYSTEM_SHUTDOWN, modules unloaded, ESL closed with a notice. */
+  private destroySwitch(): Promise<void> {
     this.running = false;
     clearInterval(this.heartbeat);
     const t = systemTemplates();
@@ -292,9 +480,25 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   }
 
   kill(): Promise<void> {
+    return this.halt(true);
+  }
+
+  stop(): Promise<void> {
+    return this.halt(true);
+  }
+
+  /** Ends whatever phase is under way at once; a pending shutdown() settles with it. */
+  private halt(abrupt = true): Promise<void> {
     this.running = false;
+    this.profileRunning = false;
     clearInterval(this.heartbeat);
-    return this.release(true);
+    this.startAbort?.abort();
+    clearTimeout(this.shutdownTimer);
+    this.shutdownTimer = undefined;
+    const closed = this.release(abrupt);
+    this.shutdownDone?.(closed);
+    this.shutdownDone = undefined;
+    return closed;
   }
 
   killChannel(uuid: string, cause: string): boolean {
@@ -303,25 +507,23 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     return call !== undefined;
   }
 
-  async restart(o: { coreUuid?: string } = {}): Promise<void> {
-    if (this.running) await this.shutdown();
+  async restart(o: { coreUuid?: string; eslReadyDelayMs?: number } = {}): Promise<void> {
+    if (this.phase === 'running' || this.phase === 'stopping') await this.shutdown();
+    else if (this.phase === 'starting') await this.halt(true);
     await this.closing; // a shutdown begun elsewhere (fsctl shutdown) must have released the ports
     this.identity = { ...this.identity, coreUuid: o.coreUuid ?? randomUUID() };
     this.bus.reset(this.identity);
     this.stats = new SessionStats();
-    this.pause = { all: false, inbound: false, outbound: false };
+    this.pause = { inbound: false, outbound: false };
     this.profileCounters = { callsIn: 0, failedCallsIn: 0 };
-    await this.start();
-  }
-
-  stop(): Promise<void> {
-    this.running = false;
-    clearInterval(this.heartbeat);
-    return this.release(true);
+    await this.start(o.eslReadyDelayMs ?? this.opts.eslReadyDelayMs ?? ESL_READY_DELAY_MS);
+    await this.ready;
   }
 
   /** Closes ESL (graceful: shutdown notice; abrupt: reset) and SIP; calls vanish without events. */
   private release(abrupt: boolean): Promise<void> {
+    this.phase = 'stopped';
+    this.shutdownPending = undefined;
     this.closing = this.closeAll(abrupt);
     return this.closing;
   }
@@ -334,11 +536,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     const uas = this.uas;
     this.esl = undefined;
     this.uas = undefined;
+    this.profileRunning = false;
     await Promise.all([abrupt ? esl?.destroy() : esl?.close(SHUTTING_DOWN), uas?.close()]);
-  }
-
-  /** `fsctl shutdown` from an api command: reply first, then shut down. */
-  requestShutdown(): void {
-    setImmediate(() => void this.shutdown());
   }
 }

@@ -7,10 +7,13 @@ import type { NodeRecord } from '../core/node.js';
 import type { KamailioRpc } from '../kamailio/rpc.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { NodeRegistry } from '../registry/nodeRegistry.js';
-import { installErrorHandler, NodeNotFoundError } from './errors.js';
-import { DispatcherView, ErrorBody, NodeParams, NodeView, ReadyView } from './schemas.js';
+import { answerClientError, answerFrameworkError, installErrorHandler, NodeNotFoundError, ServerClosingError } from './errors.js';
+import type { ReadinessCheck } from './readiness.js';
+import { countRefusedRequest, installRequestMetrics, observeRequest } from './requestMetrics.js';
+import { installRouteConventions } from './routes.js';
+import { DispatcherView, NodeParams, NodesQuery, NodeView, ReadyView } from './schemas.js';
 
-export type ReadinessCheck = () => Promise<void>;
+export type { ReadinessCheck } from './readiness.js';
 
 export interface AppDeps {
   readonly registry: NodeRegistry;
@@ -18,7 +21,7 @@ export interface AppDeps {
   readonly policy: DispatcherPolicy;
   readonly managedSets: ReadonlySet<number>;
   readonly metrics: Metrics;
-  /** Named checks for /readyz; each throws when its dependency is not usable. */
+  /** Named checks for /readyz; each rejects when its dependency is not usable. */
   readonly readiness: Readonly<Record<string, ReadinessCheck>>;
   readonly logger?: FastifyBaseLogger;
   readonly version: string;
@@ -54,8 +57,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    // Errors met before any route answer in the same shape as every other error.
+    frameworkErrors: (err, req, reply) => {
+      answerFrameworkError(err, req, reply);
+      observeRequest(deps.metrics, req, reply);
+    },
+    clientErrorHandler: (err, socket) => {
+      const status = answerClientError(err, socket);
+      if (status !== undefined) countRefusedRequest(deps.metrics, status);
+    },
+    // Fastify's own 503 while closing has its own shape; the onRequest hook below answers instead.
+    return503OnClosing: false,
   });
   installErrorHandler(app);
+  installRequestMetrics(app, deps.metrics);
+  installRouteConventions(app);
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (_req, _reply, done) => done(closing ? new ServerClosingError() : undefined));
   await app.register(swagger, {
     openapi: {
       info: { title: 'Elastic SBC control plane', version: deps.version },
@@ -63,15 +85,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
-  app.get('/v1/nodes', {
-    schema: { tags: ['nodes'], summary: 'Every node in the registry', response: { 200: Type.Object({ nodes: Type.Array(NodeView) }) } },
-  }, async () => {
-    const nodes = await deps.registry.list();
+  app.get<{ Querystring: Static<typeof NodesQuery> }>('/v1/nodes', {
+    schema: {
+      tags: ['nodes'],
+      summary: 'Every node in the registry, or those in the given states',
+      querystring: NodesQuery,
+      response: { 200: Type.Object({ nodes: Type.Array(NodeView) }) },
+    },
+  }, async (req) => {
+    const wanted = req.query.state === undefined ? undefined : new Set([req.query.state].flat().flatMap((s) => s.split(',')));
+    const nodes = (await deps.registry.list()).filter((n) => wanted === undefined || wanted.has(n.state));
     return { nodes: nodes.sort((a, b) => a.slot - b.slot).map(toView) };
   });
 
   app.get<{ Params: Static<typeof NodeParams> }>('/v1/nodes/:nodeId', {
-    schema: { tags: ['nodes'], summary: 'One node by its Core-UUID', params: NodeParams, response: { 200: NodeView, 400: ErrorBody, 404: ErrorBody } },
+    schema: { tags: ['nodes'], summary: 'One node by its Core-UUID', params: NodeParams, response: { 200: NodeView } },
   }, async (req) => {
     const node = await deps.registry.get(req.params.nodeId);
     if (!node) throw new NodeNotFoundError(req.params.nodeId);
@@ -112,8 +140,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const entries = await Promise.all(
       Object.entries(deps.readiness).map(async ([name, check]): Promise<[string, { ok: boolean; detail?: string }]> => {
         try {
-          await check();
-          return [name, { ok: true }];
+          const detail = await check();
+          return [name, typeof detail === 'string' ? { ok: true, detail } : { ok: true }];
         } catch (err) {
           return [name, { ok: false, detail: (err as Error).message }];
         }

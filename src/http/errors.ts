@@ -1,4 +1,50 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * Every error answer the API gives, by its stable `error` code. Clients branch on the code,
+ * never on the message; the README's error table is this one.
+ */
+export const HTTP_ERRORS = {
+  'bad-request': { status: 400, when: 'a path parameter, query parameter or body does not match the route schema' },
+  'unknown-parameter': { status: 400, when: 'a query parameter the route does not declare (never silently ignored)' },
+  'bad-url': { status: 400, when: 'the URL is not valid (e.g. malformed percent-encoding)' },
+  'invalid-json': { status: 400, when: 'a body sent as application/json that is empty or not JSON' },
+  'malformed-request': { status: 400, when: 'HTTP that Node\'s parser refuses, a body that does not match its Content-Length, or a body the client aborted' },
+  'not-found': { status: 404, when: 'no route for the path, or no node with that id' },
+  'method-not-allowed': { status: 405, when: 'a known path with a method it does not have; the Allow header lists those it has' },
+  'request-timeout': { status: 408, when: 'the request did not arrive in full within the server\'s request timeout' },
+  'body-too-large': { status: 413, when: 'a body over 64 KiB' },
+  'url-too-long': { status: 414, when: 'a path parameter over 100 characters' },
+  'unsupported-media-type': { status: 415, when: 'a body whose Content-Type is missing, malformed or not parsed by the API' },
+  'headers-too-large': { status: 431, when: 'request headers over Node\'s limit (16 KiB)' },
+  internal: { status: 500, when: 'anything else; the body carries `requestId`, the key to the log line, and never internals' },
+  'shutting-down': { status: 503, when: 'a request on a kept-alive connection while the server is closing' },
+} as const satisfies Record<string, { status: number; when: string }>;
+
+export type ErrorCode = keyof typeof HTTP_ERRORS;
+export const ERROR_CODES = Object.keys(HTTP_ERRORS) as ErrorCode[];
+
+/** Fastify's own errors (their `code`) and Node's (socket, HTTP parser) that a request can meet. */
+const BY_CODE: Readonly<Record<string, ErrorCode>> = {
+  FST_ERR_VALIDATION: 'bad-request',
+  FST_ERR_BAD_URL: 'bad-url',
+  FST_ERR_INVALID_URL: 'bad-url',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid-json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid-json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'malformed-request',
+  FST_ERR_NOT_FOUND: 'not-found',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
+  FST_ERR_MAX_PARAM_LENGTH: 'url-too-long',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
+  FST_ERR_ROUTE_MISSING_CONTENT_TYPE: 'unsupported-media-type',
+  // Node: the client went away while sending the body (nobody reads the answer).
+  ECONNRESET: 'malformed-request',
+  // Node's HTTP server, before any route: see answerClientError.
+  HPE_HEADER_OVERFLOW: 'headers-too-large',
+  ERR_HTTP_REQUEST_TIMEOUT: 'request-timeout',
+};
 
 export class NodeNotFoundError extends Error {
   override readonly name = 'NodeNotFoundError';
@@ -7,21 +53,160 @@ export class NodeNotFoundError extends Error {
   }
 }
 
-/** The one place errors become HTTP answers; a 5xx never shows internals. */
+export class RouteNotFoundError extends Error {
+  override readonly name = 'RouteNotFoundError';
+  constructor(method: string, path: string) {
+    super(`no route ${method} ${path}`);
+  }
+}
+
+export class MethodNotAllowedError extends Error {
+  override readonly name = 'MethodNotAllowedError';
+  constructor(
+    method: string,
+    path: string,
+    readonly allowed: readonly string[],
+  ) {
+    super(`${method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`);
+  }
+}
+
+/** A request that does not match its route's schema (Fastify's FST_ERR_VALIDATION, reworded). */
+export class InvalidRequestError extends Error {
+  override readonly name = 'InvalidRequestError';
+}
+
+export class UnknownQueryParameterError extends Error {
+  override readonly name = 'UnknownQueryParameterError';
+  constructor(parameter: string, accepted: readonly string[]) {
+    super(`unknown query parameter "${parameter}"; this route takes ${accepted.length > 0 ? accepted.join(', ') : 'none'}`);
+  }
+}
+
+export class ServerClosingError extends Error {
+  override readonly name = 'ServerClosingError';
+  constructor() {
+    super('the control plane is shutting down; retry on another instance');
+  }
+}
+
+const TYPED: readonly (readonly [new (...args: never[]) => Error, ErrorCode])[] = [
+  [NodeNotFoundError, 'not-found'],
+  [InvalidRequestError, 'bad-request'],
+  [RouteNotFoundError, 'not-found'],
+  [MethodNotAllowedError, 'method-not-allowed'],
+  [UnknownQueryParameterError, 'unknown-parameter'],
+  [ServerClosingError, 'shutting-down'],
+];
+
+export interface ErrorAnswer {
+  readonly status: number;
+  readonly body: { error: ErrorCode; message: string; requestId?: string };
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** The table lookup: typed errors by class, Fastify's and Node's by code, anything else is 500. */
+export function errorCodeOf(err: unknown): ErrorCode {
+  for (const [type, code] of TYPED) if (err instanceof type) return code;
+  const code = (err as { code?: unknown } | null)?.code;
+  return (typeof code === 'string' && BY_CODE[code]) || 'internal';
+}
+
+/** What the client gets for `err`; internals of a 5xx stay in the log, found by requestId. */
+export function errorAnswer(err: unknown, requestId: string): ErrorAnswer {
+  const code = errorCodeOf(err);
+  const { status } = HTTP_ERRORS[code];
+  const headers: Record<string, string> = {};
+  if (err instanceof MethodNotAllowedError) headers.allow = err.allowed.join(', ');
+  if (status >= 500) {
+    const message = code === 'shutting-down' ? (err as Error).message : 'internal error; see the control plane log';
+    return { status, body: { error: code, message, requestId }, headers };
+  }
+  return { status, body: { error: code, message: (err as Error).message }, headers };
+}
+
+interface SchemaError {
+  readonly keyword: string;
+  readonly instancePath: string;
+  readonly message?: string;
+  readonly params: Record<string, unknown>;
+}
+
+/**
+ * Fastify's validation message lists every alternative of an anyOf ("must match pattern,
+ * must be array, must match a schema in anyOf"); keep the complaint of the alternative that
+ * got furthest into the value.
+ * An unknown query parameter is named, with what the route takes, so the caller sees the typo.
+ */
+function refineValidation(err: unknown, req: FastifyRequest): unknown {
+  const v = err as { code?: unknown; validationContext?: unknown; validation?: readonly SchemaError[] };
+  if (v.code !== 'FST_ERR_VALIDATION' || !v.validation) return err;
+  const context = typeof v.validationContext === 'string' ? v.validationContext : 'request';
+  const extra = v.validation.find((e) => e.keyword === 'additionalProperties');
+  if (context === 'querystring' && extra) {
+    const schema = req.routeOptions.schema?.querystring as { properties?: Record<string, unknown> } | undefined;
+    return new UnknownQueryParameterError(String(extra.params.additionalProperty), Object.keys(schema?.properties ?? {}));
+  }
+  const anyOfAt = v.validation.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath);
+  const under = (e: SchemaError, at: string) => e.instancePath === at || e.instancePath.startsWith(`${at}/`);
+  const depth = (e: SchemaError) => e.instancePath.split('/').length;
+  const kept = v.validation.filter((e) => e.keyword !== 'anyOf' && !anyOfAt.some((at) => under(e, at)));
+  for (const at of new Set(anyOfAt)) {
+    // The alternative that got furthest into the value says what is wrong with it.
+    const branches = v.validation.filter((e) => e.keyword !== 'anyOf' && under(e, at));
+    const deepest = branches.reduce<SchemaError | undefined>((best, e) => (best === undefined || depth(e) > depth(best) ? e : best), undefined);
+    if (deepest) kept.push(deepest);
+  }
+  return new InvalidRequestError(kept.map((e) => `${context}${e.instancePath} ${e.message ?? e.keyword}`).join(', '));
+}
+
+function send(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  const answer = errorAnswer(refineValidation(err, req), req.id);
+  if (answer.status >= 500 && answer.body.error === 'internal') req.log.error({ err }, 'request failed');
+  else req.log.debug({ err: (err as Error).message, error: answer.body.error }, 'request refused');
+  return reply.code(answer.status).headers(answer.headers).send(answer.body);
+}
+
+/** The one place errors become HTTP answers, Fastify's own included. */
 export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof NodeNotFoundError) {
-      return reply.code(404).send({ error: 'not-found', message: err.message });
-    }
-    if (err.validation) {
-      return reply.code(400).send({ error: 'bad-request', message: err.message });
-    }
-    const status = err.statusCode ?? 500;
-    if (status >= 400 && status < 500) {
-      return reply.code(status).send({ error: 'bad-request', message: err.message });
-    }
-    req.log.error({ err }, 'request failed');
-    return reply.code(status).send({ error: 'internal', message: 'internal error; see the control plane log', requestId: req.id });
-  });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'not-found', message: `no route ${req.method} ${req.url}` }));
+  app.setErrorHandler((err, req, reply) => send(req, reply, err));
+}
+
+/**
+ * Fastify's `frameworkErrors` option: errors the router meets before any route (a bad URL,
+ * an over-long path parameter), which Fastify would otherwise answer in its own shape.
+ */
+export function answerFrameworkError(err: Error, req: FastifyRequest, reply: FastifyReply): void {
+  void send(req, reply, err);
+}
+
+/**
+ * Fastify's `clientErrorHandler` option: Node's HTTP server refused the request before
+ * Fastify saw it (headers too large, a parser error, a request timeout). Answers in the
+ * table's shape on the raw socket, as Node itself would, then closes the connection.
+ * Returns the status written, or undefined when there was nobody to answer.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): number | undefined {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return undefined;
+  const known = errorCodeOf(err);
+  // Every other error Node's parser reports (HPE_INVALID_METHOD, HPE_INVALID_HEADER_TOKEN, ...) is malformed HTTP.
+  const code = known === 'internal' ? 'malformed-request' : known;
+  const { status } = HTTP_ERRORS[code];
+  const messages: Partial<Record<ErrorCode, string>> = {
+    'headers-too-large': 'request headers exceed the server limit',
+    'request-timeout': 'the request was not received in time',
+  };
+  const body = JSON.stringify({ error: code, message: messages[code] ?? `malformed HTTP request (${err.code ?? 'parse error'})` });
+  // A response already started on this kept-alive connection cannot be followed by a raw one.
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  let written: number | undefined;
+  if (socket.writable && inFlight?.headersSent !== true) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    written = status;
+  }
+  socket.destroy();
+  return written;
 }

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { NODE_HEALTH, NODE_STATES } from '../core/node.js';
 import { NodeId } from '../events/schemas.js';
+import { ERROR_CODES, type ErrorCode } from './errors.js';
 
 const literalUnion = (values: readonly string[]) => Type.Union(values.map((v) => Type.Literal(v)));
 
@@ -27,7 +28,29 @@ export const NodeView = Type.Object(
 
 export const NodeParams = Type.Object({ nodeId: NodeId }, { additionalProperties: false });
 
-export const ErrorBody = Type.Object({ error: Type.String(), message: Type.String(), requestId: Type.Optional(Type.String()) });
+const StateList = Type.String({
+  pattern: `^(${NODE_STATES.join('|')})(,(${NODE_STATES.join('|')}))*$`,
+  description: `One or more node states, comma-separated: ${NODE_STATES.join(', ')}`,
+});
+
+export const NodesQuery = Type.Object(
+  {
+    state: Type.Optional(
+      Type.Union([StateList, Type.Array(StateList, { minItems: 1 })], {
+        description: 'Only nodes in these states; comma-separated (state=joining,active) or repeated (state=joining&state=active)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Unsafe<ErrorCode>({ type: 'string', enum: ERROR_CODES, description: 'Stable error code (the README error table)' }),
+    message: Type.String({ description: 'For people; may change' }),
+    requestId: Type.Optional(Type.String({ description: 'On 5xx: the key to the log line' })),
+  },
+);
 
 const Row = Type.Object({
   setid: Type.Integer(),

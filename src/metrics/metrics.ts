@@ -14,7 +14,7 @@ export function createMetrics() {
     }),
     natsRejected: new Counter({
       name: 'sbc_nats_messages_rejected_total',
-      help: 'Node messages refused at the edge, by reason (subject, json, schema, sip-uri, node-id-mismatch, too-large, stale)',
+      help: 'Node messages refused at the edge, by reason (subject, json, schema, sip-uri, node-id-mismatch, too-large, stale, seq-ahead, address-in-use, kamailio-address, registry-error)',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
@@ -64,6 +64,19 @@ export function createMetrics() {
       name: 'sbc_node_join_to_active_seconds',
       help: 'From a node joining to every Kamailio reporting it',
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+      registers: [registry],
+    }),
+    httpRequests: new Counter({
+      name: 'sbc_http_requests_total',
+      help: 'HTTP requests answered, by route pattern (unmatched for no route), method and status',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers: [registry],
+    }),
+    httpRequestSeconds: new Histogram({
+      name: 'sbc_http_request_duration_seconds',
+      help: 'Time from receiving an HTTP request to its answer, by route pattern (unmatched for no route) and method',
+      labelNames: ['route', 'method'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
   };

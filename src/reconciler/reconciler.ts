@@ -92,6 +92,11 @@ export class Reconciler {
   lastReport: ReconcileReport | undefined;
   lastSuccessAt: number | undefined;
 
+  /** Passes that failed since the last successful one (0 when the latest pass succeeded). */
+  get failedPassesSinceSuccess(): number {
+    return this.failures;
+  }
+
   constructor(private readonly deps: ReconcilerDeps) {
     this.now = deps.now ?? Date.now;
   }

@@ -171,7 +171,19 @@ local function route_initial_invite()
 		end
 	end
 
-	if select_dst(set, alg) < 0 then
+	local selected = select_dst(set, alg) > 0
+	-- Never relay a new call to this Kamailio itself: a destination at one of its own
+	-- addresses (a forged or mistaken node) would loop the call until Max-Forwards runs
+	-- out. The control plane refuses such nodes; this guards the table too. The
+	-- destination is marked inactive (until the next reload) and the next one is tried.
+	while selected and KSR.is_myself_duri() do
+		KSR.err(string.format("sbc-route call_id=%s kind=%s set=%d dst=%s is this Kamailio: skipped (loop)\n",
+			callid, kind, set, pv("$du")))
+		KSR.dispatcher.ds_mark_dst_state("i")
+		selected = KSR.dispatcher.ds_next_dst() > 0
+	end
+
+	if not selected then
 		KSR.warn(string.format("sbc-route call_id=%s kind=%s ruser=%s set=%d alg=%d key=%s dst=none result=503\n",
 			callid, kind, ruser, set, alg, key))
 		KSR.sl.sl_send_reply(503, "Service Unavailable")

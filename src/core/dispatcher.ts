@@ -1,4 +1,4 @@
-import { inRouting, takesNewCalls, type NodeRecord } from './node.js';
+import { acceptsCalls, inRouting, type NodeRecord } from './node.js';
 
 /** Kamailio dispatcher flag bits (file/DB `flags` column). */
 export const DS_FLAG_INACTIVE = 1;
@@ -71,15 +71,16 @@ function routableNodes(nodes: readonly NodeRecord[]): NodeRecord[] {
  *
  * Every destination gets the node's slot as a unique, stable priority: Kamailio reverses
  * equal priorities on every reload, which would remap hashed rooms for no reason.
- * Draining and drained nodes stay listed but disabled, so the size of hashed sets (and so
- * every other room's node) does not change while a node drains.
+ * Draining and drained nodes, and nodes whose probe found something blocking new calls (SIP
+ * profile down, inbound paused), stay listed but disabled, so the size of hashed sets (and
+ * so every other room's node) does not change while a node drains or is paused.
  */
 export function desiredSets(nodes: readonly NodeRecord[], policy: DispatcherPolicy): DispatcherSet[] {
   const routable = routableNodes(nodes).sort((a, b) => b.slot - a.slot);
   const largest = routable.reduce((m, n) => Math.max(m, n.capacity), 0);
   const rows = routable.map((n) => ({
     destination: n.sipUri,
-    flags: takesNewCalls(n.state) ? 0 : DS_FLAG_DISABLED,
+    flags: acceptsCalls(n) ? 0 : DS_FLAG_DISABLED,
     priority: Math.min(n.slot, MAX_PRIORITY),
     attrs: `duid=${n.nodeId};maxload=${n.capacity};weight=${weightFor(n.capacity, largest)}`,
     description: `sbc:${n.nodeId}`,

@@ -1,7 +1,17 @@
 import type { NodeMessage } from '../events/schemas.js';
-import type { GoneReason, NodeRecord, NodeState } from './node.js';
+import type { GoneReason, NodeHealth, NodeRecord, NodeState, StaleStream } from './node.js';
 
-export type IngestOutcome = 'created' | 'updated' | 'revived' | 'left' | 'stale' | 'unknown-left';
+export type IngestOutcome =
+  | 'created'
+  | 'updated'
+  | 'revived'
+  /** A live stream of messages below a stored seq that only a forged message could have set. */
+  | 'resynced'
+  | 'left'
+  | 'stale'
+  | 'unknown-left'
+  /** Refused: the seq is further ahead of our clock than any agent's can be. */
+  | 'seq-ahead';
 
 export interface IngestResult {
   readonly outcome: IngestOutcome;
@@ -12,12 +22,30 @@ export interface IngestResult {
 export interface LifecyclePolicy {
   /** A node is dead after this many heartbeat intervals without a message. */
   readonly heartbeatMisses: number;
+  /**
+   * How far a message's seq may be ahead of this control plane's clock. An agent's seq is
+   * its start-up time in ms plus one per message, so it never runs ahead of the agent's own
+   * clock; anything further ahead than the clocks can disagree is forged or broken.
+   */
+  readonly maxClockSkewMs: number;
 }
+
+/** Refused-as-stale messages in a row, over at least one heartbeat interval, that prove a live stream. */
+const STALE_STREAM_PROOF = 2;
 
 /**
  * Pure: what one validated node message does to the stored record. Messages are
  * accepted only with a sequence number above the stored one, so a late or replayed
- * message can never undo a newer fact (e.g. resurrect a node that said it left).
+ * message can never undo a newer fact (e.g. resurrect a node that left).
+ *
+ * Two guards keep one forged message from taking a node out of routing for good (a seq of
+ * 2^53 - 1 once made every real message of its node stale for an hour):
+ * - a seq further ahead of our clock than `maxClockSkewMs` is refused outright;
+ * - a plausible but forged seq (above the agent's, below our clock) is outlived: the real
+ *   agent keeps heartbeating in order below it, and once such a stream has lasted a
+ *   heartbeat interval with nothing accepted meanwhile, it is adopted (`resynced`). A
+ *   replayed or reordered message never forms such a stream: it is one message, and an
+ *   agent that left sends nothing more for that node.
  */
 export function applyNodeMessage(
   current: NodeRecord | undefined,
@@ -27,18 +55,26 @@ export function applyNodeMessage(
   newSlot: number | undefined,
 ): IngestResult {
   const { msg } = message;
-  if (current && msg.seq <= current.seq) return { outcome: 'stale', next: undefined };
+  if (msg.seq > now + policy.maxClockSkewMs) return { outcome: 'seq-ahead', next: undefined };
+  let resynced = false;
+  if (current && msg.seq <= current.seq) {
+    const stale = staleMessage(current, message, now);
+    if (stale.outcome === 'stale') return stale;
+    resynced = true;
+  }
 
   if (message.kind === 'left') {
     if (!current) return { outcome: 'unknown-left', next: undefined };
+    const { staleStream: _s, ...rest } = current;
     return {
       outcome: 'left',
-      next: markGone({ ...current, seq: msg.seq, lastSeenAt: now }, message.msg.reason, now),
+      next: markGone({ ...rest, seq: msg.seq, lastSeenAt: now }, message.msg.reason, now),
     };
   }
 
   const facts = message.msg;
   const expiresAt = now + policy.heartbeatMisses * facts.heartbeatIntervalMs;
+  const blockers = facts.blockers ?? [];
   // What the node says about itself; every accepted message restates all of it.
   const stated = {
     sipUri: facts.sipUri,
@@ -47,6 +83,8 @@ export function applyNodeMessage(
     sessions: facts.sessions,
     agentVersion: facts.agentVersion,
     heartbeatIntervalMs: facts.heartbeatIntervalMs,
+    health: healthFrom(blockers),
+    blockers,
     seq: facts.seq,
     lastSeenAt: now,
     expiresAt,
@@ -59,7 +97,6 @@ export function applyNodeMessage(
         nodeId: facts.nodeId,
         ...stated,
         state: 'joining',
-        health: 'healthy',
         slot: newSlot,
         rev: 1,
         joinedAt: now,
@@ -69,17 +106,37 @@ export function applyNodeMessage(
   }
   const revived = current.state === 'gone';
   const state: NodeState = revived ? 'joining' : current.state;
-  const { goneReason: _dropped, ...rest } = current;
+  // Only a gone node has a goneReason, and reviving it drops the reason.
+  const { goneReason: _dropped, staleStream: _stream, ...rest } = current;
   return {
-    outcome: revived ? 'revived' : 'updated',
+    outcome: resynced ? 'resynced' : revived ? 'revived' : 'updated',
     next: {
-      ...(revived ? rest : current),
+      ...rest,
       ...stated,
       state,
       rev: current.rev + 1,
       stateChangedAt: revived ? now : current.stateChangedAt,
     },
   };
+}
+
+/** Stale: refused, but remembered when it continues a stream; or proof enough to adopt it. */
+function staleMessage(current: NodeRecord, message: NodeMessage, now: number): IngestResult | { outcome: 'adopt' } {
+  if (message.kind === 'left') return { outcome: 'stale', next: undefined };
+  const prior = current.staleStream;
+  const continues = prior !== undefined && message.msg.seq > prior.lastSeq && prior.since > current.lastSeenAt;
+  if (prior !== undefined && message.msg.seq <= prior.lastSeq) return { outcome: 'stale', next: undefined };
+  const stream: StaleStream = continues
+    ? { lastSeq: message.msg.seq, since: prior.since, count: prior.count + 1 }
+    : { lastSeq: message.msg.seq, since: now, count: 1 };
+  const live = stream.count >= STALE_STREAM_PROOF && now - stream.since >= current.heartbeatIntervalMs;
+  if (live) return { outcome: 'adopt' };
+  return { outcome: 'stale', next: { ...current, staleStream: stream, rev: current.rev + 1 } };
+}
+
+/** A node that reports something blocking new calls is critical; scoring more is for later. */
+function healthFrom(blockers: readonly string[]): NodeHealth {
+  return blockers.length > 0 ? 'critical' : 'healthy';
 }
 
 export function markGone(record: NodeRecord, reason: GoneReason, now: number): NodeRecord {
@@ -93,29 +150,71 @@ export function withState(record: NodeRecord, state: NodeState, now: number): No
 export interface Housekeeping {
   /** Live nodes whose deadline passed: dead without a word. */
   readonly expired: readonly NodeRecord[];
-  /** Live nodes that share an address with a newer node: a restarted FreeSWITCH. */
+  /** Live nodes that lost their address to another node: a restarted FreeSWITCH, or an intruder. */
   readonly superseded: readonly NodeRecord[];
 }
 
 /**
- * Pure: which live nodes must be declared gone now. An address hosts one FreeSWITCH
- * process at a time, so when two live nodes claim one SIP URI the one that joined last
- * is the real one and the other is a previous life of that FreeSWITCH.
+ * How many heartbeat intervals a live node may go unheard and still hold its SIP address
+ * against a newcomer. One interval plus half of one absorbs a late heartbeat; a node that
+ * missed a whole heartbeat has given its claim up (its FreeSWITCH most likely restarted
+ * while its agent was down too, which is the only way a new node appears at a live address
+ * without the old one saying `left`).
+ */
+const ADDRESS_HOLD_INTERVALS = 1.5;
+
+/** Whether a live node still holds its address: its heartbeats arrive on time. */
+export function holdsAddress(n: NodeRecord, now: number): boolean {
+  return n.state !== 'gone' && now - n.lastSeenAt <= n.heartbeatIntervalMs * ADDRESS_HOLD_INTERVALS;
+}
+
+export type AddressClaim =
+  | { readonly verdict: 'free' }
+  /** Another live node holds the address: the claim is refused. */
+  | { readonly verdict: 'held'; readonly holder: NodeRecord }
+  /** Other live nodes are listed there, but none holds it any more: they are superseded. */
+  | { readonly verdict: 'vacated'; readonly previous: readonly NodeRecord[] };
+
+/**
+ * Pure: may `claimantId` take `sipUri`? A `joined` from a new node id naming a live node's
+ * address once took that node out of routing (and each of its heartbeats brought it back,
+ * to be superseded again). An address hosts one FreeSWITCH, so the node heard from on time
+ * keeps it; a newcomer gets it only once every other node there has missed a heartbeat.
+ */
+export function claimAddress(claimantId: string, sipUri: string, nodes: readonly NodeRecord[], now: number): AddressClaim {
+  const others = nodes.filter((n) => n.nodeId !== claimantId && n.sipUri === sipUri && n.state !== 'gone');
+  if (others.length === 0) return { verdict: 'free' };
+  const holder = others.filter((n) => holdsAddress(n, now)).sort(byJoined)[0];
+  return holder ? { verdict: 'held', holder } : { verdict: 'vacated', previous: others };
+}
+
+/**
+ * Pure: which live nodes must be declared gone now. When several live nodes share a SIP URI
+ * (two ingests raced, or a node missed heartbeats after a newcomer was refused), the
+ * earliest-joined node that still holds the address keeps it; if none holds it, the newest
+ * does. Every other node there is superseded.
  */
 export function housekeeping(nodes: readonly NodeRecord[], now: number): Housekeeping {
   const live = nodes.filter((n) => n.state !== 'gone');
   const expired = live.filter((n) => n.expiresAt <= now);
   const expiredIds = new Set(expired.map((n) => n.nodeId));
-  const newestByUri = new Map<string, NodeRecord>();
+  const byUri = new Map<string, NodeRecord[]>();
   for (const n of live) {
     if (expiredIds.has(n.nodeId)) continue;
-    const seen = newestByUri.get(n.sipUri);
-    if (!seen || isNewer(n, seen)) newestByUri.set(n.sipUri, n);
+    byUri.set(n.sipUri, [...(byUri.get(n.sipUri) ?? []), n]);
   }
-  const superseded = live.filter(
-    (n) => !expiredIds.has(n.nodeId) && newestByUri.get(n.sipUri)?.nodeId !== n.nodeId,
-  );
+  const superseded: NodeRecord[] = [];
+  for (const group of byUri.values()) {
+    if (group.length < 2) continue;
+    const holder = group.filter((n) => holdsAddress(n, now)).sort(byJoined)[0];
+    const owner = holder ?? group.reduce((a, b) => (isNewer(b, a) ? b : a));
+    superseded.push(...group.filter((n) => n.nodeId !== owner.nodeId));
+  }
   return { expired, superseded };
+}
+
+function byJoined(a: NodeRecord, b: NodeRecord): number {
+  return a.joinedAt - b.joinedAt || a.slot - b.slot;
 }
 
 function isNewer(a: NodeRecord, b: NodeRecord): boolean {

@@ -1,3 +1,5 @@
+import type { NodeBlocker } from '../events/schemas.js';
+
 /**
  * A FreeSWITCH node as the registry stores it. Identity is the Core-UUID: a restarted
  * FreeSWITCH is a new node even at the same address.
@@ -42,6 +44,25 @@ export interface NodeRecord {
   readonly expiresAt: number;
   readonly stateChangedAt: number;
   readonly goneReason?: GoneReason;
+  /** What the agent's last probe found that stops new calls (profile down, inbound paused). */
+  readonly blockers?: readonly NodeBlocker[];
+  /**
+   * Messages refused as stale that keep arriving in order: a live stream below the stored
+   * seq, which only a message with a forged seq can cause (see lifecycle.ts).
+   */
+  readonly staleStream?: StaleStream;
+}
+
+export interface StaleStream {
+  readonly lastSeq: number;
+  /** When the first message of the stream was refused. */
+  readonly since: number;
+  readonly count: number;
+}
+
+/** A node may take new calls only in a state that allows them and with nothing blocking them. */
+export function acceptsCalls(n: Pick<NodeRecord, 'state' | 'blockers'>): boolean {
+  return takesNewCalls(n.state) && (n.blockers ?? []).length === 0;
 }
 
 /** States whose nodes keep a dispatcher row. */

@@ -9,6 +9,18 @@ export interface KamailioRpc {
   reload(): Promise<void>;
   /** `state` as dispatcher.set_state takes it: a (active), i (inactive), d (disabled), with p (probing). */
   setState(state: 'i' | 'ip' | 'd' | 'a', setId: number, uri: string): Promise<void>;
+  /** The sockets Kamailio listens on (`corex.list_sockets`): its own addresses, never a node's. */
+  listSockets(): Promise<KamailioSocket[]>;
+}
+
+/** One listen socket as `corex.list_sockets` reports it. */
+export interface KamailioSocket {
+  readonly proto: string;
+  /** Every address the socket is bound to (more than one when multihomed). */
+  readonly addresses: readonly string[];
+  readonly port: number;
+  /** The advertised host (`listen=... advertise host:port`), if any. */
+  readonly advertise: string | undefined;
 }
 
 interface JsonRpcAnswer {
@@ -72,6 +84,28 @@ export class HttpKamailioRpc implements KamailioRpc {
   async setState(state: 'i' | 'ip' | 'd' | 'a', setId: number, uri: string): Promise<void> {
     await this.call('dispatcher.set_state', [state, setId, uri]);
   }
+
+  async listSockets(): Promise<KamailioSocket[]> {
+    return parseSocketList(await this.call('corex.list_sockets'));
+  }
+}
+
+/**
+ * Parses `corex.list_sockets`: [{PROTO, NAME, ADDRLIST: {ADDR} | {ADDR: [..]}, PORT (a string),
+ * ADVERTISE ("-" or the host), ...}]. Throws on anything else.
+ */
+export function parseSocketList(result: unknown): KamailioSocket[] {
+  return asArray(result).map((item) => {
+    if (!isObj(item) || typeof item.PROTO !== 'string' || typeof item.NAME !== 'string') {
+      throw new Error('corex.list_sockets: entry without PROTO/NAME');
+    }
+    const port = Number(item.PORT);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`corex.list_sockets: bad PORT ${String(item.PORT)}`);
+    const listed = isObj(item.ADDRLIST) ? asArray(item.ADDRLIST.ADDR).filter((a): a is string => typeof a === 'string') : [];
+    const addresses = [...new Set([item.NAME, ...listed])];
+    const advertise = typeof item.ADVERTISE === 'string' && item.ADVERTISE !== '-' && item.ADVERTISE !== '' ? item.ADVERTISE : undefined;
+    return { proto: item.PROTO, addresses, port, advertise };
+  });
 }
 
 type Json = Record<string, unknown>;

@@ -22,6 +22,8 @@ export interface ConsumerDeps {
    * when something must stop receiving new calls (it cannot wait for a reload window).
    */
   readonly onMembershipChange: (urgent: boolean) => void;
+  /** Whether a SIP URI is one of the Kamailios' own addresses (those are refused as nodes). */
+  readonly isKamailioAddress?: (sipUri: string) => boolean;
   readonly now?: () => number;
 }
 
@@ -90,25 +92,43 @@ export class NodeMessageConsumer {
       return;
     }
     const message = decoded.value;
+    if ('sipUri' in message.msg && this.deps.isKamailioAddress?.(message.msg.sipUri)) {
+      // A node at a Kamailio's own address would make Kamailio relay calls to itself.
+      this.reject('kamailio-address', { subject, sipUri: message.msg.sipUri });
+      return;
+    }
     try {
-      const { outcome, record, previous } = await ingestNodeMessage(
+      const { outcome, record, previous, holder, superseded } = await ingestNodeMessage(
         registry,
         message,
         this.deps.now ?? Date.now,
         membership,
         this.deps.slotFor,
       );
-      if (outcome === 'stale') {
-        this.reject('stale', { subject, seq: message.msg.seq });
+      if (outcome === 'stale' || outcome === 'seq-ahead') {
+        this.reject(outcome, { subject, seq: message.msg.seq, ...(outcome === 'seq-ahead' ? { ourClock: (this.deps.now ?? Date.now)() } : {}) });
+        return;
+      }
+      if (outcome === 'address-in-use') {
+        this.reject(outcome, { subject, sipUri: record?.sipUri ?? ('sipUri' in message.msg ? message.msg.sipUri : undefined), heldBy: holder?.nodeId });
         return;
       }
       metrics.natsMessages.inc({ kind: message.kind, outcome });
       if (outcome !== 'updated' || message.kind !== 'heartbeat') {
-        this.deps.logger.info({ nodeId: message.msg.nodeId, kind: message.kind, outcome }, 'node message applied');
+        const level = outcome === 'resynced' ? 'warn' : 'info';
+        this.deps.logger[level](
+          { nodeId: message.msg.nodeId, kind: message.kind, outcome },
+          outcome === 'resynced' ? 'node message applied: its live stream was below a stored seq (a forged message?)' : 'node message applied',
+        );
+      }
+      for (const old of superseded) {
+        metrics.nodeTransitions.inc({ to: 'gone', reason: 'superseded' });
+        this.deps.logger.warn({ nodeId: old.nodeId, sipUri: old.sipUri, by: message.msg.nodeId }, 'node superseded: a new node took its address after it missed a heartbeat');
       }
       // Most heartbeats only move a deadline, which the reconciler already schedules on;
       // a full pass per heartbeat would cost O(nodes) work per node per interval.
-      if (affectsRouting(previous, record)) this.deps.onMembershipChange(removesFromRouting(previous, record));
+      if (superseded.length > 0) this.deps.onMembershipChange(true);
+      else if (affectsRouting(previous, record)) this.deps.onMembershipChange(removesFromRouting(previous, record));
     } catch (err) {
       // Registry unreachable: the message is lost, but the agent repeats its facts every
       // heartbeat, so the next one restores them. Counted and logged, never thrown.
@@ -117,7 +137,7 @@ export class NodeMessageConsumer {
     }
   }
 
-  private reject(reason: RejectReason | 'stale', fields: Record<string, unknown>): void {
+  private reject(reason: RejectReason | 'stale' | 'seq-ahead' | 'address-in-use' | 'kamailio-address', fields: Record<string, unknown>): void {
     this.deps.metrics.natsRejected.inc({ reason });
     this.logRejection(reason, fields);
   }

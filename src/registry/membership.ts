@@ -1,5 +1,5 @@
-import { applyNodeMessage, type IngestOutcome, type LifecyclePolicy } from '../core/lifecycle.js';
-import { takesNewCalls, type NodeRecord } from '../core/node.js';
+import { applyNodeMessage, claimAddress, holdsAddress, markGone, type IngestOutcome, type LifecyclePolicy } from '../core/lifecycle.js';
+import { acceptsCalls, type NodeRecord } from '../core/node.js';
 import type { NodeMessage } from '../events/schemas.js';
 import { RegistryConflictError, type NodeRegistry } from './nodeRegistry.js';
 
@@ -36,24 +36,83 @@ export function ttlFor(record: NodeRecord, now: number, policy: MembershipPolicy
   return live + Math.max(1000, policy.goneRetentionMs);
 }
 
-/** Stores what one validated message means, retrying when another writer raced us. */
+export type IngestResultOutcome = IngestOutcome | 'address-in-use';
+
+export interface Ingested {
+  readonly outcome: IngestResultOutcome;
+  readonly record: NodeRecord | undefined;
+  readonly previous: NodeRecord | undefined;
+  /** Set when the claim was refused: the live node that holds the address. */
+  readonly holder?: NodeRecord;
+  /** Nodes that had stopped holding this address and were superseded by this message. */
+  readonly superseded: readonly NodeRecord[];
+}
+
+/** Whether storing `next` makes it claim an address it did not have in routing before. */
+function claimsAddress(previous: NodeRecord | undefined, next: NodeRecord): boolean {
+  if (next.state === 'gone') return false;
+  return !previous || previous.state === 'gone' || previous.sipUri !== next.sipUri;
+}
+
+/**
+ * Stores what one validated message means, retrying when another writer raced us. A
+ * message that would put its node at an address another live node holds is refused
+ * (`address-in-use`, nothing stored); one that finds the other nodes there silent
+ * supersedes them.
+ */
 export async function ingestNodeMessage(
   registry: NodeRegistry,
   message: NodeMessage,
   now: () => number,
   policy: MembershipPolicy,
   slotFor: SlotSource = () => registry.allocateSlot(),
-): Promise<{ outcome: IngestOutcome; record: NodeRecord | undefined; previous: NodeRecord | undefined }> {
+): Promise<Ingested> {
   let slot: number | undefined;
   for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
     const current = await registry.get(message.msg.nodeId);
-    if (!current && message.kind !== 'left' && slot === undefined) slot = await slotFor(message.msg.nodeId);
     const t = now();
-    const { outcome, next } = applyNodeMessage(current, message, t, policy, slot);
-    if (!next) return { outcome, record: current, previous: current };
-    if (await registry.put(next, current?.rev, ttlFor(next, t, policy))) return { outcome, record: next, previous: current };
+    // Cheap checks first: a refused message must not cost a slot or a registry scan.
+    const probe = applyNodeMessage(current, message, t, policy, current ? undefined : 0);
+    if (!probe.next) return { outcome: probe.outcome, record: current, previous: current, superseded: [] };
+    let vacated: readonly NodeRecord[] = [];
+    if (claimsAddress(current, probe.next)) {
+      const claim = claimAddress(message.msg.nodeId, probe.next.sipUri, await registry.list(), t);
+      if (claim.verdict === 'held') {
+        return { outcome: 'address-in-use', record: current, previous: current, holder: claim.holder, superseded: [] };
+      }
+      if (claim.verdict === 'vacated') vacated = claim.previous;
+    }
+    if (!current && slot === undefined) slot = await slotFor(message.msg.nodeId);
+    const { outcome, next } = current ? probe : applyNodeMessage(current, message, t, policy, slot);
+    if (!next) return { outcome, record: current, previous: current, superseded: [] };
+    if (await registry.put(next, current?.rev, ttlFor(next, t, policy))) {
+      const superseded = await supersede(registry, vacated, next.sipUri, now, policy);
+      return { outcome, record: next, previous: current, superseded };
+    }
   }
   throw new RegistryConflictError(message.msg.nodeId, MAX_CAS_ATTEMPTS);
+}
+
+/** Declares gone the nodes that gave an address up, re-checked on their latest records. */
+async function supersede(
+  registry: NodeRegistry,
+  vacated: readonly NodeRecord[],
+  sipUri: string,
+  now: () => number,
+  policy: MembershipPolicy,
+): Promise<NodeRecord[]> {
+  const done: NodeRecord[] = [];
+  for (const old of vacated) {
+    const next = await transitionNode(
+      registry,
+      old.nodeId,
+      (cur, t) => (cur.state !== 'gone' && cur.sipUri === sipUri && !holdsAddress(cur, t) ? markGone(cur, 'superseded', t) : undefined),
+      now,
+      policy,
+    );
+    if (next?.state === 'gone' && next.goneReason === 'superseded' && next.rev !== old.rev) done.push(next);
+  }
+  return done;
 }
 
 /**
@@ -81,12 +140,17 @@ export async function transitionNode(
 /** Whether the change means some destination must stop receiving new calls. */
 export function removesFromRouting(previous: NodeRecord | undefined, next: NodeRecord | undefined): boolean {
   if (!previous) return false;
-  if (!next || !takesNewCalls(next.state)) return takesNewCalls(previous.state);
+  if (!next || !acceptsCalls(next)) return acceptsCalls(previous);
   return previous.sipUri !== next.sipUri;
 }
 
 /** Whether a stored change can alter the dispatcher rows (and so needs a reconcile). */
 export function affectsRouting(previous: NodeRecord | undefined, next: NodeRecord | undefined): boolean {
   if (!previous || !next) return previous !== next;
-  return previous.state !== next.state || previous.sipUri !== next.sipUri || previous.capacity !== next.capacity;
+  return (
+    previous.state !== next.state ||
+    previous.sipUri !== next.sipUri ||
+    previous.capacity !== next.capacity ||
+    acceptsCalls(previous) !== acceptsCalls(next)
+  );
 }

@@ -298,6 +298,39 @@ describe('kamailio routing (real Kamailio, Postgres, sipp)', () => {
     expect(uasA.count('INVITE')).toBe(2);
   });
 
+  it('never relays a call to itself: a destination at its own address is skipped and marked inactive', async () => {
+    await load([
+      { setid: 1, destination: kam.sipUri, priority: 20, attrs: 'duid=self' },
+      { setid: 1, destination: uasA.uri, priority: 10, attrs: 'duid=a' },
+    ]);
+    const r = await runSippUac({ target, service: '1000', calls: 4, rate: 20 });
+    expectAllOk(r);
+    expect(uasA.count('INVITE')).toBe(4);
+    expect(kam.output()).toMatch(new RegExp(`sbc-route call_id=\\S+ kind=general set=1 dst=${kam.sipUri.replaceAll('.', '\\.')} is this Kamailio: skipped \\(loop\\)`));
+    const self = (await list()).get(1)?.find((d) => d.uri === kam.sipUri);
+    expect(self?.flags.charAt(0)).toBe('I');
+    // Each call was routed once, to uasA: none came back in through Kamailio.
+    for (const c of r.calls) {
+      const routed = kam.output().match(new RegExp(`sbc-route call_id=${c.callId.replaceAll('.', '\\.')} kind=general ruser=1000 set=1 alg=4 key= dst=\\S+`, 'g'));
+      expect(routed).toEqual([`sbc-route call_id=${c.callId} kind=general ruser=1000 set=1 alg=4 key= dst=${uasA.uri}`]);
+    }
+  });
+
+  it('lists its listen and advertised sockets with corex.list_sockets (fixture for the address book)', async () => {
+    const advertised = await startKamailio({ dbUrl: db.url, env: { SBC_SIP_ADVERTISE: '192.0.2.10' } });
+    try {
+      const answer = await advertised.rpcRaw('corex.list_sockets');
+      // Ports are whatever was free; the fixture holds the defaults instead.
+      const normalised = JSON.parse(
+        JSON.stringify(answer.body).replaceAll(`"${advertised.sipPort}"`, '"5060"').replaceAll(`"${advertised.rpcPort}"`, '"5071"'),
+      ) as unknown;
+      fixture('rpc-corex-list-sockets.json', { method: 'corex.list_sockets', params: [] }, { httpStatus: answer.httpStatus, body: normalised });
+      expect(answer.httpStatus).toBe(200);
+    } finally {
+      await advertised.stop();
+    }
+  });
+
   it('answers 503 when the set is empty or every destination is inactive', async () => {
     await load([{ setid: 2, destination: uasA.uri, priority: 10 }]); // nothing in set 1
     const empty = await runSippUac({ target, service: '1000', calls: 2, rate: 20 });

@@ -11,7 +11,7 @@ const hb = (n: number, seq: number): NodeMessage => ({
   kind: 'heartbeat',
   msg: { v: 1, nodeId: uuid(n), seq, sentAt: 0, sipUri: `sip:10.0.0.${n}:5080`, hostname: 'fs', capacity: 10, sessions: 0, agentVersion: '1', heartbeatIntervalMs: 1000 },
 });
-const membership = { heartbeatMisses: 3, goneRetentionMs: 1000 };
+const membership = { heartbeatMisses: 3, goneRetentionMs: 1000, maxClockSkewMs: 60_000 };
 
 describe('RedisNodeRegistry (real Redis)', () => {
   let service: Service;

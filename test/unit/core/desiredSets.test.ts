@@ -42,6 +42,14 @@ describe('desiredSets', () => {
     ]);
   });
 
+  it('lists a node whose probe found a blocker disabled, in every set, without changing the set size', () => {
+    const sets = desiredSets([node(1), node(2, { blockers: ['sip-profile-down'] }), node(3, { blockers: ['inbound-paused'], state: 'joining' })], policy);
+    for (const set of sets) {
+      expect(set.destinations.map((d) => [d.priority, d.flags])).toEqual([[3, 4], [2, 4], [1, 0]]);
+    }
+    expect(desiredSets([node(1, { blockers: [] })], policy)[0]?.destinations[0]?.flags).toBe(0);
+  });
+
   it('turns capacity into a weight relative to the largest node, with node id as duid', () => {
     const rows = desiredSets([node(1, { capacity: 640 }), node(2, { capacity: 320 })], policy)[0]!.destinations;
     expect(rows.map((r) => r.attrs)).toEqual([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyNodeMessage, housekeeping, nextDeadline } from '../../../src/core/lifecycle.js';
+import { applyNodeMessage, claimAddress, housekeeping, nextDeadline } from '../../../src/core/lifecycle.js';
 import type { NodeMessage } from '../../../src/events/schemas.js';
 import { node } from './fixtures.js';
 
@@ -8,7 +8,7 @@ const facts = { v: 1 as const, nodeId: id, sentAt: 0, sipUri: 'sip:10.0.0.1:5080
 const hb = (seq: number): NodeMessage => ({ kind: 'heartbeat', msg: { ...facts, seq } });
 const joined = (seq: number): NodeMessage => ({ kind: 'joined', msg: { ...facts, seq, reason: 'start' } });
 const left = (seq: number): NodeMessage => ({ kind: 'left', msg: { v: 1, nodeId: id, seq, sentAt: 0, reason: 'agent-stopping' } });
-const rules = { heartbeatMisses: 3 };
+const rules = { heartbeatMisses: 3, maxClockSkewMs: 60_000 };
 
 describe('applyNodeMessage', () => {
   it('creates a joining node with its slot and a deadline three heartbeats away', () => {
@@ -23,8 +23,63 @@ describe('applyNodeMessage', () => {
 
   it('rejects a message whose sequence number is not above the stored one', () => {
     const cur = node(1, { seq: 10 });
-    expect(applyNodeMessage(cur, hb(10), 0, rules, undefined)).toEqual({ outcome: 'stale', next: undefined });
+    const r = applyNodeMessage(cur, hb(10), 0, rules, undefined);
+    expect(r.outcome).toBe('stale');
+    // Only remembered as the possible start of a stream; no fact of the node changes.
+    expect(r.next).toEqual({ ...cur, staleStream: { lastSeq: 10, since: 0, count: 1 }, rev: cur.rev + 1 });
     expect(applyNodeMessage(cur, hb(9), 0, rules, undefined).outcome).toBe('stale');
+    expect(applyNodeMessage(cur, left(9), 0, rules, undefined)).toEqual({ outcome: 'stale', next: undefined });
+  });
+
+  it('refuses a seq further ahead of its clock than the clocks can disagree', () => {
+    expect(applyNodeMessage(undefined, hb(Number.MAX_SAFE_INTEGER), 5000, rules, 1)).toEqual({ outcome: 'seq-ahead', next: undefined });
+    expect(applyNodeMessage(node(1, { seq: 10 }), hb(5000 + 60_001), 5000, rules, undefined).outcome).toBe('seq-ahead');
+    expect(applyNodeMessage(node(1, { seq: 10 }), hb(5000 + 60_000), 5000, rules, undefined).outcome).toBe('updated');
+  });
+
+  describe('a forged seq that is plausible (ahead of the agent, behind our clock)', () => {
+    // The real agent's stream continues at 100, 101, ... every 2 s; someone once sent seq 50_000.
+    const forged = node(1, { seq: 50_000, lastSeenAt: 10_000, expiresAt: 16_000, heartbeatIntervalMs: 2000 });
+    const step = (cur: typeof forged, seq: number, at: number) => {
+      const r = applyNodeMessage(cur, hb(seq), at, rules, undefined);
+      return { outcome: r.outcome, next: r.next ?? cur };
+    };
+
+    it('is outlived: the live stream below it is adopted after one heartbeat interval', () => {
+      const a = step(forged, 100, 11_000);
+      expect(a.outcome).toBe('stale');
+      const b = step(a.next, 101, 13_000);
+      expect(b.outcome).toBe('resynced');
+      expect(b.next).toMatchObject({ seq: 101, lastSeenAt: 13_000, expiresAt: 19_000, state: 'active' });
+      expect(b.next.staleStream).toBeUndefined();
+      // From here the real stream is simply newer.
+      expect(step(b.next, 102, 15_000).outcome).toBe('updated');
+    });
+
+    it('brings back a node that expired while its messages were refused', () => {
+      const a = step(forged, 100, 11_000);
+      const b = step({ ...a.next, state: 'gone', goneReason: 'expired' }, 101, 17_000);
+      expect(b.outcome).toBe('resynced');
+      expect(b.next).toMatchObject({ state: 'joining', seq: 101 });
+      expect(b.next.goneReason).toBeUndefined();
+    });
+
+    it('is not fooled by messages that do not form a live stream', () => {
+      const a = step(forged, 100, 11_000);
+      // A replay of the same or an older message does not extend the stream.
+      expect(step(a.next, 100, 13_000)).toEqual({ outcome: 'stale', next: a.next });
+      expect(step(a.next, 99, 13_000)).toEqual({ outcome: 'stale', next: a.next });
+      // Two in order but within less than an interval: not yet proof.
+      expect(step(a.next, 101, 12_000).outcome).toBe('stale');
+    });
+
+    it('starts over when a message is accepted after the stream began', () => {
+      const a = step(forged, 100, 11_000);
+      const accepted = step(a.next, 50_001, 12_000);
+      expect(accepted.outcome).toBe('updated');
+      expect(accepted.next.staleStream).toBeUndefined();
+      expect(step(accepted.next, 101, 13_000).outcome).toBe('stale');
+    });
   });
 
   it('refreshes facts and deadline on a heartbeat without changing state or slot', () => {
@@ -64,10 +119,35 @@ describe('housekeeping', () => {
     expect(hk.superseded).toEqual([]);
   });
 
-  it('supersedes the older of two live nodes at one address', () => {
-    const old = node(1, { joinedAt: 10 });
-    const fresh = node(2, { sipUri: old.sipUri, joinedAt: 20 });
-    expect(housekeeping([fresh, old], 0).superseded.map((n) => n.nodeId)).toEqual([old.nodeId]);
+  it('at one address, the node still heard on time keeps it; a newcomer there is superseded', () => {
+    const old = node(1, { joinedAt: 10, lastSeenAt: 1000 });
+    const intruder = node(2, { sipUri: old.sipUri, joinedAt: 20, lastSeenAt: 1000 });
+    expect(housekeeping([intruder, old], 2000).superseded.map((n) => n.nodeId)).toEqual([intruder.nodeId]);
+  });
+
+  it('at one address, an old node that missed a heartbeat is superseded by the newer one', () => {
+    const old = node(1, { joinedAt: 10, lastSeenAt: 1000 });
+    const restarted = node(2, { sipUri: old.sipUri, joinedAt: 3500, lastSeenAt: 4000 });
+    // 1000 + 1.5 x 2000 = 4000: at 4001 the old node no longer holds the address.
+    expect(housekeeping([old, restarted], 4000).superseded.map((n) => n.nodeId)).toEqual([restarted.nodeId]);
+    expect(housekeeping([old, restarted], 4001).superseded.map((n) => n.nodeId)).toEqual([old.nodeId]);
+  });
+
+  it('at one address where nobody is heard on time, the newest keeps it', () => {
+    const a = node(1, { joinedAt: 10, lastSeenAt: 1000 });
+    const b = node(2, { sipUri: a.sipUri, joinedAt: 20, lastSeenAt: 1000 });
+    expect(housekeeping([a, b], 5000).superseded.map((n) => n.nodeId)).toEqual([a.nodeId]);
+  });
+});
+
+describe('claimAddress', () => {
+  const holder = node(1, { lastSeenAt: 1000 });
+  it('refuses an address a live node holds, allows it once that node missed a heartbeat, ignores gone nodes', () => {
+    expect(claimAddress('x', holder.sipUri, [holder], 2000)).toEqual({ verdict: 'held', holder });
+    expect(claimAddress('x', holder.sipUri, [holder], 4001)).toEqual({ verdict: 'vacated', previous: [holder] });
+    expect(claimAddress('x', holder.sipUri, [{ ...holder, state: 'gone' }], 2000)).toEqual({ verdict: 'free' });
+    expect(claimAddress(holder.nodeId, holder.sipUri, [holder], 2000)).toEqual({ verdict: 'free' });
+    expect(claimAddress('x', 'sip:10.9.9.9:5080', [holder], 2000)).toEqual({ verdict: 'free' });
   });
 
   it('gives the earliest deadline among live nodes', () => {

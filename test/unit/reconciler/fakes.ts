@@ -3,7 +3,7 @@ import type { DispatcherRow } from '../../../src/core/dispatcher.js';
 import type { KamailioSnapshot } from '../../../src/core/kamailioView.js';
 import { planChanges, type StoredRow } from '../../../src/core/planChanges.js';
 import { KamailioReloadPendingError, KamailioUnreachableError } from '../../../src/kamailio/errors.js';
-import type { KamailioRpc } from '../../../src/kamailio/rpc.js';
+import type { KamailioRpc, KamailioSocket } from '../../../src/kamailio/rpc.js';
 import type { DispatcherStore, SyncResult } from '../../../src/postgres/dispatcherStore.js';
 
 export const silentLogger = pino({ level: 'silent' });
@@ -47,6 +47,8 @@ export class FakeStore implements DispatcherStore {
 export class FakeKamailio implements KamailioRpc {
   loaded: { setId: number; uri: string; flags: string; priority: number; attrs: string }[] = [];
   calls: string[] = [];
+  /** What corex.list_sockets answers: Kamailio's own listen addresses. */
+  sockets: KamailioSocket[] = [{ proto: 'udp', addresses: ['127.0.0.1'], port: 5060, advertise: undefined }];
   down = false;
   private lastReload = -Infinity;
   constructor(
@@ -80,5 +82,10 @@ export class FakeKamailio implements KamailioRpc {
     this.calls.push(`set_state ${state} ${setId} ${uri}`);
     for (const d of this.loaded) if (d.setId === setId && d.uri === uri) d.flags = `${state.charAt(0).toUpperCase()}X`;
     return Promise.resolve();
+  }
+  listSockets(): Promise<KamailioSocket[]> {
+    this.calls.push('list_sockets');
+    if (this.down) return Promise.reject(new KamailioUnreachableError(this.name, 'corex.list_sockets', undefined, 'ECONNREFUSED'));
+    return Promise.resolve(this.sockets.map((s) => ({ ...s })));
   }
 }

@@ -8,7 +8,7 @@ import { policy } from '../core/fixtures.js';
 import { FakeKamailio, FakeStore, silentLogger } from './fakes.js';
 
 const managed = new Set([1, 2, 3]);
-const membership = { heartbeatMisses: 3, goneRetentionMs: 60_000 };
+const membership = { heartbeatMisses: 3, goneRetentionMs: 60_000, maxClockSkewMs: 60_000 };
 const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 const joined = (n: number, seq = 1, uri = `sip:10.0.0.${n}:5080`): NodeMessage => ({
   kind: 'joined',
@@ -106,13 +106,25 @@ describe('Reconciler', () => {
   it('a restarted FreeSWITCH (new Core-UUID, same address) ends up as one entry', async () => {
     await ingest(joined(1));
     await rec.runOnce();
-    t += 100;
+    // Its agent was down too, so no `left`: the old node has missed a heartbeat by now.
+    t += 3100;
     vi.advanceTimersByTime(1500);
-    await ingest(joined(9, 1, 'sip:10.0.0.1:5080'));
-    const r = await rec.runOnce();
-    expect(r.transitions).toContainEqual({ nodeId: uuid(1), to: 'gone', reason: 'superseded' });
+    const claim = await ingest(joined(9, 1, 'sip:10.0.0.1:5080'));
+    expect(claim.superseded.map((n) => n.nodeId)).toEqual([uuid(1)]);
+    await rec.runOnce();
     expect(kams[0]!.loaded.filter((d) => d.setId === 1).map((d) => d.attrs)).toEqual([`duid=${uuid(9)};maxload=100;weight=100`]);
     expect(store.rows).toHaveLength(3);
+  });
+
+  it('two live nodes at one address (a raced claim): the one heard on time keeps it, the newcomer is superseded', async () => {
+    await ingest(joined(1));
+    await rec.runOnce();
+    t += 100;
+    // Both stored, as when two control planes ingested at once.
+    await registry.put({ ...(await registry.get(uuid(1)))!, nodeId: uuid(9), slot: 9, joinedAt: t, rev: 1 }, undefined, 60_000);
+    const r = await rec.runOnce();
+    expect(r.transitions).toContainEqual({ nodeId: uuid(9), to: 'gone', reason: 'superseded' });
+    expect(kams[0]!.loaded.filter((d) => d.setId === 1).map((d) => d.attrs)).toEqual([`duid=${uuid(1)};maxload=100;weight=100`]);
   });
 
   it('repairs drift: a Kamailio that lost its list, and a row edited by hand', async () => {

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports.js';
 import { startProcess, waitFor, type RunningProcess } from '../support/process.js';
-import { EslTestClient, SipTestUac } from './test-clients.js';
+import { EslTestClient, SipTestUac, tcpConnectOutcome } from './test-clients.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const procs: RunningProcess[] = [];
@@ -36,5 +36,26 @@ describe('cli.ts', () => {
     expect(await exited).toBe(0);
     c.close();
     u.close();
+  });
+
+  it('takes the timing options; the JSON line means ESL accepts; a bad value exits 2', async () => {
+    const [eslPort, sipPort] = [await freePort(), await freePort()];
+    const p = startProcess(`${ROOT}node_modules/.bin/tsx`, [
+      'test/standin/cli.ts', '--esl-port', String(eslPort), '--sip-port', String(sipPort),
+      '--esl-ready-delay-ms', '500', '--shutdown-delay-ms', '0', '--seed', '7', '--profile-min-uptime-sec', '0',
+    ], { cwd: ROOT });
+    procs.push(p);
+    await waitFor('the JSON line', () => p.output().includes('"eslPort"'), 20_000);
+    expect(await tcpConnectOutcome(eslPort)).toBe('accepted');
+    const c = await EslTestClient.ready(eslPort, 'ClueCon');
+    // --profile-min-uptime-sec 0: no 10 s wait before a profile stop.
+    expect((await c.command('api sofia profile internal stop', 'api/response')).body.toString()).toBe('Reload XML [Success]\nstopping: internal');
+    c.close();
+
+    const bad = startProcess(`${ROOT}node_modules/.bin/tsx`, ['test/standin/cli.ts', '--esl-ready-delay-ms', 'soon'], { cwd: ROOT });
+    procs.push(bad);
+    const code = await new Promise<number | null>((resolve) => bad.child.once('exit', (c2) => resolve(c2)));
+    expect(code).toBe(2);
+    expect(bad.output()).toContain('--esl-ready-delay-ms must be a non-negative integer');
   });
 });

@@ -88,6 +88,49 @@ export class EslTestClient {
   }
 }
 
+/** What a TCP connection to a loopback port meets now: a listener, or a refusal (nothing bound). */
+export async function tcpConnectOutcome(port: number): Promise<'accepted' | 'refused'> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('accepted');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNREFUSED' ? resolve('refused') : reject(err)));
+  });
+}
+
+/**
+ * Sends one OPTIONS from a connected UDP socket. `refused`: the kernel answered with ICMP port
+ * unreachable (nothing is bound there), `answered`: a SIP response came, `silent`: neither within
+ * `waitMs` (bound but not answering).
+ */
+export async function udpProbe(port: number, waitMs = 1000): Promise<'answered' | 'refused' | 'silent'> {
+  const sock = createSocket('udp4');
+  try {
+    return await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve('silent'), waitMs);
+      const done = (r: 'answered' | 'refused') => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+      sock.on('error', (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED' && done('refused'));
+      sock.on('message', () => done('answered'));
+      sock.connect(port, '127.0.0.1', () => {
+        const local = sock.address().port;
+        const msg = [
+          `OPTIONS sip:127.0.0.1:${port} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${local};branch=z9hG4bK-probe-${Date.now()}`,
+          `From: <sip:probe@127.0.0.1:${local}>;tag=probe`, `To: <sip:127.0.0.1:${port}>`, `Call-ID: probe-${local}@127.0.0.1`,
+          'CSeq: 1 OPTIONS', 'Max-Forwards: 70', 'Content-Length: 0', '', '',
+        ].join('\r\n');
+        sock.send(msg);
+      });
+    });
+  } finally {
+    sock.close();
+  }
+}
+
 let uacCounter = 0;
 
 /** One SIPp-like call leg over UDP; every message received is kept. */

@@ -11,7 +11,7 @@ export const HTTP_ERRORS = {
   'unknown-parameter': { status: 400, when: 'a query parameter the route does not declare (never silently ignored)' },
   'bad-url': { status: 400, when: 'the URL is not valid (e.g. malformed percent-encoding)' },
   'invalid-json': { status: 400, when: 'a body sent as application/json that is empty or not JSON' },
-  'malformed-request': { status: 400, when: 'HTTP that Node\'s parser refuses, a body that does not match its Content-Length, or a body the client aborted' },
+  'malformed-request': { status: 400, when: 'HTTP that Node\'s parser refuses, or a body that does not match its Content-Length' },
   'not-found': { status: 404, when: 'no route for the path, or no node with that id' },
   'method-not-allowed': { status: 405, when: 'a known path with a method it does not have; the Allow header lists those it has' },
   'request-timeout': { status: 408, when: 'the request did not arrive in full within the server\'s request timeout' },
@@ -26,7 +26,11 @@ export const HTTP_ERRORS = {
 export type ErrorCode = keyof typeof HTTP_ERRORS;
 export const ERROR_CODES = Object.keys(HTTP_ERRORS) as ErrorCode[];
 
-/** Fastify's own errors (their `code`) and Node's (socket, HTTP parser) that a request can meet. */
+/**
+ * Fastify's own errors that a request can meet, by their `code`. Only Fastify's: an error
+ * from inside a handler that happens to carry a Node code (a Redis socket's ECONNRESET) is
+ * the server's problem, never the client's.
+ */
 const BY_CODE: Readonly<Record<string, ErrorCode>> = {
   FST_ERR_VALIDATION: 'bad-request',
   FST_ERR_BAD_URL: 'bad-url',
@@ -39,9 +43,10 @@ const BY_CODE: Readonly<Record<string, ErrorCode>> = {
   FST_ERR_MAX_PARAM_LENGTH: 'url-too-long',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
   FST_ERR_ROUTE_MISSING_CONTENT_TYPE: 'unsupported-media-type',
-  // Node: the client went away while sending the body (nobody reads the answer).
-  ECONNRESET: 'malformed-request',
-  // Node's HTTP server, before any route: see answerClientError.
+};
+
+/** Node's HTTP server refusing a connection's request before Fastify (answerClientError). */
+const BY_CLIENT_ERROR_CODE: Readonly<Record<string, ErrorCode>> = {
   HPE_HEADER_OVERFLOW: 'headers-too-large',
   ERR_HTTP_REQUEST_TIMEOUT: 'request-timeout',
 };
@@ -162,7 +167,9 @@ function refineValidation(err: unknown, req: FastifyRequest): unknown {
 
 function send(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   const answer = errorAnswer(refineValidation(err, req), req.id);
-  if (answer.status >= 500 && answer.body.error === 'internal') req.log.error({ err }, 'request failed');
+  // A client that went away mid-body makes the body stream fail: nobody to answer, nothing to fix.
+  const clientGone = req.raw.socket?.destroyed === true;
+  if (answer.body.error === 'internal' && !clientGone) req.log.error({ err }, 'request failed');
   else req.log.debug({ err: (err as Error).message, error: answer.body.error }, 'request refused');
   return reply.code(answer.status).headers(answer.headers).send(answer.body);
 }
@@ -188,9 +195,8 @@ export function answerFrameworkError(err: Error, req: FastifyRequest, reply: Fas
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): number | undefined {
   if (err.code === 'ECONNRESET' || socket.destroyed) return undefined;
-  const known = errorCodeOf(err);
   // Every other error Node's parser reports (HPE_INVALID_METHOD, HPE_INVALID_HEADER_TOKEN, ...) is malformed HTTP.
-  const code = known === 'internal' ? 'malformed-request' : known;
+  const code = (err.code !== undefined && BY_CLIENT_ERROR_CODE[err.code]) || 'malformed-request';
   const { status } = HTTP_ERRORS[code];
   const messages: Partial<Record<ErrorCode, string>> = {
     'headers-too-large': 'request headers exceed the server limit',

@@ -167,12 +167,22 @@ describe('HTTP error table', () => {
     ]);
   });
 
-  it('internal: an error whose code and status the table does not know is 500 too, never its own 4xx', async () => {
+  it("internal: an error whose code and status the table does not know is 500 too, never its own 4xx, nor a client error for a Node code", async () => {
     t = await testApp();
-    t.registry.list = () => Promise.reject(Object.assign(new Error('teapot'), { code: 'E_TEAPOT', statusCode: 418 }));
-    const res = await t.app.inject('/v1/nodes');
-    expect(res.statusCode).toBe(500);
-    expect(res.json()).toEqual({ error: 'internal', message: 'internal error; see the control plane log', requestId: 'req-1' });
+    const thrown = [
+      Object.assign(new Error('teapot'), { code: 'E_TEAPOT', statusCode: 418 }),
+      // A Redis socket reset, or an HTTP client's parser error, inside a handler: the server's fault.
+      Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }),
+      Object.assign(new Error('Header overflow'), { code: 'HPE_HEADER_OVERFLOW' }),
+    ];
+    for (const [i, err] of thrown.entries()) {
+      t.registry.list = () => Promise.reject(err);
+      const res = await t.app.inject('/v1/nodes');
+      expect([res.statusCode, res.json<unknown>()], err.message).toEqual([
+        500,
+        { error: 'internal', message: 'internal error; see the control plane log', requestId: `req-${i + 1}` },
+      ]);
+    }
   });
 
   it("headers-too-large and malformed-request: Node's parser refusals reach the client as JSON in the same shape", async () => {

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ControlPlaneConfig } from './config/controlPlane.js';
 import { subjects } from './events/subjects.js';
 import { buildApp } from './http/app.js';
+import { reconcilerReadiness } from './http/readiness.js';
 import { HttpKamailioRpc } from './kamailio/rpc.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
@@ -33,7 +34,11 @@ export interface ControlPlane {
  */
 export async function startControlPlane(config: ControlPlaneConfig, logger: Logger): Promise<ControlPlane> {
   const metrics = createMetrics();
-  const membership = { heartbeatMisses: config.SBC_HEARTBEAT_MISSES, goneRetentionMs: config.SBC_GONE_RETENTION_MS };
+  const membership = {
+    heartbeatMisses: config.SBC_HEARTBEAT_MISSES,
+    goneRetentionMs: config.SBC_GONE_RETENTION_MS,
+    maxClockSkewMs: config.SBC_MAX_CLOCK_SKEW_MS,
+  };
   const pool = new pg.Pool({ connectionString: config.SBC_PG_URL, max: 4, connectionTimeoutMillis: 5000, statement_timeout: 10_000 });
   pool.on('error', (err) => logger.error({ err }, 'idle Postgres client failed'));
   const redis = new Redis(config.SBC_REDIS_URL, {
@@ -114,12 +119,8 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
         redis: () => registry.ping(),
         postgres: () => store.ping(),
         nats: () => (nats.isClosed() ? Promise.reject(new Error('NATS connection closed')) : nats.flush()),
-        reconciler: () => {
-          const at = reconciler.lastSuccessAt;
-          if (at === undefined) return Promise.reject(new Error('no successful reconcile yet'));
-          if (Date.now() - at > staleAfterMs) return Promise.reject(new Error(`last successful reconcile ${Date.now() - at} ms ago`));
-          return Promise.resolve();
-        },
+        // A recent pass in which at least one Kamailio was in sync; the detail names each one's state.
+        reconciler: reconcilerReadiness(reconciler, staleAfterMs),
       },
     });
 

@@ -1,12 +1,14 @@
 import type { Logger } from 'pino';
-import { decodeReannounce, subjects, type Subjects } from '../events/index.js';
-import type { FreeSwitchLink } from './esl.js';
-import { readFsEvent } from './fs-events.js';
-import { parseCoreUuid, parseStatus } from './fs-output.js';
+import { decodeReannounce, subjects, type NodeBlocker, type Subjects } from '../events/index.js';
+import type { FreeSwitchLink, LinkState } from './esl.js';
+import { IRRELEVANT, readFsEvent, type EventHeaders } from './fs-events.js';
+import { parseStatus } from './fs-output.js';
 import { decide, INITIAL_MEMBERSHIP, type MembershipAction, type MembershipInput, type MembershipState } from './membership.js';
 import { encodeOutgoing, heartbeatMessage, joinedMessage, leftMessage, SeqCounter, type Outgoing } from './messages.js';
 import { withTimeout, type MembershipBus } from './nats.js';
 import { readNodeFacts } from './node-facts.js';
+import { probeFreeSwitch } from './probe.js';
+import { OPEN_GATE, reannounceDue, requestReannounce, type ReannounceGate } from './reannounce-gate.js';
 import { sessionCount } from './sessions.js';
 import { PACKAGE_VERSION } from '../version.js';
 
@@ -17,10 +19,10 @@ export interface AgentSettings {
   readonly heartbeatMs: number;
   readonly sessionRecheckMs: number;
   readonly eslTimeoutMs: number;
-  /** How long one probe waits for an unreachable FreeSWITCH to come back (default 30 s). */
-  readonly recoveryProbeTimeoutMs?: number;
-  /** Consecutive failed probes before FreeSWITCH counts as lost (default 1). */
+  /** Consecutive failed probes (socket still open) before FreeSWITCH counts as lost (default 1). */
   readonly failedProbesBeforeLost?: number;
+  /** At most one reannounce answer per this many ms (default 1000). */
+  readonly reannounceMinIntervalMs?: number;
   /** Bound on flushing the final `left` to NATS in stop() (default 2 s). */
   readonly stopFlushTimeoutMs?: number;
 }
@@ -37,10 +39,14 @@ export interface AgentStatus {
   readonly phase: MembershipState['phase'];
   readonly nodeId: string | undefined;
   readonly sessions: number | undefined;
+  readonly blockers: readonly NodeBlocker[] | undefined;
+  readonly eslConnected: boolean;
   readonly published: { readonly joined: number; readonly heartbeat: number; readonly left: number };
   /** Messages that failed schema validation and were not sent (a bug if ever non-zero). */
   readonly refused: number;
   readonly invalidReannounce: number;
+  /** Valid reannounce requests not answered: one was already waiting for the window's end. */
+  readonly ignoredReannounce: number;
   /** Subscribed events without the headers the agent needs. */
   readonly unusableEvents: number;
 }
@@ -57,26 +63,36 @@ export function createAgent(settings: AgentSettings, deps: AgentDeps): Agent {
   return new MembershipAgent(settings, deps);
 }
 
+/**
+ * The shell around the membership machine: feeds it what ESL, the timers and NATS say, and
+ * carries out its actions. One loop paces the work: a tick per heartbeat interval (probe and
+ * heartbeat, or discovery while no node is announced), plus discovery or an extra probe as
+ * soon as the machine asks for one; loop steps never overlap, so probe results arrive in order.
+ */
 class MembershipAgent implements Agent {
   private readonly subjects: Subjects;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly seq: SeqCounter;
   private readonly identity: { agentVersion: string; heartbeatIntervalMs: number };
+  private readonly reannounceMinIntervalMs: number;
   private state: MembershipState = INITIAL_MEMBERSHIP;
+  private gate: ReannounceGate = OPEN_GATE;
+  private gateTimer: NodeJS.Timeout | undefined;
   private link: FreeSwitchLink | undefined;
   private reannounceSub: { unsubscribe(): void } | undefined;
   private loop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
-  /** The last discovery attempt failed: the next probe may wait for FreeSWITCH to return. */
-  private unreachable = false;
+  /** Logged once per distinct problem: FreeSWITCH may stay away for hours. */
   private lastProblem = '';
-  /** Connection count when the facts were read; a change means missed events. */
-  private factsConnection = -1;
+  private lastLinkProblem = '';
   private lastRecheckAt = 0;
   private tickStartedAt = 0;
+  /** What the machine asked for before the next tick. */
+  private readonly requested = { discover: false, probe: false };
   private wakeRequested = false;
   private wakeSleeper: (() => void) | undefined;
+  private connectedWaiters: Array<() => void> = [];
   private readonly counters = { joined: 0, heartbeat: 0, left: 0, refused: 0, invalidReannounce: 0, unusableEvents: 0 };
 
   constructor(
@@ -88,20 +104,23 @@ class MembershipAgent implements Agent {
     this.log = deps.logger.child({ component: 'agent' });
     this.seq = new SeqCounter(this.now());
     this.identity = { agentVersion: PACKAGE_VERSION, heartbeatIntervalMs: settings.heartbeatMs };
+    this.reannounceMinIntervalMs = settings.reannounceMinIntervalMs ?? 1000;
   }
 
   async start(): Promise<void> {
     if (this.link) throw new Error('agent already started');
     const link = this.deps.openLink();
     this.link = link;
-    link.onEvent((headers) => {
-      const input = readFsEvent(headers);
-      if (input) this.dispatch(input);
-      else this.counters.unusableEvents += 1;
-    });
+    link.onEvent((headers) => this.onFsEvent(headers));
+    link.onConnection((state) => this.onLinkState(state));
+    if (link.connected()) this.dispatch({ kind: 'esl-connected', connection: link.connections() });
     this.reannounceSub = this.deps.bus.subscribe(this.subjects.reannounce, (data) => this.onReannounce(data));
+    // The first attempt waits (bounded) for the socket; without it the loop takes over.
+    if (!link.connected()) {
+      await withTimeout(new Promise<void>((resolve) => this.connectedWaiters.push(resolve)), this.settings.eslTimeoutMs);
+    }
     this.tickStartedAt = this.now();
-    await this.discover(link);
+    await this.tick(link);
     if (!this.stopping) this.loop = this.run(link);
   }
 
@@ -116,9 +135,12 @@ class MembershipAgent implements Agent {
       phase: s.phase,
       nodeId: s.phase === 'up' ? s.node.nodeId : undefined,
       sessions: s.phase === 'up' ? sessionCount(s.sessions) : undefined,
+      blockers: s.phase === 'up' ? s.node.blockers : undefined,
+      eslConnected: this.link?.connected() ?? false,
       published: { joined: this.counters.joined, heartbeat: this.counters.heartbeat, left: this.counters.left },
       refused: this.counters.refused,
       invalidReannounce: this.counters.invalidReannounce,
+      ignoredReannounce: this.gate.ignored,
       unusableEvents: this.counters.unusableEvents,
     };
   }
@@ -127,47 +149,70 @@ class MembershipAgent implements Agent {
     this.log.info({ reason }, 'agent stopping');
     this.dispatch({ kind: 'stop' });
     this.reannounceSub?.unsubscribe();
+    clearTimeout(this.gateTimer);
     if (!(await this.deps.bus.flush(this.settings.stopFlushTimeoutMs ?? 2000))) {
       this.log.warn('NATS flush did not finish; the final messages may be lost');
     }
-    // Closing the link resolves any command in flight, so the loop ends promptly.
+    // Closing the link fails any command in flight, so the loop ends promptly.
     this.link?.close();
     this.wake();
     if (this.loop) await withTimeout(this.loop, 5000);
     this.log.info('agent stopped');
   }
 
-  /** One tick per heartbeat interval; each step is bounded by the ESL timeouts. */
   private async run(link: FreeSwitchLink): Promise<void> {
     while (!this.stopping) {
       await this.pause(Math.max(0, this.settings.heartbeatMs - (this.now() - this.tickStartedAt)));
       if (this.stopping) break;
-      this.tickStartedAt = this.now();
       try {
-        if (this.state.phase === 'up') await this.heartbeatTick(link);
-        else await this.discover(link);
+        if (this.now() - this.tickStartedAt >= this.settings.heartbeatMs) {
+          this.tickStartedAt = this.now();
+          await this.tick(link);
+        } else if (this.requested.discover) {
+          if (this.state.phase !== 'stopped' && this.state.esl.connected) await this.discover(link);
+          else this.requested.discover = false; // the next connection asks again
+        } else if (this.requested.probe) {
+          // An extra probe between ticks; the heartbeat cadence stays as it was.
+          if (this.state.phase === 'up') await this.probe(link, 'event');
+          else this.requested.probe = false;
+        }
       } catch (err) {
-        this.log.error({ err }, 'agent tick failed');
+        this.log.error({ err }, 'agent step failed');
       }
     }
   }
 
-  private async heartbeatTick(link: FreeSwitchLink): Promise<void> {
-    const reconnected = link.connections() !== this.factsConnection;
-    const reply = await link.api('global_getvar core_uuid', this.settings.eslTimeoutMs);
-    const coreUuid = reply.ok ? parseCoreUuid(reply.output) : undefined;
-    if (coreUuid) this.dispatch({ kind: 'probe-ok', coreUuid });
-    else {
-      this.log.warn({ error: reply.ok ? `unexpected output ${JSON.stringify(reply.output.slice(0, 80))}` : reply.error }, 'FreeSWITCH probe failed');
-      this.dispatch({ kind: 'probe-failed' });
-    }
-    if (this.state.phase !== 'up' || this.stopping) return;
-    if (reconnected) {
-      // The socket was replaced since the facts were read: events may be lost, so re-read.
-      this.log.info('Event Socket reconnected; re-reading FreeSWITCH facts');
+  /** Every step is bounded by the ESL timeout: the commands of a step run side by side. */
+  private async tick(link: FreeSwitchLink): Promise<void> {
+    if (this.state.phase === 'up') {
+      await this.probe(link, 'tick');
+      if (this.state.phase === 'up' && !this.stopping && this.now() - this.lastRecheckAt >= this.settings.sessionRecheckMs) {
+        await this.recheckSessions(link);
+      }
+    } else if (this.state.phase === 'unannounced' && this.state.esl.connected) {
       await this.discover(link);
-    } else if (this.now() - this.lastRecheckAt >= this.settings.sessionRecheckMs) {
-      await this.recheckSessions(link);
+    }
+  }
+
+  private async probe(link: FreeSwitchLink, trigger: 'tick' | 'event'): Promise<void> {
+    this.requested.probe = false;
+    const read = await probeFreeSwitch(link, {
+      sipProfile: this.settings.sipProfile,
+      sipUriOverride: this.settings.sipUriOverride,
+      timeoutMs: this.settings.eslTimeoutMs,
+    });
+    if (this.stopping) return;
+    if (!read.ok) {
+      this.log.warn({ trigger, step: read.step, detail: read.detail }, 'FreeSWITCH probe failed');
+      this.dispatch({ kind: 'probe-failed' });
+      return;
+    }
+    if (read.addressProblem) this.noteProblem(`address: ${read.addressProblem}`, { detail: read.addressProblem }, 'SIP profile address unusable; keeping the last one');
+    const before = this.state.phase === 'up' ? this.state.node : undefined;
+    this.dispatch({ kind: 'probe-ok', coreUuid: read.coreUuid, blockers: read.blockers, sipUri: read.sipUri, trigger });
+    const after = this.state.phase === 'up' ? this.state.node : undefined;
+    if (before && after && before.nodeId === after.nodeId && (before.blockers !== after.blockers || before.sipUri !== after.sipUri)) {
+      this.log.info({ trigger, blockers: after.blockers, sipUri: after.sipUri }, 'node readiness changed');
     }
   }
 
@@ -180,30 +225,52 @@ class MembershipAgent implements Agent {
   }
 
   private async discover(link: FreeSwitchLink): Promise<void> {
+    this.requested.discover = false;
     const read = await readNodeFacts(link, {
       sipProfile: this.settings.sipProfile,
       sipUriOverride: this.settings.sipUriOverride,
       timeoutMs: this.settings.eslTimeoutMs,
-      firstTimeoutMs: this.unreachable ? (this.settings.recoveryProbeTimeoutMs ?? 30_000) : this.settings.eslTimeoutMs,
     });
     if (this.stopping) return;
     if (!read.ok) {
-      this.unreachable = read.step === 'core_uuid';
-      // Logged once per distinct problem: FreeSWITCH may stay away for hours.
-      const problem = `${read.step}: ${read.detail}`;
-      // A connection count that keeps climbing while commands time out points at a refused
-      // auth (wrong password, ACL): esl-lite reconnects silently and does not report it.
-      if (problem !== this.lastProblem) {
-        this.log.warn({ step: read.step, detail: read.detail, eslConnections: link.connections() }, 'cannot read FreeSWITCH facts yet');
-      }
-      this.lastProblem = problem;
+      this.noteProblem(`${read.step}: ${read.detail}`, { step: read.step, detail: read.detail }, 'cannot read FreeSWITCH facts yet');
       return;
     }
-    this.unreachable = false;
     this.lastProblem = '';
-    this.factsConnection = read.connection;
     this.lastRecheckAt = this.now();
-    this.dispatch({ kind: 'facts-read', facts: read.facts, sessions: read.sessions });
+    this.dispatch({ kind: 'facts-read', facts: read.facts, sessions: read.sessions, connection: read.connection });
+  }
+
+  private noteProblem(problem: string, fields: Record<string, unknown>, message: string): void {
+    if (problem !== this.lastProblem) this.log.warn(fields, message);
+    this.lastProblem = problem;
+  }
+
+  private onLinkState(s: LinkState): void {
+    if (s.connected) {
+      this.log.info({ connection: s.connection }, 'Event Socket connected');
+      this.lastLinkProblem = '';
+      for (const resolve of this.connectedWaiters.splice(0)) resolve();
+      this.dispatch({ kind: 'esl-connected', connection: s.connection });
+      return;
+    }
+    if (s.cause !== 'client-closed') {
+      const problem = `${s.cause}: ${s.detail}`;
+      // A refused password or a closed port repeats every reconnect; say it once.
+      if (s.wasConnected) this.log.warn({ cause: s.cause, detail: s.detail, connection: s.connection }, 'Event Socket lost');
+      else if (problem !== this.lastLinkProblem) this.log.warn({ cause: s.cause, detail: s.detail }, 'cannot connect to the Event Socket yet');
+      this.lastLinkProblem = problem;
+    }
+    this.dispatch({ kind: 'esl-disconnected', connection: s.connection });
+  }
+
+  private onFsEvent(headers: EventHeaders): void {
+    const input = readFsEvent(headers);
+    if (input === undefined) this.counters.unusableEvents += 1;
+    else if (input.kind !== IRRELEVANT.kind) {
+      if (input.kind === 'fs-readiness-command') this.log.info({ command: input.command }, 'readiness may have changed; probing now');
+      this.dispatch(input);
+    }
   }
 
   private onReannounce(data: Uint8Array): void {
@@ -213,8 +280,33 @@ class MembershipAgent implements Agent {
       this.log.warn({ reason: req.reason, detail: req.detail }, 'invalid reannounce request ignored');
       return;
     }
-    this.log.info({ requester: req.value.requester }, 'reannounce requested');
-    this.dispatch({ kind: 'reannounce' });
+    const verdict = requestReannounce(this.gate, this.now(), this.reannounceMinIntervalMs);
+    this.gate = verdict.gate;
+    const requester = req.value.requester;
+    if (verdict.verdict === 'answer') {
+      this.log.info({ requester }, 'reannounce requested');
+      this.dispatch({ kind: 'reannounce' });
+    } else if (verdict.verdict === 'defer') {
+      this.log.info({ requester, dueAt: verdict.dueAt }, 'reannounce requested inside the window; answering at its end');
+      this.armGate(verdict.dueAt);
+    } else {
+      this.log.debug({ requester, ignored: this.gate.ignored }, 'reannounce request ignored (one is already due)');
+    }
+  }
+
+  private armGate(dueAt: number): void {
+    clearTimeout(this.gateTimer);
+    // At least 1 ms: a timer may fire a little before the clock reaches dueAt, see onGateDue.
+    this.gateTimer = setTimeout(() => this.onGateDue(), Math.max(1, dueAt - this.now()));
+  }
+
+  private onGateDue(): void {
+    this.gateTimer = undefined;
+    if (this.stopping) return;
+    const due = reannounceDue(this.gate, this.now(), this.reannounceMinIntervalMs);
+    this.gate = due.gate;
+    if (due.answer) this.dispatch({ kind: 'reannounce' });
+    else if (this.gate.deferred) this.armGate(this.gate.windowEndsAt);
   }
 
   private dispatch(input: MembershipInput): void {
@@ -225,7 +317,8 @@ class MembershipAgent implements Agent {
   }
 
   private perform(action: MembershipAction): void {
-    if (action.kind === 'discover') {
+    if (action.kind === 'discover' || action.kind === 'probe') {
+      this.requested[action.kind] = true;
       this.wake();
       return;
     }
@@ -255,7 +348,7 @@ class MembershipAgent implements Agent {
     }
     this.counters[out.kind] += 1;
     const detail = { seq: out.msg.seq, ...('reason' in out.msg ? { reason: out.msg.reason } : {}) };
-    if (out.kind === 'heartbeat') log.debug({ ...detail, sessions: out.msg.sessions }, 'heartbeat published');
+    if (out.kind === 'heartbeat') log.debug({ ...detail, sessions: out.msg.sessions, blockers: out.msg.blockers }, 'heartbeat published');
     else log.info(detail, `${out.kind} published`);
   }
 

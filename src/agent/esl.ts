@@ -1,21 +1,33 @@
-import { FreeSwitchClient } from 'esl-lite';
 import type { Logger } from 'pino';
-import { SUBSCRIBED_EVENTS, type EventHeaders } from './fs-events.js';
+import { EslClient, EslCommandError, EslError, type EslConnectionState } from './esl-client.js';
+import type { EventHeaders } from './esl-frames.js';
+import { SUBSCRIBED_EVENTS } from './fs-events.js';
 
 /** One api command's outcome; never a rejection. */
-export type ApiReply = { readonly ok: true; readonly output: string } | { readonly ok: false; readonly error: string };
+export type ApiReply =
+  | { readonly ok: true; readonly output: string }
+  /**
+   * `answered`: FreeSWITCH ran the command and printed `-ERR ...` (unknown command, bad
+   * argument). Otherwise no answer came: not connected, the socket closed, or the timeout.
+   */
+  | { readonly ok: false; readonly answered: boolean; readonly error: string };
+
+export type LinkState = EslConnectionState;
 
 /**
  * The agent's narrow view of one FreeSWITCH Event Socket. The implementation reconnects by
- * itself and hides it, so `connections()` is how the agent learns that events may have
- * been missed.
+ * itself and reports every connection change, so the agent hears of a closed socket at once.
+ * Commands asked while disconnected fail at once; none is kept for a later connection.
  */
 export interface FreeSwitchLink {
   /** Runs an api command (as bgapi, so a slow one cannot block the socket); bounded by timeoutMs. */
   api(command: string, timeoutMs: number): Promise<ApiReply>;
-  /** Headers of every subscribed event (CHANNEL_CREATE, CHANNEL_DESTROY, HEARTBEAT, SHUTDOWN). */
+  /** Headers of every subscribed event (see SUBSCRIBED_EVENTS). */
   onEvent(listener: (headers: EventHeaders) => void): void;
-  /** How many times the socket has connected so far (FreeSWITCH greets each with auth/request). */
+  /** Every connect and disconnect (and failed attempt), in order. */
+  onConnection(listener: (state: LinkState) => void): void;
+  connected(): boolean;
+  /** Connections made so far; each one is a fresh subscription, so events may have been missed. */
   connections(): number;
   /** Closes the socket for good; pending commands resolve with an error. */
   close(): void;
@@ -26,31 +38,49 @@ export interface EslOptions {
   readonly port: number;
   readonly password: string;
   readonly logger: Logger;
+  /** Bound on one connection attempt (TCP, auth, subscription); default 5 s. */
+  readonly handshakeTimeoutMs?: number;
 }
 
-/** Opens the link over esl-lite, which subscribes with `event json <NAME>` on every (re)connect. */
+/** Opens the link over the project's ESL client and starts connecting. */
 export function openFreeSwitchLink(opts: EslOptions): FreeSwitchLink {
-  const client = new FreeSwitchClient({ host: opts.host, port: opts.port, password: opts.password, logger: opts.logger });
-  const listeners: Array<(headers: EventHeaders) => void> = [];
-  for (const name of SUBSCRIBED_EVENTS) {
-    client.on(name, (ev) => {
-      for (const listener of listeners) listener(ev.body.data);
-    });
-  }
+  const eventListeners: Array<(headers: EventHeaders) => void> = [];
+  const stateListeners: Array<(state: LinkState) => void> = [];
+  const client = new EslClient({
+    host: opts.host,
+    port: opts.port,
+    password: opts.password,
+    events: SUBSCRIBED_EVENTS,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5000,
+    logger: opts.logger,
+    onEvent: (event) => {
+      for (const listener of eventListeners) listener(event.headers);
+    },
+    onState: (state) => {
+      for (const listener of stateListeners) listener(state);
+    },
+  });
+  client.start();
   return {
     async api(command, timeoutMs) {
-      const res = await client.bgapi(command, timeoutMs);
-      if (res instanceof Error) return { ok: false, error: `${res.name}: ${res.message}` };
-      const output = res.body.response;
-      if (typeof output !== 'string') return { ok: false, error: `no text output for ${command}` };
-      // FreeSWITCH reports a failed api command in its output, not in the protocol.
-      if (output.startsWith('-ERR')) return { ok: false, error: output.trim() };
-      return { ok: true, output };
+      try {
+        const output = await client.bgapi(command, timeoutMs);
+        // FreeSWITCH reports a failed api command in its output, not in the protocol.
+        if (output.startsWith('-ERR')) return { ok: false, answered: true, error: output.trim() };
+        return { ok: true, output };
+      } catch (err) {
+        if (err instanceof EslError) return { ok: false, answered: err instanceof EslCommandError, error: `${err.name}: ${err.message}` };
+        throw err;
+      }
     },
     onEvent(listener) {
-      listeners.push(listener);
+      eventListeners.push(listener);
     },
-    connections: () => Number(client.stats.authRequest),
-    close: () => client.end(),
+    onConnection(listener) {
+      stateListeners.push(listener);
+    },
+    connected: () => client.connected,
+    connections: () => client.connections,
+    close: () => client.close(),
   };
 }

@@ -1,7 +1,14 @@
+import type { EventHeaders } from './esl-frames.js';
 import { parseCoreUuid } from './fs-output.js';
 
-/** The FreeSWITCH events the agent subscribes to. */
-export const SUBSCRIBED_EVENTS = ['CHANNEL_CREATE', 'CHANNEL_DESTROY', 'HEARTBEAT', 'SHUTDOWN'] as const;
+export type { EventHeaders } from './esl-frames.js';
+
+/**
+ * The FreeSWITCH events the agent subscribes to. API fires once per api command run anywhere
+ * (fs_cli, another ESL client, the console), after the command returned; the agent uses it to
+ * probe at once when someone pauses calls or stops the SIP profile, instead of a tick later.
+ */
+export const SUBSCRIBED_EVENTS = ['CHANNEL_CREATE', 'CHANNEL_DESTROY', 'HEARTBEAT', 'SHUTDOWN', 'API'] as const;
 export type SubscribedEvent = (typeof SUBSCRIBED_EVENTS)[number];
 
 /** What one FreeSWITCH event tells the agent. Every event names the process that sent it. */
@@ -9,10 +16,12 @@ export type FsEventInput =
   | { readonly kind: 'channel-created'; readonly coreUuid: string; readonly channelUuid: string }
   | { readonly kind: 'channel-destroyed'; readonly coreUuid: string; readonly channelUuid: string }
   | { readonly kind: 'fs-heartbeat'; readonly coreUuid: string; readonly sessions: number; readonly maxSessions: number }
-  | { readonly kind: 'fs-shutdown'; readonly coreUuid: string };
+  | { readonly kind: 'fs-shutdown'; readonly coreUuid: string }
+  /** An api command that may have changed whether the node can take calls (`fsctl pause inbound`). */
+  | { readonly kind: 'fs-readiness-command'; readonly coreUuid: string; readonly command: string };
 
-/** The headers of one event, as esl-lite hands them over (a JSON event's object). */
-export type EventHeaders = Readonly<Record<string, unknown>>;
+/** A subscribed event that is fine but says nothing the agent needs (most API events). */
+export const IRRELEVANT: { readonly kind: 'irrelevant' } = Object.freeze({ kind: 'irrelevant' });
 
 function header(headers: EventHeaders, name: string): string | undefined {
   const v = headers[name];
@@ -25,10 +34,32 @@ function count(headers: EventHeaders, name: string): number | undefined {
 }
 
 /**
- * Pure: turns one event into an input for the membership machine; undefined for an event
- * that lacks what it needs (no Core-UUID, no Unique-ID), which the caller counts and drops.
+ * Commands that change what the probe reads: `fsctl pause|resume [inbound|outbound]` (not
+ * pause_check, which the probe itself runs), `sofia profile <name> stop|start|restart|...` (not
+ * `sofia status ...`, also the probe's), and loading or unloading mod_sofia.
  */
-export function readFsEvent(headers: EventHeaders): FsEventInput | undefined {
+export function changesReadiness(command: string, argument: string): boolean {
+  const arg = argument.trim().toLowerCase();
+  switch (command.toLowerCase()) {
+    case 'fsctl':
+      return /^(pause|resume)(\s|$)/.test(arg);
+    case 'sofia':
+      return /^profile\s+\S+\s+\S/.test(arg);
+    case 'load':
+    case 'unload':
+    case 'reload':
+      return /^(-f\s+)?mod_sofia\b/.test(arg);
+    default:
+      return false;
+  }
+}
+
+/**
+ * Pure: turns one event into an input for the membership machine; IRRELEVANT for an event of
+ * no interest; undefined for an event that lacks what it needs (no Core-UUID, no Unique-ID),
+ * which the caller counts and drops.
+ */
+export function readFsEvent(headers: EventHeaders): FsEventInput | typeof IRRELEVANT | undefined {
   const coreUuid = parseCoreUuid(header(headers, 'Core-UUID') ?? '');
   if (!coreUuid) return undefined;
   switch (header(headers, 'Event-Name')) {
@@ -48,6 +79,13 @@ export function readFsEvent(headers: EventHeaders): FsEventInput | undefined {
     }
     case 'SHUTDOWN':
       return { kind: 'fs-shutdown', coreUuid };
+    case 'API': {
+      const command = header(headers, 'API-Command');
+      if (command === undefined) return undefined;
+      const argument = header(headers, 'API-Command-Argument') ?? '';
+      if (!changesReadiness(command, argument)) return IRRELEVANT;
+      return { kind: 'fs-readiness-command', coreUuid, command: `${command} ${argument}`.trim() };
+    }
     default:
       return undefined;
   }

@@ -53,6 +53,29 @@ export function parseSofiaProfile(output: string): ReadonlyMap<string, string> |
   return fields.has('SIP-IP') && fields.has('URL') ? fields : undefined;
 }
 
+/**
+ * `sofia status profile <name>` as a profile state. mod_sofia prints the fields only for a
+ * profile that is RUNNING (sofia_glue_find_profile() skips one that is not, and one being
+ * restarted), and `Invalid Profile!` otherwise: stopped (`sofia profile <name> stop`), never
+ * started (a bind failure), or not configured. The fields block has no state line of its own.
+ */
+export type ProfileState = { readonly running: true; readonly fields: ReadonlyMap<string, string> } | { readonly running: false };
+
+export function parseProfileState(output: string): ProfileState | undefined {
+  if (output.trim() === 'Invalid Profile!') return { running: false };
+  const fields = parseSofiaProfile(output);
+  return fields ? { running: true, fields } : undefined;
+}
+
+/**
+ * `fsctl pause_check inbound`: `true` or `false`, no newline. True for `fsctl pause inbound`
+ * and for `fsctl pause` (both directions); either way every INVITE gets 503.
+ */
+export function parseInboundPaused(output: string): boolean | undefined {
+  const text = output.trim();
+  return text === 'true' ? true : text === 'false' ? false : undefined;
+}
+
 export type ProfileUriResult = { ok: true; uri: string } | { ok: false; reason: string };
 
 /**

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 import { loadAgentConfig, type AgentConfig } from '../config/agent.js';
 import { ConfigError } from '../config/env.js';
 import { createAgent, type Agent } from './agent.js';
@@ -15,15 +15,6 @@ import { PACKAGE_VERSION } from '../version.js';
 /** After a signal, the whole shutdown must finish within this, or the process exits 1. */
 const SHUTDOWN_DEADLINE_MS = 10_000;
 const NATS_DRAIN_TIMEOUT_MS = 3000;
-
-/** esl-lite logs every failed reconnect attempt (one a second) as an error; the agent
- *  reports reachability itself, so the library only speaks when debugging. */
-function eslLogger(root: Logger, config: AgentConfig): Logger {
-  const debugging = config.logLevel === 'debug' || config.logLevel === 'trace';
-  const child = root.child({ component: 'esl-lite' });
-  child.level = debugging ? config.logLevel : 'fatal';
-  return child;
-}
 
 async function main(): Promise<void> {
   let config: AgentConfig;
@@ -70,7 +61,7 @@ async function main(): Promise<void> {
   if (closing) return;
 
   const agent = createAgent(config, {
-    openLink: () => openFreeSwitchLink({ ...config.esl, logger: eslLogger(logger, config) }),
+    openLink: () => openFreeSwitchLink({ ...config.esl, logger: logger.child({ component: 'esl' }), handshakeTimeoutMs: config.eslTimeoutMs }),
     bus: natsBus(nc),
     logger,
   });

@@ -1,6 +1,7 @@
-import type { NodeJoined, NodeLeftReason } from '../events/index.js';
+import type { NodeBlocker, NodeJoined, NodeLeftReason } from '../events/index.js';
 import type { FsEventInput } from './fs-events.js';
 import type { NodeFacts } from './messages.js';
+import { sameBlockers } from './probe.js';
 import { channelCreated, channelDestroyed, NO_SESSIONS, recount, sessionCount, type Sessions } from './sessions.js';
 
 /**
@@ -12,23 +13,47 @@ import { channelCreated, channelDestroyed, NO_SESSIONS, recount, sessionCount, t
  * Core-UUID change its id is retired and never announced again (a dying FreeSWITCH can
  * still answer commands with its old id). After `esl-lost` the same id may come back
  * (the socket healed, the process never died) and is announced again.
+ *
+ * The machine follows the event socket: a node is announced only from facts read on the
+ * connection that is up now, and a closed socket is `left` (esl-lost) at once, whatever the
+ * probe tolerance: that tolerance is for a FreeSWITCH that stalls, and a closed socket is
+ * not a stall (kill -9 closes it at once; so does a restart).
  */
+export interface EslView {
+  readonly connected: boolean;
+  /** The link's connection number (from 1) of the current or last connection. */
+  readonly connection: number;
+}
+
 export type MembershipState =
-  | { readonly phase: 'unannounced'; readonly retired: readonly string[] }
+  | { readonly phase: 'unannounced'; readonly retired: readonly string[]; readonly esl: EslView }
   | {
       readonly phase: 'up';
       readonly node: NodeFacts;
       readonly sessions: Sessions;
       readonly failedProbes: number;
       readonly retired: readonly string[];
+      readonly esl: EslView;
     }
   | { readonly phase: 'stopped' };
 
 export type MembershipInput =
-  /** Everything about the FreeSWITCH was read; `sessions` from `status`. */
-  | { readonly kind: 'facts-read'; readonly facts: NodeFacts; readonly sessions: number }
-  /** The liveness probe (`global_getvar core_uuid`) answered. */
-  | { readonly kind: 'probe-ok'; readonly coreUuid: string }
+  | { readonly kind: 'esl-connected'; readonly connection: number }
+  | { readonly kind: 'esl-disconnected'; readonly connection: number }
+  /** Everything about the FreeSWITCH was read on `connection`; `sessions` from `status`. */
+  | { readonly kind: 'facts-read'; readonly facts: NodeFacts; readonly sessions: number; readonly connection: number }
+  /**
+   * The probe answered: the Core-UUID, what stops new calls, and the profile's address when
+   * it was read. `tick` probes pace the heartbeats; an `event` probe runs when an api command
+   * may have changed readiness and is published only if something did change.
+   */
+  | {
+      readonly kind: 'probe-ok';
+      readonly coreUuid: string;
+      readonly blockers: readonly NodeBlocker[];
+      readonly sipUri: string | undefined;
+      readonly trigger: 'tick' | 'event';
+    }
   | { readonly kind: 'probe-failed' }
   /** The periodic `status` re-check. */
   | { readonly kind: 'status-read'; readonly sessions: number; readonly maxSessions: number }
@@ -41,7 +66,9 @@ export type MembershipAction =
   | { readonly kind: 'publish-heartbeat'; readonly node: NodeFacts; readonly sessions: number }
   | { readonly kind: 'publish-left'; readonly nodeId: string; readonly reason: NodeLeftReason }
   /** Read the FreeSWITCH's facts now instead of at the next tick. */
-  | { readonly kind: 'discover' };
+  | { readonly kind: 'discover' }
+  /** Probe now (an `event` probe) instead of at the next tick. */
+  | { readonly kind: 'probe' };
 
 export interface Decision {
   readonly state: MembershipState;
@@ -58,7 +85,7 @@ export interface MembershipPolicy {
 /** Enough to recognise the last few FreeSWITCH lives; older ones cannot reappear. */
 const RETIRED_KEPT = 8;
 
-export const INITIAL_MEMBERSHIP: MembershipState = { phase: 'unannounced', retired: [] };
+export const INITIAL_MEMBERSHIP: MembershipState = { phase: 'unannounced', retired: [], esl: { connected: false, connection: 0 } };
 
 type Up = Extract<MembershipState, { phase: 'up' }>;
 
@@ -72,7 +99,7 @@ function retire(retired: readonly string[], nodeId: string): readonly string[] {
 function leave(state: Up, reason: NodeLeftReason, retireIt: boolean, extra: readonly MembershipAction[] = []): Decision {
   const retired = retireIt ? retire(state.retired, state.node.nodeId) : state.retired;
   return {
-    state: { phase: 'unannounced', retired },
+    state: { phase: 'unannounced', retired, esl: state.esl },
     actions: [{ kind: 'publish-left', nodeId: state.node.nodeId, reason }, ...extra],
   };
 }
@@ -87,18 +114,38 @@ export function decide(state: MembershipState, input: MembershipInput, policy: M
     if (state.phase !== 'up') return nothing({ phase: 'stopped' });
     return { state: { phase: 'stopped' }, actions: [{ kind: 'publish-left', nodeId: state.node.nodeId, reason: 'agent-stopping' }] };
   }
+  if (input.kind === 'esl-connected' || input.kind === 'esl-disconnected') return decideLink(state, input);
+  if (input.kind === 'facts-read' && (!state.esl.connected || input.connection !== state.esl.connection)) {
+    // Read on a connection that has closed since: events in between are lost, read again.
+    return nothing(state, `facts from connection ${input.connection}, now ${state.esl.connection}${state.esl.connected ? '' : ' (down)'}`);
+  }
   return state.phase === 'up' ? decideUp(state, input, policy) : decideUnannounced(state, input);
 }
 
-type RunningInput = Exclude<MembershipInput, { kind: 'stop' }>;
+type Running = Exclude<MembershipState, { phase: 'stopped' }>;
+type LinkInput = Extract<MembershipInput, { kind: 'esl-connected' | 'esl-disconnected' }>;
+type RunningInput = Exclude<MembershipInput, { kind: 'stop' } | LinkInput>;
+
+function decideLink(state: Running, input: LinkInput): Decision {
+  if (input.kind === 'esl-connected') {
+    if (state.esl.connected && state.esl.connection === input.connection) return nothing(state, 'already connected');
+    // A new connection is a new subscription: whatever happened in between is unknown.
+    return { state: { ...state, esl: { connected: true, connection: input.connection } }, actions: [{ kind: 'discover' }] };
+  }
+  if (!state.esl.connected || input.connection !== state.esl.connection) return nothing(state, 'event socket already down');
+  const esl = { connected: false, connection: input.connection };
+  if (state.phase === 'up') return leave({ ...state, esl }, 'esl-lost', false);
+  return nothing({ ...state, esl });
+}
 
 function decideUnannounced(state: Extract<MembershipState, { phase: 'unannounced' }>, input: RunningInput): Decision {
+  if (!state.esl.connected && input.kind !== 'facts-read') return nothing(state, 'event socket down');
   switch (input.kind) {
     case 'facts-read': {
       if (state.retired.includes(input.facts.nodeId)) return nothing(state, `node ${input.facts.nodeId} is retired`);
       const sessions = recount(NO_SESSIONS, input.sessions);
       return {
-        state: { phase: 'up', node: input.facts, sessions, failedProbes: 0, retired: state.retired },
+        state: { phase: 'up', node: input.facts, sessions, failedProbes: 0, retired: state.retired, esl: state.esl },
         actions: [{ kind: 'publish-joined', node: input.facts, sessions: sessionCount(sessions), reason: 'start' }],
       };
     }
@@ -106,7 +153,8 @@ function decideUnannounced(state: Extract<MembershipState, { phase: 'unannounced
     case 'channel-created':
     case 'channel-destroyed':
     case 'fs-heartbeat':
-      // FreeSWITCH answers again (or a new one does): find out who it is.
+    case 'fs-readiness-command':
+      // FreeSWITCH answers again (or a new one does, or its profile may be back): find out who it is.
       if (state.retired.includes(input.coreUuid)) return nothing(state, `node ${input.coreUuid} is retired`);
       return { state, actions: [{ kind: 'discover' }] };
     case 'fs-shutdown':
@@ -133,7 +181,7 @@ function decideUp(state: Up, input: RunningInput, policy: MembershipPolicy): Dec
         if (state.retired.includes(input.facts.nodeId)) return nothing(state, `node ${input.facts.nodeId} is retired`);
         const sessions = recount(NO_SESSIONS, input.sessions);
         return {
-          state: { phase: 'up', node: input.facts, sessions, failedProbes: 0, retired: retire(state.retired, node.nodeId) },
+          state: { ...state, node: input.facts, sessions, failedProbes: 0, retired: retire(state.retired, node.nodeId) },
           actions: [
             { kind: 'publish-left', nodeId: node.nodeId, reason: 'core-uuid-changed' },
             { kind: 'publish-joined', node: input.facts, sessions: sessionCount(sessions), reason: 'start' },
@@ -142,11 +190,17 @@ function decideUp(state: Up, input: RunningInput, policy: MembershipPolicy): Dec
       }
       // Same node re-read (after a reconnect): refresh, recount what events may have missed.
       return nothing({ ...state, node: input.facts, sessions: recount(state.sessions, input.sessions) });
-    case 'probe-ok':
-      return {
-        state: state.failedProbes === 0 ? state : { ...state, failedProbes: 0 },
-        actions: [{ kind: 'publish-heartbeat', node, sessions: sessionCount(state.sessions) }],
-      };
+    case 'probe-ok': {
+      const sipUri = input.sipUri ?? node.sipUri;
+      // A stopped profile that comes back elsewhere (new IP, port) moves the node with it.
+      const changed = !sameBlockers(node.blockers, input.blockers) || sipUri !== node.sipUri;
+      const next: Up = { ...state, node: changed ? { ...node, blockers: input.blockers, sipUri } : node, failedProbes: 0 };
+      // A change of readiness goes out at once; an event probe that found none adds nothing.
+      if (input.trigger === 'event' && !changed) return nothing(next, 'event probe: readiness unchanged');
+      return { state: next, actions: [{ kind: 'publish-heartbeat', node: next.node, sessions: sessionCount(state.sessions) }] };
+    }
+    case 'fs-readiness-command':
+      return { state, actions: [{ kind: 'probe' }] };
     case 'probe-failed': {
       const failedProbes = state.failedProbes + 1;
       if (failedProbes >= policy.failedProbesBeforeLost) return leave(state, 'esl-lost', false);

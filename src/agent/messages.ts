@@ -5,6 +5,7 @@ import {
   type NodeHeartbeat,
   type NodeJoined,
   type NodeLeft,
+  type NodeBlocker,
   type NodeLeftReason,
   type Subjects,
 } from '../events/index.js';
@@ -15,6 +16,8 @@ export interface NodeFacts {
   readonly sipUri: string;
   readonly hostname: string;
   readonly capacity: number;
+  /** What the last probe found that stops new calls, in NODE_BLOCKERS order; empty: none. */
+  readonly blockers: readonly NodeBlocker[];
 }
 
 export interface AgentIdentity {
@@ -75,6 +78,8 @@ function heartbeatBody(facts: NodeFacts, sessions: number, stamp: Stamp, identit
     sessions,
     agentVersion: identity.agentVersion,
     heartbeatIntervalMs: identity.heartbeatIntervalMs,
+    // Always present, empty when the node can take calls: the message says what was checked.
+    blockers: [...facts.blockers],
   };
 }
 

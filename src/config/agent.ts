@@ -29,7 +29,8 @@ export const agentConfigSpec = {
   SBC_HEARTBEAT_MS: int('Heartbeat interval; FreeSWITCH is probed once per heartbeat', 2000, 100, 60_000),
   SBC_SESSION_RECHECK_MS: int('How often the session count from events is re-checked against FreeSWITCH', 30_000, 500, 3_600_000),
   SBC_ESL_TIMEOUT_MS: int('Timeout of each FreeSWITCH command', 2000, 100, 60_000),
-  SBC_PROBES_BEFORE_LOST: int('Consecutive failed probes before FreeSWITCH counts as lost and `left` (esl-lost) is published; raise it on boxes that stall under load', 1, 1, 10),
+  SBC_PROBES_BEFORE_LOST: int('Consecutive failed probes (event socket still open) before FreeSWITCH counts as lost and `left` (esl-lost) is published; raise it on boxes that stall under load. A closed event socket is `left` at once', 1, 1, 10),
+  SBC_REANNOUNCE_MIN_INTERVAL_MS: int('At most one answer to reannounce requests per this interval; a request inside it is answered once when it ends, further ones are counted and dropped', 1000, 100, 60_000),
   SBC_LOG_LEVEL: oneOf('pino log level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 };
 
@@ -46,6 +47,7 @@ export interface AgentConfig {
   readonly sessionRecheckMs: number;
   readonly eslTimeoutMs: number;
   readonly failedProbesBeforeLost: number;
+  readonly reannounceMinIntervalMs: number;
   readonly logLevel: AgentEnv['SBC_LOG_LEVEL'];
 }
 
@@ -71,6 +73,7 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     sessionRecheckMs: parsed.SBC_SESSION_RECHECK_MS,
     eslTimeoutMs: parsed.SBC_ESL_TIMEOUT_MS,
     failedProbesBeforeLost: parsed.SBC_PROBES_BEFORE_LOST,
+    reannounceMinIntervalMs: parsed.SBC_REANNOUNCE_MIN_INTERVAL_MS,
     logLevel: parsed.SBC_LOG_LEVEL,
   });
 }

@@ -90,7 +90,6 @@ async function startAgent(standin: Standin, prefix: string): Promise<Agent> {
       heartbeatMs: HEARTBEAT_MS,
       sessionRecheckMs: 1000,
       eslTimeoutMs: ESL_TIMEOUT_MS,
-      recoveryProbeTimeoutMs: 5000,
     },
     {
       openLink: () => openFreeSwitchLink({ host: '127.0.0.1', port: standin.eslPort, password: standin.password, logger: quiet }),

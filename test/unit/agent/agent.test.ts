@@ -1,78 +1,108 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createAgent, type Agent } from '../../../src/agent/agent.js';
-import type { ApiReply, FreeSwitchLink } from '../../../src/agent/esl.js';
+import { createAgent, type Agent, type AgentSettings } from '../../../src/agent/agent.js';
+import type { ApiReply, FreeSwitchLink, LinkState } from '../../../src/agent/esl.js';
 import type { EventHeaders } from '../../../src/agent/fs-events.js';
 import type { MembershipBus } from '../../../src/agent/nats.js';
 import { apiOutput, MAIN_CORE_UUID, RESTARTED_CORE_UUID } from './captures.js';
 
 /**
- * The agent shell against in-memory fakes of its two edges: a FreeSWITCH that answers with
- * the real captured outputs (and can vanish, come back, or restart) and a bus that records.
+ * The agent shell against in-memory fakes of its two edges: a FreeSWITCH link that answers
+ * with the real captured outputs and behaves like the project's ESL client (a closed socket
+ * is reported at once, commands fail at once while disconnected, a stalled FreeSWITCH lets
+ * them time out), and a bus that records what was published.
  */
 class FakeFreeSwitch implements FreeSwitchLink {
-  coreUuid: string | undefined = MAIN_CORE_UUID;
-  connectionCount = 1;
+  coreUuid = MAIN_CORE_UUID;
+  up = true;
+  stalled = false;
   closed = false;
+  inboundPaused = false;
+  profile: 'running' | 'stopped' = 'running';
+  profileOutput = apiOutput('api-replies', 'sofia status profile internal');
+  connectionCount = 1;
   readonly asked: Array<[string, number]> = [];
-  private listeners: Array<(h: EventHeaders) => void> = [];
-  private waiting: Array<() => void> = [];
+  private eventListeners: Array<(h: EventHeaders) => void> = [];
+  private stateListeners: Array<(s: LinkState) => void> = [];
+  private waiting = new Set<(r: ApiReply) => void>();
 
   api(command: string, timeoutMs: number): Promise<ApiReply> {
     this.asked.push([command, timeoutMs]);
-    if (this.closed) return Promise.resolve({ ok: false, error: 'FreeSwitchApplicationEndedError' });
-    if (this.coreUuid !== undefined) return Promise.resolve(this.answer(command));
-    // Like esl-lite: the command waits, queued, until FreeSWITCH is back or the timeout.
+    if (this.closed || !this.up) return Promise.resolve({ ok: false, answered: false, error: 'EslNotConnectedError: not connected' });
+    if (!this.stalled) return Promise.resolve(this.answer(command));
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve({ ok: false, error: 'FreeSwitchTimeoutError' }), timeoutMs);
-      this.waiting.push(() => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(settle);
+        resolve({ ok: false, answered: false, error: 'EslTimeoutError: no answer' });
+      }, timeoutMs);
+      const settle = (r: ApiReply) => {
         clearTimeout(timer);
-        resolve(this.closed ? { ok: false, error: 'FreeSwitchApplicationEndedError' } : this.answer(command));
-      });
+        resolve(r);
+      };
+      this.waiting.add(settle);
     });
   }
 
   private answer(command: string): ApiReply {
-    if (command === 'global_getvar core_uuid') return { ok: true, output: this.coreUuid ?? '' };
+    if (command === 'global_getvar core_uuid') return { ok: true, output: this.coreUuid };
     if (command === 'hostname') return { ok: true, output: apiOutput('api-replies', 'hostname') };
-    if (command === 'sofia status profile internal') return { ok: true, output: apiOutput('api-replies', command) };
+    if (command === 'sofia status profile internal') return { ok: true, output: this.profile === 'running' ? this.profileOutput : 'Invalid Profile!\n' };
+    if (command === 'fsctl pause_check inbound') return { ok: true, output: apiOutput('api-replies', command, this.inboundPaused ? 0 : 1) };
     if (command === 'status') return { ok: true, output: apiOutput('api-replies', 'status') };
-    return { ok: false, error: `-ERR ${command} Command not found!` };
+    return { ok: false, answered: true, error: `-ERR ${command} Command not found!` };
   }
 
   onEvent(listener: (h: EventHeaders) => void): void {
-    this.listeners.push(listener);
+    this.eventListeners.push(listener);
+  }
+  onConnection(listener: (s: LinkState) => void): void {
+    this.stateListeners.push(listener);
+  }
+  connected(): boolean {
+    return this.up && !this.closed;
   }
   connections(): number {
     return this.connectionCount;
   }
   close(): void {
     this.closed = true;
-    this.release();
+    this.failWaiting();
   }
 
+  /** kill -9: the socket closes; the client reports it and fails what waits, at once. */
   vanish(): void {
-    this.coreUuid = undefined;
+    this.up = false;
+    this.failWaiting();
+    this.tell({ connected: false, connection: this.connectionCount, cause: 'closed', detail: 'socket closed', wasConnected: true });
   }
   comeBack(coreUuid: string): void {
     this.coreUuid = coreUuid;
+    this.up = true;
     this.connectionCount += 1;
-    this.release();
+    this.tell({ connected: true, connection: this.connectionCount });
   }
   emit(headers: EventHeaders): void {
-    for (const l of this.listeners) l(headers);
+    for (const l of this.eventListeners) l(headers);
   }
-  private release(): void {
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (const w of waiting) w();
+  apiEvent(command: string, argument: string): void {
+    this.emit({ 'Event-Name': 'API', 'Core-UUID': this.coreUuid, 'API-Command': command, 'API-Command-Argument': argument });
+  }
+  askedSince(mark: number): string[] {
+    return this.asked.slice(mark).map(([c]) => c);
+  }
+  private tell(s: LinkState): void {
+    for (const l of this.stateListeners) l(s);
+  }
+  private failWaiting(): void {
+    for (const w of this.waiting) w({ ok: false, answered: false, error: 'EslDisconnectedError: socket closed' });
+    this.waiting.clear();
   }
 }
 
 interface Published {
   subject: string;
   kind: string;
-  msg: { nodeId: string; seq: number; reason?: string; sessions?: number; [k: string]: unknown };
+  msg: { nodeId: string; seq: number; reason?: string; sessions?: number; blockers?: string[]; sipUri?: string; [k: string]: unknown };
 }
 
 class RecordingBus implements MembershipBus {
@@ -96,17 +126,20 @@ class RecordingBus implements MembershipBus {
   kinds(): string[] {
     return this.published.map((p) => (p.msg.reason ? `${p.kind}:${p.msg.reason}` : p.kind));
   }
+  count(kind: string): number {
+    return this.kinds().filter((k) => k === kind).length;
+  }
 }
 
 const PREFIX = 'unit.agent';
-const settings = {
+const REANNOUNCE = `${PREFIX}.control.reannounce`;
+const base: AgentSettings = {
   natsPrefix: PREFIX,
   sipProfile: 'internal',
   sipUriOverride: undefined,
   heartbeatMs: 100,
   sessionRecheckMs: 60_000,
   eslTimeoutMs: 50,
-  recoveryProbeTimeoutMs: 5000,
 };
 
 let agents: Agent[] = [];
@@ -115,25 +148,27 @@ afterEach(async () => {
   agents = [];
 });
 
-function setup() {
-  const fs = new FakeFreeSwitch();
+function setup(overrides: Partial<AgentSettings> = {}, fs = new FakeFreeSwitch()) {
   const bus = new RecordingBus();
-  const agent = createAgent(settings, { openLink: () => fs, bus, logger: pino({ level: 'silent' }) });
+  const agent = createAgent({ ...base, ...overrides }, { openLink: () => fs, bus, logger: pino({ level: 'silent' }) });
   agents.push(agent);
   return { fs, bus, agent };
 }
 
 const waitFor = (check: () => void) => vi.waitFor(check, { timeout: 3000, interval: 10 });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('agent shell', () => {
-  it('joins on start, then heartbeats with strictly rising seq', async () => {
+describe('agent shell: membership', () => {
+  it('joins on start, then heartbeats with strictly rising seq, each saying it found no blockers', async () => {
     const { bus, agent } = setup();
     await agent.start();
     expect(bus.kinds()).toEqual(['joined:start']);
     expect(bus.published[0]?.subject).toBe(`${PREFIX}.node.${MAIN_CORE_UUID}.joined`);
-    await waitFor(() => expect(bus.kinds().filter((k) => k === 'heartbeat').length).toBeGreaterThanOrEqual(3));
+    expect(bus.published[0]?.msg.blockers).toEqual([]);
+    await waitFor(() => expect(bus.count('heartbeat')).toBeGreaterThanOrEqual(3));
     const seqs = bus.published.map((p) => p.msg.seq);
     expect(seqs.every((s, i) => i === 0 || s > (seqs[i - 1] ?? Infinity))).toBe(true);
+    expect(bus.published.every((p) => Array.isArray(p.msg.blockers) && p.msg.blockers.length === 0)).toBe(true);
   });
 
   it('sessions in heartbeats follow CHANNEL_CREATE and CHANNEL_DESTROY', async () => {
@@ -146,47 +181,12 @@ describe('agent shell', () => {
     await waitFor(() => expect(bus.published.at(-1)?.msg.sessions).toBe(0));
   });
 
-  it('FreeSWITCH gone: left (esl-lost) once and no heartbeats; back with a new Core-UUID: joined for it', async () => {
-    const { fs, bus, agent } = setup();
-    await agent.start();
-    fs.vanish();
-    await waitFor(() => expect(bus.kinds()).toContain('left:esl-lost'));
-    const afterLeft = bus.published.length;
-    await new Promise((r) => setTimeout(r, 200));
-    expect(bus.published.length).toBe(afterLeft);
-    // While it is away one long recovery probe waits instead of a probe per tick.
-    expect(fs.asked.filter(([, t]) => t === settings.recoveryProbeTimeoutMs).length).toBe(1);
-    fs.comeBack(RESTARTED_CORE_UUID);
-    await waitFor(() => expect(bus.published.some((p) => p.kind === 'joined' && p.msg.nodeId === RESTARTED_CORE_UUID)).toBe(true));
-    expect(bus.kinds().filter((k) => k.startsWith('left'))).toEqual(['left:esl-lost']);
-  });
-
   it('SHUTDOWN event: left (freeswitch-shutdown) at once', async () => {
     const { fs, bus, agent } = setup();
     await agent.start();
     fs.emit({ 'Event-Name': 'SHUTDOWN', 'Core-UUID': MAIN_CORE_UUID });
     expect(bus.kinds().at(-1)).toBe('left:freeswitch-shutdown');
     expect(agent.status().phase).toBe('unannounced');
-  });
-
-  it('a reconnect hidden by the client (same node) makes the agent re-read and recount, without a new join', async () => {
-    const { fs, bus, agent } = setup();
-    await agent.start();
-    const before = fs.asked.filter(([c]) => c === 'hostname').length;
-    fs.connectionCount += 1;
-    await waitFor(() => expect(fs.asked.filter(([c]) => c === 'hostname').length).toBe(before + 1));
-    expect(bus.kinds().filter((k) => k.startsWith('joined'))).toEqual(['joined:start']);
-  });
-
-  it('a valid reannounce request gets joined (reannounce) at once; an invalid one is counted and ignored', async () => {
-    const { bus, agent } = setup();
-    await agent.start();
-    bus.deliver(`${PREFIX}.control.reannounce`, { v: 1, requestedAt: 1, requester: 'unit' });
-    expect(bus.kinds().at(-1)).toBe('joined:reannounce');
-    const count = bus.published.length;
-    bus.deliver(`${PREFIX}.control.reannounce`, { v: 2, requester: 'unit' });
-    expect(bus.published.length).toBe(count);
-    expect(agent.status().invalidReannounce).toBe(1);
   });
 
   it('stop: left (agent-stopping), flushed, Event Socket closed, nothing after', async () => {
@@ -197,16 +197,132 @@ describe('agent shell', () => {
     expect(bus.flushes).toBe(1);
     expect(fs.closed).toBe(true);
     const count = bus.published.length;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     expect(bus.published.length).toBe(count);
   });
 
-  it('FreeSWITCH unreachable at start: start() returns, nothing is published until it answers', async () => {
-    const { fs, bus, agent } = setup();
-    fs.vanish();
+  it('FreeSWITCH unreachable at start: start() returns, nothing is published or asked until it connects', async () => {
+    const fs = new FakeFreeSwitch();
+    fs.up = false;
+    fs.connectionCount = 0;
+    const { bus, agent } = setup({}, fs);
     await agent.start();
     expect(bus.published).toEqual([]);
+    await sleep(300);
+    expect(fs.asked).toEqual([]);
     fs.comeBack(MAIN_CORE_UUID);
     await waitFor(() => expect(bus.kinds()[0]).toBe('joined:start'));
+  });
+});
+
+describe('agent shell: a closed event socket', () => {
+  // Commands would take a minute to time out: anything published within the test came from the socket.
+  const slow = { eslTimeoutMs: 60_000, failedProbesBeforeLost: 5 };
+
+  it('is left (esl-lost) in the same turn as the close, before any probe could time out, whatever the probe tolerance', async () => {
+    const { fs, bus, agent } = setup(slow);
+    await agent.start();
+    fs.stalled = true; // a probe is waiting on the socket when it closes
+    await waitFor(() => expect(fs.asked.at(-1)?.[0]).toBe('fsctl pause_check inbound'));
+    fs.vanish();
+    expect(bus.kinds()).toEqual(['joined:start', 'left:esl-lost']);
+    expect(agent.status()).toMatchObject({ phase: 'unannounced', eslConnected: false });
+  });
+
+  it('while it is closed nothing is asked and nothing is published; back with the same Core-UUID: joined again', async () => {
+    const { fs, bus, agent } = setup(slow);
+    await agent.start();
+    fs.vanish();
+    const mark = fs.asked.length;
+    const published = bus.published.length;
+    await sleep(5 * base.heartbeatMs);
+    expect(fs.askedSince(mark)).toEqual([]);
+    expect(bus.published.length).toBe(published);
+    fs.comeBack(MAIN_CORE_UUID);
+    await waitFor(() => expect(bus.kinds()).toEqual(['joined:start', 'left:esl-lost', 'joined:start']));
+    expect(bus.published[2]?.msg.nodeId).toBe(MAIN_CORE_UUID);
+    // The reconnect re-read the facts once: no command from the outage was replayed.
+    expect(fs.askedSince(mark).filter((c) => c === 'hostname')).toEqual(['hostname']);
+  });
+
+  it('back with a new Core-UUID: joined for it, and no second left', async () => {
+    const { fs, bus, agent } = setup(slow);
+    await agent.start();
+    fs.vanish();
+    fs.comeBack(RESTARTED_CORE_UUID);
+    await waitFor(() => expect(bus.published.some((p) => p.kind === 'joined' && p.msg.nodeId === RESTARTED_CORE_UUID)).toBe(true));
+    expect(bus.kinds().filter((k) => k.startsWith('left'))).toEqual(['left:esl-lost']);
+  });
+
+  it('a FreeSWITCH that stalls with the socket open is lost only after SBC_PROBES_BEFORE_LOST failed probes', async () => {
+    const { fs, bus, agent } = setup({ failedProbesBeforeLost: 2 });
+    await agent.start();
+    await waitFor(() => expect(bus.count('heartbeat')).toBeGreaterThanOrEqual(1));
+    fs.stalled = true;
+    const mark = fs.asked.length;
+    await waitFor(() => expect(bus.kinds().at(-1)).toBe('left:esl-lost'));
+    // Two probes of three commands each timed out before the node was given up.
+    expect(fs.askedSince(mark).filter((c) => c === 'global_getvar core_uuid')).toHaveLength(2);
+  });
+});
+
+describe('agent shell: readiness', () => {
+  it('`fsctl pause inbound` anywhere: the API event makes the agent probe and publish the blocker at once, not at the next tick', async () => {
+    // A minute between ticks: a heartbeat within the test can only come from the event probe.
+    const { fs, bus, agent } = setup({ heartbeatMs: 60_000 });
+    await agent.start();
+    expect(bus.kinds()).toEqual(['joined:start']);
+    fs.inboundPaused = true;
+    fs.apiEvent('fsctl', 'pause inbound');
+    await waitFor(() => expect(bus.published.at(-1)?.msg.blockers).toEqual(['inbound-paused']));
+    expect(bus.kinds()).toEqual(['joined:start', 'heartbeat']);
+    expect(agent.status().blockers).toEqual(['inbound-paused']);
+
+    // The probe's own pause_check is not a readiness change; a resume that changes nothing adds nothing.
+    const mark = fs.asked.length;
+    fs.apiEvent('fsctl', 'pause_check inbound');
+    await sleep(50);
+    expect(fs.askedSince(mark)).toEqual([]);
+
+    fs.inboundPaused = false;
+    fs.apiEvent('fsctl', 'resume inbound');
+    await waitFor(() => expect(bus.published.at(-1)?.msg.blockers).toEqual([]));
+    fs.apiEvent('fsctl', 'resume inbound');
+    await sleep(50);
+    expect(bus.kinds()).toEqual(['joined:start', 'heartbeat', 'heartbeat']);
+  });
+
+  it('a stopped profile shows in the next heartbeat; back at another port, the node moves', async () => {
+    const { fs, bus, agent } = setup();
+    await agent.start();
+    fs.profile = 'stopped';
+    await waitFor(() => expect(bus.published.at(-1)?.msg).toMatchObject({ blockers: ['sip-profile-down'], sipUri: 'sip:127.0.0.1:5080' }));
+    fs.profileOutput = fs.profileOutput.replaceAll('127.0.0.1:5080', '127.0.0.1:5090');
+    fs.profile = 'running';
+    fs.apiEvent('sofia', 'profile internal start');
+    await waitFor(() => expect(bus.published.at(-1)?.msg).toMatchObject({ blockers: [], sipUri: 'sip:127.0.0.1:5090' }));
+    expect(bus.kinds().filter((k) => k.startsWith('left'))).toEqual([]);
+  });
+});
+
+describe('agent shell: reannounce', () => {
+  it('a burst of 50 requests: one joined at once, one when the window ends, 48 counted and not answered', async () => {
+    const { bus, agent } = setup({ reannounceMinIntervalMs: 300, heartbeatMs: 60_000 });
+    await agent.start();
+    for (let i = 0; i < 50; i++) bus.deliver(REANNOUNCE, { v: 1, requestedAt: i, requester: `cp-${i}` });
+    expect(bus.kinds()).toEqual(['joined:start', 'joined:reannounce']);
+    await waitFor(() => expect(bus.count('joined:reannounce')).toBe(2));
+    await sleep(400);
+    expect(bus.kinds()).toEqual(['joined:start', 'joined:reannounce', 'joined:reannounce']);
+    expect(agent.status().ignoredReannounce).toBe(48);
+  });
+
+  it('an invalid request is counted and ignored', async () => {
+    const { bus, agent } = setup();
+    await agent.start();
+    const count = bus.published.length;
+    bus.deliver(REANNOUNCE, { v: 2, requester: 'unit' });
+    expect(bus.published.length).toBe(count);
+    expect(agent.status().invalidReannounce).toBe(1);
   });
 });

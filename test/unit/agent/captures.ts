@@ -1,52 +1,44 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { readMessage, splitFrames, type EslFrame, type EslMessage } from '../../../src/agent/esl-frames.js';
 
 /**
- * Minimal reader for the real FreeSWITCH ESL captures in test/fixtures/freeswitch-esl:
- * enough framing to pull out api outputs and event headers, nothing more.
+ * The real FreeSWITCH ESL captures in test/fixtures/freeswitch-esl, read with the agent's
+ * own frame parser (so every test that uses them also exercises it).
  */
 export const CAPTURES = fileURLToPath(new URL('../../fixtures/freeswitch-esl', import.meta.url));
 
 export const MAIN_CORE_UUID = '858bc0bf-fea0-4ae3-aed6-d8303ec5ad26';
 export const RESTARTED_CORE_UUID = 'def08126-e871-4825-97a6-5297749dd33f';
 
-interface Frame {
-  readonly headers: ReadonlyMap<string, string>;
-  readonly body: Buffer;
+export function captureBytes(name: string): Buffer {
+  return readFileSync(`${CAPTURES}/${name}.esl`);
 }
 
-function frames(bytes: Buffer): Frame[] {
-  const out: Frame[] = [];
-  let at = 0;
-  while (at < bytes.length) {
-    const end = bytes.indexOf('\n\n', at);
-    if (end < 0) throw new Error(`unframed bytes at ${at}`);
-    const headers = new Map<string, string>();
-    for (const line of bytes.subarray(at, end).toString('utf8').split('\n')) {
-      const i = line.indexOf(': ');
-      if (i > 0) headers.set(line.slice(0, i), line.slice(i + 2));
-    }
-    const len = Number(headers.get('Content-Length') ?? '0');
-    out.push({ headers, body: bytes.subarray(end + 2, end + 2 + len) });
-    at = end + 2 + len;
-  }
-  return out;
+/** Every frame of a capture; throws if bytes are left over (a capture ends on a frame). */
+export function captureFrames(name: string): readonly EslFrame[] {
+  const split = splitFrames(captureBytes(name));
+  if (split.rest.length !== 0) throw new Error(`${name}: ${split.rest.length} bytes after the last frame`);
+  return split.frames;
 }
 
-function read(name: string): Buffer {
-  return readFileSync(`${CAPTURES}/${name}`);
+export function captureMessages(name: string): EslMessage[] {
+  return captureFrames(name).map(readMessage);
+}
+
+/** The lines a client sent on that connection (`<name>.sent`), one command each. */
+export function sentCommands(name: string): string[] {
+  return readFileSync(`${CAPTURES}/${name}.sent`, 'utf8')
+    .split('\n\n')
+    .filter((c) => c !== '');
 }
 
 /** Each `api <command>` the client sent, paired with the api/response body it got back. */
 export function apiReplies(name: string): Array<{ command: string; output: string }> {
-  const commands = read(`${name}.sent`)
-    .toString('utf8')
-    .split('\n')
+  const commands = sentCommands(name)
     .filter((l) => l.startsWith('api '))
     .map((l) => l.slice(4));
-  const outputs = frames(read(`${name}.esl`))
-    .filter((f) => f.headers.get('Content-Type') === 'api/response')
-    .map((f) => f.body.toString('utf8'));
+  const outputs = captureMessages(name).flatMap((m) => (m.kind === 'api-response' ? [m.output] : []));
   if (commands.length !== outputs.length) throw new Error(`${name}: ${commands.length} api commands, ${outputs.length} responses`);
   return commands.map((command, i) => ({ command, output: outputs[i] as string }));
 }
@@ -58,25 +50,21 @@ export function apiOutput(name: string, command: string, nth = 0): string {
   return found.output;
 }
 
-/** Headers of every text/event-json event, as esl-lite hands them to listeners. */
-export function jsonEvents(name: string): Array<Record<string, unknown>> {
-  return frames(read(`${name}.esl`))
-    .filter((f) => f.headers.get('Content-Type') === 'text/event-json')
-    .map((f) => JSON.parse(f.body.toString('utf8')) as Record<string, unknown>);
+function eventHeaders(name: string, contentType: string): Array<Readonly<Record<string, unknown>>> {
+  return captureFrames(name).flatMap((f) => {
+    if (f.headers.get('Content-Type') !== contentType) return [];
+    const m = readMessage(f);
+    if (m.kind !== 'event') throw new Error(`${name}: unreadable event`);
+    return [m.event.headers];
+  });
 }
 
-/** Headers of every text/event-plain event, URL-decoded (the inner body, if any, dropped). */
-export function plainEvents(name: string): Array<Record<string, string>> {
-  return frames(read(`${name}.esl`))
-    .filter((f) => f.headers.get('Content-Type') === 'text/event-plain')
-    .map((f) => {
-      const headers: Record<string, string> = {};
-      const text = f.body.toString('utf8');
-      const headerBlock = text.split('\n\n')[0] ?? '';
-      for (const line of headerBlock.split('\n')) {
-        const i = line.indexOf(': ');
-        if (i > 0) headers[line.slice(0, i)] = decodeURIComponent(line.slice(i + 2));
-      }
-      return headers;
-    });
+/** Headers of every text/event-json event, as the ESL client hands them to listeners. */
+export function jsonEvents(name: string): Array<Readonly<Record<string, unknown>>> {
+  return eventHeaders(name, 'text/event-json');
+}
+
+/** Headers of every text/event-plain event, URL-decoded (the inner body, if any, apart). */
+export function plainEvents(name: string): Array<Readonly<Record<string, string>>> {
+  return eventHeaders(name, 'text/event-plain') as Array<Readonly<Record<string, string>>>;
 }

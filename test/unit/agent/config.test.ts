@@ -16,6 +16,7 @@ describe('agent config', () => {
       sessionRecheckMs: 30_000,
       eslTimeoutMs: 2000,
       failedProbesBeforeLost: 1,
+      reannounceMinIntervalMs: 1000,
       logLevel: 'info',
     });
   });
@@ -23,6 +24,11 @@ describe('agent config', () => {
   it('takes the number of failed probes before FreeSWITCH counts as lost, from 1 to 10', () => {
     expect(loadAgentConfig({ SBC_PROBES_BEFORE_LOST: '3' }).failedProbesBeforeLost).toBe(3);
     expect(() => loadAgentConfig({ SBC_PROBES_BEFORE_LOST: '0' })).toThrow(/SBC_PROBES_BEFORE_LOST.*between 1 and 10/);
+  });
+
+  it('takes the reannounce window, from 100 ms to a minute', () => {
+    expect(loadAgentConfig({ SBC_REANNOUNCE_MIN_INTERVAL_MS: '250' }).reannounceMinIntervalMs).toBe(250);
+    expect(() => loadAgentConfig({ SBC_REANNOUNCE_MIN_INTERVAL_MS: '0' })).toThrow(/SBC_REANNOUNCE_MIN_INTERVAL_MS.*between 100 and 60000/);
   });
 
   it('normalises the SIP URI override so it compares equal to the control plane view', () => {

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { parseCoreUuid, parseHostname, parseSofiaProfile, parseStatus, profileSipUri } from '../../../src/agent/fs-output.js';
+import {
+  parseCoreUuid,
+  parseHostname,
+  parseInboundPaused,
+  parseProfileState,
+  parseSofiaProfile,
+  parseStatus,
+  profileSipUri,
+} from '../../../src/agent/fs-output.js';
 import { apiOutput, MAIN_CORE_UUID, RESTARTED_CORE_UUID } from './captures.js';
 
 const MAIN = 'api-replies';
@@ -86,5 +94,43 @@ describe('sofia profile address', () => {
 
   it('refuses an unknown profile', () => {
     expect(parseSofiaProfile('Invalid Profile!\n')).toBeUndefined();
+  });
+});
+
+describe('parseProfileState', () => {
+  it('a profile whose fields are printed is RUNNING (the real output has no state line)', () => {
+    const real = apiOutput(MAIN, 'sofia status profile internal');
+    expect(real).not.toContain('RUNNING');
+    const state = parseProfileState(real);
+    expect(state?.running).toBe(true);
+    expect(state?.running && state.fields.get('URL')).toBe('sip:mod_sofia@127.0.0.1:5080');
+  });
+
+  it('`Invalid Profile!` (stopped, never started, or unknown) is a profile that is not running', () => {
+    expect(parseProfileState('Invalid Profile!\n')).toEqual({ running: false });
+  });
+
+  it('refuses output of neither shape', () => {
+    expect(parseProfileState('')).toBeUndefined();
+    expect(parseProfileState(apiOutput(MAIN, 'sofia status'))).toBeUndefined();
+  });
+});
+
+describe('parseInboundPaused', () => {
+  it('reads the real `fsctl pause_check inbound` answers, paused then resumed', () => {
+    expect(apiOutput(MAIN, 'fsctl pause_check inbound', 0)).toBe('true');
+    expect(parseInboundPaused(apiOutput(MAIN, 'fsctl pause_check inbound', 0))).toBe(true);
+    expect(parseInboundPaused(apiOutput(MAIN, 'fsctl pause_check inbound', 1))).toBe(false);
+  });
+
+  it('reads the two-node run: `fsctl pause` (both directions) makes pause_check inbound true', () => {
+    const runs = [0, 1, 2, 3].map((n) => parseInboundPaused(apiOutput('cascade-a-api', 'fsctl pause_check inbound', n)));
+    // Paused inbound, resumed, paused all, resumed all (fixture README, pause tests on A).
+    expect(runs).toEqual([true, false, true, false]);
+  });
+
+  it('refuses anything but true or false', () => {
+    expect(parseInboundPaused('+OK\n')).toBeUndefined();
+    expect(parseInboundPaused('-ERR INVALID COMMAND\n')).toBeUndefined();
   });
 });

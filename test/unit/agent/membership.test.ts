@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readFsEvent } from '../../../src/agent/fs-events.js';
+import { readFsEvent, type FsEventInput } from '../../../src/agent/fs-events.js';
 import { parseCoreUuid, parseHostname, parseSofiaProfile, parseStatus, profileSipUri } from '../../../src/agent/fs-output.js';
 import {
   decide,
@@ -10,9 +10,17 @@ import {
   type MembershipState,
 } from '../../../src/agent/membership.js';
 import type { NodeFacts } from '../../../src/agent/messages.js';
+import { readProbe } from '../../../src/agent/probe.js';
+import type { NodeBlocker } from '../../../src/events/index.js';
 import { apiOutput, jsonEvents, MAIN_CORE_UUID, plainEvents, RESTARTED_CORE_UUID } from './captures.js';
 
 const policy: MembershipPolicy = { failedProbesBeforeLost: 1 };
+
+/** An event the machine takes (not IRRELEVANT, not unusable). */
+function fsInput(headers: Record<string, unknown> | undefined): FsEventInput | undefined {
+  const input = readFsEvent(headers ?? {});
+  return input?.kind === 'irrelevant' ? undefined : input;
+}
 
 /** The facts of the captured FreeSWITCH, read from its real api outputs. */
 function factsFrom(capture: string, profileCapture = 'api-replies'): { facts: NodeFacts; sessions: number } {
@@ -22,7 +30,7 @@ function factsFrom(capture: string, profileCapture = 'api-replies'): { facts: No
   const nodeId = parseCoreUuid(apiOutput(capture, 'global_getvar core_uuid'));
   const hostname = parseHostname(apiOutput(profileCapture, 'hostname'));
   if (!uri?.ok || !status || !nodeId || !hostname) throw new Error('capture did not parse');
-  return { facts: { nodeId, sipUri: uri.uri, hostname, capacity: status.maxSessions }, sessions: status.sessions };
+  return { facts: { nodeId, sipUri: uri.uri, hostname, capacity: status.maxSessions, blockers: [] }, sessions: status.sessions };
 }
 
 const MAIN = factsFrom('api-replies');
@@ -39,18 +47,28 @@ function run(inputs: readonly MembershipInput[], from: MembershipState = INITIAL
   return { state, actions };
 }
 
-const read = (f: { facts: NodeFacts; sessions: number }): MembershipInput => ({ kind: 'facts-read', ...f });
-const probeOk = (coreUuid = MAIN_CORE_UUID): MembershipInput => ({ kind: 'probe-ok', coreUuid });
-const up = run([read(MAIN)]).state;
+const connected = (connection = 1): MembershipInput => ({ kind: 'esl-connected', connection });
+const disconnected = (connection = 1): MembershipInput => ({ kind: 'esl-disconnected', connection });
+const read = (f: { facts: NodeFacts; sessions: number }, connection = 1): MembershipInput => ({ kind: 'facts-read', ...f, connection });
+const probeOk = (coreUuid = MAIN_CORE_UUID, blockers: readonly NodeBlocker[] = [], trigger: 'tick' | 'event' = 'tick'): MembershipInput => ({
+  kind: 'probe-ok',
+  coreUuid,
+  blockers,
+  sipUri: undefined,
+  trigger,
+});
+/** Connected, nothing announced yet. */
+const ready = run([connected()]).state;
+const up = run([read(MAIN)], ready).state;
 
 describe('membership: announcing', () => {
   it('publishes joined (start) with the facts read from FreeSWITCH', () => {
-    expect(MAIN.facts).toEqual({ nodeId: MAIN_CORE_UUID, sipUri: 'sip:127.0.0.1:5080', hostname: 'vm', capacity: 1000 });
-    expect(run([read(MAIN)]).actions).toEqual([{ kind: 'publish-joined', node: MAIN.facts, sessions: 0, reason: 'start' }]);
+    expect(MAIN.facts).toEqual({ nodeId: MAIN_CORE_UUID, sipUri: 'sip:127.0.0.1:5080', hostname: 'vm', capacity: 1000, blockers: [] });
+    expect(run([read(MAIN)], ready).actions).toEqual([{ kind: 'publish-joined', node: MAIN.facts, sessions: 0, reason: 'start' }]);
   });
 
   it('publishes a heartbeat for each successful probe, and nothing before the node is announced', () => {
-    expect(run([probeOk()]).actions).toEqual([{ kind: 'discover' }]);
+    expect(run([probeOk()], ready).actions).toEqual([{ kind: 'discover' }]);
     expect(run([probeOk(), probeOk()], up).actions).toEqual([
       { kind: 'publish-heartbeat', node: MAIN.facts, sessions: 0 },
       { kind: 'publish-heartbeat', node: MAIN.facts, sessions: 0 },
@@ -61,8 +79,8 @@ describe('membership: announcing', () => {
     const published: Array<[ours: number, theirs: number]> = [];
     let state = up;
     for (const headers of jsonEvents('json-events-calls')) {
-      const input = readFsEvent(headers);
-      if (!input) continue;
+      const input = fsInput(headers);
+      if (!input || input.kind === 'fs-readiness-command') continue;
       if (input.kind === 'fs-heartbeat') {
         // What the agent would publish just before FreeSWITCH's own count arrives.
         const beat = decide(state, probeOk(), policy).actions[0];
@@ -79,7 +97,7 @@ describe('membership: announcing', () => {
   });
 
   it('counts calls that were up before the agent started from the status output', () => {
-    const { actions, state } = run([read({ ...MAIN, sessions: 2 }), probeOk()]);
+    const { actions, state } = run([read({ ...MAIN, sessions: 2 }), probeOk()], ready);
     expect(actions.map((a) => ('sessions' in a ? a.sessions : undefined))).toEqual([2, 2]);
     expect(state.phase).toBe('up');
   });
@@ -91,8 +109,8 @@ describe('membership: announcing', () => {
     expect(run([beat, probeOk()], up).actions).toEqual([{ kind: 'publish-heartbeat', node: { ...MAIN.facts, capacity: 900 }, sessions: 7 }]);
   });
 
-  it('a same-node re-read after a reconnect refreshes silently and recounts', () => {
-    const { actions } = run([{ kind: 'facts-read', facts: { ...MAIN.facts, hostname: 'vm2' }, sessions: 4 }, probeOk()], up);
+  it('a same-node re-read refreshes silently and recounts', () => {
+    const { actions } = run([{ kind: 'facts-read', facts: { ...MAIN.facts, hostname: 'vm2' }, sessions: 4, connection: 1 }, probeOk()], up);
     expect(actions).toEqual([{ kind: 'publish-heartbeat', node: { ...MAIN.facts, hostname: 'vm2' }, sessions: 4 }]);
   });
 });
@@ -105,7 +123,7 @@ describe('membership: reannounce', () => {
   });
 
   it('ignores it when no node is announced', () => {
-    expect(decide(INITIAL_MEMBERSHIP, { kind: 'reannounce' }, policy)).toMatchObject({ actions: [], note: 'no node to reannounce' });
+    expect(decide(ready, { kind: 'reannounce' }, policy)).toMatchObject({ actions: [], note: 'no node to reannounce' });
   });
 });
 
@@ -113,7 +131,7 @@ describe('membership: losing FreeSWITCH', () => {
   it('a failed probe stops heartbeats and publishes left (esl-lost) exactly once', () => {
     const { actions, state } = run([{ kind: 'probe-failed' }, { kind: 'probe-failed' }, { kind: 'reannounce' }], up);
     expect(actions).toEqual([{ kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'esl-lost' }]);
-    expect(state).toEqual({ phase: 'unannounced', retired: [] });
+    expect(state).toEqual({ phase: 'unannounced', retired: [], esl: { connected: true, connection: 1 } });
   });
 
   it('with a tolerance of two, one failure only skips the heartbeat and a success resets the count', () => {
@@ -145,9 +163,73 @@ describe('membership: losing FreeSWITCH', () => {
   });
 });
 
+describe('membership: the event socket', () => {
+  it('nothing is read or announced before the socket is up; connecting asks for discovery', () => {
+    expect(decide(INITIAL_MEMBERSHIP, read(MAIN), policy)).toMatchObject({ actions: [] });
+    expect(decide(INITIAL_MEMBERSHIP, probeOk(), policy)).toMatchObject({ actions: [] });
+    expect(decide(INITIAL_MEMBERSHIP, connected(), policy)).toEqual({
+      state: { phase: 'unannounced', retired: [], esl: { connected: true, connection: 1 } },
+      actions: [{ kind: 'discover' }],
+    });
+  });
+
+  it('a closed socket is left (esl-lost) at once, whatever the probe tolerance, and only once', () => {
+    const tolerant = { failedProbesBeforeLost: 10 };
+    const { actions, state } = run([disconnected(), { kind: 'probe-failed' }, disconnected(), probeOk()], up, tolerant);
+    expect(actions).toEqual([{ kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'esl-lost' }]);
+    expect(state).toEqual({ phase: 'unannounced', retired: [], esl: { connected: false, connection: 1 } });
+  });
+
+  it('the same FreeSWITCH on the next connection is discovered and joined again with the same Core-UUID', () => {
+    const { actions, state } = run([disconnected(1), connected(2), read(MAIN, 2), probeOk()], up);
+    expect(actions).toEqual([
+      { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'esl-lost' },
+      { kind: 'discover' },
+      { kind: 'publish-joined', node: MAIN.facts, sessions: 0, reason: 'start' },
+      { kind: 'publish-heartbeat', node: MAIN.facts, sessions: 0 },
+    ]);
+    expect(state.phase === 'up' && state.esl).toEqual({ connected: true, connection: 2 });
+  });
+
+  it('a restarted FreeSWITCH on the next connection (real captures): joined for the new Core-UUID, no second left', () => {
+    const { actions } = run([disconnected(1), connected(2), read(RESTARTED, 2)], up);
+    expect(actions).toEqual([
+      { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'esl-lost' },
+      { kind: 'discover' },
+      { kind: 'publish-joined', node: RESTARTED.facts, sessions: 0, reason: 'start' },
+    ]);
+  });
+
+  it('facts read on a connection that has closed since are not announced', () => {
+    const whileDown = run([disconnected(1), read(MAIN, 1)], up);
+    expect(whileDown.actions).toEqual([{ kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'esl-lost' }]);
+    const afterReconnect = run([read(MAIN, 1)], run([disconnected(1), connected(2)], up).state);
+    expect(afterReconnect.actions).toEqual([]);
+    expect(afterReconnect.state.phase).toBe('unannounced');
+  });
+
+  it('while the socket is down, probe answers and late events ask for nothing', () => {
+    const down = run([disconnected(1)], up).state;
+    const beat = { kind: 'fs-heartbeat', coreUuid: MAIN_CORE_UUID, sessions: 0, maxSessions: 1000 } as const;
+    expect(run([probeOk(), beat, { kind: 'probe-failed' }], down).actions).toEqual([]);
+  });
+
+  it('a failed connect attempt, or the end of an older connection, changes nothing', () => {
+    expect(decide(INITIAL_MEMBERSHIP, disconnected(0), policy)).toMatchObject({ state: INITIAL_MEMBERSHIP, actions: [] });
+    const onSecond = run([disconnected(1), connected(2), read(MAIN, 2)], up).state;
+    expect(decide(onSecond, disconnected(1), policy)).toMatchObject({ state: onSecond, actions: [] });
+  });
+
+  it('a new connection while a node is up (a socket replaced unseen) re-reads the facts', () => {
+    const { actions, state } = run([connected(2), read(MAIN, 2)], up);
+    expect(actions).toEqual([{ kind: 'discover' }]);
+    expect(state.phase).toBe('up');
+  });
+});
+
 describe('membership: FreeSWITCH shutdown and restart', () => {
-  const shutdown = readFsEvent(plainEvents('plain-events-shutdown').find((e) => e['Event-Name'] === 'SHUTDOWN') ?? {});
-  const restartedBeat = readFsEvent(plainEvents('plain-events-after-restart').find((e) => e['Event-Name'] === 'HEARTBEAT') ?? {});
+  const shutdown = fsInput(plainEvents('plain-events-shutdown').find((e) => e['Event-Name'] === 'SHUTDOWN'));
+  const restartedBeat = fsInput(plainEvents('plain-events-after-restart').find((e) => e['Event-Name'] === 'HEARTBEAT'));
 
   it('the real SHUTDOWN event publishes left (freeswitch-shutdown) at once', () => {
     if (!shutdown) throw new Error('no SHUTDOWN in capture');
@@ -158,7 +240,7 @@ describe('membership: FreeSWITCH shutdown and restart', () => {
     if (!shutdown) throw new Error('no SHUTDOWN in capture');
     const { actions, state } = run([shutdown, probeOk(MAIN_CORE_UUID), read(MAIN)], up);
     expect(actions).toEqual([{ kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'freeswitch-shutdown' }]);
-    expect(state).toEqual({ phase: 'unannounced', retired: [MAIN_CORE_UUID] });
+    expect(state).toEqual({ phase: 'unannounced', retired: [MAIN_CORE_UUID], esl: { connected: true, connection: 1 } });
   });
 
   it('after the shutdown, the restarted FreeSWITCH (new Core-UUID, real capture) joins without another left', () => {
@@ -197,7 +279,7 @@ describe('membership: FreeSWITCH shutdown and restart', () => {
   });
 
   it('a late event from the retired process changes nothing for the new node', () => {
-    const late = readFsEvent(jsonEvents('json-events-calls').find((e) => e['Event-Name'] === 'CHANNEL_DESTROY') ?? {});
+    const late = fsInput(jsonEvents('json-events-calls').find((e) => e['Event-Name'] === 'CHANNEL_DESTROY'));
     if (!late) throw new Error('capture did not parse');
     const { state: newUp } = run([read(RESTARTED)], up);
     expect(run([late, probeOk(RESTARTED_CORE_UUID)], newUp).actions).toEqual([
@@ -206,7 +288,7 @@ describe('membership: FreeSWITCH shutdown and restart', () => {
   });
 
   it('remembers only the last few retired ids', () => {
-    let state: MembershipState = INITIAL_MEMBERSHIP;
+    let state: MembershipState = ready;
     for (let i = 0; i < 20; i++) {
       const id = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
       state = decide(state, { kind: 'fs-shutdown', coreUuid: id }, policy).state;
@@ -226,5 +308,76 @@ describe('membership: stopping', () => {
     expect(run([{ kind: 'probe-failed' }, { kind: 'stop' }], up).actions).toEqual([
       { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'esl-lost' },
     ]);
+  });
+});
+
+describe('membership: blockers', () => {
+  const PROFILE = apiOutput('api-replies', 'sofia status profile internal');
+  const PAUSED = apiOutput('api-replies', 'fsctl pause_check inbound', 0);
+  const RESUMED = apiOutput('api-replies', 'fsctl pause_check inbound', 1);
+  // No capture holds a stopped profile: this is mod_sofia's text for one (and the stand-in's).
+  const STOPPED = 'Invalid Profile!\n';
+
+  /** A probe answered with real outputs, read by the probe's own parser. */
+  function probed(profile: string, pause: string, trigger: 'tick' | 'event' = 'tick'): MembershipInput {
+    const r = readProbe(
+      {
+        coreUuid: { ok: true, output: apiOutput('api-replies', 'global_getvar core_uuid') },
+        profile: { ok: true, output: profile },
+        inboundPaused: { ok: true, output: pause },
+      },
+      undefined,
+    );
+    if (!r.ok) throw new Error(r.detail);
+    return { kind: 'probe-ok', coreUuid: r.coreUuid, blockers: r.blockers, sipUri: r.sipUri, trigger };
+  }
+  const heartbeat = (node: NodeFacts): MembershipAction => ({ kind: 'publish-heartbeat', node, sessions: 0 });
+
+  it('every tick heartbeat says what the probe found: paused, stopped, both, then clear again', () => {
+    const { actions } = run(
+      [probed(PROFILE, PAUSED), probed(STOPPED, PAUSED), probed(STOPPED, RESUMED), probed(PROFILE, RESUMED)],
+      up,
+    );
+    expect(actions).toEqual([
+      heartbeat({ ...MAIN.facts, blockers: ['inbound-paused'] }),
+      heartbeat({ ...MAIN.facts, blockers: ['sip-profile-down', 'inbound-paused'] }),
+      heartbeat({ ...MAIN.facts, blockers: ['sip-profile-down'] }),
+      heartbeat(MAIN.facts),
+    ]);
+  });
+
+  it('the real `fsctl pause inbound` API event asks for a probe at once', () => {
+    const pause = fsInput(jsonEvents('json-events-calls').find((e) => e['API-Command-Argument'] === 'pause inbound'));
+    expect(pause).toEqual({ kind: 'fs-readiness-command', coreUuid: MAIN_CORE_UUID, command: 'fsctl pause inbound' });
+    if (!pause) throw new Error('no API event');
+    expect(decide(up, pause, policy).actions).toEqual([{ kind: 'probe' }]);
+  });
+
+  it('an event probe that finds a change is published at once (an extra heartbeat); one that finds none publishes nothing', () => {
+    const { actions, state } = run([probed(PROFILE, PAUSED, 'event'), probed(PROFILE, PAUSED, 'event')], up);
+    expect(actions).toEqual([heartbeat({ ...MAIN.facts, blockers: ['inbound-paused'] })]);
+    expect(state.phase === 'up' && state.node.blockers).toEqual(['inbound-paused']);
+  });
+
+  it('a profile that comes back at another address moves the node: the next heartbeat has the new sipUri', () => {
+    const moved = PROFILE.replaceAll('127.0.0.1', '10.0.0.7').replace(':5080', ':5070');
+    const { actions } = run([probed(STOPPED, RESUMED), probed(moved, RESUMED, 'event')], up);
+    expect(actions).toEqual([
+      heartbeat({ ...MAIN.facts, blockers: ['sip-profile-down'] }),
+      heartbeat({ ...MAIN.facts, sipUri: 'sip:10.0.0.7:5070' }),
+    ]);
+  });
+
+  it('blockers found at discovery go out with joined, and with a reannounce', () => {
+    const paused = { ...MAIN, facts: { ...MAIN.facts, blockers: ['inbound-paused'] as const } };
+    expect(run([read(paused), { kind: 'reannounce' }], ready).actions).toEqual([
+      { kind: 'publish-joined', node: paused.facts, sessions: 0, reason: 'start' },
+      { kind: 'publish-joined', node: paused.facts, sessions: 0, reason: 'reannounce' },
+    ]);
+  });
+
+  it('with no node announced (say its profile was down at start), a readiness command asks for discovery', () => {
+    const start = { kind: 'fs-readiness-command', coreUuid: MAIN_CORE_UUID, command: 'sofia profile internal start' } as const;
+    expect(decide(ready, start, policy).actions).toEqual([{ kind: 'discover' }]);
   });
 });

@@ -3,7 +3,7 @@ import { decodeNodeMessage, subjects } from '../../../src/events/index.js';
 import { encodeOutgoing, heartbeatMessage, joinedMessage, leftMessage, SeqCounter, type NodeFacts } from '../../../src/agent/messages.js';
 import { MAIN_CORE_UUID } from './captures.js';
 
-const facts: NodeFacts = { nodeId: MAIN_CORE_UUID, sipUri: 'sip:127.0.0.1:5080', hostname: 'vm', capacity: 1000 };
+const facts: NodeFacts = { nodeId: MAIN_CORE_UUID, sipUri: 'sip:127.0.0.1:5080', hostname: 'vm', capacity: 1000, blockers: [] };
 const identity = { agentVersion: '0.1.0', heartbeatIntervalMs: 2000 };
 const subs = subjects('sbc.test');
 
@@ -51,8 +51,19 @@ describe('outgoing messages', () => {
       sessions: 2,
       agentVersion: '0.1.0',
       heartbeatIntervalMs: 2000,
+      blockers: [],
       reason: 'reannounce',
     });
+  });
+
+  it('blockers travel in joined and heartbeat and pass the control plane decoder', () => {
+    const blocked = { ...facts, blockers: ['sip-profile-down', 'inbound-paused'] as const };
+    for (const out of [heartbeatMessage(blocked, 0, { seq: 1, sentAt: 2 }, identity), joinedMessage(blocked, 0, 'start', { seq: 1, sentAt: 2 }, identity)]) {
+      const enc = encodeOutgoing(subs, out);
+      if (!enc.ok) throw new Error(enc.detail);
+      const decoded = decodeNodeMessage(subs, enc.subject, enc.data);
+      expect(decoded.ok && decoded.value.msg).toMatchObject({ blockers: ['sip-profile-down', 'inbound-paused'] });
+    }
   });
 
   it('refuses a message the schema refuses instead of putting it on the bus', () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { inboundPaused, runApi, VERSION, type ApiHost, type Pause } from './api.js';
+import { inboundPaused, runApi, type ApiHost, type Pause } from './api.js';
 import { Call, offersPcmu, type CallContext, type CallRecord } from './call.js';
 import type { HeaderList } from './esl-frames.js';
 import { SHUTTING_DOWN } from './esl-encode.js';
@@ -9,98 +9,14 @@ import { EventBus, nowUs, type Identity } from './events.js';
 import { drawShutdownDelayMs, ESL_READY_DELAY_MS, reservePort, seededRandom } from './lifecycle.js';
 import { header, parseNameAddr, parseUri, type SipMessage } from './sip-message.js';
 import { SipUas, type InviteTx, type UasHandler } from './sip-uas.js';
-import { SessionStats, upTime } from './stats.js';
+import { SessionStats } from './stats.js';
+import { heartbeatEvents } from './heartbeat.js';
+import type { InviteResponse, Standin, StandinOptions } from './standin-types.js';
 import { systemTemplates } from './templates.js';
 
 export type { CallRecord } from './call.js';
 
-export interface StandinOptions {
-  /** ESL password (FreeSWITCH's default: ClueCon). */
-  password?: string;
-  /** max-sessions: INVITEs beyond it get 503 (default 1000). */
-  maxSessions?: number;
-  /** HEARTBEAT interval (FreeSWITCH: 20 000 ms). */
-  heartbeatMs?: number;
-  /** FreeSWITCH-Hostname / `hostname` (default `standin-<eslPort>`, stable across restarts). */
-  hostname?: string;
-  /** sofia profile name (default `internal`). */
-  profile?: string;
-  /** Ports to bind on 127.0.0.1; 0 or absent: the OS picks one (restart keeps it). */
-  eslPort?: number;
-  sipPort?: number;
-  coreUuid?: string;
-  /** Length of the dialplan's tone before the call parks (capture: 3000 ms). */
-  toneMs?: number;
-  /** Delay between routing and answering; a CANCEL can arrive in this window (default 0). */
-  answerDelayMs?: number;
-  /** When > 0 the stand-in hangs up (BYE) this long after answering. */
-  autoHangupMs?: number;
-  /** sofia's `options-respond-503-on-busy`: OPTIONS get 503 while paused or full (default false). */
-  optionsRespond503OnBusy?: boolean;
-  /**
-   * How long after (re)start the event socket starts accepting and the SIP port is bound; until
-   * then ESL connections are refused and INVITEs go unanswered. Default 2000, as measured on a
-   * real FreeSWITCH; tests that do not care about start-up pass 0.
-   */
-  eslReadyDelayMs?: number;
-  /**
-   * Delay between `fsctl shutdown` (or shutdown()) and SHUTDOWN; calls are still taken meanwhile.
-   * Default: drawn for each shutdown from the measured 200 to 1050 ms (see lifecycle.ts).
-   */
-  shutdownDelayMs?: number;
-  /** Seeds the shutdown-delay draw (default: Math.random). */
-  seed?: number;
-  /** `sofia profile <name> stop|restart` refuses until the profile has been up this long (mod_sofia: 10 s). */
-  profileMinUptimeSec?: number;
-}
-
-/** How the next INVITEs are handled (after the pause / max-sessions check, which always wins). */
-export type InviteResponse = 'answer' | 'ignore' | { status: number; reason: string };
-
-export interface Standin {
-  readonly eslPort: number;
-  readonly sipPort: number;
-  /** `sip:127.0.0.1:<sipPort>` */
-  readonly sipUri: string;
-  readonly coreUuid: string;
-  readonly password: string;
-  readonly hostname: string;
-  /** Every INVITE received, across restarts, oldest first. */
-  readonly calls: readonly CallRecord[];
-  /** True from the moment ESL accepts until SHUTDOWN (or kill/stop). */
-  readonly running: boolean;
-  /**
-   * Settles for the latest (re)start: resolves once ESL accepts and the SIP port is bound, rejects
-   * if that fails (port taken) or the stand-in is stopped first.
-   */
-  readonly ready: Promise<void>;
-  /** Whether the sofia profile runs (its SIP port bound, listed by `sofia status`). */
-  readonly profileRunning: boolean;
-  activeSessions(): number;
-  setInviteResponse(mode: InviteResponse): void;
-  setAnswerDelay(ms: number): void;
-  /** Fires an arbitrary event (e.g. CUSTOM with a subclass) to subscribed ESL connections. */
-  fireEvent(name: string, headers: HeaderList, opts?: { subclass?: string; body?: string }): void;
-  /**
-   * Stops (calls hung up MANAGER_REQUEST, SIP port unbound) or starts the sofia profile, like
-   * `sofia profile <name> stop|start` without its 10 s rule. Resolves once the port is closed/bound.
-   */
-  setProfileRunning(running: boolean): Promise<void>;
-  /**
-   * Graceful, like `fsctl shutdown`: after the shutdown delay SHUTDOWN, calls hung up, MODULE_UNLOAD…,
-   * disconnect notices. Resolves once everything is closed.
-   */
-  shutdown(): Promise<void>;
-  /** Like SIGKILL: every socket dropped, no event, no BYE, no notice. */
-  kill(): Promise<void>;
-  /**
-   * Shuts down (gracefully, if running) and starts again on the same ports with a new Core-UUID and
-   * fresh counters; resolves once ready (ESL accepts after `eslReadyDelayMs`, default the stand-in's).
-   */
-  restart(opts?: { coreUuid?: string; eslReadyDelayMs?: number }): Promise<void>;
-  /** Test cleanup: releases everything, silently; safe to call twice. */
-  stop(): Promise<void>;
-}
+export type { StandinOptions, InviteResponse, Standin } from './standin-types.js';
 
 /** Starts a stand-in; resolves once it is ready (ESL accepts, SIP answers), like a started FreeSWITCH. */
 export async function startStandin(opts: StandinOptions = {}): Promise<Standin> {
@@ -418,30 +334,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   // ---- shutting down ----
 
   private sendHeartbeat(): void {
-    const t = systemTemplates();
-    const us = this.uptimeUs();
-    const s = this.stats;
-    const values: Record<string, string> = {
-      'Event-Info': 'System Ready',
-      'Up-Time': upTime(us),
-      'FreeSWITCH-Version': VERSION,
-      'Uptime-msec': String(Math.floor(us / 1000)),
-      'Session-Count': String(s.count),
-      'Max-Sessions': String(this.maxSessions),
-      'Session-Per-Sec': '30',
-      'Session-Per-Sec-Last': String(s.perSecLast()),
-      'Session-Per-Sec-Max': String(s.perSecMax),
-      'Session-Per-Sec-FiveMin': String(s.perSecFiveMin()),
-      'Session-Since-Startup': String(s.sinceStartup),
-      'Session-Peak-Max': String(s.peak),
-      'Session-Peak-FiveMin': String(s.peakFiveMin()),
-      'Idle-CPU': '99.000000',
-    };
-    this.bus.fire('HEARTBEAT', t.heartbeat.calling, t.heartbeat.names.map((n) => [n, values[n] ?? '']));
-    // The heartbeat is a scheduler task; running it reschedules it (Task-Runtime: next run, epoch s).
-    const next = String(Math.floor(Date.now() / 1000 + (this.opts.heartbeatMs ?? 20_000) / 1000));
-    const task: Record<string, string> = { 'Task-ID': '1', 'Task-Desc': 'heartbeat', 'Task-Group': 'core', 'Task-Runtime': next };
-    this.bus.fire('RE_SCHEDULE', t.reSchedule.calling, t.reSchedule.names.map((n) => [n, task[n] ?? '']));
+    heartbeatEvents(this.bus, { uptimeUs: this.uptimeUs(), stats: this.stats, maxSessions: this.maxSessions, intervalMs: this.opts.heartbeatMs ?? 20_000 });
   }
 
   /** `fsctl shutdown` from an api command: the reply goes out now, the shutdown follows. */

@@ -3,11 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAgent, type Agent } from '../../src/agent/agent.js';
+import { createAgent, type Agent, type AgentSettings } from '../../src/agent/agent.js';
 import { openFreeSwitchLink } from '../../src/agent/esl.js';
 import { connectNats, natsBus } from '../../src/agent/nats.js';
 import { decodeNodeMessage, encodeMessage, subjects, type NodeMessage } from '../../src/events/index.js';
-import { startStandin, type Standin } from '../standin/standin.js';
+import { QUICK } from '../standin/fixture.js';
+import { launchStandin, startStandin, type Standin, type StandinOptions } from '../standin/standin.js';
+import { EslTestClient } from '../standin/test-clients.js';
 import { startProcess, waitFor } from '../support/process.js';
 import { startNats, type NatsService } from '../support/services.js';
 
@@ -36,7 +38,7 @@ afterEach(async () => {
 
 interface Seen {
   readonly kind: NodeMessage['kind'];
-  readonly msg: NodeMessage['msg'] & { reason?: string; sessions?: number; heartbeatIntervalMs?: number };
+  readonly msg: NodeMessage['msg'] & { reason?: string; sessions?: number; heartbeatIntervalMs?: number; blockers?: string[]; sipUri?: string };
 }
 
 /** Everything published under one prefix, decoded by the control plane's own decoder. */
@@ -80,7 +82,7 @@ class Watcher {
   }
 }
 
-async function startAgent(standin: Standin, prefix: string): Promise<Agent> {
+async function startAgent(standin: Standin, prefix: string, settings: Partial<AgentSettings> = {}): Promise<Agent> {
   const nc = await connectNats(nats.url, 'agent-under-test', quiet);
   const agent = createAgent(
     {
@@ -90,6 +92,7 @@ async function startAgent(standin: Standin, prefix: string): Promise<Agent> {
       heartbeatMs: HEARTBEAT_MS,
       sessionRecheckMs: 1000,
       eslTimeoutMs: ESL_TIMEOUT_MS,
+      ...settings,
     },
     {
       openLink: () => openFreeSwitchLink({ host: '127.0.0.1', port: standin.eslPort, password: standin.password, logger: quiet }),
@@ -103,13 +106,21 @@ async function startAgent(standin: Standin, prefix: string): Promise<Agent> {
   return agent;
 }
 
-async function setup(opts: Parameters<typeof startStandin>[0] = {}) {
+/** A stand-in without start-up or shutdown delays unless a test asks for them. */
+async function setup(opts: StandinOptions = {}, settings: Partial<AgentSettings> = {}) {
   const prefix = `t${randomBytes(4).toString('hex')}`;
-  const standin = await startStandin(opts);
+  const standin = await startStandin({ ...QUICK, ...opts });
   cleanups.push(() => standin.stop());
   const watcher = await Watcher.open(prefix);
-  const agent = await startAgent(standin, prefix);
+  const agent = await startAgent(standin, prefix, settings);
   return { prefix, standin, watcher, agent };
+}
+
+/** Another ESL client, as an operator's fs_cli would be. */
+async function operator(standin: Standin): Promise<EslTestClient> {
+  const c = await EslTestClient.ready(standin.eslPort, standin.password);
+  cleanups.push(() => Promise.resolve(c.close()));
+  return c;
 }
 
 /** One call made by sipp's built-in uac scenario: INVITE, ACK, hold for `holdMs`, BYE. */
@@ -140,6 +151,7 @@ describe('agent with NATS and the FreeSWITCH stand-in', () => {
       sessions: 0,
       reason: 'start',
       heartbeatIntervalMs: HEARTBEAT_MS,
+      blockers: [],
     });
 
     await waitFor('5 heartbeats', () => watcher.seen.filter((s) => s.kind === 'heartbeat').length >= 5, WAIT_MS, 20);
@@ -176,8 +188,8 @@ describe('agent with NATS and the FreeSWITCH stand-in', () => {
     expect(watcher.invalid).toEqual([]);
   });
 
-  it('graceful FreeSWITCH shutdown: left (freeswitch-shutdown); after restart: joined for the new Core-UUID', async () => {
-    const { standin, watcher } = await setup();
+  it('graceful FreeSWITCH shutdown (SHUTDOWN 0.2-1 s after the command): left (freeswitch-shutdown); after restart: joined for the new Core-UUID', async () => {
+    const { standin, watcher } = await setup({ shutdownDelayMs: undefined });
     const oldId = standin.coreUuid;
     await watcher.next('joined', (s) => s.kind === 'joined');
 
@@ -197,14 +209,19 @@ describe('agent with NATS and the FreeSWITCH stand-in', () => {
     expect(seqsRise(watcher)).toBe(true);
   });
 
-  it('FreeSWITCH killed: left (esl-lost) once, no heartbeats; restarted: joined for the new Core-UUID', async () => {
-    const { standin, watcher } = await setup();
+  it('FreeSWITCH killed: left (esl-lost) from the closed socket, not a probe timeout; nothing while away; restarted: joined for the new Core-UUID', async () => {
+    // Probes would wait a minute and four failures would be needed: a `left` within the wait
+    // below can only come from the socket closing.
+    const { standin, watcher } = await setup({}, { eslTimeoutMs: 60_000, failedProbesBeforeLost: 4 });
     const oldId = standin.coreUuid;
-    await watcher.next('heartbeat', (s) => s.kind === 'heartbeat');
+    const beat = await watcher.next('heartbeat', (s) => s.kind === 'heartbeat');
 
     await standin.kill();
     const left = await watcher.next('left', (s) => s.kind === 'left');
     expect(left.msg).toMatchObject({ nodeId: oldId, reason: 'esl-lost' });
+    // Nothing was published between the last heartbeat and the left but heartbeats.
+    const between = watcher.seen.slice(watcher.seen.indexOf(beat), watcher.seen.indexOf(left));
+    expect(between.every((s) => s.kind === 'heartbeat')).toBe(true);
     // Several heartbeat intervals pass with FreeSWITCH away: nothing more is published.
     const count = watcher.seen.length;
     await new Promise((r) => setTimeout(r, 5 * HEARTBEAT_MS));
@@ -215,6 +232,78 @@ describe('agent with NATS and the FreeSWITCH stand-in', () => {
     expect(rejoined.msg.nodeId).not.toBe(oldId);
     expect(watcher.seen.filter((s) => s.kind === 'left').map((s) => watcher.label(s))).toEqual(['left:esl-lost']);
     expect(seqsRise(watcher)).toBe(true);
+  });
+
+  it('socket lost, same FreeSWITCH back (same Core-UUID): left (esl-lost), then joined (start) again for the same node', async () => {
+    const { standin, watcher } = await setup({}, { eslTimeoutMs: 60_000 });
+    const id = standin.coreUuid;
+    await watcher.next('heartbeat', (s) => s.kind === 'heartbeat');
+    await standin.kill();
+    await watcher.next('left', (s) => s.kind === 'left');
+    await standin.restart({ coreUuid: id });
+    const mark = watcher.seen.length;
+    await watcher.next('joined again', (s) => s.kind === 'joined', mark);
+    await watcher.next('heartbeat again', (s) => s.kind === 'heartbeat', mark);
+    expect(watcher.seen.map((s) => watcher.label(s)).filter((l) => l !== 'heartbeat')).toEqual(['joined:start', 'left:esl-lost', 'joined:start']);
+    expect(new Set(watcher.seen.map((s) => s.msg.nodeId))).toEqual(new Set([id]));
+    expect(seqsRise(watcher)).toBe(true);
+  });
+
+  it('FreeSWITCH still starting when the agent starts (event socket not open yet): joined once it is ready, once', async () => {
+    const prefix = `t${randomBytes(4).toString('hex')}`;
+    const standin = await launchStandin({ ...QUICK, eslReadyDelayMs: 1000 });
+    cleanups.push(() => standin.stop());
+    const watcher = await Watcher.open(prefix);
+    await startAgent(standin, prefix);
+    await standin.ready;
+    const joined = await watcher.next('joined', (s) => s.kind === 'joined');
+    expect(joined.msg).toMatchObject({ nodeId: standin.coreUuid, reason: 'start' });
+    await watcher.next('heartbeat', (s) => s.kind === 'heartbeat');
+    expect(watcher.seen.filter((s) => s.kind !== 'heartbeat').map((s) => watcher.label(s))).toEqual(['joined:start']);
+  });
+
+  it('inbound calls paused or the SIP profile stopped by an operator: blockers published at once (an extra heartbeat), and a resume likewise', async () => {
+    // A minute between ticks: within this test every heartbeat comes from a readiness change.
+    const { standin, watcher } = await setup({ profileMinUptimeSec: 0 }, { heartbeatMs: 60_000, eslTimeoutMs: 2000 });
+    await watcher.next('joined', (s) => s.kind === 'joined');
+    const fsCli = await operator(standin);
+    const after = async (command: string, what: string, blockers: string[]) => {
+      const mark = watcher.seen.length;
+      await fsCli.command(`api ${command}`, 'api/response');
+      const beat = await watcher.next(what, (s) => s.kind === 'heartbeat', mark);
+      expect(beat.msg).toMatchObject({ nodeId: standin.coreUuid, blockers, sipUri: standin.sipUri });
+    };
+    await after('fsctl pause inbound', 'heartbeat: paused', ['inbound-paused']);
+    await after('sofia profile internal stop', 'heartbeat: profile down too', ['sip-profile-down', 'inbound-paused']);
+    await after('fsctl resume inbound', 'heartbeat: only the profile', ['sip-profile-down']);
+    // `sofia profile <name> start` returns before the profile runs (in FreeSWITCH as in the
+    // stand-in), so its probe may not see it yet; the next tick does (the test below).
+    expect(watcher.seen.map((s) => watcher.label(s))).toEqual(['joined:start', 'heartbeat', 'heartbeat', 'heartbeat']);
+  });
+
+  it('SIP profile stopped without an api command: the next tick heartbeat says sip-profile-down; started again: clear', async () => {
+    const { standin, watcher } = await setup();
+    await watcher.next('heartbeat', (s) => s.kind === 'heartbeat');
+    await standin.setProfileRunning(false);
+    const down = await watcher.next('heartbeat with the profile down', (s) => s.kind === 'heartbeat' && (s.msg.blockers ?? []).length > 0);
+    expect(down.msg.blockers).toEqual(['sip-profile-down']);
+    await standin.setProfileRunning(true);
+    const up = await watcher.next('heartbeat with the profile up', (s) => s.kind === 'heartbeat' && s.msg.blockers?.length === 0, watcher.seen.indexOf(down));
+    expect(up.msg).toMatchObject({ nodeId: standin.coreUuid, sipUri: standin.sipUri });
+    expect(watcher.seen.some((s) => s.kind === 'left')).toBe(false);
+  });
+
+  it('200 reannounce requests at once: two joined (reannounce), one at once and one at the end of the window; the rest counted', async () => {
+    const { watcher, agent } = await setup({}, { reannounceMinIntervalMs: 2000 });
+    await watcher.next('joined', (s) => s.kind === 'joined');
+    for (let i = 0; i < 200; i++) watcher.reannounce({ v: 1, requestedAt: Date.now(), requester: `flood-${i}` });
+    await watcher.nc.flush();
+    const reannounced = () => watcher.seen.filter((s) => s.kind === 'joined' && s.msg.reason === 'reannounce').length;
+    await waitFor('two reannounce answers', () => reannounced() === 2, WAIT_MS, 20);
+    await waitFor('198 ignored', () => agent.status().ignoredReannounce === 198, WAIT_MS, 20);
+    // Another window passes: no third answer.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(reannounced()).toBe(2);
   });
 
   it('NATS restarted under the agent: heartbeats resume on the same node', async () => {
@@ -230,7 +319,7 @@ describe('agent with NATS and the FreeSWITCH stand-in', () => {
 
   it('the agent process: joins, and on SIGTERM publishes left (agent-stopping) and exits 0', async () => {
     const prefix = `t${randomBytes(4).toString('hex')}`;
-    const standin = await startStandin();
+    const standin = await startStandin(QUICK);
     cleanups.push(() => standin.stop());
     const watcher = await Watcher.open(prefix);
     const proc = startProcess(process.execPath, ['--import', 'tsx', 'src/agent/main.ts'], {

@@ -7,6 +7,7 @@ import type { ControlPlaneConfig } from './config/controlPlane.js';
 import { subjects } from './events/subjects.js';
 import { buildApp } from './http/app.js';
 import { reconcilerReadiness } from './http/readiness.js';
+import { KamailioAddressBook } from './kamailio/addresses.js';
 import { HttpKamailioRpc } from './kamailio/rpc.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
@@ -15,7 +16,24 @@ import { migrate } from './postgres/migrations.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { RedisNodeRegistry } from './redis/redisNodeRegistry.js';
 import { slotsRecoveredFrom } from './registry/membership.js';
+import { waitForDependency } from './startup.js';
 import { PACKAGE_VERSION } from './version.js';
+
+/** One throw-away connection: the shared client's own reconnect loop would hide the cause. */
+async function probeRedis(url: string): Promise<void> {
+  const probe = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  // ioredis rejects connect() with a bare "Connection is closed."; the socket error says why.
+  let cause: Error | undefined;
+  probe.on('error', (err: Error) => (cause ??= err));
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (err) {
+    throw cause ?? err;
+  } finally {
+    probe.disconnect();
+  }
+}
 
 export interface ControlPlane {
   readonly app: FastifyInstance;
@@ -50,8 +68,12 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
   });
   redis.on('error', (err) => logger.warn({ err: err.message }, 'Redis connection problem'));
   const closeAll: (() => Promise<unknown>)[] = [() => pool.end(), () => redis.quit().catch(() => redis.disconnect())];
+  const wait = { timeoutMs: config.SBC_STARTUP_TIMEOUT_MS, logger };
   try {
+    // Each dependency gets a bounded wait with backoff; the error names the one missing.
+    await waitForDependency('Redis', config.SBC_REDIS_URL, () => probeRedis(config.SBC_REDIS_URL), wait);
     await redis.connect();
+    await waitForDependency('Postgres', config.SBC_PG_URL, () => pool.query('SELECT 1'), wait);
     const ran = await migrate(pool);
     if (ran.length > 0) logger.info({ migrations: ran }, 'database migrated');
 
@@ -60,7 +82,9 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     );
     const store = new PgDispatcherStore(pool, config.managedSets);
     const kamailios = config.SBC_KAMAILIO_RPC_URLS.map((u) => new HttpKamailioRpc(u, config.SBC_RPC_TIMEOUT_MS));
+    const addresses = new KamailioAddressBook(config.SBC_KAMAILIO_SIP_URIS);
     const reconciler = new Reconciler({
+      addresses,
       registry,
       store,
       kamailios,
@@ -74,13 +98,19 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       metrics,
     });
 
-    const nats = await connect({
-      servers: config.SBC_NATS_URL,
-      name: `sbc-control-plane-${config.SBC_INSTANCE_ID}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-      timeout: 5000,
-    });
+    const nats = await waitForDependency(
+      'NATS',
+      config.SBC_NATS_URL,
+      () =>
+        connect({
+          servers: config.SBC_NATS_URL,
+          name: `sbc-control-plane-${config.SBC_INSTANCE_ID}`,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 500,
+          timeout: 5000,
+        }),
+      wait,
+    );
     closeAll.unshift(() => nats.close());
 
     const consumer = new NodeMessageConsumer({
@@ -93,6 +123,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       instanceId: config.SBC_INSTANCE_ID,
       slotFor: slotsRecoveredFrom(store, registry),
       onMembershipChange: (urgent) => reconciler.trigger(urgent),
+      isKamailioAddress: (uri) => addresses.has(uri),
     });
     consumer.start();
     void (async () => {

@@ -2,6 +2,7 @@ import pino from 'pino';
 import { loadControlPlaneConfig } from './config/controlPlane.js';
 import { ConfigError } from './config/env.js';
 import { startControlPlane } from './controlPlane.js';
+import { DependencyUnavailableError } from './startup.js';
 
 async function main(): Promise<void> {
   let config;
@@ -12,7 +13,17 @@ async function main(): Promise<void> {
     process.exit(err instanceof ConfigError ? 2 : 1);
   }
   const logger = pino({ level: config.SBC_LOG_LEVEL, base: { service: 'sbc-control-plane', instance: config.SBC_INSTANCE_ID } });
-  const cp = await startControlPlane(config, logger);
+  let cp;
+  try {
+    cp = await startControlPlane(config, logger);
+  } catch (err) {
+    if (err instanceof DependencyUnavailableError) {
+      logger.fatal({ component: err.component, url: err.where }, err.message);
+      process.stderr.write(`control plane cannot start: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
   await cp.app.listen({ host: config.SBC_HTTP_HOST, port: config.SBC_HTTP_PORT });
 
   let stopping = false;

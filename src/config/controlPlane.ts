@@ -1,6 +1,23 @@
 import { hostname } from 'node:os';
-import { int, oneOf, parseEnv, str, url, urlList, type Parsed } from './env.js';
+import { int, oneOf, parseEnv, str, url, urlList, type Parsed, type VarSpec } from './env.js';
 import type { DispatcherPolicy } from '../core/dispatcher.js';
+import { parseSipUri } from '../events/sipUri.js';
+
+/** Comma-separated SIP URIs, each checked and normalised like a node's; empty by default. */
+const sipUriList = (description: string): VarSpec<readonly string[]> => ({
+  description,
+  default: [],
+  parse(raw) {
+    const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    return Object.freeze(
+      items.map((item) => {
+        const uri = parseSipUri(item);
+        if (!uri.ok) throw new Error(`${item}: ${uri.reason}`);
+        return uri.value.uri;
+      }),
+    );
+  },
+});
 
 /**
  * Every variable the control plane reads. The SBC_DS_* names are shared with Kamailio's
@@ -14,6 +31,7 @@ export const controlPlaneSpec = {
   SBC_REDIS_PREFIX: str('Key prefix in Redis', 'sbc:', /^[A-Za-z0-9_:.-]{1,64}$/),
   SBC_PG_URL: url('Postgres database holding Kamailio\'s dispatcher table', 'postgres://postgres@127.0.0.1:5432/postgres', ['postgres:', 'postgresql:']),
   SBC_KAMAILIO_RPC_URLS: urlList('Comma-separated JSON-RPC URLs, one per Kamailio', ['http://127.0.0.1:5071/RPC'], ['http:', 'https:']),
+  SBC_KAMAILIO_SIP_URIS: sipUriList('Extra SIP addresses of the Kamailios (a VIP, a NAT address) that must never be a node; their listen sockets are learned by RPC (corex.list_sockets)'),
   SBC_DS_SET_GENERAL: int('Dispatcher set for ordinary calls', 1, 1, 65535),
   SBC_DS_ALG_GENERAL: oneOf('Kamailio algorithm for the general set (4 round-robin, 9 weight, 10 call load, 11 relative weight)', '4', ['4', '9', '10', '11']),
   SBC_DS_SET_ROOMS: int('Dispatcher set for conference rooms', 2, 1, 65535),
@@ -26,6 +44,7 @@ export const controlPlaneSpec = {
   SBC_MAX_CLOCK_SKEW_MS: int('How far a node message\'s seq (the agent\'s clock in ms) may be ahead of this control plane\'s clock; further ahead is refused as forged (keep clocks NTP-synced)', 60_000, 1000, 3_600_000),
   SBC_UNKNOWN_NODE_GRACE_MS: int('How long rows of nodes the registry has no record of are kept (registry lost, agents not yet heard); above the agents\' heartbeat interval', 5000, 0, 600_000),
   SBC_GONE_RETENTION_MS: int('How long a gone node stays visible in the API', 3_600_000, 0, 30 * 86_400_000),
+  SBC_STARTUP_TIMEOUT_MS: int('How long start-up waits for Redis, Postgres and NATS to become reachable before it exits with an error', 60_000, 0, 3_600_000),
   SBC_HTTP_HOST: str('HTTP API listen address', '0.0.0.0'),
   SBC_HTTP_PORT: int('HTTP API listen port', 8080, 0, 65535),
   SBC_INSTANCE_ID: str('Name of this control plane instance in logs and NATS requests; empty means the host name', '', /^[A-Za-z0-9._-]{1,128}$/),

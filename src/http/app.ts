@@ -46,6 +46,7 @@ function toView(n: NodeRecord): Static<typeof NodeView> {
     expiresAt: iso(n.expiresAt),
     stateChangedAt: iso(n.stateChangedAt),
     ...(n.goneReason ? { goneReason: n.goneReason } : {}),
+    blockers: [...(n.blockers ?? [])],
   };
 }
 

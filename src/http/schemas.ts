@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { NODE_HEALTH, NODE_STATES } from '../core/node.js';
-import { NodeId } from '../events/schemas.js';
+import { NodeBlocker, NodeId } from '../events/schemas.js';
 import { ERROR_CODES, type ErrorCode } from './errors.js';
 
 const literalUnion = (values: readonly string[]) => Type.Union(values.map((v) => Type.Literal(v)));
@@ -22,6 +22,7 @@ export const NodeView = Type.Object(
     expiresAt: Type.String({ format: 'date-time' }),
     stateChangedAt: Type.String({ format: 'date-time' }),
     goneReason: Type.Optional(Type.String()),
+    blockers: Type.Array(NodeBlocker, { description: 'What the agent\'s probe found that stops new calls (the node\'s rows are disabled while any is listed)' }),
   },
   { $id: 'Node' },
 );

@@ -5,6 +5,7 @@ import { housekeeping, markGone, nextDeadline, withState } from '../core/lifecyc
 import { NODE_STATES, type GoneReason, type NodeRecord } from '../core/node.js';
 import type { Change, StoredRow } from '../core/planChanges.js';
 import { KamailioReloadPendingError, KamailioUnreachableError } from '../kamailio/errors.js';
+import type { KamailioAddressBook } from '../kamailio/addresses.js';
 import type { KamailioRpc } from '../kamailio/rpc.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DispatcherStore } from '../postgres/dispatcherStore.js';
@@ -29,6 +30,11 @@ export interface ReconcilerDeps {
    * as gone, so this never delays a real removal.
    */
   readonly unknownNodeGraceMs: number;
+  /**
+   * Kamailio's own SIP addresses, refreshed here from each Kamailio's sockets every resync:
+   * a node at one of them never gets a row (it would loop calls through Kamailio).
+   */
+  readonly addresses?: KamailioAddressBook;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** Wall clock for stored deadlines; injectable for tests. */
@@ -73,6 +79,8 @@ export class Reconciler {
   private readonly now: () => number;
   private readonly lastReloadAt = new Map<string, number>();
   private readonly kamailioFailures = new Map<string, number>();
+  /** Monotonic ms at which each Kamailio's sockets were last read. */
+  private readonly socketsReadAt = new Map<string, number>();
   /** Node id -> when its rows were first seen with no registry record. */
   private readonly unknownSince = new Map<string, number>();
   private failures = 0;
@@ -179,7 +187,7 @@ export class Reconciler {
     const transitions = await this.housekeep(nodes);
     if (transitions.length > 0) nodes = await registry.list();
 
-    const computed = flattenSets(desiredSets(nodes, policy));
+    const computed = flattenSets(desiredSets(this.withoutKamailioAddresses(nodes), policy));
     let graceEndsAt: number | undefined;
     let synced;
     try {
@@ -203,6 +211,8 @@ export class Reconciler {
     }
 
     const outcomes = await Promise.all(kamailios.map((k) => this.syncKamailio(k, desired, managedSets)));
+    // After the syncs, so a removal never waits on it; what it learns applies from the next pass.
+    await Promise.all(kamailios.filter((_, i) => !outcomes[i]?.error).map((k) => this.learnSockets(k)));
     if (outcomes.length > 0 && outcomes.every((o) => o.inSync)) {
       transitions.push(...(await this.promoteJoining(nodes)));
     }
@@ -232,6 +242,32 @@ export class Reconciler {
     this.lastReport = report;
     this.lastSuccessAt = now;
     return report;
+  }
+
+  /** Nodes at a Kamailio's own address (learned after they were accepted) get no rows. */
+  private withoutKamailioAddresses(nodes: NodeRecord[]): NodeRecord[] {
+    const book = this.deps.addresses;
+    if (!book) return nodes;
+    const loops = nodes.filter((n) => n.state !== 'gone' && book.has(n.sipUri));
+    if (loops.length === 0) return nodes;
+    this.deps.logger.error({ nodes: loops.map((n) => ({ nodeId: n.nodeId, sipUri: n.sipUri })) }, "nodes at a Kamailio's own address are kept out of routing");
+    return nodes.filter((n) => !loops.includes(n));
+  }
+
+  /** Reads a Kamailio's listen sockets when never read or older than a resync; never fails the sync. */
+  private async learnSockets(k: KamailioRpc): Promise<void> {
+    const book = this.deps.addresses;
+    if (!book) return;
+    const at = this.socketsReadAt.get(k.name);
+    if (at !== undefined && performance.now() - at < this.deps.resyncMs) return;
+    this.socketsReadAt.set(k.name, performance.now());
+    try {
+      book.learn(k.name, await k.listSockets());
+    } catch (err) {
+      // Without corex (or while unreachable) the configured addresses still apply.
+      if (!book.knows(k.name)) this.socketsReadAt.delete(k.name);
+      this.deps.logger.warn({ kamailio: k.name, err: (err as Error).message }, 'could not read Kamailio listen sockets (corex.list_sockets)');
+    }
   }
 
   /**

@@ -2,6 +2,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { ingestNodeMessage } from '../../../src/registry/membership.js';
 import { InMemoryNodeRegistry } from '../../../src/registry/nodeRegistry.js';
 import { Reconciler } from '../../../src/reconciler/reconciler.js';
+import { KamailioAddressBook } from '../../../src/kamailio/addresses.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';
 import type { NodeMessage } from '../../../src/events/schemas.js';
 import { policy } from '../core/fixtures.js';
@@ -258,6 +259,25 @@ describe('Reconciler', () => {
     expect(report.nodes).toBe(20);
     expect(store.rows).toHaveLength(60);
   });
+
+  it("learns each Kamailio's own addresses and gives a node at one of them no rows", async () => {
+    const addresses = new KamailioAddressBook();
+    const withBook = new Reconciler({
+      registry, store, kamailios: kams, policy, managedSets: managed, membership, addresses,
+      reloadDeltaMs: 1000, resyncMs: 10_000, unknownNodeGraceMs: 5000, logger: silentLogger, metrics: createMetrics(), now,
+    });
+    kams[1]!.sockets = [{ proto: 'udp', addresses: ['10.0.0.7'], port: 5080, advertise: undefined }];
+    await ingest(joined(7)); // sip:10.0.0.7:5080: accepted before anyone knew it was a Kamailio
+    await withBook.runOnce();
+    expect(kams.map((k) => k.calls.filter((c) => c === 'list_sockets').length)).toEqual([1, 1]);
+    expect(addresses.has('sip:10.0.0.7:5080')).toBe(true);
+    vi.advanceTimersByTime(1500);
+    await withBook.runOnce();
+    expect(store.rows).toEqual([]);
+    expect(kams[0]!.loaded).toEqual([]);
+    // Read again only after a resync interval.
+    expect(kams.map((k) => k.calls.filter((c) => c === 'list_sockets').length)).toEqual([1, 1]);
+  });
 });
 
 describe('slotsRecoveredFrom', () => {
@@ -275,4 +295,5 @@ describe('slotsRecoveredFrom', () => {
     expect(await slotFor(uuid(99))).toBe(41);
     expect(await slotFor(uuid(98))).toBe(42);
   });
+
 });

@@ -10,7 +10,7 @@ export class DependencyUnavailableError extends Error {
     readonly attempts: number,
     options?: ErrorOptions,
   ) {
-    const cause = options?.cause instanceof Error ? options.cause.message : String(options?.cause ?? 'unknown');
+    const cause = options?.cause instanceof Error ? options.cause.message : JSON.stringify(options?.cause ?? 'unknown');
     super(`${component} at ${where} is not reachable after ${Math.round(waitedMs / 1000)} s (${attempts} attempts): ${cause}`, options);
   }
 }

@@ -139,7 +139,8 @@ function decideLink(state: Running, input: LinkInput): Decision {
 }
 
 function decideUnannounced(state: Extract<MembershipState, { phase: 'unannounced' }>, input: RunningInput): Decision {
-  if (!state.esl.connected && input.kind !== 'facts-read') return nothing(state, 'event socket down');
+  // Facts from a closed connection never get here (see decide); nothing else counts while down.
+  if (!state.esl.connected) return nothing(state, 'event socket down');
   switch (input.kind) {
     case 'facts-read': {
       if (state.retired.includes(input.facts.nodeId)) return nothing(state, `node ${input.facts.nodeId} is retired`);

@@ -6,6 +6,7 @@ import type { Subjects } from '../events/subjects.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { affectsRouting, ingestNodeMessage, removesFromRouting, type MembershipPolicy, type SlotSource } from '../registry/membership.js';
 import type { NodeRegistry } from '../registry/nodeRegistry.js';
+import { QUEUE_GROUP } from './queueGroup.js';
 
 export interface ConsumerDeps {
   readonly nats: NatsConnection;
@@ -27,8 +28,7 @@ export interface ConsumerDeps {
   readonly now?: () => number;
 }
 
-/** Several control planes share the work; each message is handled by one of them. */
-export const QUEUE_GROUP = 'sbc-control-plane';
+export { QUEUE_GROUP };
 
 /**
  * Logs a rejection at most `perWindow` times per reason and window, so a flood of bad

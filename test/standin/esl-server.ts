@@ -1,6 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { EventNames } from 'esl-lite';
 import type { HeaderList } from './esl-frames.js';
 import {
   AUTH_REQUEST, GOODBYE, apiResponseFrame, commandReplyFrame, disconnectNoticeFrame, eventFrame, type EventFormat,
@@ -16,8 +15,26 @@ interface Command {
   headers: HeaderList;
 }
 
-/** switch_event.c's event names (plus ALL), as esl-lite lists them. */
-const EVENT_NAMES: ReadonlySet<string> = new Set<string>(EventNames);
+/** switch_event.c's EVENT_NAMES[] plus ALL (the list esl-lite 3.2.0 carried, which mirrors it). */
+const EVENT_NAMES: ReadonlySet<string> = new Set<string>([
+  'CUSTOM', 'CLONE', 'CHANNEL_CREATE', 'CHANNEL_DESTROY', 'CHANNEL_STATE', 'CHANNEL_CALLSTATE',
+  'CHANNEL_ANSWER', 'CHANNEL_HANGUP', 'CHANNEL_HANGUP_COMPLETE', 'CHANNEL_EXECUTE',
+  'CHANNEL_EXECUTE_COMPLETE', 'CHANNEL_HOLD', 'CHANNEL_UNHOLD', 'CHANNEL_BRIDGE',
+  'CHANNEL_UNBRIDGE', 'CHANNEL_PROGRESS', 'CHANNEL_PROGRESS_MEDIA', 'CHANNEL_OUTGOING',
+  'CHANNEL_PARK', 'CHANNEL_UNPARK', 'CHANNEL_APPLICATION', 'CHANNEL_ORIGINATE', 'CHANNEL_UUID',
+  'API', 'LOG', 'INBOUND_CHAN', 'OUTBOUND_CHAN', 'STARTUP', 'SHUTDOWN', 'PUBLISH', 'UNPUBLISH',
+  'TALK', 'NOTALK', 'SESSION_CRASH', 'MODULE_LOAD', 'MODULE_UNLOAD', 'DTMF', 'MESSAGE',
+  'PRESENCE_IN', 'NOTIFY_IN', 'PRESENCE_OUT', 'PRESENCE_PROBE', 'MESSAGE_WAITING', 'MESSAGE_QUERY',
+  'ROSTER', 'CODEC', 'BACKGROUND_JOB', 'DETECTED_SPEECH', 'DETECTED_TONE', 'PRIVATE_COMMAND',
+  'HEARTBEAT', 'TRAP', 'ADD_SCHEDULE', 'DEL_SCHEDULE', 'EXE_SCHEDULE', 'RE_SCHEDULE', 'RELOADXML',
+  'NOTIFY', 'PHONE_FEATURE', 'PHONE_FEATURE_SUBSCRIBE', 'SEND_MESSAGE', 'RECV_MESSAGE',
+  'REQUEST_PARAMS', 'CHANNEL_DATA', 'GENERAL', 'COMMAND', 'SESSION_HEARTBEAT',
+  'CLIENT_DISCONNECTED', 'SERVER_DISCONNECTED', 'SEND_INFO', 'RECV_INFO', 'RECV_RTCP_MESSAGE',
+  'SEND_RTCP_MESSAGE', 'CALL_SECURE', 'NAT', 'RECORD_START', 'RECORD_STOP', 'PLAYBACK_START',
+  'PLAYBACK_STOP', 'CALL_UPDATE', 'FAILURE', 'SOCKET_DATA', 'MEDIA_BUG_START', 'MEDIA_BUG_STOP',
+  'CONFERENCE_DATA_QUERY', 'CONFERENCE_DATA', 'CALL_SETUP_REQ', 'CALL_SETUP_RESULT', 'CALL_DETAIL',
+  'DEVICE_STATE', 'TEXT', 'SHUTDOWN_REQUESTED', 'ALL',
+]);
 
 const LOG_LEVELS: Record<string, number> = {
   console: 0, alert: 1, crit: 2, err: 3, error: 3, warning: 4, notice: 5, info: 6, debug: 7,

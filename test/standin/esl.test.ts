@@ -69,7 +69,7 @@ describe('authentication and commands', () => {
     await c.waitClosed();
   });
 
-  it('bgapi: reply with the Job-UUID (the one given in a job-uuid header, as esl-lite sends), then BACKGROUND_JOB', async () => {
+  it('bgapi: reply with the Job-UUID (the one given in a job-uuid header, as an ESL client sends), then BACKGROUND_JOB', async () => {
     const s = await standin();
     const c = await client(s, 'event plain BACKGROUND_JOB');
     const r = await c.command('bgapi status');

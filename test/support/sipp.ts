@@ -168,7 +168,7 @@ export interface StartSippUasOptions {
   /** SIP port; default a free one (and retried on a clash). */
   port?: number;
   /**
-   * 200 (default): answer (180, 200 with the Record-Route mirrored, then ACK and BYE).
+   * 200 (default): answer (200 with the Record-Route mirrored, no 180, then ACK and BYE; see uas-answer.xml).
    * 300..699: reject every INVITE with that code. 'none': receive INVITEs, never answer.
    * 'ring': 180, never answer; answer a CANCEL with 200 + 487.
    */

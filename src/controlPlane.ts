@@ -10,6 +10,7 @@ import { reconcilerReadiness } from './http/readiness.js';
 import { KamailioAddressBook } from './kamailio/addresses.js';
 import { HttpKamailioRpc } from './kamailio/rpc.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { authenticatorFor } from './nats/auth.js';
 import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
 import { PgDispatcherStore } from './postgres/dispatcherStore.js';
 import { migrate } from './postgres/migrations.js';
@@ -105,6 +106,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
         connect({
           servers: config.SBC_NATS_URL,
           name: `sbc-control-plane-${config.SBC_INSTANCE_ID}`,
+          ...(config.natsCredentials ? { authenticator: authenticatorFor(config.natsCredentials) } : {}),
           maxReconnectAttempts: -1,
           reconnectTimeWait: 500,
           timeout: 5000,

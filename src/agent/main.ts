@@ -5,6 +5,7 @@ import { ConfigError } from '../config/env.js';
 import { createAgent, type Agent } from './agent.js';
 import { openFreeSwitchLink } from './esl.js';
 import { closeNats, connectNats, natsBus } from './nats.js';
+import { authenticatorFor } from '../nats/auth.js';
 import { PACKAGE_VERSION } from '../version.js';
 
 /**
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
 
   // Waits as long as it takes for NATS; a signal meanwhile exits with nothing to flush.
-  const nc = await connectNats(config.natsUrl, `sbc-agent@${hostname()}`, logger.child({ component: 'nats' }));
+  const nc = await connectNats(config.natsUrl, `sbc-agent@${hostname()}`, logger.child({ component: 'nats' }), authenticatorFor(config.natsCredentials));
   running.closeNats = () => closeNats(nc, NATS_DRAIN_TIMEOUT_MS, logger);
   if (closing) return;
 

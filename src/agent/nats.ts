@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type Authenticator, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 
 /** The agent's narrow view of the message bus. */
@@ -51,11 +51,12 @@ export function reconnectDelay(outageMs: number, random: number, capMs = 5000): 
  * Connects for good: waits for the first connection however long it takes, then
  * reconnects forever. Disconnects and reconnects are logged.
  */
-export async function connectNats(url: string, name: string, logger: Logger): Promise<NatsConnection> {
+export async function connectNats(url: string, name: string, logger: Logger, authenticator?: Authenticator): Promise<NatsConnection> {
   let outageSince = Date.now();
   const nc = await connect({
     servers: url,
     name,
+    ...(authenticator ? { authenticator } : {}),
     maxReconnectAttempts: -1,
     waitOnFirstConnect: true,
     reconnectDelayHandler: () => reconnectDelay(Date.now() - outageSince, Math.random()),

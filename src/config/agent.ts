@@ -1,6 +1,8 @@
 import { ConfigError, int, oneOf, parseEnv, str, url, type Parsed, type VarSpec } from './env.js';
 import { parseSipUri } from '../events/sipUri.js';
 import { isValidSubjectPrefix } from '../events/subjects.js';
+import type { NatsCredentials } from '../nats/auth.js';
+import { natsAuthSpec, natsCredentialsOf } from './natsAuth.js';
 
 /** An optional SIP URI: empty means "derive it from the SIP profile"; otherwise normalised. */
 const optionalSipUri = (description: string): VarSpec<string> => ({
@@ -21,6 +23,7 @@ const optionalSipUri = (description: string): VarSpec<string> => ({
 export const agentConfigSpec = {
   SBC_NATS_URL: url('NATS server the agent publishes membership to', 'nats://127.0.0.1:4222', ['nats:', 'tls:']),
   SBC_NATS_PREFIX: str('Subject prefix for every message', 'sbc', /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/),
+  ...natsAuthSpec,
   SBC_FS_ESL_HOST: str('FreeSWITCH Event Socket host', '127.0.0.1', /^[A-Za-z0-9.:_-]{1,253}$/),
   SBC_FS_ESL_PORT: int('FreeSWITCH Event Socket port', 8021, 1, 65535),
   SBC_FS_ESL_PASSWORD: str('FreeSWITCH Event Socket password', 'ClueCon', /^[^\r\n]{1,256}$/),
@@ -38,6 +41,7 @@ export type AgentEnv = Parsed<typeof agentConfigSpec>;
 
 export interface AgentConfig {
   readonly natsUrl: string;
+  readonly natsCredentials: NatsCredentials | undefined;
   readonly natsPrefix: string;
   readonly esl: { readonly host: string; readonly port: number; readonly password: string };
   readonly sipProfile: string;
@@ -62,9 +66,11 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
   if (parsed.SBC_ESL_TIMEOUT_MS > parsed.SBC_HEARTBEAT_MS) {
     problems.push(`SBC_ESL_TIMEOUT_MS (${parsed.SBC_ESL_TIMEOUT_MS}) must not exceed SBC_HEARTBEAT_MS (${parsed.SBC_HEARTBEAT_MS})`);
   }
+  const natsCredentials = natsCredentialsOf(parsed, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     natsUrl: parsed.SBC_NATS_URL,
+    natsCredentials,
     natsPrefix: parsed.SBC_NATS_PREFIX,
     esl: Object.freeze({ host: parsed.SBC_FS_ESL_HOST, port: parsed.SBC_FS_ESL_PORT, password: parsed.SBC_FS_ESL_PASSWORD }),
     sipProfile: parsed.SBC_FS_SIP_PROFILE,

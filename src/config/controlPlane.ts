@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
-import { int, oneOf, parseEnv, str, url, urlList, type Parsed, type VarSpec } from './env.js';
+import { ConfigError, int, oneOf, parseEnv, str, url, urlList, type Parsed, type VarSpec } from './env.js';
+import { natsAuthSpec, natsCredentialsOf } from './natsAuth.js';
+import type { NatsCredentials } from '../nats/auth.js';
 import type { DispatcherPolicy } from '../core/dispatcher.js';
 import { parseSipUri } from '../events/sipUri.js';
 
@@ -27,6 +29,7 @@ const sipUriList = (description: string): VarSpec<readonly string[]> => ({
 export const controlPlaneSpec = {
   SBC_NATS_URL: url('NATS server(s) the agents publish to', 'nats://127.0.0.1:4222', ['nats:', 'tls:']),
   SBC_NATS_PREFIX: str('Subject prefix for every message', 'sbc', /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/),
+  ...natsAuthSpec,
   SBC_REDIS_URL: url('Redis holding the live node registry', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
   SBC_REDIS_PREFIX: str('Key prefix in Redis', 'sbc:', /^[A-Za-z0-9_:.-]{1,64}$/),
   SBC_PG_URL: url('Postgres database holding Kamailio\'s dispatcher table', 'postgres://postgres@127.0.0.1:5432/postgres', ['postgres:', 'postgresql:']),
@@ -54,16 +57,20 @@ export const controlPlaneSpec = {
 export type ControlPlaneEnv = Parsed<typeof controlPlaneSpec>;
 
 export interface ControlPlaneConfig extends ControlPlaneEnv {
+  readonly natsCredentials: NatsCredentials | undefined;
   readonly policy: DispatcherPolicy;
   readonly managedSets: ReadonlySet<number>;
 }
 
 export function loadControlPlaneConfig(env: Record<string, string | undefined> = process.env): ControlPlaneConfig {
   const parsed = parseEnv(controlPlaneSpec, env);
+  const problems: string[] = [];
   const ids = [parsed.SBC_DS_SET_GENERAL, parsed.SBC_DS_SET_ROOMS, parsed.SBC_DS_SET_CASCADE];
   if (new Set(ids).size !== ids.length) {
-    throw new Error(`invalid configuration:\n  - SBC_DS_SET_GENERAL, SBC_DS_SET_ROOMS and SBC_DS_SET_CASCADE must differ (got ${ids.join(', ')})`);
+    problems.push(`SBC_DS_SET_GENERAL, SBC_DS_SET_ROOMS and SBC_DS_SET_CASCADE must differ (got ${ids.join(', ')})`);
   }
+  const natsCredentials = natsCredentialsOf(parsed, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
   const policy: DispatcherPolicy = Object.freeze({
     sets: Object.freeze([
       { purpose: 'general' as const, setId: parsed.SBC_DS_SET_GENERAL, algorithm: Number(parsed.SBC_DS_ALG_GENERAL) },
@@ -73,6 +80,7 @@ export function loadControlPlaneConfig(env: Record<string, string | undefined> =
   });
   return Object.freeze({
     ...parsed,
+    natsCredentials,
     SBC_INSTANCE_ID: parsed.SBC_INSTANCE_ID === '' ? hostname() : parsed.SBC_INSTANCE_ID,
     policy,
     managedSets: new Set(ids),

@@ -97,7 +97,7 @@ export const urlList = (description: string, def: readonly string[] | undefined,
 export function describeSpec(spec: Spec): string {
   const rows = Object.entries(spec).map(([name, v]) => {
     const shown = Array.isArray(v.default) ? v.default.join(',') : JSON.stringify(v.default)?.replace(/^"|"$/g, '');
-    const def = v.default === undefined ? '(required)' : shown === '' ? '(empty)' : `\`${shown}\``;
+    const def = v.default === undefined ? '(required)' : v.default === null ? '(unset)' : shown === '' ? '(empty)' : `\`${shown}\``;
     return `| \`${name}\` | ${def} | ${v.description} |`;
   });
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');

@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createUser } from '@nats-io/nkeys';
 import { describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../../src/config/controlPlane.js';
 import { ConfigError } from '../../../src/config/env.js';
@@ -36,6 +39,48 @@ describe('control plane configuration', () => {
       'http://b:5071/RPC',
     ]);
     expect(() => loadControlPlaneConfig({ SBC_DS_SET_ROOMS: '1' })).toThrow(/must differ/);
+  });
+
+  it('reads an nkey seed file at start-up, and lists every problem with NATS credential files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sbc-cfg-'));
+    try {
+      const good = join(dir, 'cp.nk');
+      writeFileSync(good, `${new TextDecoder().decode(createUser().getSeed())}\n`);
+      const bad = join(dir, 'bad.nk');
+      writeFileSync(bad, 'SUNOTAREALSEED\n');
+      const creds = join(dir, 'x.creds');
+      writeFileSync(creds, 'not a creds file');
+      expect(loadControlPlaneConfig({ SBC_NATS_NKEY_FILE: good }).natsCredentials).toMatchObject({ kind: 'nkey', file: good });
+      expect(loadControlPlaneConfig({}).natsCredentials).toBeUndefined();
+      const problems = (f: () => unknown) => {
+        try {
+          f();
+        } catch (err) {
+          return (err as ConfigError).problems.join('\n');
+        }
+        return '';
+      };
+      expect(problems(() => loadControlPlaneConfig({ SBC_NATS_NKEY_FILE: join(dir, 'missing.nk') }))).toMatch(/SBC_NATS_NKEY_FILE=.*cannot read .*ENOENT/);
+      expect(problems(() => loadControlPlaneConfig({ SBC_NATS_NKEY_FILE: bad, SBC_NATS_CREDS_FILE: creds }))).toMatch(
+        /SBC_NATS_NKEY_FILE=.*invalid[\s\S]*SBC_NATS_CREDS_FILE=.*not a NATS creds file/,
+      );
+      expect(problems(() => loadControlPlaneConfig({ SBC_NATS_NKEY_FILE: good, SBC_NATS_CREDS_FILE: good }))).toMatch(/SBC_NATS_CREDS_FILE=.*not a NATS creds file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses both credential kinds at once', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sbc-cfg-'));
+    try {
+      const nk = join(dir, 'cp.nk');
+      writeFileSync(nk, new TextDecoder().decode(createUser().getSeed()));
+      const creds = join(dir, 'cp.creds');
+      writeFileSync(creds, '-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n-----BEGIN USER NKEY SEED-----\ny\n');
+      expect(() => loadControlPlaneConfig({ SBC_NATS_NKEY_FILE: nk, SBC_NATS_CREDS_FILE: creds })).toThrow(/at most one of SBC_NATS_NKEY_FILE and SBC_NATS_CREDS_FILE/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('README.md embeds the configuration reference generated from the specs', () => {

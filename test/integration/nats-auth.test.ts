@@ -1,0 +1,180 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import { createUser } from '@nats-io/nkeys';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
+import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
+import { migrate } from '../../src/postgres/migrations.js';
+import { writeCredentials, type CredentialFiles } from '../../src/tools/nats-credentials.js';
+import { freePort } from '../support/ports.js';
+import { startProcess, waitFor, type RunningProcess } from '../support/process.js';
+import { createPostgresDatabase, startRedis, type Service } from '../support/services.js';
+import { startStandin, type Standin } from '../standin/standin.js';
+
+/**
+ * A private nats-server configured exactly as README tells operators to: the authorization
+ * block `nats-credentials` writes, included from the server config, and nothing else.
+ */
+describe('NATS least privilege (private nats-server with the generated authorization)', () => {
+  const prefix = 'sbc';
+  let dir: string;
+  let files: CredentialFiles;
+  let server: RunningProcess;
+  let url: string;
+  const open: NatsConnection[] = [];
+
+  const seed = (file: string) => new TextEncoder().encode(readFileSync(file, 'utf8').trim());
+  const as = async (file: string) => {
+    const nc = await connect({ servers: url, authenticator: nkeyAuthenticator(seed(file)), maxReconnectAttempts: 0 });
+    open.push(nc);
+    return nc;
+  };
+  /** The next permission error the server reports on this connection (or undefined). */
+  const nextError = async (nc: NatsConnection, ms = 2000): Promise<string | undefined> => {
+    const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), ms));
+    const error = (async () => {
+      for await (const s of nc.status()) if (s.type === 'error') return String(s.error);
+      return undefined;
+    })();
+    return Promise.race([error, timeout]);
+  };
+  const received = (nc: NatsConnection, subject: string, queue?: string) => {
+    const got: string[] = [];
+    nc.subscribe(subject, { ...(queue ? { queue } : {}), callback: (_e, m) => got.push(m.subject) });
+    return got;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sbc-nats-auth-'));
+    files = writeCredentials({ dir, prefix, agents: ['fs1', 'fs2'] });
+    const port = await freePort();
+    writeFileSync(join(dir, 'nats-server.conf'), `listen: 127.0.0.1:${port}\ninclude auth.conf\n`);
+    server = startProcess('nats-server', ['-c', join(dir, 'nats-server.conf')]);
+    url = `nats://127.0.0.1:${port}`;
+    await waitFor('nats-server with authorization', async () => {
+      try {
+        await (await as(files.controlPlane)).close();
+        return true;
+      } catch {
+        return false;
+      }
+    }, 10_000);
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(open.map((nc) => nc.close()));
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a client without credentials, and one whose key is not listed', async () => {
+    await expect(connect({ servers: url, maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization Violation/i);
+    const stranger = createUser().getSeed();
+    await expect(connect({ servers: url, authenticator: nkeyAuthenticator(stranger), maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization Violation/i);
+  });
+
+  it('an agent publishes node messages and hears reannounce requests, nothing else', async () => {
+    const cp = await as(files.controlPlane);
+    const agent = await as(files.agents.fs1 as string);
+    const atControlPlane = received(cp, `${prefix}.node.*.*`, 'sbc-control-plane');
+    const atAgent = received(agent, `${prefix}.control.reannounce`);
+    await cp.flush();
+    await agent.flush();
+
+    agent.publish(`${prefix}.node.00000000-0000-4000-8000-000000000001.heartbeat`, '{}');
+    cp.publish(`${prefix}.control.reannounce`, '{}');
+    await agent.flush();
+    await cp.flush();
+    await waitFor('both delivered', () => atControlPlane.length === 1 && atAgent.length === 1, 3000);
+
+    // An agent may not speak for the control plane...
+    const denied = nextError(agent);
+    agent.publish(`${prefix}.control.reannounce`, '{}');
+    expect(await denied).toMatch(/Permissions Violation for Publish to "sbc\.control\.reannounce"/);
+    // ...nor read other nodes' messages.
+    const a2 = await as(files.agents.fs2 as string);
+    const subDenied = nextError(a2);
+    a2.subscribe(`${prefix}.node.*.*`, { callback: () => undefined });
+    expect(await subDenied).toMatch(/Permissions Violation for Subscription to "sbc\.node\.\*\.\*"/);
+    expect(atAgent).toHaveLength(1);
+  });
+
+  it('the control plane reads node messages only in its queue group, and cannot forge a node', async () => {
+    const cp = await as(files.controlPlane);
+    const plain = nextError(cp);
+    cp.subscribe(`${prefix}.node.*.*`, { callback: () => undefined });
+    expect(await plain).toMatch(/Permissions Violation for Subscription to "sbc\.node\.\*\.\*"/);
+
+    const cp2 = await as(files.controlPlane);
+    const atControlPlane = received(cp2, `${prefix}.node.*.*`, 'sbc-control-plane');
+    await cp2.flush();
+    const forged = nextError(cp2);
+    cp2.publish(`${prefix}.node.00000000-0000-4000-8000-000000000002.joined`, '{}');
+    expect(await forged).toMatch(/Permissions Violation for Publish to "sbc\.node\./);
+    expect(atControlPlane).toEqual([]);
+  });
+
+  describe('the shipped programs, each with its own key', () => {
+    let db: Service;
+    let redis: Service;
+    let control: ControlPlane;
+    let fs: Standin;
+    let agent: RunningProcess;
+
+    beforeAll(async () => {
+      [db, redis] = await Promise.all([createPostgresDatabase(), startRedis()]);
+      const pool = new pg.Pool({ connectionString: db.url });
+      await migrate(pool);
+      await pool.end();
+      const config = loadControlPlaneConfig({
+        SBC_NATS_URL: url,
+        SBC_NATS_NKEY_FILE: files.controlPlane,
+        SBC_REDIS_URL: redis.url,
+        SBC_PG_URL: db.url,
+        SBC_KAMAILIO_RPC_URLS: `http://127.0.0.1:${await freePort()}/RPC`,
+      });
+      control = await startControlPlane(config, pino({ level: 'silent' }));
+      fs = await startStandin({ toneMs: 0, eslReadyDelayMs: 0 });
+      agent = startProcess(process.execPath, ['--import', 'tsx', 'src/agent/main.ts'], {
+        env: {
+          PATH: process.env.PATH,
+          SBC_NATS_URL: url,
+          SBC_NATS_NKEY_FILE: files.agents.fs1 as string,
+          SBC_FS_ESL_PORT: String(fs.eslPort),
+          SBC_FS_ESL_PASSWORD: fs.password,
+          SBC_HEARTBEAT_MS: '500',
+          SBC_ESL_TIMEOUT_MS: '400',
+          SBC_LOG_LEVEL: 'warn',
+        },
+      });
+    });
+
+    afterAll(async () => {
+      await agent?.stop();
+      await fs?.stop();
+      await control?.stop();
+      await Promise.allSettled([redis?.stop(), db?.stop()]);
+    });
+
+    it('an agent announces its node to the control plane through the authorised server', async () => {
+      await waitFor('node registered', async () => (await control.registry.get(fs.coreUuid)) !== undefined, 20_000);
+      expect(await control.registry.get(fs.coreUuid)).toMatchObject({ sipUri: fs.sipUri, state: expect.stringMatching(/joining|active/) as unknown });
+      expect(agent.output()).not.toMatch(/Permissions Violation|Authorization Violation/);
+    });
+
+    it('an agent without a key never gets in, and says so', async () => {
+      const keyless = startProcess(process.execPath, ['--import', 'tsx', 'src/agent/main.ts'], {
+        env: { PATH: process.env.PATH, SBC_NATS_URL: url, SBC_FS_ESL_PORT: String(fs.eslPort), SBC_FS_ESL_PASSWORD: fs.password, SBC_LOG_LEVEL: 'info' },
+      });
+      try {
+        await waitFor('the refusal', () => /Authorization Violation/i.test(keyless.output()), 15_000);
+      } finally {
+        await keyless.stop();
+      }
+    });
+  });
+});

@@ -14,6 +14,8 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# NATS credentials (compose's nats-credentials service writes them here, as user node).
+RUN install -d -o node -g node -m 0700 /auth
 USER node
 EXPOSE 8080
 # Control plane by default; the agent runs with: node dist/src/agent/main.js

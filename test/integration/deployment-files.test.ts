@@ -1,8 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { agentConfigSpec } from '../../src/config/agent.js';
 import { controlPlaneSpec } from '../../src/config/controlPlane.js';
+import { writeCredentials } from '../../src/tools/nats-credentials.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
@@ -59,6 +62,22 @@ describe('deployment files stay true to the code', () => {
     for (const name of Object.keys(envs.kamailio!)) expect(kamailioReads).toContain(name);
     // The control plane must reach Kamailio's RPC port the cfg listens on.
     expect(envs['control-plane']!.SBC_KAMAILIO_RPC_URLS).toBe(`http://kamailio:${envs.kamailio!.SBC_RPC_PORT}/RPC`);
+  });
+
+  it('the compose NATS config is valid with the authorization nats-credentials writes, and each program gets its key', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sbc-compose-nats-'));
+    try {
+      writeFileSync(join(dir, 'nats-server.conf'), read('compose/nats-server.conf'));
+      const files = writeCredentials({ dir: join(dir, 'auth'), prefix: 'sbc', agents: [] });
+      const check = spawnSync('nats-server', ['-c', join(dir, 'nats-server.conf'), '-t'], { encoding: 'utf8' });
+      expect(check.status, check.stderr + check.stdout).toBe(0);
+      const envs = composeEnvironments();
+      // The compose services mount the nats-auth volume at /auth; the names must be the tool's.
+      expect(envs['control-plane']!.SBC_NATS_NKEY_FILE).toBe(`/auth/${basename(files.controlPlane)}`);
+      for (const svc of ['agent-1', 'agent-2']) expect(envs[svc]!.SBC_NATS_NKEY_FILE).toBe(`/auth/${basename(files.agents.agent!)}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('Kamailio\'s routing script and the control plane agree on set ids and algorithms by default', () => {

@@ -44,7 +44,12 @@ describe('NATS least privilege (private nats-server with the generated authoriza
   };
   const received = (nc: NatsConnection, subject: string, queue?: string) => {
     const got: string[] = [];
-    nc.subscribe(subject, { ...(queue ? { queue } : {}), callback: (_e, m) => got.push(m.subject) });
+    nc.subscribe(subject, {
+      ...(queue ? { queue } : {}),
+      callback: (_e, m) => {
+        got.push(m.subject);
+      },
+    });
     return got;
   };
 

@@ -8,13 +8,27 @@ import ts from 'typescript';
  *
  * Counts `it`/`test` calls (with any modifier: skip, only, todo, concurrent, fails, skipIf(..),
  * runIf(..)), multiplied by the length of literal arrays given to `.each([...])` on the test or
- * on enclosing `describe` blocks. A `.each` over something that is not a literal array counts
- * once. The reporter checks this count against vitest's own for every file that did load, so a
+ * on enclosing `describe` blocks, or of a `const` array literal the `.each` names. A `.each`
+ * over anything else counts once. The reporter checks this count against vitest's own for every file that did load, so a
  * pattern this misses shows up at once.
  */
 export function declaredTestCount(source: string, fileName = 'test.ts'): number {
   const file = ts.createSourceFile(fileName, source, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
-  return countIn(file, 1);
+  return countIn(file, 1, literalArrays(file));
+}
+
+/** `const name = [...]` anywhere in the file: the table an `.each(name)` runs over. */
+function literalArrays(file: ts.SourceFile): ReadonlyMap<string, number> {
+  const out = new Map<string, number>();
+  const visit = (node: ts.Node): void => {
+    if (ts.isVariableDeclaration(node) && ts.isIdentifier(node.name) && node.initializer) {
+      const init = unwrap(node.initializer);
+      if (ts.isArrayLiteralExpression(init) && !init.elements.some(ts.isSpreadElement)) out.set(node.name.text, init.elements.length);
+    }
+    node.forEachChild(visit);
+  };
+  visit(file);
+  return out;
 }
 
 export function declaredTestCountOfFile(path: string): number {
@@ -24,19 +38,21 @@ export function declaredTestCountOfFile(path: string): number {
 type Callee = { readonly root: 'it' | 'test' | 'describe'; readonly times: number };
 
 /** `it`, `it.skip`, `it.each([..])`, `describe.skipIf(x)`, ... -> which root and how many cases. */
-function calleeOf(expr: ts.Expression): Callee | undefined {
+function calleeOf(expr: ts.Expression, arrays: ReadonlyMap<string, number>): Callee | undefined {
   if (ts.isIdentifier(expr)) {
     return expr.text === 'it' || expr.text === 'test' || expr.text === 'describe' ? { root: expr.text, times: 1 } : undefined;
   }
-  if (ts.isPropertyAccessExpression(expr)) return calleeOf(expr.expression);
+  if (ts.isPropertyAccessExpression(expr)) return calleeOf(expr.expression, arrays);
   if (ts.isCallExpression(expr)) {
     // A modifier call: `.each(cases)`, `.skipIf(cond)`, `.runIf(cond)`.
-    const inner = calleeOf(expr.expression);
+    const inner = calleeOf(expr.expression, arrays);
     if (!inner) return undefined;
     const method = ts.isPropertyAccessExpression(expr.expression) ? expr.expression.name.text : '';
     const arg = expr.arguments[0] && unwrap(expr.arguments[0]);
-    if (method === 'each' && arg && ts.isArrayLiteralExpression(arg)) return { root: inner.root, times: inner.times * arg.elements.length };
-    return inner;
+    if (method !== 'each' || !arg) return inner;
+    if (ts.isArrayLiteralExpression(arg)) return { root: inner.root, times: inner.times * arg.elements.length };
+    const named = ts.isIdentifier(arg) ? arrays.get(arg.text) : undefined;
+    return named === undefined ? inner : { root: inner.root, times: inner.times * named };
   }
   return undefined;
 }
@@ -47,21 +63,21 @@ function unwrap(e: ts.Expression): ts.Expression {
   return e;
 }
 
-function countIn(node: ts.Node, factor: number): number {
+function countIn(node: ts.Node, factor: number, arrays: ReadonlyMap<string, number>): number {
   if (ts.isCallExpression(node)) {
-    const callee = calleeOf(node.expression);
+    const callee = calleeOf(node.expression, arrays);
     // A call whose callee is itself a modifier call (`it.each(x)`) is not a declaration by itself.
     const declares = callee && node.arguments.length >= 1 && !isModifierOnly(node);
     if (declares && callee.root !== 'describe') return factor * callee.times;
     if (declares && callee.root === 'describe') {
       let n = 0;
-      for (const arg of node.arguments) n += countIn(arg, factor * callee.times);
+      for (const arg of node.arguments) n += countIn(arg, factor * callee.times, arrays);
       return n;
     }
   }
   let n = 0;
   node.forEachChild((child) => {
-    n += countIn(child, factor);
+    n += countIn(child, factor, arrays);
   });
   return n;
 }

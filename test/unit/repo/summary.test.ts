@@ -20,10 +20,12 @@ describe('summary line: every test that should have run is counted', () => {
         it('h', () => {});
         describe('i', () => { it.each([[1], [2]])('j', () => {}); });
       });
+      const table: Array<[string, number]> = [['a', 1], ['b', 2], ['c', 3], ['d', 4]];
+      it.each(table)('k %s', () => {});
       function helper() { return expect(1).toBe(1); }
     `;
-    // 1 + 1 + 1 + 1 + 3 + 1 + 2 * (1 + 2)
-    expect(declaredTestCount(source)).toBe(14);
+    // 1 + 1 + 1 + 1 + 3 + 1 + 2 * (1 + 2) + 4
+    expect(declaredTestCount(source)).toBe(18);
   });
 
   describe('a file that fails to load', () => {

@@ -4,8 +4,9 @@
 # SBC_LOCAL_NODES FreeSWITCH nodes with their agents. FreeSWITCH cannot be installed here,
 # so each node is the project's FreeSWITCH stand-in (real ESL protocol + SIP UAS).
 #
-# It uses the machine's NATS (127.0.0.1:4222, subject prefix sbc.local), Redis
-# (127.0.0.1:6379, key prefix sbc:local:) and Postgres (127.0.0.1:5432, database sbc_local).
+# It starts its own NATS on 127.0.0.1:4223 with authorization on (one nkey per program, made
+# by nats-credentials into the log directory; subject prefix sbc.local), and uses the machine's
+# Redis (127.0.0.1:6379, key prefix sbc:local:) and Postgres (127.0.0.1:5432, database sbc_local).
 #
 # Every child runs in its own session (setsid), so a Ctrl-C in the terminal reaches only this
 # script. Ctrl-C, SIGTERM or SIGHUP stop everything in order: the agents (each publishes
@@ -20,6 +21,7 @@
 #   SBC_LOCAL_SIP_PORT [5060]      Kamailio SIP (UDP and TCP)
 #   SBC_LOCAL_RPC_PORT [5071]      Kamailio JSON-RPC
 #   SBC_LOCAL_HTTP_PORT [8080]     control plane HTTP API
+#   SBC_LOCAL_NATS_PORT [4223]     this run's NATS server (authorization on)
 #   SBC_LOCAL_ESL_BASE [8020]      node i's ESL port is this + i (8021, 8022, ...)
 #   SBC_LOCAL_NODE_SIP_BASE [5080] node i's SIP (UDP) port is this + 10 i (5090, 5100, ...)
 #   SBC_LOCAL_NATS_PREFIX [sbc.local], SBC_LOCAL_REDIS_PREFIX [sbc:local:]
@@ -34,6 +36,7 @@ DB=${SBC_LOCAL_DB:-sbc_local}
 SIP_PORT=${SBC_LOCAL_SIP_PORT:-5060}
 RPC_PORT=${SBC_LOCAL_RPC_PORT:-5071}
 HTTP_PORT=${SBC_LOCAL_HTTP_PORT:-8080}
+NATS_PORT=${SBC_LOCAL_NATS_PORT:-4223}
 ESL_BASE=${SBC_LOCAL_ESL_BASE:-8020}
 NODE_SIP_BASE=${SBC_LOCAL_NODE_SIP_BASE:-5080}
 NATS_PREFIX=${SBC_LOCAL_NATS_PREFIX:-sbc.local}
@@ -50,7 +53,7 @@ die() {
 
 [[ $NODES =~ ^[0-9]+$ ]] && ((NODES >= 1 && NODES <= 20)) || die "SBC_LOCAL_NODES must be 1..20, got '$NODES'"
 [[ $DB =~ ^[a-z_][a-z0-9_]*$ ]] || die "SBC_LOCAL_DB must be a plain lower-case identifier, got '$DB'"
-for v in SIP_PORT RPC_PORT HTTP_PORT ESL_BASE NODE_SIP_BASE; do
+for v in SIP_PORT RPC_PORT HTTP_PORT NATS_PORT ESL_BASE NODE_SIP_BASE; do
   [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} >= 1 && ${!v} <= 65535)) || die "SBC_LOCAL_$v must be a port number, got '${!v}'"
 done
 
@@ -221,11 +224,13 @@ trap on_exit EXIT
 if [[ $SKIP_SETUP == 1 ]]; then
   CP_CMD=(node --import tsx src/main.ts)
   AGENT_CMD=(node --import tsx src/agent/main.ts)
+  CREDENTIALS_CMD=(node --import tsx src/tools/nats-credentials.ts)
 else
   bash scripts/install-deps.sh
   npm run build
   CP_CMD=(node --enable-source-maps dist/src/main.js)
   AGENT_CMD=(node --enable-source-maps dist/src/agent/main.js)
+  CREDENTIALS_CMD=(node dist/src/tools/nats-credentials.js)
 fi
 
 LOG_DIR=${SBC_LOCAL_LOG_DIR:-$(mktemp -d /tmp/sbc-local.XXXXXX)}
@@ -234,7 +239,7 @@ mkdir -p "$LOG_DIR"
 say "logs in $LOG_DIR (kept after exit; $LOG_DIR/pids lists every process)"
 
 # "<proto> <port> <what>" for every port this run listens on.
-WANTED=("udp $SIP_PORT Kamailio SIP" "tcp $SIP_PORT Kamailio SIP" "tcp $RPC_PORT Kamailio JSON-RPC" "tcp $HTTP_PORT control plane HTTP")
+WANTED=("udp $SIP_PORT Kamailio SIP" "tcp $SIP_PORT Kamailio SIP" "tcp $RPC_PORT Kamailio JSON-RPC" "tcp $HTTP_PORT control plane HTTP" "tcp $NATS_PORT NATS")
 for ((i = 1; i <= NODES; i++)); do
   WANTED+=("tcp $((ESL_BASE + i)) node $i ESL" "udp $((NODE_SIP_BASE + 10 * i)) node $i SIP")
 done
@@ -265,9 +270,9 @@ for w in "${WANTED[@]}"; do
     taken=1
   fi
 done
-((taken == 0)) || fail "not starting: free those ports or choose others (SBC_LOCAL_SIP_PORT, SBC_LOCAL_RPC_PORT, SBC_LOCAL_HTTP_PORT, SBC_LOCAL_ESL_BASE, SBC_LOCAL_NODE_SIP_BASE)"
+((taken == 0)) || fail "not starting: free those ports or choose others (SBC_LOCAL_SIP_PORT, SBC_LOCAL_RPC_PORT, SBC_LOCAL_HTTP_PORT, SBC_LOCAL_NATS_PORT, SBC_LOCAL_ESL_BASE, SBC_LOCAL_NODE_SIP_BASE)"
 
-for need in "4222 NATS" "6379 Redis" "5432 Postgres"; do
+for need in "6379 Redis" "5432 Postgres"; do
   read -r port what <<<"$need"
   [[ -n $(port_owner tcp "$port") ]] || fail "$what is not listening on 127.0.0.1:$port (scripts/install-deps.sh starts it)"
 done
@@ -276,7 +281,7 @@ exists=$(psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE dat
 [[ $exists == 1 ]] || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $DB" || fail "cannot create database $DB"
 
 # What every agent and the control plane get (other SBC_* variables of the caller pass through).
-COMMON=(env SBC_NATS_URL=nats://127.0.0.1:4222 "SBC_NATS_PREFIX=$NATS_PREFIX")
+COMMON=(env "SBC_NATS_URL=nats://127.0.0.1:$NATS_PORT" "SBC_NATS_PREFIX=$NATS_PREFIX")
 
 # Polls "$2..." every 0.2 s for at most $1 seconds while $pid lives; fails with its log otherwise.
 wait_until() { # <bound s> <pid> <what> <command...>
@@ -296,8 +301,17 @@ kamailio_rpc_answers() {
 }
 
 # ---- start ------------------------------------------------------------------------------
-# Control plane first: it migrates the database Kamailio reads.
-spawn control-plane control-plane "${COMMON[@]}" "SBC_REDIS_URL=redis://127.0.0.1:6379" "SBC_REDIS_PREFIX=$REDIS_PREFIX" \
+# NATS first, with only the keys made for this run: a client without one is refused.
+NATS_DIR="$LOG_DIR/nats"
+"${CREDENTIALS_CMD[@]}" --dir "$NATS_DIR" --prefix "$NATS_PREFIX" >/dev/null || fail "nats-credentials could not write $NATS_DIR"
+printf 'listen: 127.0.0.1:%s\ninclude auth.conf\n' "$NATS_PORT" >"$NATS_DIR/nats-server.conf"
+spawn other nats nats-server -c "$NATS_DIR/nats-server.conf"
+NATS_PID=$SPAWNED
+nats_listens() { [[ -n $(port_owner tcp "$NATS_PORT") ]]; }
+wait_until 10 "$NATS_PID" "NATS on 127.0.0.1:$NATS_PORT" nats_listens
+
+# Control plane next: it migrates the database Kamailio reads.
+spawn control-plane control-plane "${COMMON[@]}" "SBC_NATS_NKEY_FILE=$NATS_DIR/control-plane.nk" "SBC_REDIS_URL=redis://127.0.0.1:6379" "SBC_REDIS_PREFIX=$REDIS_PREFIX" \
   "SBC_PG_URL=postgres://postgres@127.0.0.1:5432/$DB" "SBC_KAMAILIO_RPC_URLS=http://127.0.0.1:$RPC_PORT/RPC" \
   SBC_HTTP_HOST=127.0.0.1 "SBC_HTTP_PORT=$HTTP_PORT" "${CP_CMD[@]}"
 CP=$SPAWNED
@@ -320,7 +334,7 @@ for ((i = 1; i <= NODES; i++)); do
   fs=$SPAWNED
   # The stand-in prints one JSON line once it listens.
   wait_until 60 "$fs" "stand-in fs$i to listen (ESL $esl, SIP $sip)" grep -q '"coreUuid"' "$LOG_DIR/fs$i.log"
-  spawn agent "agent$i" "${COMMON[@]}" "SBC_FS_ESL_PORT=$esl" "${AGENT_CMD[@]}"
+  spawn agent "agent$i" "${COMMON[@]}" "SBC_NATS_NKEY_FILE=$NATS_DIR/agent.nk" "SBC_FS_ESL_PORT=$esl" "${AGENT_CMD[@]}"
 done
 
 all_active() {

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -31,6 +32,7 @@ interface LocalRun {
   readonly db: string;
   readonly redisPrefix: string;
   readonly httpPort: number;
+  readonly natsPort: number;
   output(): string;
   readonly exited: Promise<number | null>;
 }
@@ -45,6 +47,7 @@ async function startRunLocal(extraEnv: Record<string, string> = {}, ports: { htt
   const nodeSipPort = await freePort();
   const rpcPort = await freePort();
   const httpPort = ports.httpPort ?? (await freePort());
+  const natsPort = await freePort();
   const logDir = mkdtempSync(join(tmpdir(), 'run-local-test-'));
   const db = `sbc_local_test_${tag}`;
   const redisPrefix = `sbc:localtest${tag}:`;
@@ -57,6 +60,7 @@ async function startRunLocal(extraEnv: Record<string, string> = {}, ports: { htt
     SBC_LOCAL_SIP_PORT: String(sipPort),
     SBC_LOCAL_RPC_PORT: String(rpcPort),
     SBC_LOCAL_HTTP_PORT: String(httpPort),
+    SBC_LOCAL_NATS_PORT: String(natsPort),
     SBC_LOCAL_ESL_BASE: String(eslPort - 1),
     SBC_LOCAL_NODE_SIP_BASE: String(nodeSipPort - 10),
     SBC_LOCAL_NATS_PREFIX: `sbc.localtest${tag}`,
@@ -70,7 +74,7 @@ async function startRunLocal(extraEnv: Record<string, string> = {}, ports: { htt
   child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-  const run = { child, logDir, db, redisPrefix, httpPort, output: () => out, exited };
+  const run = { child, logDir, db, redisPrefix, httpPort, natsPort, output: () => out, exited };
   runs.push(run);
   return run;
 }
@@ -160,8 +164,10 @@ describe('scripts/run-local.sh', () => {
     expect(before.nodes.find((n) => n.nodeId === nodeId)?.state).toBe('active');
     expect(await rowsInSets(run.db)).toBe(3);
     const processes = startedProcesses(run);
-    expect(processes.map((p) => p.name).sort()).toEqual(['agent1', 'control-plane', 'fs1', 'kamailio']);
+    expect(processes.map((p) => p.name).sort()).toEqual(['agent1', 'control-plane', 'fs1', 'kamailio', 'nats']);
     expect(processes.every((p) => alive(p.pid))).toBe(true);
+    // Its NATS runs with authorization: the node got in with its key, a keyless client does not.
+    await expect(connect({ servers: `nats://127.0.0.1:${run.natsPort}`, maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization Violation/i);
 
     process.kill(-(run.child.pid ?? 0), 'SIGINT');
     const code = await exitWithin(run, 90_000);
@@ -209,7 +215,8 @@ describe('scripts/run-local.sh', () => {
     expect(out).toContain('control-plane exited while waiting for');
     expect(out).toContain(`last 25 lines of ${join(run.logDir, 'control-plane.log')}`);
     expect(out).toContain('SBC_RELOAD_DELTA_MS');
-    expect(startedProcesses(run).map((p) => p.name)).toEqual(['control-plane']);
+    expect(startedProcesses(run).map((p) => p.name)).toEqual(['nats', 'control-plane']);
+    expect(startedProcesses(run).filter((p) => alive(p.pid))).toEqual([]);
     expect(out).not.toMatch(/^Running/m);
   });
 });

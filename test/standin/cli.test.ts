@@ -5,6 +5,9 @@ import { startProcess, waitFor, type RunningProcess } from '../support/process.j
 import { EslTestClient, SipTestUac, tcpConnectOutcome } from './test-clients.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+// One process (node with tsx's loader), not the tsx launcher: a SIGKILL in afterEach would
+// kill only the launcher and leave the stand-in running.
+const TSX = ['--import', 'tsx'];
 const procs: RunningProcess[] = [];
 afterEach(async () => {
   for (const p of procs.splice(0)) await p.stop('SIGKILL');
@@ -13,7 +16,7 @@ afterEach(async () => {
 describe('cli.ts', () => {
   it('prints its ports as one JSON line, serves ESL and SIP, and shuts down gracefully on SIGTERM', async () => {
     const [eslPort, sipPort] = [await freePort(), await freePort()];
-    const p = startProcess(`${ROOT}node_modules/.bin/tsx`, ['test/standin/cli.ts', '--esl-port', String(eslPort), '--sip-port', String(sipPort), '--hostname', 'fs-a', '--max-sessions', '5'], { cwd: ROOT });
+    const p = startProcess(process.execPath, [...TSX, 'test/standin/cli.ts', '--esl-port', String(eslPort), '--sip-port', String(sipPort), '--hostname', 'fs-a', '--max-sessions', '5'], { cwd: ROOT });
     procs.push(p);
     await waitFor('the JSON line', () => p.output().includes('"eslPort"'), 20_000);
     const line = p.output().split('\n').find((l) => l.startsWith('{')) ?? '';
@@ -40,8 +43,8 @@ describe('cli.ts', () => {
 
   it('takes the timing options; the JSON line means ESL accepts; a bad value exits 2', async () => {
     const [eslPort, sipPort] = [await freePort(), await freePort()];
-    const p = startProcess(`${ROOT}node_modules/.bin/tsx`, [
-      'test/standin/cli.ts', '--esl-port', String(eslPort), '--sip-port', String(sipPort),
+    const p = startProcess(process.execPath, [
+      ...TSX, 'test/standin/cli.ts', '--esl-port', String(eslPort), '--sip-port', String(sipPort),
       '--esl-ready-delay-ms', '500', '--shutdown-delay-ms', '0', '--seed', '7', '--profile-min-uptime-sec', '0',
     ], { cwd: ROOT });
     procs.push(p);
@@ -52,7 +55,7 @@ describe('cli.ts', () => {
     expect((await c.command('api sofia profile internal stop', 'api/response')).body.toString()).toBe('Reload XML [Success]\nstopping: internal');
     c.close();
 
-    const bad = startProcess(`${ROOT}node_modules/.bin/tsx`, ['test/standin/cli.ts', '--esl-ready-delay-ms', 'soon'], { cwd: ROOT });
+    const bad = startProcess(process.execPath, [...TSX, 'test/standin/cli.ts', '--esl-ready-delay-ms', 'soon'], { cwd: ROOT });
     procs.push(bad);
     const code = await new Promise<number | null>((resolve) => bad.child.once('exit', (c2) => resolve(c2)));
     expect(code).toBe(2);

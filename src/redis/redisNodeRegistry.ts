@@ -4,7 +4,12 @@ import type { NodeRegistry } from '../registry/nodeRegistry.js';
 
 /**
  * Keys: `{prefix}node:{id}` (JSON record, with a TTL so forgotten nodes vanish),
- * `{prefix}nodes` (set of ids), `{prefix}slot` (counter for unique priorities).
+ * `{prefix}nodes` (set of ids), `{prefix}uri:{sipUri}` (ids of the nodes recorded at that
+ * address, so a claim on an address reads those few records, not the whole registry),
+ * `{prefix}slot` (counter for unique priorities).
+ *
+ * KEYS[3] is the record's address index, KEYS[4] the index of the address it had (equal
+ * when unchanged): the caller's expected revision proves it read the stored record.
  */
 const CAS_SCRIPT = `
 local cur = redis.call('GET', KEYS[1])
@@ -17,6 +22,8 @@ elseif ARGV[1] ~= '' then
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
+if KEYS[4] ~= KEYS[3] then redis.call('SREM', KEYS[4], ARGV[4]) end
+redis.call('SADD', KEYS[3], ARGV[4])
 return 1
 `;
 
@@ -67,12 +74,34 @@ export class RedisNodeRegistry implements NodeRegistry {
     return v === null ? undefined : this.decode(nodeId, v);
   }
 
-  async put(record: NodeRecord, expectedRev: number | undefined, ttlMs: number): Promise<boolean> {
+  private uriKey(sipUri: string): string {
+    return `${this.prefix}uri:${sipUri}`;
+  }
+
+  async atAddress(sipUri: string): Promise<NodeRecord[]> {
+    const ids = await this.redis.smembers(this.uriKey(sipUri));
+    if (ids.length === 0) return [];
+    const values = await this.redis.mget(ids.map((id) => this.nodeKey(id)));
+    const out: NodeRecord[] = [];
+    const moved: string[] = [];
+    values.forEach((v, i) => {
+      const rec = v === null ? undefined : this.decode(ids[i] as string, v);
+      if (rec?.sipUri === sipUri) out.push(rec);
+      else moved.push(ids[i] as string);
+    });
+    // Expired records and nodes that moved elsewhere leave their id behind; drop it here.
+    if (moved.length > 0) await this.redis.srem(this.uriKey(sipUri), ...moved);
+    return out;
+  }
+
+  async put(record: NodeRecord, expectedRev: number | undefined, ttlMs: number, previous?: NodeRecord): Promise<boolean> {
     const res = await this.redis.eval(
       CAS_SCRIPT,
-      2,
+      4,
       this.nodeKey(record.nodeId),
       this.indexKey,
+      this.uriKey(record.sipUri),
+      this.uriKey(previous?.sipUri ?? record.sipUri),
       expectedRev === undefined ? '' : String(expectedRev),
       JSON.stringify(record),
       String(Math.max(1, Math.ceil(ttlMs))),

@@ -76,7 +76,7 @@ export async function ingestNodeMessage(
     if (!probe.next) return { outcome: probe.outcome, record: current, previous: current, superseded: [] };
     let vacated: readonly NodeRecord[] = [];
     if (claimsAddress(current, probe.next)) {
-      const claim = claimAddress(message.msg.nodeId, probe.next.sipUri, await registry.list(), t);
+      const claim = claimAddress(message.msg.nodeId, probe.next.sipUri, await registry.atAddress(probe.next.sipUri), t);
       if (claim.verdict === 'held') {
         return { outcome: 'address-in-use', record: current, previous: current, holder: claim.holder, superseded: [] };
       }
@@ -85,7 +85,7 @@ export async function ingestNodeMessage(
     if (!current && slot === undefined) slot = await slotFor(message.msg.nodeId);
     const { outcome, next } = current ? probe : applyNodeMessage(current, message, t, policy, slot);
     if (!next) return { outcome, record: current, previous: current, superseded: [] };
-    if (await registry.put(next, current?.rev, ttlFor(next, t, policy))) {
+    if (await registry.put(next, current?.rev, ttlFor(next, t, policy), current)) {
       const superseded = await supersede(registry, vacated, next.sipUri, now, policy);
       return { outcome, record: next, previous: current, superseded };
     }
@@ -132,7 +132,7 @@ export async function transitionNode(
     const t = now();
     const next = change(current, t);
     if (!next) return current;
-    if (await registry.put(next, current.rev, ttlFor(next, t, policy))) return next;
+    if (await registry.put(next, current.rev, ttlFor(next, t, policy), current)) return next;
   }
   throw new RegistryConflictError(nodeId, MAX_CAS_ATTEMPTS);
 }

@@ -7,8 +7,12 @@ export interface NodeRegistry {
   /**
    * Compare-and-set: writes only if the stored revision equals `expectedRev`
    * (`undefined`: only if no record exists). Returns false when someone wrote first.
+   * `previous` is the record read for `expectedRev` (it keeps the address index right when
+   * the address changes).
    */
-  put(record: NodeRecord, expectedRev: number | undefined, ttlMs: number): Promise<boolean>;
+  put(record: NodeRecord, expectedRev: number | undefined, ttlMs: number, previous?: NodeRecord): Promise<boolean>;
+  /** Every record (any state) stored at this SIP address: what a claim on it must look at. */
+  atAddress(sipUri: string): Promise<NodeRecord[]>;
   /** A new, never reused slot number (the node's dispatcher priority). */
   allocateSlot(): Promise<number>;
   /** Raises the slot counter to at least `slot`, so allocateSlot never hands it out. */
@@ -32,6 +36,9 @@ export class InMemoryNodeRegistry implements NodeRegistry {
   }
   get(nodeId: string): Promise<NodeRecord | undefined> {
     return Promise.resolve(this.records.get(nodeId));
+  }
+  atAddress(sipUri: string): Promise<NodeRecord[]> {
+    return Promise.resolve([...this.records.values()].filter((r) => r.sipUri === sipUri));
   }
   put(record: NodeRecord, expectedRev: number | undefined, _ttlMs?: number): Promise<boolean> {
     const cur = this.records.get(record.nodeId);

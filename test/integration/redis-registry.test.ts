@@ -37,6 +37,24 @@ describe('RedisNodeRegistry (real Redis)', () => {
     expect(await registry.get(uuid(2))).toMatchObject({ sipUri: 'sip:10.0.0.2:5080', state: 'joining' });
   });
 
+  it('finds the nodes at an address through its index, following a node that moves and one that expires', async () => {
+    const at = async (uri: string) => (await registry.atAddress(uri)).map((n) => n.nodeId).sort();
+    await ingestNodeMessage(registry, hb(40, 1), Date.now, membership);
+    await ingestNodeMessage(registry, hb(41, 1), Date.now, membership);
+    expect(await at('sip:10.0.0.40:5080')).toEqual([uuid(40)]);
+    // Node 41 moves to a new address: the old index no longer lists it.
+    const moved: NodeMessage = { kind: 'heartbeat', msg: { ...hb(41, 2).msg, sipUri: 'sip:10.0.0.99:5080' } };
+    await ingestNodeMessage(registry, moved, Date.now, membership);
+    expect(await at('sip:10.0.0.41:5080')).toEqual([]);
+    expect(await at('sip:10.0.0.99:5080')).toEqual([uuid(41)]);
+    // A record that expired leaves its id in the index; reading drops it.
+    const cur = (await registry.get(uuid(40)))!;
+    await registry.put({ ...cur, rev: cur.rev + 1 }, cur.rev, 1, cur);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await at('sip:10.0.0.40:5080')).toEqual([]);
+    expect(await redis.smembers(`${(registry as unknown as { prefix: string }).prefix}uri:sip:10.0.0.40:5080`)).toEqual([]);
+  });
+
   it('refuses a write whose expected revision is out of date (compare-and-set)', async () => {
     const cur = (await registry.get(uuid(1)))!;
     expect(await registry.put({ ...cur, rev: cur.rev + 1, sessions: 7 }, cur.rev, 10_000)).toBe(true);

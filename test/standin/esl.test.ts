@@ -7,29 +7,14 @@ import { describe, expect, it, vi } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { captureEvents } from './captures.js';
 import { contentType, getHeader, type EslEvent } from './esl-frames.js';
-import type { Standin } from './standin.js';
 import { EslTestClient, SipTestUac } from './test-clients.js';
-import { useStandins } from './fixture.js';
+import { api, useStandins } from './fixture.js';
 
-const { standin, closeLater } = useStandins();
+const { standin, closeLater, client, answeredCall } = useStandins();
 
-/** A call to the stand-in that is answered and acknowledged: up until BYE. */
-async function answeredCall(s: Standin): Promise<SipTestUac> {
-  const u = closeLater(await SipTestUac.open(s.sipPort));
-  u.invite();
-  await u.response(200);
-  u.ack();
-  return u;
-}
 
-async function client(s: Standin, sub?: string): Promise<EslTestClient> {
-  const c = await EslTestClient.ready(s.eslPort, s.password, sub);
-  closeLater(c);
-  return c;
-}
 const evName = (e: EslEvent) => getHeader(e.headers, 'Event-Name');
 const reply = async (c: EslTestClient, cmd: string) => getHeader((await c.command(cmd)).headers, 'Reply-Text');
-const api = async (c: EslTestClient, cmd: string) => (await c.command(`api ${cmd}`, 'api/response')).body.toString();
 
 describe('authentication and commands', () => {
   it('wrong password: -ERR invalid, the 67-byte notice, socket closed', async () => {

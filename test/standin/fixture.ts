@@ -1,5 +1,9 @@
 import { afterEach } from 'vitest';
 import { startStandin, type Standin, type StandinOptions } from './standin.js';
+import { EslTestClient, SipTestUac } from './test-clients.js';
+
+/** The output of one `api` command. */
+export const api = async (c: EslTestClient, cmd: string): Promise<string> => (await c.command(`api ${cmd}`, 'api/response')).body.toString();
 
 /** For tests that do not care about start-up or shutdown timing (lifecycle.test.ts does). */
 export const QUICK: StandinOptions = { toneMs: 200, eslReadyDelayMs: 0, shutdownDelayMs: 0 };
@@ -11,6 +15,10 @@ export const QUICK: StandinOptions = { toneMs: 200, eslReadyDelayMs: 0, shutdown
 export function useStandins(defaults: StandinOptions = QUICK) {
   const running: Standin[] = [];
   const closers: { close(): void }[] = [];
+  const closeLater = <T extends { close(): void }>(c: T): T => {
+    closers.push(c);
+    return c;
+  };
   afterEach(async () => {
     for (const c of closers.splice(0)) c.close();
     for (const s of running.splice(0)) await s.stop();
@@ -21,9 +29,16 @@ export function useStandins(defaults: StandinOptions = QUICK) {
       running.push(s);
       return s;
     },
-    closeLater: <T extends { close(): void }>(c: T): T => {
-      closers.push(c);
-      return c;
+    closeLater,
+    /** An authenticated ESL client (optionally subscribed), closed after the test. */
+    client: async (s: Standin, sub?: string): Promise<EslTestClient> => closeLater(await EslTestClient.ready(s.eslPort, s.password, sub)),
+    /** A call to the stand-in that is answered and acknowledged: up until BYE. */
+    answeredCall: async (s: Standin): Promise<SipTestUac> => {
+      const u = closeLater(await SipTestUac.open(s.sipPort));
+      u.invite();
+      await u.response(200);
+      u.ack();
+      return u;
     },
   };
 }

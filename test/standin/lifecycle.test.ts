@@ -6,28 +6,17 @@
 import { describe, expect, it } from 'vitest';
 import { captureEvents, captureFrames } from './captures.js';
 import { contentType, getHeader, type EslEvent } from './esl-frames.js';
-import { useStandins } from './fixture.js';
+import { api, useStandins } from './fixture.js';
 import { drawShutdownDelayMs, ESL_READY_DELAY_MS, SHUTDOWN_DELAY_RANGE_MS, seededRandom } from './lifecycle.js';
 import { header } from './sip-message.js';
-import { launchStandin, type Standin } from './standin.js';
-import { EslTestClient, SipTestUac, tcpConnectOutcome, udpProbe } from './test-clients.js';
+import { launchStandin } from './standin.js';
+import { SipTestUac, tcpConnectOutcome, udpProbe } from './test-clients.js';
 
-const { standin, closeLater } = useStandins();
+const { standin, closeLater, client, answeredCall } = useStandins();
 
 const evName = (e: EslEvent) => getHeader(e.headers, 'Event-Name');
-const api = async (c: EslTestClient, cmd: string) => (await c.command(`api ${cmd}`, 'api/response')).body.toString();
 const shape = (e: EslEvent) => e.headers.slice(13);
 
-async function client(s: Standin, sub?: string): Promise<EslTestClient> {
-  return closeLater(await EslTestClient.ready(s.eslPort, s.password, sub));
-}
-async function answeredCall(s: Standin): Promise<SipTestUac> {
-  const u = closeLater(await SipTestUac.open(s.sipPort));
-  u.invite();
-  await u.response(200);
-  u.ack();
-  return u;
-}
 
 describe('start-up: ESL and SIP open only once FreeSWITCH is ready', () => {
   it('launchStandin (default delay): ports known at once, ESL refused and SIP unbound until ready, then both on those ports', async () => {

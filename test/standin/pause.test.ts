@@ -8,14 +8,13 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CAPTURES, captureFrames, captureSent } from './captures.js';
 import { contentType } from './esl-frames.js';
-import { useStandins } from './fixture.js';
+import { api, useStandins } from './fixture.js';
 import { header, headers, parseSip, type SipMessage } from './sip-message.js';
 import type { Standin } from './standin.js';
 import { EslTestClient, SipTestUac } from './test-clients.js';
 
 const { standin, closeLater } = useStandins();
 
-const api = async (c: EslTestClient, cmd: string) => (await c.command(`api ${cmd}`, 'api/response')).body.toString();
 
 /** The first SIP message SIPp logged as received in a message log (`<name>.txt`). */
 function sippReceived(name: string): SipMessage {

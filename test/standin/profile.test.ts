@@ -9,24 +9,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { captureFrames, captureSent } from './captures.js';
 import { contentType, getHeader } from './esl-frames.js';
 import { SEP } from './api-sofia.js';
-import { useStandins } from './fixture.js';
+import { api, useStandins } from './fixture.js';
 import { header } from './sip-message.js';
 import type { Standin } from './standin.js';
-import { EslTestClient, SipTestUac, udpProbe } from './test-clients.js';
+import { SipTestUac, udpProbe } from './test-clients.js';
 
-const { standin, closeLater } = useStandins();
+const { standin, closeLater, client, answeredCall } = useStandins();
 
-const api = async (c: EslTestClient, cmd: string) => (await c.command(`api ${cmd}`, 'api/response')).body.toString();
-async function client(s: Standin, sub?: string): Promise<EslTestClient> {
-  return closeLater(await EslTestClient.ready(s.eslPort, s.password, sub));
-}
-async function answeredCall(s: Standin): Promise<SipTestUac> {
-  const u = closeLater(await SipTestUac.open(s.sipPort));
-  u.invite();
-  await u.response(200);
-  u.ack();
-  return u;
-}
 async function until(what: string, probe: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 100; i++) {
     if (await probe()) return;

@@ -43,7 +43,9 @@ describe('RedisNodeRegistry (real Redis)', () => {
     await ingestNodeMessage(registry, hb(41, 1), Date.now, membership);
     expect(await at('sip:10.0.0.40:5080')).toEqual([uuid(40)]);
     // Node 41 moves to a new address: the old index no longer lists it.
-    const moved: NodeMessage = { kind: 'heartbeat', msg: { ...hb(41, 2).msg, sipUri: 'sip:10.0.0.99:5080' } };
+    const base = hb(41, 2);
+    if (base.kind !== 'heartbeat') throw new Error('hb() makes heartbeats');
+    const moved: NodeMessage = { kind: 'heartbeat', msg: { ...base.msg, sipUri: 'sip:10.0.0.99:5080' } };
     await ingestNodeMessage(registry, moved, Date.now, membership);
     expect(await at('sip:10.0.0.41:5080')).toEqual([]);
     expect(await at('sip:10.0.0.99:5080')).toEqual([uuid(41)]);

@@ -1,6 +1,5 @@
 import {
-  checkers,
-  encodeMessage,
+  encodeChecked,
   SCHEMA_VERSION,
   type NodeHeartbeat,
   type NodeJoined,
@@ -85,12 +84,13 @@ function heartbeatBody(facts: NodeFacts, sessions: number, stamp: Stamp, identit
 
 export type Encoded = { ok: true; subject: string; data: Uint8Array } | { ok: false; detail: string };
 
-/** Validates against the shared schema before anything reaches the bus: a bug must not. */
+/**
+ * Validates against the shared strict schema and the kind's size limit before anything
+ * reaches the bus: a bug must not. Readers tolerate unknown fields; this writer never
+ * sends one.
+ */
 export function encodeOutgoing(subjects: Subjects, out: Outgoing): Encoded {
-  const checker = checkers[out.kind];
-  if (!checker.Check(out.msg)) {
-    const first = checker.Errors(out.msg).First();
-    return { ok: false, detail: first ? `${first.path || '/'}: ${first.message}` : 'does not match schema' };
-  }
-  return { ok: true, subject: subjects.node(out.msg.nodeId, out.kind), data: encodeMessage(out.msg) };
+  const checked = encodeChecked(out.kind, out.msg);
+  if (!checked.ok) return checked;
+  return { ok: true, subject: subjects.node(out.msg.nodeId, out.kind), data: checked.data };
 }

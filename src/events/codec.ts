@@ -1,22 +1,18 @@
-import type { TSchema } from '@sinclair/typebox';
-import type { TypeCheck } from '@sinclair/typebox/compiler';
 import { parseSipUri } from './sipUri.js';
+import type { Decoded } from './decoded.js';
+import { MAX_MESSAGE_BYTES, type MessageKind } from './limits.js';
+import { readMessage } from './reading.js';
 import { checkers, type NodeMessage, type ReannounceRequest } from './schemas.js';
-import type { Subjects } from './subjects.js';
+import { isNodeMessageKind, type Subjects } from './subjects.js';
 
-/** Why a message was refused; also the `reason` label of the rejection metric. */
-export type RejectReason = 'subject' | 'json' | 'schema' | 'sip-uri' | 'node-id-mismatch' | 'too-large';
-
-export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: RejectReason; detail: string };
-
-/** Far above any valid message; a larger payload is refused before JSON parsing. */
-export const MAX_MESSAGE_BYTES = 4096;
+export { REJECT_REASONS, type Decoded, type RejectReason } from './decoded.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-function parseJson(data: Uint8Array): Decoded<unknown> {
-  if (data.byteLength > MAX_MESSAGE_BYTES) {
-    return { ok: false, reason: 'too-large', detail: `${data.byteLength} bytes > ${MAX_MESSAGE_BYTES}` };
+function parseJson(data: Uint8Array, kind: MessageKind): Decoded<unknown> {
+  const limit = MAX_MESSAGE_BYTES[kind];
+  if (data.byteLength > limit) {
+    return { ok: false, reason: 'too-large', detail: `${data.byteLength} bytes > ${limit} (the ${kind} limit)` };
   }
   try {
     return { ok: true, value: JSON.parse(decoder.decode(data)) as unknown };
@@ -25,41 +21,57 @@ function parseJson(data: Uint8Array): Decoded<unknown> {
   }
 }
 
-function check<T extends TSchema>(checker: TypeCheck<T>, value: unknown): Decoded<T['static']> {
-  if (checker.Check(value)) return { ok: true, value };
-  const first = checker.Errors(value).First();
-  const detail = first ? `${first.path || '/'}: ${first.message}` : 'does not match schema';
-  return { ok: false, reason: 'schema', detail };
-}
-
-/** Validates one node message exactly as it arrived: subject, bytes, schema, SIP URI. */
+/**
+ * Reads one node message as it arrived: subject, size, JSON, version, the known fields
+ * checked strictly (unknown ones dropped), the node id against the subject, the SIP URI.
+ */
 export function decodeNodeMessage(subjects: Subjects, subject: string, data: Uint8Array): Decoded<NodeMessage> {
-  const where = subjects.parseNodeSubject(subject);
-  if (!where) return { ok: false, reason: 'subject', detail: `not a node message subject: ${subject}` };
-  const json = parseJson(data);
+  const split = subjects.splitNodeSubject(subject);
+  if (!split) return { ok: false, reason: 'subject', detail: `not a node message subject: ${subject}` };
+  if (!isNodeMessageKind(split.kind)) {
+    return { ok: false, reason: 'unknown-kind', detail: `node message kind ${JSON.stringify(split.kind)} is not one this reader knows` };
+  }
+  const kind = split.kind;
+  const json = parseJson(data, kind);
   if (!json.ok) return json;
-  const checker = checkers[where.kind] as TypeCheck<TSchema>;
-  const checked = check(checker, json.value) as Decoded<NodeMessage['msg']>;
-  if (!checked.ok) return checked;
-  const msg = checked.value;
-  if (msg.nodeId !== where.nodeId) {
-    return { ok: false, reason: 'node-id-mismatch', detail: `subject names ${where.nodeId}, body ${msg.nodeId}` };
+  const read = readMessage(kind, json.value);
+  if (!read.ok) return read;
+  const msg = read.value;
+  if (msg.nodeId !== split.nodeId) {
+    return { ok: false, reason: 'node-id-mismatch', detail: `subject names ${split.nodeId}, body ${msg.nodeId}` };
   }
   if ('sipUri' in msg) {
     const uri = parseSipUri(msg.sipUri);
     if (!uri.ok) return { ok: false, reason: 'sip-uri', detail: uri.reason };
     // Store only the normalised form, so equal destinations compare equal everywhere.
-    return { ok: true, value: { kind: where.kind, msg: { ...msg, sipUri: uri.value.uri } } as NodeMessage };
+    return { ok: true, value: { kind, msg: { ...msg, sipUri: uri.value.uri } } as NodeMessage };
   }
-  return { ok: true, value: { kind: where.kind, msg } as NodeMessage };
+  return { ok: true, value: { kind, msg } as NodeMessage };
 }
 
 export function decodeReannounce(data: Uint8Array): Decoded<ReannounceRequest> {
-  const json = parseJson(data);
+  const json = parseJson(data, 'reannounce');
   if (!json.ok) return json;
-  return check(checkers.reannounce, json.value);
+  return readMessage('reannounce', json.value);
 }
 
+export type Checked = { ok: true; data: Uint8Array } | { ok: false; detail: string };
+
+/**
+ * What a writer puts on the bus, checked against the strict schema of its kind (no field
+ * the schema does not declare), so a bug cannot reach the bus. Every field is bounded, so
+ * a valid message always fits its kind's size limit (a test builds the largest of each).
+ */
+export function encodeChecked(kind: MessageKind, msg: object): Checked {
+  const checker = checkers[kind];
+  if (!checker.Check(msg)) {
+    const first = checker.Errors(msg).First();
+    return { ok: false, detail: first ? `${first.path || '/'}: ${first.message}` : 'does not match schema' };
+  }
+  return { ok: true, data: encodeMessage(msg) };
+}
+
+/** Unchecked: for tests and benchmarks that must be able to send anything. */
 export function encodeMessage(msg: object): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(msg));
 }

@@ -1,4 +1,6 @@
 export * from './schemas.js';
 export * from './subjects.js';
 export * from './sipUri.js';
+export * from './limits.js';
+export * from './reading.js';
 export * from './codec.js';

@@ -4,6 +4,12 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 /**
  * One schema per NATS message, versioned by the `v` field. The agent and the control
  * plane both import this module, so what is published is what is accepted.
+ *
+ * Each schema is strict (no field it does not declare): a writer is checked against it
+ * before it publishes, so a bug cannot put anything else on the bus. A reader first drops
+ * the fields it does not know (a newer writer's additions, see reading.ts) and then checks
+ * what is left against the same strict schema. Rules for changing them: README, "NATS
+ * subject reference".
  */
 export const SCHEMA_VERSION = 1 as const;
 
@@ -111,6 +117,7 @@ function compile<T extends TSchema>(schema: T): TypeCheck<T> {
   return TypeCompiler.Compile(schema);
 }
 
+/** The strict v1 checker of each kind: what a writer may send, what a reader keeps. */
 export const checkers = {
   joined: compile(NodeJoined),
   heartbeat: compile(NodeHeartbeat),

@@ -1,6 +1,9 @@
 /**
- * NATS subject layout. Every node message carries its node id as a subject token so that
- * a later NATS authorisation scheme can confine each agent to its own subjects.
+ * NATS subject layout. Every node message carries its node id as a subject token, so that
+ * NATS authorization can tell node messages apart by subject (src/nats/auth.ts; confining
+ * each agent to its own node id's subjects is still to come, README "Authorization").
+ * Each kind has its own subject: a new kind gets a new last token, which a reader that
+ * does not know it refuses as `unknown-kind` without reading the payload.
  *
  *   {prefix}.node.{nodeId}.joined      agent -> control plane
  *   {prefix}.node.{nodeId}.heartbeat   agent -> control plane
@@ -23,25 +26,34 @@ export interface Subjects {
   /** Wildcard the control plane subscribes to for every node message. */
   readonly allNodeMessages: string;
   readonly reannounce: string;
-  /** Splits a node message subject; undefined when it is not one. */
+  /** Splits a node message subject of a known kind; undefined when it is not one. */
   parseNodeSubject(subject: string): { nodeId: string; kind: NodeMessageKind } | undefined;
+  /** Splits anything shaped like a node message subject, whatever its last token. */
+  splitNodeSubject(subject: string): { nodeId: string; kind: string } | undefined;
+}
+
+export function isNodeMessageKind(kind: string): kind is NodeMessageKind {
+  return (NODE_MESSAGE_KINDS as readonly string[]).includes(kind);
 }
 
 export function subjects(prefix: string): Subjects {
   if (!isValidSubjectPrefix(prefix)) throw new Error(`invalid NATS subject prefix ${JSON.stringify(prefix)}`);
   const depth = prefix.split('.').length;
+  const splitNodeSubject = (subject: string) => {
+    const tokens = subject.split('.');
+    if (tokens.length !== depth + 3 || tokens.slice(0, depth).join('.') !== prefix || tokens[depth] !== 'node') return undefined;
+    return { nodeId: tokens[depth + 1] as string, kind: tokens[depth + 2] as string };
+  };
   return Object.freeze({
     prefix,
     node: (nodeId: string, kind: NodeMessageKind) => `${prefix}.node.${nodeId}.${kind}`,
     allNodeMessages: `${prefix}.node.*.*`,
     reannounce: `${prefix}.control.reannounce`,
+    splitNodeSubject,
     parseNodeSubject(subject: string) {
-      const tokens = subject.split('.');
-      if (tokens.length !== depth + 3 || tokens[depth] !== 'node') return undefined;
-      const nodeId = tokens[depth + 1] as string;
-      const kind = tokens[depth + 2] as NodeMessageKind;
-      if (!NODE_MESSAGE_KINDS.includes(kind)) return undefined;
-      return { nodeId, kind };
+      const split = splitNodeSubject(subject);
+      if (!split || !isNodeMessageKind(split.kind)) return undefined;
+      return { nodeId: split.nodeId, kind: split.kind };
     },
   });
 }

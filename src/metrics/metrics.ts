@@ -14,7 +14,7 @@ export function createMetrics() {
     }),
     natsRejected: new Counter({
       name: 'sbc_nats_messages_rejected_total',
-      help: 'Node messages refused at the edge, by reason (subject, json, schema, sip-uri, node-id-mismatch, too-large, stale, seq-ahead, address-in-use, kamailio-address, registry-error)',
+      help: 'Node messages refused at the edge, by reason (subject, unknown-kind, too-large, json, schema, unsupported-version, sip-uri, node-id-mismatch, stale, seq-ahead, address-in-use, kamailio-address, registry-error)',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

@@ -1,6 +1,6 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { decodeNodeMessage, encodeMessage, type RejectReason } from '../events/codec.js';
+import { decodeNodeMessage, encodeChecked, type RejectReason } from '../events/codec.js';
 import { SCHEMA_VERSION, type ReannounceRequest } from '../events/schemas.js';
 import type { Subjects } from '../events/subjects.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -68,7 +68,13 @@ export class NodeMessageConsumer {
   /** Asks every agent to publish `joined` now, so a fresh control plane learns the pool at once. */
   requestReannounce(): void {
     const req: ReannounceRequest = { v: SCHEMA_VERSION, requestedAt: Date.now(), requester: this.deps.instanceId };
-    this.deps.nats.publish(this.deps.subjects.reannounce, encodeMessage(req));
+    // Checked like the agent's messages: a request the agents would refuse must not go out.
+    const checked = encodeChecked('reannounce', req);
+    if (!checked.ok) {
+      this.deps.logger.error({ detail: checked.detail }, 'reannounce request not sent: it does not match its schema');
+      return;
+    }
+    this.deps.nats.publish(this.deps.subjects.reannounce, checked.data);
   }
 
   /** Stops taking messages; the ones already received are finished first. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeNodeMessage, decodeReannounce, encodeMessage, MAX_MESSAGE_BYTES } from '../../../src/events/codec.js';
+import { decodeNodeMessage, decodeReannounce, encodeMessage } from '../../../src/events/codec.js';
+import { MAX_MESSAGE_BYTES } from '../../../src/events/limits.js';
 import { subjects } from '../../../src/events/subjects.js';
 
 const s = subjects('sbc.test');
@@ -16,6 +17,8 @@ describe('subjects', () => {
     expect(s.parseNodeSubject(`sbc.test.node.${id}.left`)).toEqual({ nodeId: id, kind: 'left' });
     expect(s.parseNodeSubject(`sbc.test.node.${id}.other`)).toBeUndefined();
     expect(s.parseNodeSubject(`sbc.node.${id}.left`)).toBeUndefined();
+    expect(s.parseNodeSubject(`sbc.other.node.${id}.left`)).toBeUndefined();
+    expect(s.splitNodeSubject(`sbc.test.node.${id}.other`)).toEqual({ nodeId: id, kind: 'other' });
     expect(s.allNodeMessages).toBe('sbc.test.node.*.*');
     expect(s.reannounce).toBe('sbc.test.control.reannounce');
   });
@@ -42,14 +45,19 @@ describe('decodeNodeMessage', () => {
     ['a subject that is not a node subject', 'sbc.test.node.x', joined, 'subject'],
     ['bytes that are not JSON', s.node(id, 'joined'), '{"v":1', 'json'],
     ['a missing field', s.node(id, 'joined'), { ...joined, capacity: undefined }, 'schema'],
-    ['an unknown field', s.node(id, 'joined'), { ...joined, attrs: 'x' }, 'schema'],
-    ['a wrong version', s.node(id, 'joined'), { ...joined, v: 2 }, 'schema'],
+    ['a node subject of a kind this reader does not know', `sbc.test.node.${id}.conference`, joined, 'unknown-kind'],
+    ['a version this reader cannot read', s.node(id, 'joined'), { ...joined, v: 2 }, 'unsupported-version'],
+    ['no version', s.node(id, 'joined'), { ...joined, v: undefined }, 'schema'],
+    ['a version that is not a number', s.node(id, 'joined'), { ...joined, v: '1' }, 'schema'],
+    ['a body that is not an object', s.node(id, 'joined'), [joined], 'schema'],
+    ['a known field of the wrong type', s.node(id, 'joined'), { ...joined, blockers: 'none' }, 'schema'],
+    ['a new value in a closed list', s.node(id, 'joined'), { ...joined, blockers: ['cpu-overload'] }, 'schema'],
     ['an upper-case node id', s.node(id.toUpperCase(), 'joined'), { ...joined, nodeId: id.toUpperCase() }, 'schema'],
     ['a negative capacity', s.node(id, 'joined'), { ...joined, capacity: -1 }, 'schema'],
     ['a fractional seq', s.node(id, 'joined'), { ...joined, seq: 1.5 }, 'schema'],
     ['an injecting SIP URI', s.node(id, 'joined'), { ...joined, sipUri: 'sip:1.2.3.4;weight=100' }, 'sip-uri'],
     ['a body for another node', s.node('11111111-1111-4111-8111-111111111111', 'joined'), joined, 'node-id-mismatch'],
-    ['a huge payload', s.node(id, 'joined'), 'x'.repeat(MAX_MESSAGE_BYTES + 1), 'too-large'],
+    ['a huge payload', s.node(id, 'joined'), 'x'.repeat(MAX_MESSAGE_BYTES.joined + 1), 'too-large'],
   ])('rejects %s', (_what, subject, body, reason) => {
     const r = decodeNodeMessage(s, subject, enc(body));
     expect(r.ok).toBe(false);
@@ -75,5 +83,12 @@ describe('reannounce', () => {
     const req = { v: 1, requestedAt: 1, requester: 'cp-1' };
     expect(decodeReannounce(encodeMessage(req))).toEqual({ ok: true, value: req });
     expect(decodeReannounce(enc({ v: 1 })).ok).toBe(false);
+  });
+
+  it('refuses a request of a version the agent cannot read, and one over its size limit', () => {
+    const req = { v: 2, requestedAt: 1, requester: 'cp-1' };
+    expect(decodeReannounce(encodeMessage(req))).toMatchObject({ ok: false, reason: 'unsupported-version' });
+    const padded = { v: 1, requestedAt: 1, requester: 'cp-1', pad: 'x'.repeat(MAX_MESSAGE_BYTES.reannounce) };
+    expect(decodeReannounce(encodeMessage(padded))).toMatchObject({ ok: false, reason: 'too-large' });
   });
 });

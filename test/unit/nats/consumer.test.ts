@@ -4,6 +4,9 @@ import { NodeMessageConsumer } from '../../../src/nats/nodeMessageConsumer.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';
 import { InMemoryNodeRegistry } from '../../../src/registry/nodeRegistry.js';
 import { subjects } from '../../../src/events/subjects.js';
+import { checkers } from '../../../src/events/schemas.js';
+import { encodeMessage } from '../../../src/events/codec.js';
+import { v1NodeMessages, v1Reannounce } from '../../fixtures/nats/v1.js';
 import { silentLogger } from '../reconciler/fakes.js';
 
 const s = subjects('sbc');
@@ -129,6 +132,72 @@ describe('NodeMessageConsumer', () => {
       await consumer.handle(s.node(id, 'heartbeat'), enc({ ...facts, seq: 3, blockers: [] }));
       expect(await registry.get(id)).toMatchObject({ blockers: [], health: 'healthy' });
       expect(onMembershipChange.mock.calls).toEqual([[false], [true], [false]]);
+    });
+  });
+
+  describe('rolling upgrades', () => {
+    const captures = v1NodeMessages();
+    /** Feeds the captured v1 agent, each message at the time it was sent, through a fresh consumer. */
+    const replay = async (change: (body: Record<string, unknown>) => object) => {
+      const t = setup();
+      const records = [];
+      for (const c of captures) {
+        t.clock.t = c.body.sentAt as number;
+        await t.consumer.handle(s.node(c.nodeId, c.kind), encodeMessage(change(c.body)));
+        records.push(await t.registry.get(c.nodeId));
+      }
+      return { ...t, records };
+    };
+
+    it('a v1 agent, byte for byte as captured, joins, heartbeats, reports blockers and leaves', async () => {
+      const { metrics, registry, consumer, clock } = setup();
+      const seen = [];
+      for (const c of captures) {
+        clock.t = c.body.sentAt as number;
+        await consumer.handle(s.node(c.nodeId, c.kind), c.bytes);
+        seen.push(await registry.get(c.nodeId));
+      }
+      expect(seen.map((r) => [r?.state, r?.sessions, r?.blockers])).toEqual([
+        ['joining', 0, []],
+        ['joining', 12, []],
+        ['joining', 12, ['sip-profile-down', 'inbound-paused']],
+        ['joining', 12, []],
+        ['gone', 12, []],
+      ]);
+      expect(seen[0]).toMatchObject({ sipUri: 'sip:10.0.0.5:5080', hostname: 'fs-1', capacity: 1000, agentVersion: '0.1.0', heartbeatIntervalMs: 2000 });
+      expect(await count(metrics, 'sbc_nats_messages_total')).toEqual({ 'joined/created': 1, 'heartbeat/updated': 2, 'joined/updated': 1, 'left/left': 1 });
+      expect(await count(metrics, 'sbc_nats_messages_rejected_total')).toEqual({});
+    });
+
+    it('an agent one version ahead is accepted the same way, and what it added is not stored', async () => {
+      const newer = { zone: 'eu-west-1', load: { cpu: 0.42 }, features: ['recording'] };
+      const plain = await replay((body) => body);
+      const ahead = await replay((body) => ({ ...body, ...newer }));
+      expect(ahead.records).toStrictEqual(plain.records);
+      expect(JSON.stringify(ahead.records)).not.toMatch(/zone|eu-west-1|load|features|recording/);
+      expect(await count(ahead.metrics, 'sbc_nats_messages_rejected_total')).toEqual({});
+    });
+
+    it('a v2 message is refused as unsupported-version, counted, and never reaches the registry', async () => {
+      const { metrics, registry, onMembershipChange } = await replay((body) => ({ ...body, v: 2 }));
+      expect(await registry.list()).toEqual([]);
+      expect(onMembershipChange).not.toHaveBeenCalled();
+      expect(await count(metrics, 'sbc_nats_messages_rejected_total')).toEqual({ 'unsupported-version': captures.length });
+    });
+
+    it('the reannounce request it publishes has exactly the v1 fields, so a v1 agent (strict) accepts it', () => {
+      const publish = vi.fn();
+      const consumer = new NodeMessageConsumer({
+        nats: { publish } as unknown as NatsConnection, subjects: s, registry: new InMemoryNodeRegistry(), metrics: createMetrics(), logger: silentLogger,
+        instanceId: 'cp-1', membership: { heartbeatMisses: 3, goneRetentionMs: 1000, maxClockSkewMs: 60_000 }, onMembershipChange: vi.fn(),
+      });
+      consumer.requestReannounce();
+      expect(publish).toHaveBeenCalledTimes(1);
+      const [subject, data] = publish.mock.calls[0] as [string, Uint8Array];
+      expect(subject).toBe(s.reannounce);
+      const sent = JSON.parse(new TextDecoder().decode(data)) as Record<string, unknown>;
+      expect(checkers.reannounce.Check(sent)).toBe(true);
+      expect(Object.keys(sent).sort()).toEqual(Object.keys(v1Reannounce().body).sort());
     });
   });
 });

@@ -1,4 +1,4 @@
-import { ConfigError, int, oneOf, parseEnv, str, url, type Parsed, type VarSpec } from './env.js';
+import { ConfigError, int, oneOf, readEnv, str, url, type Parsed, type VarSpec } from './env.js';
 import { parseSipUri } from '../events/sipUri.js';
 import { isValidSubjectPrefix } from '../events/subjects.js';
 import type { NatsCredentials } from '../nats/auth.js';
@@ -56,18 +56,19 @@ export interface AgentConfig {
 }
 
 export function loadAgentConfig(env: Record<string, string | undefined> = process.env): AgentConfig {
-  const parsed = parseEnv(agentConfigSpec, env);
-  const problems: string[] = [];
-  if (!isValidSubjectPrefix(parsed.SBC_NATS_PREFIX)) {
-    problems.push(`SBC_NATS_PREFIX=${JSON.stringify(parsed.SBC_NATS_PREFIX)} is not a valid subject prefix (at most 64 characters)`);
+  const { values, problems } = readEnv(agentConfigSpec, env);
+  if (values.SBC_NATS_PREFIX !== undefined && !isValidSubjectPrefix(values.SBC_NATS_PREFIX)) {
+    problems.push(`SBC_NATS_PREFIX=${JSON.stringify(values.SBC_NATS_PREFIX)} is not a valid subject prefix (at most 64 characters)`);
   }
   // The probe of one heartbeat must finish before the next heartbeat is due, or heartbeats
   // arrive late and the control plane counts them as missed.
-  if (parsed.SBC_ESL_TIMEOUT_MS > parsed.SBC_HEARTBEAT_MS) {
-    problems.push(`SBC_ESL_TIMEOUT_MS (${parsed.SBC_ESL_TIMEOUT_MS}) must not exceed SBC_HEARTBEAT_MS (${parsed.SBC_HEARTBEAT_MS})`);
+  const { SBC_ESL_TIMEOUT_MS: eslTimeout, SBC_HEARTBEAT_MS: heartbeat } = values;
+  if (eslTimeout !== undefined && heartbeat !== undefined && eslTimeout > heartbeat) {
+    problems.push(`SBC_ESL_TIMEOUT_MS (${eslTimeout}) must not exceed SBC_HEARTBEAT_MS (${heartbeat})`);
   }
-  const natsCredentials = natsCredentialsOf(parsed, problems);
+  const natsCredentials = natsCredentialsOf(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);
+  const parsed = values as AgentEnv;
   return Object.freeze({
     natsUrl: parsed.SBC_NATS_URL,
     natsCredentials,

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { ConfigError, int, oneOf, parseEnv, str, url, urlList, type Parsed, type VarSpec } from './env.js';
+import { ConfigError, int, oneOf, readEnv, str, url, urlList, type Parsed, type VarSpec } from './env.js';
 import { natsAuthSpec, natsCredentialsOf } from './natsAuth.js';
 import type { NatsCredentials } from '../nats/auth.js';
 import type { DispatcherPolicy } from '../core/dispatcher.js';
@@ -63,14 +63,16 @@ export interface ControlPlaneConfig extends ControlPlaneEnv {
 }
 
 export function loadControlPlaneConfig(env: Record<string, string | undefined> = process.env): ControlPlaneConfig {
-  const parsed = parseEnv(controlPlaneSpec, env);
-  const problems: string[] = [];
-  const ids = [parsed.SBC_DS_SET_GENERAL, parsed.SBC_DS_SET_ROOMS, parsed.SBC_DS_SET_CASCADE];
-  if (new Set(ids).size !== ids.length) {
+  const { values, problems } = readEnv(controlPlaneSpec, env);
+  // One set for two purposes would mix their rows; checked when all three parsed, and
+  // listed with every other problem.
+  const ids = [values.SBC_DS_SET_GENERAL, values.SBC_DS_SET_ROOMS, values.SBC_DS_SET_CASCADE];
+  if (ids.every((id) => id !== undefined) && new Set(ids).size !== ids.length) {
     problems.push(`SBC_DS_SET_GENERAL, SBC_DS_SET_ROOMS and SBC_DS_SET_CASCADE must differ (got ${ids.join(', ')})`);
   }
-  const natsCredentials = natsCredentialsOf(parsed, problems);
+  const natsCredentials = natsCredentialsOf(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);
+  const parsed = values as ControlPlaneEnv;
   const policy: DispatcherPolicy = Object.freeze({
     sets: Object.freeze([
       { purpose: 'general' as const, setId: parsed.SBC_DS_SET_GENERAL, algorithm: Number(parsed.SBC_DS_ALG_GENERAL) },
@@ -83,6 +85,6 @@ export function loadControlPlaneConfig(env: Record<string, string | undefined> =
     natsCredentials,
     SBC_INSTANCE_ID: parsed.SBC_INSTANCE_ID === '' ? hostname() : parsed.SBC_INSTANCE_ID,
     policy,
-    managedSets: new Set(ids),
+    managedSets: new Set([parsed.SBC_DS_SET_GENERAL, parsed.SBC_DS_SET_ROOMS, parsed.SBC_DS_SET_CASCADE]),
   });
 }

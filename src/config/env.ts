@@ -1,7 +1,8 @@
 /**
  * A tiny declarative parser over environment variables. Each program declares its
- * variables once; `parseEnv` checks all of them and reports every problem in one error,
- * then returns a typed, frozen object. Nothing else in the code reads process.env.
+ * variables once; `readEnv` checks all of them, the program adds the problems of its
+ * checks across variables, and one error reports every problem; the result is a typed,
+ * frozen object. Nothing else in the code reads process.env.
  */
 export interface VarSpec<T> {
   readonly description: string;
@@ -20,7 +21,12 @@ export class ConfigError extends Error {
 export type Spec = Record<string, VarSpec<unknown>>;
 export type Parsed<S extends Spec> = { readonly [K in keyof S]: S[K] extends VarSpec<infer T> ? T : never };
 
-export function parseEnv<S extends Spec>(spec: S, env: Record<string, string | undefined>): Parsed<S> {
+/**
+ * Every variable that parsed, and a problem for each that did not. A program runs its
+ * checks across variables on what parsed, adds their problems to the same list and only
+ * then throws, so one start-up shows every problem, never one at a time.
+ */
+export function readEnv<S extends Spec>(spec: S, env: Record<string, string | undefined>): { values: Partial<Parsed<S>>; problems: string[] } {
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [name, v] of Object.entries(spec)) {
@@ -36,8 +42,14 @@ export function parseEnv<S extends Spec>(spec: S, env: Record<string, string | u
       problems.push(`${name}=${JSON.stringify(raw)} is invalid: ${(err as Error).message}`);
     }
   }
+  return { values: out as Partial<Parsed<S>>, problems };
+}
+
+/** Every variable parsed, or a ConfigError listing each one that did not. */
+export function parseEnv<S extends Spec>(spec: S, env: Record<string, string | undefined>): Parsed<S> {
+  const { values, problems } = readEnv(spec, env);
   if (problems.length > 0) throw new ConfigError(problems);
-  return Object.freeze(out) as Parsed<S>;
+  return Object.freeze(values) as Parsed<S>;
 }
 
 export const str = (description: string, def?: string, pattern?: RegExp): VarSpec<string> => ({

@@ -36,7 +36,7 @@ export const natsAuthSpec = {
 };
 
 export function natsCredentialsOf(
-  parsed: { readonly SBC_NATS_NKEY_FILE: NatsCredentials | null; readonly SBC_NATS_CREDS_FILE: NatsCredentials | null },
+  parsed: { readonly SBC_NATS_NKEY_FILE?: NatsCredentials | null; readonly SBC_NATS_CREDS_FILE?: NatsCredentials | null },
   problems: string[],
 ): NatsCredentials | undefined {
   if (parsed.SBC_NATS_NKEY_FILE && parsed.SBC_NATS_CREDS_FILE) {

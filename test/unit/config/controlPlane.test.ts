@@ -7,6 +7,17 @@ import { loadControlPlaneConfig } from '../../../src/config/controlPlane.js';
 import { ConfigError } from '../../../src/config/env.js';
 import { configReference } from '../../../scripts/config-reference.js';
 
+/** The problems of the ConfigError `f` throws; fails the test when it throws anything else. */
+function problemsOf(f: () => unknown): readonly string[] {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('no ConfigError thrown');
+}
+
 describe('control plane configuration', () => {
   it('has working defaults for a single-host set-up', () => {
     const c = loadControlPlaneConfig({});
@@ -31,6 +42,36 @@ describe('control plane configuration', () => {
     expect(problems.join('\n')).toMatch(/SBC_REDIS_URL.*protocol/);
     expect(problems.join('\n')).toMatch(/SBC_DS_ALG_ROOMS.*one of 2, 3/);
     expect(problems.join('\n')).toMatch(/SBC_KAMAILIO_RPC_URLS.*at least one URL/);
+  });
+
+  it('lists a set-id clash together with every other problem, as one ConfigError', () => {
+    const problems = problemsOf(() => loadControlPlaneConfig({ SBC_HTTP_PORT: '70000', SBC_DS_SET_ROOMS: '1', SBC_LOG_LEVEL: 'loud' }));
+    expect(problems).toHaveLength(3);
+    expect(problems).toEqual([
+      expect.stringMatching(/^SBC_HTTP_PORT=.*between 0 and 65535/),
+      expect.stringMatching(/^SBC_LOG_LEVEL=.*one of/),
+      'SBC_DS_SET_GENERAL, SBC_DS_SET_ROOMS and SBC_DS_SET_CASCADE must differ (got 1, 1, 3)',
+    ]);
+  });
+
+  it('reports a set id that does not parse once, not also as a clash', () => {
+    expect(problemsOf(() => loadControlPlaneConfig({ SBC_DS_SET_ROOMS: '1', SBC_DS_SET_CASCADE: 'x' }))).toEqual([
+      expect.stringMatching(/^SBC_DS_SET_CASCADE=.*whole number/),
+    ]);
+  });
+
+  it('lists the NATS credential clash with the other problems', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sbc-cfg-'));
+    try {
+      const nk = join(dir, 'cp.nk');
+      writeFileSync(nk, new TextDecoder().decode(createUser().getSeed()));
+      const creds = join(dir, 'cp.creds');
+      writeFileSync(creds, '-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n-----BEGIN USER NKEY SEED-----\ny\n');
+      const problems = problemsOf(() => loadControlPlaneConfig({ SBC_NATS_NKEY_FILE: nk, SBC_NATS_CREDS_FILE: creds, SBC_RESYNC_MS: '1' }));
+      expect(problems).toEqual([expect.stringMatching(/^SBC_RESYNC_MS=/), 'set at most one of SBC_NATS_NKEY_FILE and SBC_NATS_CREDS_FILE']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('parses several Kamailio URLs and refuses set ids that collide', () => {

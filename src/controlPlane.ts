@@ -4,6 +4,8 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlaneConfig } from './config/controlPlane.js';
+import { ConfigError } from './config/env.js';
+import { checkReloadDelta } from './config/kamailioReloadDelta.js';
 import { subjects } from './events/subjects.js';
 import { buildApp } from './http/app.js';
 import { reconcilerReadiness } from './http/readiness.js';
@@ -48,10 +50,23 @@ export interface ControlPlane {
 }
 
 /**
+ * SBC_RELOAD_DELTA_MS shorter than a Kamailio's reload_delta is a configuration error
+ * (see config/kamailioReloadDelta.ts); asked first, so it is reported before any wait.
+ */
+async function refuseShorterReloadDelta(kamailios: readonly HttpKamailioRpc[], reloadDeltaMs: number, logger: Logger): Promise<void> {
+  const { problems, unverified } = await checkReloadDelta(kamailios, reloadDeltaMs);
+  for (const u of unverified) logger.warn({ kamailio: u.kamailio, why: u.why }, 'reload_delta of this Kamailio not verified against SBC_RELOAD_DELTA_MS');
+  if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/**
  * Creates every client from the parsed config, runs migrations, starts consuming and
- * reconciling. Does not listen: the caller decides (server.ts listens, tests inject).
+ * reconciling. Does not listen: the caller decides (src/main.ts listens, tests inject).
+ * Throws ConfigError when a Kamailio's configuration contradicts this one.
  */
 export async function startControlPlane(config: ControlPlaneConfig, logger: Logger): Promise<ControlPlane> {
+  const kamailios = config.SBC_KAMAILIO_RPC_URLS.map((u) => new HttpKamailioRpc(u, config.SBC_RPC_TIMEOUT_MS));
+  await refuseShorterReloadDelta(kamailios, config.SBC_RELOAD_DELTA_MS, logger);
   const metrics = createMetrics();
   const membership = {
     heartbeatMisses: config.SBC_HEARTBEAT_MISSES,
@@ -82,7 +97,6 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       logger.error({ nodeId, reason }, 'unreadable node record in Redis skipped'),
     );
     const store = new PgDispatcherStore(pool, config.managedSets);
-    const kamailios = config.SBC_KAMAILIO_RPC_URLS.map((u) => new HttpKamailioRpc(u, config.SBC_RPC_TIMEOUT_MS));
     const addresses = new KamailioAddressBook(config.SBC_KAMAILIO_SIP_URIS);
     const reconciler = new Reconciler({
       addresses,

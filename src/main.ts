@@ -17,6 +17,12 @@ async function main(): Promise<void> {
   try {
     cp = await startControlPlane(config, logger);
   } catch (err) {
+    // A Kamailio's configuration that contradicts ours is a configuration error like the others.
+    if (err instanceof ConfigError) {
+      logger.fatal({ problems: err.problems }, 'invalid configuration');
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
     if (err instanceof DependencyUnavailableError) {
       logger.fatal({ component: err.component, url: err.where }, err.message);
       process.stderr.write(`control plane cannot start: ${err.message}\n`);

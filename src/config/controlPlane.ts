@@ -40,7 +40,7 @@ export const controlPlaneSpec = {
   SBC_DS_SET_ROOMS: int('Dispatcher set for conference rooms', 2, 1, 65535),
   SBC_DS_ALG_ROOMS: oneOf('Kamailio algorithm for rooms (2 hash over To URI, 3 hash over R-URI)', '2', ['2', '3']),
   SBC_DS_SET_CASCADE: int('Dispatcher set for cascaded big rooms (algorithm 7 over hash_pvar)', 3, 1, 65535),
-  SBC_RELOAD_DELTA_MS: int('Minimum time between two dispatcher reloads of one Kamailio; must be at least Kamailio\'s reload_delta', 1000, 0, 600_000),
+  SBC_RELOAD_DELTA_MS: int('Minimum time between two dispatcher reloads of one Kamailio; at least each Kamailio\'s reload_delta (`SBC_DS_RELOAD_DELTA`), which is read from every Kamailio that answers at start-up: a longer one refuses the start (exit 2)', 1000, 0, 600_000),
   SBC_RESYNC_MS: int('Periodic reconcile even without events (repairs drift)', 10_000, 500, 3_600_000),
   SBC_RPC_TIMEOUT_MS: int('Timeout of each Kamailio JSON-RPC call', 2000, 100, 60_000),
   SBC_HEARTBEAT_MISSES: int('Missed heartbeats after which a silent node is dead', 3, 1, 100),

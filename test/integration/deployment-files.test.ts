@@ -87,6 +87,16 @@ describe('deployment files stay true to the code', () => {
     }
   });
 
+  it('kamailio.cfg gives the dispatcher the RELOAD_DELTA define the control plane reads at start-up, and compose sets the two alike', () => {
+    const cfg = read('kamailio/kamailio.cfg');
+    expect(cfg).toMatch(/^#!trydefenv RELOAD_DELTA=SBC_DS_RELOAD_DELTA$/m);
+    expect(cfg).toMatch(/^modparam\("dispatcher", "reload_delta", RELOAD_DELTA\)$/m);
+    const cfgDefault = Number(/^#!define RELOAD_DELTA (\d+)$/m.exec(cfg)?.[1]);
+    expect(cfgDefault * 1000).toBeLessThanOrEqual(controlPlaneSpec.SBC_RELOAD_DELTA_MS.default!);
+    const envs = composeEnvironments();
+    expect(Number(envs.kamailio!.SBC_DS_RELOAD_DELTA) * 1000).toBeLessThanOrEqual(Number(envs['control-plane']!.SBC_RELOAD_DELTA_MS));
+  });
+
   it('the control plane\'s default RPC URL points at the port kamailio.cfg listens on by default', () => {
     const port = /^#!define RPC_PORT (\d+)$/m.exec(read('kamailio/kamailio.cfg'))?.[1];
     expect(controlPlaneSpec.SBC_KAMAILIO_RPC_URLS.default).toEqual([`http://127.0.0.1:${port}/RPC`]);

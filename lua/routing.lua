@@ -91,7 +91,8 @@ local function is_room(user)
 	return KSR.regex.pcre_match(user, CFG.room_pattern) > 0
 end
 
--- Number of shards for a room listed in htable `cascade`, or nil. The value may have been
+-- Number of shards for a room listed in htable `cascade` (set by an operator over RPC, see
+-- kamailio.cfg; the control plane does not write it), or nil. The value may have been
 -- stored as an integer (htable.seti) or a string (htable.sets).
 local function cascade_shards(room)
 	local v = KSR.htable.sht_get("cascade", room)

@@ -50,7 +50,7 @@ function toView(n: NodeRecord): Static<typeof NodeView> {
   };
 }
 
-/** Builds the HTTP API without listening: tests call inject(), server.ts listens. */
+/** Builds the HTTP API without listening: tests call inject(), src/main.ts listens. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger,

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createAgent, type Agent, type AgentSettings } from '../../../src/agent/agent.js';
 import type { ApiReply, FreeSwitchLink, LinkState } from '../../../src/agent/esl.js';
 import type { EventHeaders } from '../../../src/agent/fs-events.js';
-import type { MembershipBus } from '../../../src/agent/nats.js';
+import type { AgentBus } from '../../../src/agent/nats.js';
 import { apiOutput, MAIN_CORE_UUID, RESTARTED_CORE_UUID } from './captures.js';
 
 /**
@@ -105,14 +105,14 @@ interface Published {
   msg: { nodeId: string; seq: number; reason?: string; sessions?: number; blockers?: string[]; sipUri?: string; [k: string]: unknown };
 }
 
-class RecordingBus implements MembershipBus {
+class RecordingBus implements AgentBus {
   readonly published: Published[] = [];
   flushes = 0;
-  private handlers = new Map<string, (data: Uint8Array) => void>();
+  private handlers = new Map<string, (data: Uint8Array, reply: string | undefined) => void>();
   publish(subject: string, data: Uint8Array): void {
     this.published.push({ subject, kind: subject.split('.').at(-1) ?? '', msg: JSON.parse(new TextDecoder().decode(data)) as Published['msg'] });
   }
-  subscribe(subject: string, onMessage: (data: Uint8Array) => void) {
+  subscribe(subject: string, onMessage: (data: Uint8Array, reply: string | undefined) => void) {
     this.handlers.set(subject, onMessage);
     return { unsubscribe: () => this.handlers.delete(subject) };
   }
@@ -121,7 +121,7 @@ class RecordingBus implements MembershipBus {
     return Promise.resolve(true);
   }
   deliver(subject: string, body: unknown): void {
-    this.handlers.get(subject)?.(new TextEncoder().encode(JSON.stringify(body)));
+    this.handlers.get(subject)?.(new TextEncoder().encode(JSON.stringify(body)), undefined);
   }
   kinds(): string[] {
     return this.published.map((p) => (p.msg.reason ? `${p.kind}:${p.msg.reason}` : p.kind));

@@ -2,3 +2,4 @@ export * from './schemas.js';
 export * from './subjects.js';
 export * from './sipUri.js';
 export * from './codec.js';
+export * from './commands.js';

@@ -6,6 +6,11 @@
  *   {prefix}.node.{nodeId}.heartbeat   agent -> control plane
  *   {prefix}.node.{nodeId}.left        agent -> control plane
  *   {prefix}.control.reannounce        control plane -> every agent
+ *   {prefix}.cmd.{nodeId}              control plane -> one agent (request/reply)
+ *
+ * Commands are not under `{prefix}.node.`: agents may publish `{prefix}.node.*.*`, so a
+ * command there could be sent by any agent to any other, and the control plane, which
+ * listens on that wildcard, would take every command for a node message.
  */
 export type NodeMessageKind = 'joined' | 'heartbeat' | 'left';
 
@@ -23,6 +28,10 @@ export interface Subjects {
   /** Wildcard the control plane subscribes to for every node message. */
   readonly allNodeMessages: string;
   readonly reannounce: string;
+  /** Where one node's agent takes commands (requests with a reply subject). */
+  command(nodeId: string): string;
+  /** Wildcard over every node's command subject (for permissions). */
+  readonly allCommands: string;
   /** Splits a node message subject; undefined when it is not one. */
   parseNodeSubject(subject: string): { nodeId: string; kind: NodeMessageKind } | undefined;
 }
@@ -35,6 +44,8 @@ export function subjects(prefix: string): Subjects {
     node: (nodeId: string, kind: NodeMessageKind) => `${prefix}.node.${nodeId}.${kind}`,
     allNodeMessages: `${prefix}.node.*.*`,
     reannounce: `${prefix}.control.reannounce`,
+    command: (nodeId: string) => `${prefix}.cmd.${nodeId}`,
+    allCommands: `${prefix}.cmd.*`,
     parseNodeSubject(subject: string) {
       const tokens = subject.split('.');
       if (tokens.length !== depth + 3 || tokens[depth] !== 'node') return undefined;

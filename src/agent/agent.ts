@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
-import { decodeReannounce, subjects, type NodeBlocker, type Subjects } from '../events/index.js';
+import { decodeCommandRequest, decodeReannounce, subjects, type NodeBlocker, type Subjects } from '../events/index.js';
+import { commandsMachine, type CommandsAction, type CommandsInput, type CommandsState } from './commands.js';
 import type { FreeSwitchLink, LinkState } from './esl.js';
 import { IRRELEVANT, readFsEvent, type EventHeaders } from './fs-events.js';
 import { parseStatus } from './fs-output.js';
+import { readLiveStatusFrom } from './live-status.js';
 import { MachineCell, type Fed } from './machine.js';
-import { membershipMachine, type MembershipAction, type MembershipInput, type MembershipState } from './membership.js';
+import { announcedNode, membershipMachine, type MembershipAction, type MembershipInput, type MembershipState } from './membership.js';
 import { heartbeatMessage, joinedMessage, leftMessage, SeqCounter, type Outgoing } from './messages.js';
 import { withTimeout, type AgentBus } from './nats.js';
 import { Outbox } from './outbox.js';
@@ -51,6 +53,12 @@ export interface AgentStatus {
   readonly ignoredReannounce: number;
   /** Subscribed events without the headers the agent needs. */
   readonly unusableEvents: number;
+  readonly commands: {
+    /** The node whose command subject the agent listens on. */
+    readonly listening: string | undefined;
+    /** Replies the outbox sent. */
+    readonly replies: number;
+  } & CommandsState['counts'];
 }
 
 export interface Agent {
@@ -66,8 +74,8 @@ export function createAgent(settings: AgentSettings, deps: AgentDeps): Agent {
 }
 
 /** Every input some machine takes, and every action one may ask for. */
-type AgentInput = MembershipInput;
-type AgentAction = MembershipAction;
+type AgentInput = MembershipInput | CommandsInput;
+type AgentAction = MembershipAction | CommandsAction;
 
 /**
  * The shell around the agent's machines: feeds each input (from ESL, the timers, NATS and
@@ -86,12 +94,14 @@ class ShellAgent implements Agent {
   private readonly reannounceMinIntervalMs: number;
   private readonly outbox: Outbox;
   private readonly membership: MachineCell<MembershipState, MembershipInput, MembershipAction>;
+  private readonly commands: MachineCell<CommandsState, CommandsInput, CommandsAction>;
   /** In the order they decide: for one input, their actions are carried out in this order. */
   private readonly machines: ReadonlyArray<{ readonly name: string; feed(input: AgentInput): Fed<AgentAction> | undefined }>;
   private gate: ReannounceGate = OPEN_GATE;
   private gateTimer: NodeJS.Timeout | undefined;
   private link: FreeSwitchLink | undefined;
   private reannounceSub: { unsubscribe(): void } | undefined;
+  private readonly commandSubs = new Map<string, { unsubscribe(): void }>();
   private loop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   /** Logged once per distinct problem: FreeSWITCH may stay away for hours. */
@@ -118,7 +128,8 @@ class ShellAgent implements Agent {
     this.reannounceMinIntervalMs = settings.reannounceMinIntervalMs ?? 1000;
     this.outbox = new Outbox(deps.bus, this.subjects, this.log);
     this.membership = new MachineCell(membershipMachine({ failedProbesBeforeLost: settings.failedProbesBeforeLost ?? 1 }));
-    this.machines = [this.membership];
+    this.commands = new MachineCell(commandsMachine);
+    this.machines = [this.membership, this.commands];
   }
 
   /** What the membership machine believes now. */
@@ -162,6 +173,7 @@ class ShellAgent implements Agent {
       invalidReannounce: this.counters.invalidReannounce,
       ignoredReannounce: this.gate.ignored,
       unusableEvents: this.counters.unusableEvents,
+      commands: { listening: this.commands.state.listening, ...this.commands.state.counts, replies: sent.replies },
     };
   }
 
@@ -329,8 +341,17 @@ class ShellAgent implements Agent {
     else if (this.gate.deferred) this.armGate(this.gate.windowEndsAt);
   }
 
+  /**
+   * A change of the announced node is news for every machine, and is decided on before the
+   * actions of the input that caused it are carried out: so the agent listens on a node's
+   * command subject before that node's `joined` goes out.
+   */
   private dispatch(input: AgentInput): void {
-    for (const action of this.decide(input)) this.perform(action);
+    const before = announcedNode(this.state);
+    const actions = this.decide(input);
+    const after = announcedNode(this.state);
+    const first = after !== before ? this.decide({ kind: 'node-announced', nodeId: after }) : [];
+    for (const action of [...first, ...actions]) this.perform(action);
   }
 
   /** Feeds `input` to every machine that takes it; their actions, in machine order. */
@@ -346,11 +367,33 @@ class ShellAgent implements Agent {
   }
 
   private perform(action: AgentAction): void {
-    if (action.kind === 'discover' || action.kind === 'probe') {
-      this.requested[action.kind] = true;
-      this.wake();
-      return;
+    switch (action.kind) {
+      case 'discover':
+      case 'probe':
+        this.requested[action.kind] = true;
+        this.wake();
+        return;
+      case 'listen':
+        this.listen(action.nodeId);
+        return;
+      case 'stop-listening':
+        this.commandSubs.get(action.nodeId)?.unsubscribe();
+        this.commandSubs.delete(action.nodeId);
+        return;
+      case 'read-status':
+        this.readStatus(action.token);
+        return;
+      case 'reply':
+        this.outbox.reply(action.replyTo, action.reply);
+        return;
+      case 'publish-joined':
+      case 'publish-heartbeat':
+      case 'publish-left':
+        this.publishNodeMessage(action);
     }
+  }
+
+  private publishNodeMessage(action: Extract<MembershipAction, { kind: `publish-${string}` }>): void {
     const stamp = { seq: this.seq.next(), sentAt: this.now() };
     const out: Outgoing =
       action.kind === 'publish-joined'
@@ -359,6 +402,29 @@ class ShellAgent implements Agent {
           ? heartbeatMessage(action.node, action.sessions, stamp, this.identity)
           : leftMessage(action.nodeId, action.reason, stamp);
     this.outbox.node(out);
+  }
+
+  private listen(nodeId: string): void {
+    try {
+      const sub = this.deps.bus.subscribe(this.subjects.command(nodeId), (data, replyTo) =>
+        this.dispatch({ kind: 'command-received', request: decodeCommandRequest(data), replyTo }),
+      );
+      this.commandSubs.set(nodeId, sub);
+      this.log.info({ nodeId, subject: this.subjects.command(nodeId) }, 'listening for commands');
+    } catch (err) {
+      this.log.error({ err, nodeId }, 'cannot listen for commands');
+    }
+  }
+
+  /** Reads FreeSWITCH beside the loop (bgapi, bounded by the ESL timeout): a command never delays a heartbeat. */
+  private readStatus(token: number): void {
+    const link = this.link;
+    const reading = link
+      ? readLiveStatusFrom(link, { sipProfile: this.settings.sipProfile, timeoutMs: this.settings.eslTimeoutMs, now: this.now })
+      : Promise.resolve({ ok: false as const, code: 'not-ready' as const, detail: 'no event socket yet' });
+    reading
+      .then((read) => this.dispatch({ kind: 'command-status-read', token, read }))
+      .catch((err: unknown) => this.log.error({ err }, 'status command failed'));
   }
 
   private wake(): void {

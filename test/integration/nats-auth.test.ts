@@ -123,6 +123,49 @@ describe('NATS least privilege (private nats-server with the generated authoriza
     expect(atControlPlane).toEqual([]);
   });
 
+  it('the control plane asks one agent a command and gets its answer; the agent answers only requests it received', async () => {
+    const cp = await as(files.controlPlane);
+    const agent = await as(files.agents.fs1 as string);
+    const nodeId = '00000000-0000-4000-8000-000000000003';
+    let replyTo = '';
+    agent.subscribe(`${prefix}.cmd.${nodeId}`, {
+      callback: (_e, m) => {
+        replyTo = m.reply ?? '';
+        m.respond('answer');
+      },
+    });
+    await agent.flush();
+    const answer = await cp.request(`${prefix}.cmd.${nodeId}`, 'status?', { timeout: 3000 });
+    expect(answer.string()).toBe('answer');
+    expect(replyTo).toMatch(/^_INBOX\./);
+
+    // One reply per request: a second one to the same inbox is refused...
+    const again = nextError(agent);
+    agent.publish(replyTo, 'second answer');
+    expect(await again).toMatch(/Permissions Violation for Publish to "_INBOX\./);
+    // ...and so is a "reply" to an inbox no request named.
+    const forged = nextError(agent);
+    agent.publish('_INBOX.FORGED.1', 'forged answer');
+    expect(await forged).toMatch(/Permissions Violation for Publish to "_INBOX\.FORGED\.1"/);
+  });
+
+  it('an agent cannot send a command to another agent, nor read anyone\'s replies', async () => {
+    const target = await as(files.agents.fs2 as string);
+    const commands = received(target, `${prefix}.cmd.*`);
+    await target.flush();
+    const agent = await as(files.agents.fs1 as string);
+    const denied = nextError(agent);
+    agent.publish(`${prefix}.cmd.00000000-0000-4000-8000-000000000004`, '{}');
+    expect(await denied).toMatch(/Permissions Violation for Publish to "sbc\.cmd\.00000000-0000-4000-8000-000000000004"/);
+    // Nor through a request of its own (it may not subscribe to an inbox for the answer).
+    const a2 = await as(files.agents.fs1 as string);
+    const inbox = nextError(a2);
+    a2.subscribe('_INBOX.>', { callback: () => undefined });
+    expect(await inbox).toMatch(/Permissions Violation for Subscription to "_INBOX\.>"/);
+    await target.flush();
+    expect(commands).toEqual([]);
+  });
+
   describe('the shipped programs, each with its own key', () => {
     let db: Service;
     let redis: Service;

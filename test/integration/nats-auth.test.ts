@@ -13,6 +13,7 @@ import { writeCredentials, type CredentialFiles } from '../../src/tools/nats-cre
 import { freePort } from '../support/ports.js';
 import { startProcess, waitFor, type RunningProcess } from '../support/process.js';
 import { createPostgresDatabase, startRedis, type Service } from '../support/services.js';
+import { VERSION } from '../standin/api.js';
 import { startStandin, type Standin } from '../standin/standin.js';
 
 /**
@@ -164,6 +165,8 @@ describe('NATS least privilege (private nats-server with the generated authoriza
     expect(await inbox).toMatch(/Permissions Violation for Subscription to "_INBOX\.>"/);
     await target.flush();
     expect(commands).toEqual([]);
+    // Its wildcard would take the later tests' commands.
+    await target.close();
   });
 
   describe('the shipped programs, each with its own key', () => {
@@ -211,6 +214,27 @@ describe('NATS least privilege (private nats-server with the generated authoriza
     it('an agent announces its node to the control plane through the authorised server', async () => {
       await waitFor('node registered', async () => (await control.registry.get(fs.coreUuid)) !== undefined, 20_000);
       expect(await control.registry.get(fs.coreUuid)).toMatchObject({ sipUri: fs.sipUri, state: expect.stringMatching(/joining|active/) as unknown });
+      expect(agent.output()).not.toMatch(/Permissions Violation|Authorization Violation/);
+    });
+
+    it('end to end: GET /v1/nodes/{id}/status returns the stand-in\'s live facts, asked of the agent process through the authorised server', async () => {
+      await waitFor('node registered', async () => (await control.registry.get(fs.coreUuid)) !== undefined, 20_000);
+      const res = await control.app.inject(`/v1/nodes/${fs.coreUuid}/status`);
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toMatchObject({
+        nodeId: fs.coreUuid,
+        coreUuid: fs.coreUuid,
+        version: VERSION,
+        ready: true,
+        sessions: 0,
+        maxSessions: 1000,
+        sipProfile: { name: 'internal', running: true, sipUri: fs.sipUri },
+        inboundPaused: false,
+        blockers: [],
+        readAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown,
+      });
+      // A node no agent serves: nobody listens on its subject, which NATS says at once (no responders).
+      await expect(control.agents.status('00000000-0000-4000-8000-0000000000aa')).rejects.toMatchObject({ name: 'AgentCommandTimeoutError', reason: 'no-responders' });
       expect(agent.output()).not.toMatch(/Permissions Violation|Authorization Violation/);
     });
 

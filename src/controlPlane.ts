@@ -12,6 +12,7 @@ import { reconcilerReadiness } from './http/readiness.js';
 import { KamailioAddressBook } from './kamailio/addresses.js';
 import { HttpKamailioRpc } from './kamailio/rpc.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
+import { NatsAgentCommands, type AgentCommands } from './nats/agentCommands.js';
 import { authenticatorFor } from './nats/auth.js';
 import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
 import { PgDispatcherStore } from './postgres/dispatcherStore.js';
@@ -45,6 +46,8 @@ export interface ControlPlane {
   readonly registry: RedisNodeRegistry;
   readonly metrics: Metrics;
   readonly nats: NatsConnection;
+  /** Commands to one node's agent, over NATS request/reply. */
+  readonly agents: AgentCommands;
   /** Shutdown in dependency order: HTTP, NATS drain, reconciler, Redis and Postgres. */
   stop(): Promise<void>;
 }
@@ -153,9 +156,11 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     reconciler.start();
     consumer.requestReannounce();
 
+    const agents = new NatsAgentCommands({ nats, subjects: subjects(config.SBC_NATS_PREFIX), timeoutMs: config.SBC_AGENT_COMMAND_TIMEOUT_MS });
     const staleAfterMs = Math.max(3 * config.SBC_RESYNC_MS, 30_000);
     const app = await buildApp({
       registry,
+      agents,
       kamailios,
       policy: config.policy,
       managedSets: config.managedSets,
@@ -178,6 +183,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       registry,
       metrics,
       nats,
+      agents,
       async stop() {
         await app.close();
         await consumer.stop();

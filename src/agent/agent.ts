@@ -1,11 +1,15 @@
 import type { Logger } from 'pino';
-import { decodeReannounce, subjects, type NodeBlocker, type Subjects } from '../events/index.js';
+import { decodeCommandRequest, decodeReannounce, subjects, type NodeBlocker, type Subjects } from '../events/index.js';
+import { commandsMachine, type CommandsAction, type CommandsInput, type CommandsState } from './commands.js';
 import type { FreeSwitchLink, LinkState } from './esl.js';
 import { IRRELEVANT, readFsEvent, type EventHeaders } from './fs-events.js';
 import { parseStatus } from './fs-output.js';
-import { decide, INITIAL_MEMBERSHIP, type MembershipAction, type MembershipInput, type MembershipState } from './membership.js';
-import { encodeOutgoing, heartbeatMessage, joinedMessage, leftMessage, SeqCounter, type Outgoing } from './messages.js';
-import { withTimeout, type MembershipBus } from './nats.js';
+import { readLiveStatusFrom } from './live-status.js';
+import { MachineCell, type Fed } from './machine.js';
+import { announcedNode, membershipMachine, type MembershipAction, type MembershipInput, type MembershipState } from './membership.js';
+import { heartbeatMessage, joinedMessage, leftMessage, SeqCounter, type Outgoing } from './messages.js';
+import { withTimeout, type AgentBus } from './nats.js';
+import { Outbox } from './outbox.js';
 import { readNodeFacts } from './node-facts.js';
 import { probeFreeSwitch } from './probe.js';
 import { OPEN_GATE, reannounceDue, requestReannounce, type ReannounceGate } from './reannounce-gate.js';
@@ -30,7 +34,7 @@ export interface AgentSettings {
 export interface AgentDeps {
   /** Opens the Event Socket; called once, by start(). */
   readonly openLink: () => FreeSwitchLink;
-  readonly bus: MembershipBus;
+  readonly bus: AgentBus;
   readonly logger: Logger;
   readonly now?: () => number;
 }
@@ -49,6 +53,12 @@ export interface AgentStatus {
   readonly ignoredReannounce: number;
   /** Subscribed events without the headers the agent needs. */
   readonly unusableEvents: number;
+  readonly commands: {
+    /** The node whose command subject the agent listens on. */
+    readonly listening: string | undefined;
+    /** Replies the outbox sent. */
+    readonly replies: number;
+  } & CommandsState['counts'];
 }
 
 export interface Agent {
@@ -60,27 +70,38 @@ export interface Agent {
 }
 
 export function createAgent(settings: AgentSettings, deps: AgentDeps): Agent {
-  return new MembershipAgent(settings, deps);
+  return new ShellAgent(settings, deps);
 }
 
+/** Every input some machine takes, and every action one may ask for. */
+type AgentInput = MembershipInput | CommandsInput;
+type AgentAction = MembershipAction | CommandsAction;
+
 /**
- * The shell around the membership machine: feeds it what ESL, the timers and NATS say, and
- * carries out its actions. One loop paces the work: a tick per heartbeat interval (probe and
- * heartbeat, or discovery while no node is announced), plus discovery or an extra probe as
- * soon as the machine asks for one; loop steps never overlap, so probe results arrive in order.
+ * The shell around the agent's machines: feeds each input (from ESL, the timers, NATS and
+ * signals) to the machines that take it, and carries out their actions; every message goes
+ * out through the one outbox. One loop paces the membership work: a tick per heartbeat
+ * interval (probe and heartbeat, or discovery while no node is announced), plus discovery or
+ * an extra probe as soon as the machine asks for one; loop steps never overlap, so probe
+ * results arrive in order.
  */
-class MembershipAgent implements Agent {
+class ShellAgent implements Agent {
   private readonly subjects: Subjects;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly seq: SeqCounter;
   private readonly identity: { agentVersion: string; heartbeatIntervalMs: number };
   private readonly reannounceMinIntervalMs: number;
-  private state: MembershipState = INITIAL_MEMBERSHIP;
+  private readonly outbox: Outbox;
+  private readonly membership: MachineCell<MembershipState, MembershipInput, MembershipAction>;
+  private readonly commands: MachineCell<CommandsState, CommandsInput, CommandsAction>;
+  /** In the order they decide: for one input, their actions are carried out in this order. */
+  private readonly machines: ReadonlyArray<{ readonly name: string; feed(input: AgentInput): Fed<AgentAction> | undefined }>;
   private gate: ReannounceGate = OPEN_GATE;
   private gateTimer: NodeJS.Timeout | undefined;
   private link: FreeSwitchLink | undefined;
   private reannounceSub: { unsubscribe(): void } | undefined;
+  private readonly commandSubs = new Map<string, { unsubscribe(): void }>();
   private loop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   /** Logged once per distinct problem: FreeSWITCH may stay away for hours. */
@@ -93,7 +114,7 @@ class MembershipAgent implements Agent {
   private wakeRequested = false;
   private wakeSleeper: (() => void) | undefined;
   private connectedWaiters: Array<() => void> = [];
-  private readonly counters = { joined: 0, heartbeat: 0, left: 0, refused: 0, invalidReannounce: 0, unusableEvents: 0 };
+  private readonly counters = { invalidReannounce: 0, unusableEvents: 0 };
 
   constructor(
     private readonly settings: AgentSettings,
@@ -105,6 +126,15 @@ class MembershipAgent implements Agent {
     this.seq = new SeqCounter(this.now());
     this.identity = { agentVersion: PACKAGE_VERSION, heartbeatIntervalMs: settings.heartbeatMs };
     this.reannounceMinIntervalMs = settings.reannounceMinIntervalMs ?? 1000;
+    this.outbox = new Outbox(deps.bus, this.subjects, this.log);
+    this.membership = new MachineCell(membershipMachine({ failedProbesBeforeLost: settings.failedProbesBeforeLost ?? 1 }));
+    this.commands = new MachineCell(commandsMachine);
+    this.machines = [this.membership, this.commands];
+  }
+
+  /** What the membership machine believes now. */
+  private get state(): MembershipState {
+    return this.membership.state;
   }
 
   async start(): Promise<void> {
@@ -131,17 +161,19 @@ class MembershipAgent implements Agent {
 
   status(): AgentStatus {
     const s = this.state;
+    const sent = this.outbox.counts();
     return {
       phase: s.phase,
       nodeId: s.phase === 'up' ? s.node.nodeId : undefined,
       sessions: s.phase === 'up' ? sessionCount(s.sessions) : undefined,
       blockers: s.phase === 'up' ? s.node.blockers : undefined,
       eslConnected: this.link?.connected() ?? false,
-      published: { joined: this.counters.joined, heartbeat: this.counters.heartbeat, left: this.counters.left },
-      refused: this.counters.refused,
+      published: sent.published,
+      refused: sent.refused,
       invalidReannounce: this.counters.invalidReannounce,
       ignoredReannounce: this.gate.ignored,
       unusableEvents: this.counters.unusableEvents,
+      commands: { listening: this.commands.state.listening, ...this.commands.state.counts, replies: sent.replies },
     };
   }
 
@@ -309,19 +341,59 @@ class MembershipAgent implements Agent {
     else if (this.gate.deferred) this.armGate(this.gate.windowEndsAt);
   }
 
-  private dispatch(input: MembershipInput): void {
-    const decision = decide(this.state, input, { failedProbesBeforeLost: this.settings.failedProbesBeforeLost ?? 1 });
-    this.state = decision.state;
-    if (decision.note) this.log.debug({ input: input.kind, note: decision.note }, 'input changed nothing');
-    for (const action of decision.actions) this.perform(action);
+  /**
+   * A change of the announced node is news for every machine, and is decided on before the
+   * actions of the input that caused it are carried out: so the agent listens on a node's
+   * command subject before that node's `joined` goes out.
+   */
+  private dispatch(input: AgentInput): void {
+    const before = announcedNode(this.state);
+    const actions = this.decide(input);
+    const after = announcedNode(this.state);
+    const first = after !== before ? this.decide({ kind: 'node-announced', nodeId: after }) : [];
+    for (const action of [...first, ...actions]) this.perform(action);
   }
 
-  private perform(action: MembershipAction): void {
-    if (action.kind === 'discover' || action.kind === 'probe') {
-      this.requested[action.kind] = true;
-      this.wake();
-      return;
+  /** Feeds `input` to every machine that takes it; their actions, in machine order. */
+  private decide(input: AgentInput): AgentAction[] {
+    const actions: AgentAction[] = [];
+    for (const machine of this.machines) {
+      const fed = machine.feed(input);
+      if (!fed) continue;
+      if (fed.note) this.log.debug({ machine: machine.name, input: input.kind, note: fed.note }, 'input changed nothing');
+      actions.push(...fed.actions);
     }
+    return actions;
+  }
+
+  private perform(action: AgentAction): void {
+    switch (action.kind) {
+      case 'discover':
+      case 'probe':
+        this.requested[action.kind] = true;
+        this.wake();
+        return;
+      case 'listen':
+        this.listen(action.nodeId);
+        return;
+      case 'stop-listening':
+        this.commandSubs.get(action.nodeId)?.unsubscribe();
+        this.commandSubs.delete(action.nodeId);
+        return;
+      case 'read-status':
+        this.readStatus(action.token);
+        return;
+      case 'reply':
+        this.outbox.reply(action.replyTo, action.reply);
+        return;
+      case 'publish-joined':
+      case 'publish-heartbeat':
+      case 'publish-left':
+        this.publishNodeMessage(action);
+    }
+  }
+
+  private publishNodeMessage(action: Extract<MembershipAction, { kind: `publish-${string}` }>): void {
     const stamp = { seq: this.seq.next(), sentAt: this.now() };
     const out: Outgoing =
       action.kind === 'publish-joined'
@@ -329,27 +401,30 @@ class MembershipAgent implements Agent {
         : action.kind === 'publish-heartbeat'
           ? heartbeatMessage(action.node, action.sessions, stamp, this.identity)
           : leftMessage(action.nodeId, action.reason, stamp);
-    this.publish(out);
+    this.outbox.node(out);
   }
 
-  private publish(out: Outgoing): void {
-    const log = this.log.child({ nodeId: out.msg.nodeId });
-    const encoded = encodeOutgoing(this.subjects, out);
-    if (!encoded.ok) {
-      this.counters.refused += 1;
-      log.error({ kind: out.kind, detail: encoded.detail, message: out.msg }, 'refusing to publish an invalid message');
-      return;
-    }
+  private listen(nodeId: string): void {
     try {
-      this.deps.bus.publish(encoded.subject, encoded.data);
+      const sub = this.deps.bus.subscribe(this.subjects.command(nodeId), (data, replyTo) =>
+        this.dispatch({ kind: 'command-received', request: decodeCommandRequest(data), replyTo }),
+      );
+      this.commandSubs.set(nodeId, sub);
+      this.log.info({ nodeId, subject: this.subjects.command(nodeId) }, 'listening for commands');
     } catch (err) {
-      log.error({ err, kind: out.kind }, 'publish failed');
-      return;
+      this.log.error({ err, nodeId }, 'cannot listen for commands');
     }
-    this.counters[out.kind] += 1;
-    const detail = { seq: out.msg.seq, ...('reason' in out.msg ? { reason: out.msg.reason } : {}) };
-    if (out.kind === 'heartbeat') log.debug({ ...detail, sessions: out.msg.sessions, blockers: out.msg.blockers }, 'heartbeat published');
-    else log.info(detail, `${out.kind} published`);
+  }
+
+  /** Reads FreeSWITCH beside the loop (bgapi, bounded by the ESL timeout): a command never delays a heartbeat. */
+  private readStatus(token: number): void {
+    const link = this.link;
+    const reading = link
+      ? readLiveStatusFrom(link, { sipProfile: this.settings.sipProfile, timeoutMs: this.settings.eslTimeoutMs, now: this.now })
+      : Promise.resolve({ ok: false as const, code: 'not-ready' as const, detail: 'no event socket yet' });
+    reading
+      .then((read) => this.dispatch({ kind: 'command-status-read', token, read }))
+      .catch((err: unknown) => this.log.error({ err }, 'status command failed'));
   }
 
   private wake(): void {

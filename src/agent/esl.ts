@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { EslClient, EslCommandError, EslError, type EslConnectionState } from './esl-client.js';
+import { EslClient, EslCommandError, EslError, EslTimeoutError, type EslConnectionState } from './esl-client.js';
 import type { EventHeaders } from './esl-frames.js';
 import { SUBSCRIBED_EVENTS } from './fs-events.js';
 
@@ -10,7 +10,13 @@ export type ApiReply =
    * `answered`: FreeSWITCH ran the command and printed `-ERR ...` (unknown command, bad
    * argument). Otherwise no answer came: not connected, the socket closed, or the timeout.
    */
-  | { readonly ok: false; readonly answered: boolean; readonly error: string };
+  | {
+      readonly ok: false;
+      readonly answered: boolean;
+      readonly error: string;
+      /** No answer within the timeout, the connection still up (a stalled FreeSWITCH), as opposed to no connection. */
+      readonly timedOut?: boolean;
+    };
 
 export type LinkState = EslConnectionState;
 
@@ -69,7 +75,9 @@ export function openFreeSwitchLink(opts: EslOptions): FreeSwitchLink {
         if (output.startsWith('-ERR')) return { ok: false, answered: true, error: output.trim() };
         return { ok: true, output };
       } catch (err) {
-        if (err instanceof EslError) return { ok: false, answered: err instanceof EslCommandError, error: `${err.name}: ${err.message}` };
+        if (err instanceof EslError) {
+          return { ok: false, answered: err instanceof EslCommandError, error: `${err.name}: ${err.message}`, ...(err instanceof EslTimeoutError ? { timedOut: true } : {}) };
+        }
         throw err;
       }
     },

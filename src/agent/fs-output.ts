@@ -39,6 +39,39 @@ export function parseStatus(output: string): CoreStatus | undefined {
   return { sessions: Number(current[1]), maxSessions: Number(max[1]) };
 }
 
+/** Everything `status` says that the status command reports. */
+export interface CoreReport extends CoreStatus {
+  /** From `UP 0 years, 0 days, 0 hours, 0 minutes, 5 seconds, 164 milliseconds, 749 microseconds`. */
+  readonly uptimeMs: number;
+  /** `... is ready`; `is not ready` while new sessions are paused in both directions. */
+  readonly ready: boolean;
+  readonly sessionsSinceStartup: number;
+  /** The all-time peak: the second number of `N session(s) - peak P, last 5min F`. */
+  readonly sessionsPeak: number;
+}
+
+// switch_core.c: a year is 365 days; each unit is singular when it is 1.
+const UP_LINE = /^UP (\d+) years?, (\d+) days?, (\d+) hours?, (\d+) minutes?, (\d+) seconds?, (\d+) milliseconds?, (\d+) microseconds?$/m;
+
+/** `status` in full: the counts parseStatus reads, the uptime, readiness, sessions since start-up and the peak. */
+export function parseCoreReport(output: string): CoreReport | undefined {
+  const counts = parseStatus(output);
+  const up = UP_LINE.exec(output);
+  const ready = /^FreeSWITCH \(Version [^)]*\) is (not )?ready$/m.exec(output);
+  const since = /^(\d+) session\(s\) since startup$/m.exec(output);
+  const peak = /^\d+ session\(s\) - peak (\d+),/m.exec(output);
+  if (!counts || !up || !ready || !since?.[1] || !peak?.[1]) return undefined;
+  const [years, days, hours, minutes, seconds, millis] = up.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const uptimeMs = ((((years * 365 + days) * 24 + hours) * 60 + minutes) * 60 + seconds) * 1000 + millis;
+  return { ...counts, uptimeMs, ready: ready[1] === undefined, sessionsSinceStartup: Number(since[1]), sessionsPeak: Number(peak[1]) };
+}
+
+/** `version`: `FreeSWITCH Version 1.11.2-release+git~...~64bit (git 3f13ad1 ...)`; the version token. */
+export function parseVersion(output: string): string | undefined {
+  const m = /^FreeSWITCH Version (\S{1,128})/.exec(output.trim());
+  return m?.[1];
+}
+
 /**
  * `sofia status profile <name>`: `KEY<spaces>\tVALUE` lines between rules of `=`. Keys keep
  * their inner spaces (`CODECS IN`). An unknown profile prints `Invalid Profile!` instead.

@@ -1,5 +1,6 @@
 import type { NodeBlocker, NodeJoined, NodeLeftReason } from '../events/index.js';
 import type { FsEventInput } from './fs-events.js';
+import { inputKinds, type Machine } from './machine.js';
 import type { NodeFacts } from './messages.js';
 import { sameBlockers } from './probe.js';
 import { channelCreated, channelDestroyed, NO_SESSIONS, recount, sessionCount, type Sessions } from './sessions.js';
@@ -86,6 +87,35 @@ export interface MembershipPolicy {
 const RETIRED_KEPT = 8;
 
 export const INITIAL_MEMBERSHIP: MembershipState = { phase: 'unannounced', retired: [], esl: { connected: false, connection: 0 } };
+
+/** The membership machine as the agent shell holds it: every input above, this policy. */
+export function membershipMachine(policy: MembershipPolicy): Machine<MembershipState, MembershipInput, MembershipAction> {
+  return {
+    name: 'membership',
+    initial: INITIAL_MEMBERSHIP,
+    takes: inputKinds<MembershipInput['kind']>({
+      'esl-connected': true,
+      'esl-disconnected': true,
+      'facts-read': true,
+      'probe-ok': true,
+      'probe-failed': true,
+      'status-read': true,
+      'channel-created': true,
+      'channel-destroyed': true,
+      'fs-heartbeat': true,
+      'fs-shutdown': true,
+      'fs-readiness-command': true,
+      reannounce: true,
+      stop: true,
+    }),
+    decide: (state, input) => decide(state, input, policy),
+  };
+}
+
+/** The node the machine has announced and not yet said `left` for. */
+export function announcedNode(state: MembershipState): string | undefined {
+  return state.phase === 'up' ? state.node.nodeId : undefined;
+}
 
 type Up = Extract<MembershipState, { phase: 'up' }>;
 

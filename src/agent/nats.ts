@@ -2,21 +2,22 @@ import { connect, type Authenticator, type NatsConnection } from '@nats-io/trans
 import type { Logger } from 'pino';
 
 /** The agent's narrow view of the message bus. */
-export interface MembershipBus {
+export interface AgentBus {
   /** Queues one message; the client buffers it through a reconnect. Throws once closed. */
   publish(subject: string, data: Uint8Array): void;
-  subscribe(subject: string, onMessage: (data: Uint8Array) => void): { unsubscribe(): void };
+  /** `reply` is the request's reply subject, when the sender asked for an answer. */
+  subscribe(subject: string, onMessage: (data: Uint8Array, reply: string | undefined) => void): { unsubscribe(): void };
   /** Waits until the server has everything published so far; false on timeout or error. */
   flush(timeoutMs: number): Promise<boolean>;
 }
 
-export function natsBus(nc: NatsConnection): MembershipBus {
+export function natsBus(nc: NatsConnection): AgentBus {
   return {
     publish: (subject, data) => nc.publish(subject, data),
     subscribe(subject, onMessage) {
       const sub = nc.subscribe(subject, {
         callback: (err, msg) => {
-          if (!err) onMessage(msg.data);
+          if (!err) onMessage(msg.data, msg.reply || undefined);
         },
       });
       return { unsubscribe: () => sub.unsubscribe() };

@@ -43,6 +43,7 @@ export const controlPlaneSpec = {
   SBC_RELOAD_DELTA_MS: int('Minimum time between two dispatcher reloads of one Kamailio; at least each Kamailio\'s reload_delta (`SBC_DS_RELOAD_DELTA`), which is read from every Kamailio that answers at start-up: a longer one refuses the start (exit 2)', 1000, 0, 600_000),
   SBC_RESYNC_MS: int('Periodic reconcile even without events (repairs drift)', 10_000, 500, 3_600_000),
   SBC_RPC_TIMEOUT_MS: int('Timeout of each Kamailio JSON-RPC call', 2000, 100, 60_000),
+  SBC_AGENT_COMMAND_TIMEOUT_MS: int('How long a command to one agent (GET /v1/nodes/{id}/status) waits for its answer; keep it above the agents\' SBC_ESL_TIMEOUT_MS, so an agent whose FreeSWITCH is slow can still say so', 3000, 100, 60_000),
   SBC_HEARTBEAT_MISSES: int('Missed heartbeats after which a silent node is dead', 3, 1, 100),
   SBC_MAX_CLOCK_SKEW_MS: int('How far a node message\'s seq (the agent\'s clock in ms) may be ahead of this control plane\'s clock; further ahead is refused as forged (keep clocks NTP-synced)', 60_000, 1000, 3_600_000),
   SBC_UNKNOWN_NODE_GRACE_MS: int('How long rows of nodes the registry has no record of are kept (registry lost, agents not yet heard); above the agents\' heartbeat interval', 5000, 0, 600_000),

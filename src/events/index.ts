@@ -4,3 +4,4 @@ export * from './sipUri.js';
 export * from './limits.js';
 export * from './reading.js';
 export * from './codec.js';
+export * from './commands.js';

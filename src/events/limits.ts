@@ -18,3 +18,6 @@ export const MAX_MESSAGE_BYTES: Readonly<Record<MessageKind, number>> = Object.f
   left: 1024,
   reannounce: 1024,
 });
+
+/** The same for agent commands (src/events/commands.ts): a request, and its reply (a status result). */
+export const MAX_COMMAND_BYTES = Object.freeze({ request: 1024, reply: 4096 });

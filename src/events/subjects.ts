@@ -9,6 +9,11 @@
  *   {prefix}.node.{nodeId}.heartbeat   agent -> control plane
  *   {prefix}.node.{nodeId}.left        agent -> control plane
  *   {prefix}.control.reannounce        control plane -> every agent
+ *   {prefix}.cmd.{nodeId}              control plane -> one agent (request/reply)
+ *
+ * Commands are not under `{prefix}.node.`: agents may publish `{prefix}.node.*.*`, so a
+ * command there could be sent by any agent to any other, and the control plane, which
+ * listens on that wildcard, would take every command for a node message.
  */
 export type NodeMessageKind = 'joined' | 'heartbeat' | 'left';
 
@@ -26,6 +31,10 @@ export interface Subjects {
   /** Wildcard the control plane subscribes to for every node message. */
   readonly allNodeMessages: string;
   readonly reannounce: string;
+  /** Where one node's agent takes commands (requests with a reply subject). */
+  command(nodeId: string): string;
+  /** Wildcard over every node's command subject (for permissions). */
+  readonly allCommands: string;
   /** Splits a node message subject of a known kind; undefined when it is not one. */
   parseNodeSubject(subject: string): { nodeId: string; kind: NodeMessageKind } | undefined;
   /** Splits anything shaped like a node message subject, whatever its last token. */
@@ -50,6 +59,8 @@ export function subjects(prefix: string): Subjects {
     allNodeMessages: `${prefix}.node.*.*`,
     reannounce: `${prefix}.control.reannounce`,
     splitNodeSubject,
+    command: (nodeId: string) => `${prefix}.cmd.${nodeId}`,
+    allCommands: `${prefix}.cmd.*`,
     parseNodeSubject(subject: string) {
       const split = splitNodeSubject(subject);
       if (!split || !isNodeMessageKind(split.kind)) return undefined;

@@ -7,16 +7,20 @@ import type { NodeRecord } from '../core/node.js';
 import type { KamailioRpc } from '../kamailio/rpc.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { NodeRegistry } from '../registry/nodeRegistry.js';
+import type { AgentCommands } from '../nats/agentCommands.js';
 import { answerClientError, answerFrameworkError, installErrorHandler, NodeNotFoundError, ServerClosingError } from './errors.js';
 import type { ReadinessCheck } from './readiness.js';
 import { countRefusedRequest, installRequestMetrics, observeRequest } from './requestMetrics.js';
 import { installRouteConventions } from './routes.js';
+import { registerNodeStatusRoute } from './nodeStatus.js';
 import { DispatcherView, NodeParams, NodesQuery, NodeView, ReadyView } from './schemas.js';
 
 export type { ReadinessCheck } from './readiness.js';
 
 export interface AppDeps {
   readonly registry: NodeRegistry;
+  /** Commands to one node's agent (GET /v1/nodes/{nodeId}/status). */
+  readonly agents: AgentCommands;
   readonly kamailios: readonly KamailioRpc[];
   readonly policy: DispatcherPolicy;
   readonly managedSets: ReadonlySet<number>;
@@ -106,6 +110,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (!node) throw new NodeNotFoundError(req.params.nodeId);
     return toView(node);
   });
+
+  registerNodeStatusRoute(app, deps);
 
   app.get('/v1/dispatcher', {
     schema: {

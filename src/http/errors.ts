@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AgentCommandRefusedError, AgentCommandTimeoutError } from '../nats/agentCommands.js';
 
 /**
  * Every error answer the API gives, by its stable `error` code. Clients branch on the code,
@@ -20,7 +21,9 @@ export const HTTP_ERRORS = {
   'unsupported-media-type': { status: 415, when: 'a body whose Content-Type is missing, malformed or not parsed by the API' },
   'headers-too-large': { status: 431, when: 'request headers over Node\'s limit (16 KiB)' },
   internal: { status: 500, when: 'anything else; the body carries `requestId`, the key to the log line, and never internals' },
+  'agent-error': { status: 502, when: 'the node\'s agent answered a command with an error (its code and reason in the message) or an invalid reply' },
   'shutting-down': { status: 503, when: 'a request on a kept-alive connection while the server is closing' },
+  'agent-timeout': { status: 504, when: 'the node\'s agent did not answer a command within SBC_AGENT_COMMAND_TIMEOUT_MS, or no agent listens for that node' },
 } as const satisfies Record<string, { status: number; when: string }>;
 
 export type ErrorCode = keyof typeof HTTP_ERRORS;
@@ -102,7 +105,12 @@ const TYPED: readonly (readonly [new (...args: never[]) => Error, ErrorCode])[] 
   [MethodNotAllowedError, 'method-not-allowed'],
   [UnknownQueryParameterError, 'unknown-parameter'],
   [ServerClosingError, 'shutting-down'],
+  [AgentCommandTimeoutError, 'agent-timeout'],
+  [AgentCommandRefusedError, 'agent-error'],
 ];
+
+/** 5xx answers whose message is for the client: it names a remote party's failure, not our internals. */
+const TOLD_5XX: ReadonlySet<ErrorCode> = new Set(['shutting-down', 'agent-timeout', 'agent-error']);
 
 export interface ErrorAnswer {
   readonly status: number;
@@ -124,7 +132,7 @@ export function errorAnswer(err: unknown, requestId: string): ErrorAnswer {
   const headers: Record<string, string> = {};
   if (err instanceof MethodNotAllowedError) headers.allow = err.allowed.join(', ');
   if (status >= 500) {
-    const message = code === 'shutting-down' ? (err as Error).message : 'internal error; see the control plane log';
+    const message = TOLD_5XX.has(code) ? (err as Error).message : 'internal error; see the control plane log';
     return { status, body: { error: code, message, requestId }, headers };
   }
   return { status, body: { error: code, message: (err as Error).message }, headers };

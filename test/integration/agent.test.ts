@@ -6,7 +6,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAgent, type Agent, type AgentSettings } from '../../src/agent/agent.js';
 import { openFreeSwitchLink } from '../../src/agent/esl.js';
 import { connectNats, natsBus } from '../../src/agent/nats.js';
-import { decodeNodeMessage, encodeMessage, subjects, type NodeMessage } from '../../src/events/index.js';
+import {
+  decodeCommandReply,
+  decodeNodeMessage,
+  encodeCommandRequest,
+  encodeMessage,
+  subjects,
+  type AgentCommandReply,
+  type NodeMessage,
+} from '../../src/events/index.js';
+import { VERSION } from '../standin/api.js';
 import { QUICK } from '../standin/fixture.js';
 import { launchStandin, startStandin, type Standin, type StandinOptions } from '../standin/standin.js';
 import { EslTestClient } from '../standin/test-clients.js';
@@ -79,6 +88,16 @@ class Watcher {
 
   reannounce(body: unknown): void {
     this.nc.publish(subjects(this.prefix).reannounce, encodeMessage(body as object));
+  }
+
+  /** One command to the agent of `nodeId`, as the control plane sends it; the reply decoded by the shared schema. */
+  async command(nodeId: string, command = 'status', bodyNodeId = nodeId): Promise<AgentCommandReply> {
+    const encoded = encodeCommandRequest({ v: 1, id: `t${randomBytes(4).toString('hex')}`, nodeId: bodyNodeId, command, sentAt: Date.now() });
+    if (!encoded.ok) throw new Error(encoded.detail);
+    const msg = await this.nc.request(subjects(this.prefix).command(nodeId), encoded.data, { timeout: WAIT_MS });
+    const reply = decodeCommandReply(msg.data);
+    if (!reply.ok) throw new Error(`invalid reply: ${reply.reason} ${reply.detail}`);
+    return reply.value;
   }
 }
 
@@ -345,5 +364,63 @@ describe('agent with NATS and the FreeSWITCH stand-in', () => {
     expect(left.msg).toMatchObject({ nodeId: standin.coreUuid, reason: 'agent-stopping' });
     const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), WAIT_MS))]);
     expect(code, proc.output()).toBe(0);
+  });
+});
+
+describe('agent commands over NATS, answered from the FreeSWITCH stand-in', () => {
+  it('status: the live facts of the stand-in, read when asked (an operator\'s pause shows at once)', async () => {
+    const { standin, watcher } = await setup({ maxSessions: 50 }, { heartbeatMs: 60_000, eslTimeoutMs: 2000 });
+    await watcher.next('joined', (s) => s.kind === 'joined');
+    const first = await watcher.command(standin.coreUuid);
+    expect(first).toMatchObject({
+      ok: true,
+      nodeId: standin.coreUuid,
+      command: 'status',
+      result: {
+        coreUuid: standin.coreUuid,
+        version: VERSION,
+        ready: true,
+        sessions: 0,
+        maxSessions: 50,
+        sipProfile: { name: 'internal', running: true, sipUri: standin.sipUri },
+        inboundPaused: false,
+        blockers: [],
+      },
+    });
+    const fsCli = await operator(standin);
+    await fsCli.command('api fsctl pause inbound', 'api/response');
+    const paused = await watcher.command(standin.coreUuid);
+    expect(paused.ok && paused.result).toMatchObject({ inboundPaused: true, blockers: ['inbound-paused'] });
+    // Uptime is FreeSWITCH's own, and it moves on between two readings.
+    expect(first.ok && paused.ok && paused.result.uptimeMs >= first.result.uptimeMs).toBe(true);
+  });
+
+  it('refuses a request naming another node (wrong-node) and an unknown command (unknown-command)', async () => {
+    const { standin, watcher } = await setup({}, { heartbeatMs: 60_000 });
+    await watcher.next('joined', (s) => s.kind === 'joined');
+    const other = '00000000-0000-4000-8000-000000000009';
+    expect(await watcher.command(standin.coreUuid, 'status', other)).toEqual({
+      v: 1,
+      id: expect.any(String) as unknown,
+      nodeId: standin.coreUuid,
+      ok: false,
+      error: { code: 'wrong-node', message: `this agent serves node ${standin.coreUuid}, not ${other}` },
+    });
+    expect(await watcher.command(standin.coreUuid, 'reboot')).toMatchObject({
+      ok: false,
+      nodeId: standin.coreUuid,
+      error: { code: 'unknown-command', message: 'unknown command "reboot"; this agent takes status' },
+    });
+  });
+
+  it('after a FreeSWITCH restart: answers on the new node id\'s subject with the new facts; nobody listens on the old one', async () => {
+    const { standin, watcher } = await setup({ shutdownDelayMs: 0 });
+    const oldId = standin.coreUuid;
+    await watcher.next('joined', (s) => s.kind === 'joined');
+    expect(await watcher.command(oldId)).toMatchObject({ ok: true, result: { coreUuid: oldId } });
+    await standin.restart();
+    await watcher.next('joined for the new node', (s) => s.kind === 'joined' && s.msg.nodeId === standin.coreUuid);
+    expect(await watcher.command(standin.coreUuid)).toMatchObject({ ok: true, nodeId: standin.coreUuid, result: { coreUuid: standin.coreUuid } });
+    await expect(watcher.command(oldId)).rejects.toThrow(/no responders/);
   });
 });

@@ -13,6 +13,7 @@ import { writeCredentials, type CredentialFiles } from '../../src/tools/nats-cre
 import { freePort } from '../support/ports.js';
 import { startProcess, waitFor, type RunningProcess } from '../support/process.js';
 import { createPostgresDatabase, startRedis, type Service } from '../support/services.js';
+import { VERSION } from '../standin/api.js';
 import { startStandin, type Standin } from '../standin/standin.js';
 
 /**
@@ -123,6 +124,51 @@ describe('NATS least privilege (private nats-server with the generated authoriza
     expect(atControlPlane).toEqual([]);
   });
 
+  it('the control plane asks one agent a command and gets its answer; the agent answers only requests it received', async () => {
+    const cp = await as(files.controlPlane);
+    const agent = await as(files.agents.fs1 as string);
+    const nodeId = '00000000-0000-4000-8000-000000000003';
+    let replyTo = '';
+    agent.subscribe(`${prefix}.cmd.${nodeId}`, {
+      callback: (_e, m) => {
+        replyTo = m.reply ?? '';
+        m.respond('answer');
+      },
+    });
+    await agent.flush();
+    const answer = await cp.request(`${prefix}.cmd.${nodeId}`, 'status?', { timeout: 3000 });
+    expect(answer.string()).toBe('answer');
+    expect(replyTo).toMatch(/^_INBOX\./);
+
+    // One reply per request: a second one to the same inbox is refused...
+    const again = nextError(agent);
+    agent.publish(replyTo, 'second answer');
+    expect(await again).toMatch(/Permissions Violation for Publish to "_INBOX\./);
+    // ...and so is a "reply" to an inbox no request named.
+    const forged = nextError(agent);
+    agent.publish('_INBOX.FORGED.1', 'forged answer');
+    expect(await forged).toMatch(/Permissions Violation for Publish to "_INBOX\.FORGED\.1"/);
+  });
+
+  it('an agent cannot send a command to another agent, nor read anyone\'s replies', async () => {
+    const target = await as(files.agents.fs2 as string);
+    const commands = received(target, `${prefix}.cmd.*`);
+    await target.flush();
+    const agent = await as(files.agents.fs1 as string);
+    const denied = nextError(agent);
+    agent.publish(`${prefix}.cmd.00000000-0000-4000-8000-000000000004`, '{}');
+    expect(await denied).toMatch(/Permissions Violation for Publish to "sbc\.cmd\.00000000-0000-4000-8000-000000000004"/);
+    // Nor through a request of its own (it may not subscribe to an inbox for the answer).
+    const a2 = await as(files.agents.fs1 as string);
+    const inbox = nextError(a2);
+    a2.subscribe('_INBOX.>', { callback: () => undefined });
+    expect(await inbox).toMatch(/Permissions Violation for Subscription to "_INBOX\.>"/);
+    await target.flush();
+    expect(commands).toEqual([]);
+    // Its wildcard would take the later tests' commands.
+    await target.close();
+  });
+
   describe('the shipped programs, each with its own key', () => {
     let db: Service;
     let redis: Service;
@@ -168,6 +214,27 @@ describe('NATS least privilege (private nats-server with the generated authoriza
     it('an agent announces its node to the control plane through the authorised server', async () => {
       await waitFor('node registered', async () => (await control.registry.get(fs.coreUuid)) !== undefined, 20_000);
       expect(await control.registry.get(fs.coreUuid)).toMatchObject({ sipUri: fs.sipUri, state: expect.stringMatching(/joining|active/) as unknown });
+      expect(agent.output()).not.toMatch(/Permissions Violation|Authorization Violation/);
+    });
+
+    it('end to end: GET /v1/nodes/{id}/status returns the stand-in\'s live facts, asked of the agent process through the authorised server', async () => {
+      await waitFor('node registered', async () => (await control.registry.get(fs.coreUuid)) !== undefined, 20_000);
+      const res = await control.app.inject(`/v1/nodes/${fs.coreUuid}/status`);
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toMatchObject({
+        nodeId: fs.coreUuid,
+        coreUuid: fs.coreUuid,
+        version: VERSION,
+        ready: true,
+        sessions: 0,
+        maxSessions: 1000,
+        sipProfile: { name: 'internal', running: true, sipUri: fs.sipUri },
+        inboundPaused: false,
+        blockers: [],
+        readAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown,
+      });
+      // A node no agent serves: nobody listens on its subject, which NATS says at once (no responders).
+      await expect(control.agents.status('00000000-0000-4000-8000-0000000000aa')).rejects.toMatchObject({ name: 'AgentCommandTimeoutError', reason: 'no-responders' });
       expect(agent.output()).not.toMatch(/Permissions Violation|Authorization Violation/);
     });
 

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createAgent, type Agent, type AgentSettings } from '../../../src/agent/agent.js';
 import type { ApiReply, FreeSwitchLink, LinkState } from '../../../src/agent/esl.js';
 import type { EventHeaders } from '../../../src/agent/fs-events.js';
-import type { MembershipBus } from '../../../src/agent/nats.js';
+import type { AgentBus } from '../../../src/agent/nats.js';
 import { apiOutput, MAIN_CORE_UUID, RESTARTED_CORE_UUID } from './captures.js';
 
 /**
@@ -33,7 +33,7 @@ class FakeFreeSwitch implements FreeSwitchLink {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiting.delete(settle);
-        resolve({ ok: false, answered: false, error: 'EslTimeoutError: no answer' });
+        resolve({ ok: false, answered: false, error: 'EslTimeoutError: no answer', timedOut: true });
       }, timeoutMs);
       const settle = (r: ApiReply) => {
         clearTimeout(timer);
@@ -49,6 +49,7 @@ class FakeFreeSwitch implements FreeSwitchLink {
     if (command === 'sofia status profile internal') return { ok: true, output: this.profile === 'running' ? this.profileOutput : 'Invalid Profile!\n' };
     if (command === 'fsctl pause_check inbound') return { ok: true, output: apiOutput('api-replies', command, this.inboundPaused ? 0 : 1) };
     if (command === 'status') return { ok: true, output: apiOutput('api-replies', 'status') };
+    if (command === 'version') return { ok: true, output: apiOutput('api-replies', 'version') };
     return { ok: false, answered: true, error: `-ERR ${command} Command not found!` };
   }
 
@@ -105,23 +106,45 @@ interface Published {
   msg: { nodeId: string; seq: number; reason?: string; sessions?: number; blockers?: string[]; sipUri?: string; [k: string]: unknown };
 }
 
-class RecordingBus implements MembershipBus {
+class RecordingBus implements AgentBus {
   readonly published: Published[] = [];
+  /** Replies to requests (on `_INBOX.` subjects), apart from node messages. */
+  readonly replies: Array<{ subject: string; body: Record<string, unknown> }> = [];
+  /** Every subscribe, unsubscribe and publish, in order. */
+  readonly log: string[] = [];
   flushes = 0;
-  private handlers = new Map<string, (data: Uint8Array) => void>();
+  private handlers = new Map<string, (data: Uint8Array, reply: string | undefined) => void>();
   publish(subject: string, data: Uint8Array): void {
-    this.published.push({ subject, kind: subject.split('.').at(-1) ?? '', msg: JSON.parse(new TextDecoder().decode(data)) as Published['msg'] });
+    const body = JSON.parse(new TextDecoder().decode(data)) as Published['msg'];
+    this.log.push(`pub ${subject}`);
+    if (subject.startsWith('_INBOX.')) this.replies.push({ subject, body });
+    else this.published.push({ subject, kind: subject.split('.').at(-1) ?? '', msg: body });
   }
-  subscribe(subject: string, onMessage: (data: Uint8Array) => void) {
+  subscribe(subject: string, onMessage: (data: Uint8Array, reply: string | undefined) => void) {
+    this.log.push(`sub ${subject}`);
     this.handlers.set(subject, onMessage);
-    return { unsubscribe: () => this.handlers.delete(subject) };
+    return {
+      unsubscribe: () => {
+        this.log.push(`unsub ${subject}`);
+        this.handlers.delete(subject);
+      },
+    };
+  }
+  subscribed(): string[] {
+    return [...this.handlers.keys()];
+  }
+  /** A request as NATS delivers it: the body and a reply subject; false when nobody listens there. */
+  request(subject: string, body: unknown, replyTo: string): boolean {
+    const handler = this.handlers.get(subject);
+    handler?.(new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body)), replyTo);
+    return handler !== undefined;
   }
   flush(): Promise<boolean> {
     this.flushes += 1;
     return Promise.resolve(true);
   }
   deliver(subject: string, body: unknown): void {
-    this.handlers.get(subject)?.(new TextEncoder().encode(JSON.stringify(body)));
+    this.handlers.get(subject)?.(new TextEncoder().encode(JSON.stringify(body)), undefined);
   }
   kinds(): string[] {
     return this.published.map((p) => (p.msg.reason ? `${p.kind}:${p.msg.reason}` : p.kind));
@@ -239,7 +262,10 @@ describe('agent shell: a closed event socket', () => {
     expect(fs.askedSince(mark)).toEqual([]);
     expect(bus.published.length).toBe(published);
     fs.comeBack(MAIN_CORE_UUID);
-    await waitFor(() => expect(bus.kinds()).toEqual(['joined:start', 'left:esl-lost', 'joined:start']));
+    // The first three messages exactly; heartbeats may follow the rejoin (every 100 ms) before a
+    // loaded machine gets to look.
+    await waitFor(() => expect(bus.kinds().slice(0, 3)).toEqual(['joined:start', 'left:esl-lost', 'joined:start']));
+    expect(bus.kinds().slice(3).every((k) => k === 'heartbeat')).toBe(true);
     expect(bus.published[2]?.msg.nodeId).toBe(MAIN_CORE_UUID);
     // The reconnect re-read the facts once: no command from the outage was replayed.
     expect(fs.askedSince(mark).filter((c) => c === 'hostname')).toEqual(['hostname']);
@@ -324,5 +350,107 @@ describe('agent shell: reannounce', () => {
     bus.deliver(REANNOUNCE, { v: 2, requester: 'unit' });
     expect(bus.published.length).toBe(count);
     expect(agent.status().invalidReannounce).toBe(1);
+  });
+});
+
+describe('agent shell: commands', () => {
+  const cmd = (nodeId: string) => `${PREFIX}.cmd.${nodeId}`;
+  const status = (over: Record<string, unknown> = {}) => ({ v: 1, id: 'q1', nodeId: MAIN_CORE_UUID, command: 'status', sentAt: 1, ...over });
+
+  it('listens on the node\'s command subject before its joined goes out; answers status with the facts read then, through the outbox', async () => {
+    const { fs, bus, agent } = setup({ heartbeatMs: 60_000 });
+    await agent.start();
+    expect(bus.log).toEqual([`sub ${REANNOUNCE}`, `sub ${cmd(MAIN_CORE_UUID)}`, `pub ${PREFIX}.node.${MAIN_CORE_UUID}.joined`]);
+
+    fs.inboundPaused = true;
+    const mark = fs.asked.length;
+    expect(bus.request(cmd(MAIN_CORE_UUID), status(), '_INBOX.a')).toBe(true);
+    await waitFor(() => expect(bus.replies).toHaveLength(1));
+    expect(bus.replies[0]).toEqual({
+      subject: '_INBOX.a',
+      body: {
+        v: 1,
+        id: 'q1',
+        nodeId: MAIN_CORE_UUID,
+        ok: true,
+        command: 'status',
+        result: {
+          coreUuid: MAIN_CORE_UUID,
+          version: '1.11.2-release+git~20260809T162310Z~3f13ad1b1d~64bit',
+          uptimeMs: 5164,
+          ready: true,
+          sessions: 0,
+          maxSessions: 1000,
+          sessionsSinceStartup: 0,
+          sessionsPeak: 0,
+          sipProfile: { name: 'internal', running: true, sipUri: 'sip:127.0.0.1:5080' },
+          inboundPaused: true,
+          blockers: ['inbound-paused'],
+          readAt: expect.any(Number) as unknown,
+        },
+      },
+    });
+    // Live facts: read when asked, five commands side by side, each bounded by the ESL timeout.
+    expect(fs.asked.slice(mark)).toEqual(
+      ['global_getvar core_uuid', 'version', 'status', 'sofia status profile internal', 'fsctl pause_check inbound'].map((c) => [c, base.eslTimeoutMs]),
+    );
+    // A command is no membership input: no heartbeat came of the reading.
+    expect(bus.kinds()).toEqual(['joined:start']);
+    expect(agent.status()).toMatchObject({ commands: { listening: MAIN_CORE_UUID, received: 1, answered: 1, replies: 1 }, refused: 0 });
+  });
+
+  it('refuses another node id, an unknown command and a malformed request, each with its code', async () => {
+    const { bus, agent } = setup({ heartbeatMs: 60_000 });
+    await agent.start();
+    bus.request(cmd(MAIN_CORE_UUID), status({ nodeId: RESTARTED_CORE_UUID }), '_INBOX.a');
+    bus.request(cmd(MAIN_CORE_UUID), status({ command: 'reboot' }), '_INBOX.b');
+    bus.request(cmd(MAIN_CORE_UUID), '{"v":1,', '_INBOX.c');
+    expect(bus.replies.map((r) => [r.subject, r.body.ok, (r.body.error as { code: string }).code])).toEqual([
+      ['_INBOX.a', false, 'wrong-node'],
+      ['_INBOX.b', false, 'unknown-command'],
+      ['_INBOX.c', false, 'bad-request'],
+    ]);
+    expect(agent.status().commands).toMatchObject({ received: 3, answered: 0, refused: { 'wrong-node': 1, 'unknown-command': 1, 'bad-request': 1 } });
+  });
+
+  it('FreeSWITCH restarted: the subscription moves to the new node id; the old subject is gone', async () => {
+    const { fs, bus, agent } = setup({ heartbeatMs: 60_000 });
+    await agent.start();
+    fs.vanish();
+    // Still listening after the left: a request is told not-ready, not met with silence.
+    expect(bus.request(cmd(MAIN_CORE_UUID), status(), '_INBOX.a')).toBe(true);
+    expect(bus.replies.at(-1)?.body.error).toMatchObject({ code: 'not-ready' });
+    fs.comeBack(RESTARTED_CORE_UUID);
+    await waitFor(() => expect(bus.kinds()).toEqual(['joined:start', 'left:esl-lost', 'joined:start']));
+    expect(bus.subscribed()).toEqual([REANNOUNCE, cmd(RESTARTED_CORE_UUID)]);
+    expect(bus.log.slice(-3)).toEqual([`unsub ${cmd(MAIN_CORE_UUID)}`, `sub ${cmd(RESTARTED_CORE_UUID)}`, `pub ${PREFIX}.node.${RESTARTED_CORE_UUID}.joined`]);
+    expect(bus.request(cmd(MAIN_CORE_UUID), status(), '_INBOX.b')).toBe(false);
+    bus.request(cmd(RESTARTED_CORE_UUID), status({ id: 'q2', nodeId: RESTARTED_CORE_UUID }), '_INBOX.c');
+    await waitFor(() => expect(bus.replies.at(-1)?.subject).toBe('_INBOX.c'));
+    expect(bus.replies.at(-1)?.body).toMatchObject({ id: 'q2', nodeId: RESTARTED_CORE_UUID, ok: true, result: { coreUuid: RESTARTED_CORE_UUID } });
+  });
+
+  it('a stalled FreeSWITCH: status is answered timeout within the ESL timeout; heartbeats are not held up by it', async () => {
+    const { fs, bus, agent } = setup({ heartbeatMs: 60_000, failedProbesBeforeLost: 5 });
+    await agent.start();
+    fs.stalled = true;
+    bus.request(cmd(MAIN_CORE_UUID), status(), '_INBOX.a');
+    bus.request(cmd(MAIN_CORE_UUID), status({ id: 'q2' }), '_INBOX.b');
+    await waitFor(() => expect(bus.replies).toHaveLength(2));
+    expect(bus.replies.map((r) => [r.subject, r.body.id, (r.body.error as { code: string }).code])).toEqual([
+      ['_INBOX.a', 'q1', 'timeout'],
+      ['_INBOX.b', 'q2', 'timeout'],
+    ]);
+    // The two requests shared one reading.
+    expect(fs.asked.filter(([c]) => c === 'version')).toHaveLength(1);
+    expect(agent.status().phase).toBe('up');
+  });
+
+  it('stop goes to both machines: left for the node, then the command subject is given up', async () => {
+    const { bus, agent } = setup({ heartbeatMs: 60_000 });
+    await agent.start();
+    await agent.stop('SIGTERM');
+    expect(bus.log.slice(-3)).toEqual([`pub ${PREFIX}.node.${MAIN_CORE_UUID}.left`, `unsub ${cmd(MAIN_CORE_UUID)}`, `unsub ${REANNOUNCE}`]);
+    expect(bus.subscribed()).toEqual([]);
   });
 });

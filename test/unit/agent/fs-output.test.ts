@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  parseCoreReport,
   parseCoreUuid,
   parseHostname,
   parseInboundPaused,
   parseProfileState,
   parseSofiaProfile,
   parseStatus,
+  parseVersion,
   profileSipUri,
 } from '../../../src/agent/fs-output.js';
 import { apiOutput, MAIN_CORE_UUID, RESTARTED_CORE_UUID } from './captures.js';
@@ -132,5 +134,42 @@ describe('parseInboundPaused', () => {
   it('refuses anything but true or false', () => {
     expect(parseInboundPaused('+OK\n')).toBeUndefined();
     expect(parseInboundPaused('-ERR INVALID COMMAND\n')).toBeUndefined();
+  });
+});
+
+describe('parseCoreReport', () => {
+  it('reads uptime, readiness, sessions since start-up and the peak from the real `status` outputs (a singular "1 minute" among them)', () => {
+    expect(parseCoreReport(apiOutput(MAIN, 'status'))).toEqual({
+      sessions: 0, maxSessions: 1000, uptimeMs: 5164, ready: true, sessionsSinceStartup: 0, sessionsPeak: 0,
+    });
+    expect(parseCoreReport(apiOutput(MAIN, 'status', 1))).toEqual({
+      sessions: 0, maxSessions: 1000, uptimeMs: 60_400, ready: true, sessionsSinceStartup: 16, sessionsPeak: 4,
+    });
+    expect(parseCoreReport(apiOutput(RESTART, 'status'))).toMatchObject({ uptimeMs: 6045, sessionsSinceStartup: 0 });
+  });
+
+  it('counts a year as 365 days, as FreeSWITCH does, and reads `is not ready`', () => {
+    const long = apiOutput(MAIN, 'status')
+      .replace(/^UP .*$/m, 'UP 1 year, 2 days, 3 hours, 4 minutes, 5 seconds, 6 milliseconds, 7 microseconds')
+      .replace('is ready', 'is not ready');
+    expect(parseCoreReport(long)).toMatchObject({ uptimeMs: ((((367 * 24 + 3) * 60 + 4) * 60) + 5) * 1000 + 6, ready: false });
+  });
+
+  it('refuses output without every line it reads', () => {
+    expect(parseCoreReport(apiOutput(MAIN, 'no_such_command'))).toBeUndefined();
+    expect(parseCoreReport(apiOutput(MAIN, 'status').replace(/^UP .*\n/m, ''))).toBeUndefined();
+    expect(parseCoreReport(apiOutput(MAIN, 'status').replace(/ is ready$/m, ''))).toBeUndefined();
+  });
+});
+
+describe('parseVersion', () => {
+  it('reads the version token from the real `version` output', () => {
+    expect(parseVersion(apiOutput(MAIN, 'version'))).toBe('1.11.2-release+git~20260809T162310Z~3f13ad1b1d~64bit');
+    expect(parseVersion(apiOutput(RESTART, 'version'))).toBe('1.11.2-release+git~20260809T162310Z~3f13ad1b1d~64bit');
+  });
+
+  it('refuses anything else', () => {
+    expect(parseVersion(apiOutput(MAIN, 'no_such_command'))).toBeUndefined();
+    expect(parseVersion('')).toBeUndefined();
   });
 });

@@ -6,6 +6,7 @@ import type { InjectOptions } from 'fastify';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { answerClientError, ERROR_CODES, HTTP_ERRORS, type ErrorCode } from '../../../src/http/errors.js';
+import { AgentCommandRefusedError, AgentCommandTimeoutError } from '../../../src/nats/agentCommands.js';
 import { node } from '../core/fixtures.js';
 import { scrape, testApp, type TestApp } from './harness.js';
 
@@ -107,6 +108,9 @@ const rows: readonly Row[] = [
     message: "Method 'QUERY' must provide a 'Content-Type' header.",
   },
 ];
+
+/** Rows reached through a node's agent (a fake requester) below. */
+const rowsFromAgents: readonly ErrorCode[] = ['agent-timeout', 'agent-error'];
 
 /** Rows reached through a real listening server or Node's parser below. */
 const rowsOnTheWire: readonly ErrorCode[] = ['headers-too-large', 'malformed-request', 'request-timeout', 'shutting-down', 'internal'];
@@ -256,8 +260,21 @@ describe('HTTP error table', () => {
     t = undefined;
   });
 
+  it('agent-timeout and agent-error: the agent\'s silence or refusal, told to the client with a requestId', async () => {
+    t = await testApp();
+    t.agents.answers.set(id, new AgentCommandTimeoutError(id, 'status', 'no-responders', 3000));
+    const silent = await t.app.inject(`/v1/nodes/${id}/status`);
+    expect([silent.statusCode, silent.json<unknown>()]).toEqual([
+      HTTP_ERRORS['agent-timeout'].status,
+      { error: 'agent-timeout', message: `no agent is listening for node ${id}'s commands (agent down, or the node restarted as another node id)`, requestId: 'req-1' },
+    ]);
+    t.agents.answers.set(id, new AgentCommandRefusedError(id, 'status', 'invalid-reply', 'schema: /result/sessions: Expected integer'));
+    const bad = await t.app.inject(`/v1/nodes/${id}/status`);
+    expect([bad.statusCode, bad.json<{ error: string }>().error]).toEqual([HTTP_ERRORS['agent-error'].status, 'agent-error']);
+  });
+
   it('every row of the table is exercised by a test above', () => {
-    const covered = new Set([...rows.map((r) => r.code), ...rowsOnTheWire]);
+    const covered = new Set([...rows.map((r) => r.code), ...rowsOnTheWire, ...rowsFromAgents]);
     expect([...covered].sort()).toEqual([...ERROR_CODES].sort());
   });
 });

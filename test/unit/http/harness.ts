@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
+import type { StatusResult } from '../../../src/events/commands.js';
 import { buildApp, type AppDeps } from '../../../src/http/app.js';
+import type { AgentCommands } from '../../../src/nats/agentCommands.js';
 import { createMetrics, type Metrics } from '../../../src/metrics/metrics.js';
 import { InMemoryNodeRegistry } from '../../../src/registry/nodeRegistry.js';
 import { FakeKamailio, FakeStore } from '../reconciler/fakes.js';
@@ -7,12 +9,42 @@ import { node, policy } from '../core/fixtures.js';
 
 export const managed = new Set([1, 2, 3]);
 
+/** The live facts FakeAgents answers for a node, unless a test sets another answer. */
+export function liveStatus(nodeId: string): StatusResult {
+  return {
+    coreUuid: nodeId,
+    version: '1.11.2-release+git~20260809T162310Z~3f13ad1b1d~64bit',
+    uptimeMs: 60_400,
+    ready: true,
+    sessions: 2,
+    maxSessions: 1000,
+    sessionsSinceStartup: 16,
+    sessionsPeak: 4,
+    sipProfile: { name: 'internal', running: true, sipUri: 'sip:10.0.0.1:5080' },
+    inboundPaused: false,
+    blockers: [],
+    readAt: Date.UTC(2026, 11, 1, 12, 0, 0),
+  };
+}
+
+/** Agents that answer from `answers` (a result, or an error to throw); every ask recorded. */
+export class FakeAgents implements AgentCommands {
+  readonly asked: string[] = [];
+  readonly answers = new Map<string, StatusResult | Error>();
+  status(nodeId: string): Promise<StatusResult> {
+    this.asked.push(nodeId);
+    const answer = this.answers.get(nodeId) ?? liveStatus(nodeId);
+    return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+  }
+}
+
 /** The in-memory world behind the API: nodes 1 (active), 2 (gone), 3 (joining); k1 answers, k2 is down. */
 export interface Fakes {
   readonly registry: InMemoryNodeRegistry;
   readonly store: FakeStore;
   readonly kamailios: readonly [FakeKamailio, FakeKamailio];
   readonly metrics: Metrics;
+  readonly agents: FakeAgents;
 }
 
 export interface TestApp extends Fakes {
@@ -28,7 +60,7 @@ export async function fakes(): Promise<Fakes> {
   const up = new FakeKamailio('http://k1/RPC', store, 0, () => 0);
   const down = new FakeKamailio('http://k2/RPC', store, 0, () => 0);
   down.down = true;
-  return { registry, store, kamailios: [up, down], metrics: createMetrics() };
+  return { registry, store, kamailios: [up, down], metrics: createMetrics(), agents: new FakeAgents() };
 }
 
 /** The HTTP API over `fx` (fresh fakes by default); `over` replaces any dependency. */
@@ -36,6 +68,7 @@ export async function testApp(over: Partial<AppDeps> = {}, fx?: Fakes): Promise<
   const f = fx ?? (await fakes());
   const app = await buildApp({
     registry: f.registry,
+    agents: f.agents,
     kamailios: f.kamailios,
     policy,
     managedSets: managed,

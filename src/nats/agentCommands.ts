@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import { errors, type NatsConnection } from '@nats-io/transport-node';
+import {
+  COMMAND_SCHEMA_VERSION,
+  decodeCommandReply,
+  encodeCommandRequest,
+  type AgentCommandName,
+  type CommandErrorCode,
+  type StatusResult,
+  type StatusReply,
+} from '../events/commands.js';
+import type { Subjects } from '../events/subjects.js';
+
+/** What the control plane can ask one node's agent. */
+export interface AgentCommands {
+  /** The node's live FreeSWITCH facts, as its agent reads them now. */
+  status(nodeId: string): Promise<StatusResult>;
+}
+
+/**
+ * No answer from the node's agent: none within the timeout, or none listening on the node's
+ * command subject at all (NATS "no responders": the agent is down, or the node restarted and
+ * its agent now serves a new node id).
+ */
+export class AgentCommandTimeoutError extends Error {
+  override readonly name = 'AgentCommandTimeoutError';
+  constructor(
+    readonly nodeId: string,
+    readonly command: AgentCommandName,
+    readonly reason: 'no-answer' | 'no-responders',
+    readonly timeoutMs: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      reason === 'no-responders'
+        ? `no agent is listening for node ${nodeId}'s commands (agent down, or the node restarted as another node id)`
+        : `the agent of node ${nodeId} did not answer ${command} within ${timeoutMs} ms`,
+      options,
+    );
+  }
+}
+
+/** The agent answered with an error (its code), or with a reply that is not a valid one (`invalid-reply`). */
+export class AgentCommandRefusedError extends Error {
+  override readonly name = 'AgentCommandRefusedError';
+  constructor(
+    readonly nodeId: string,
+    readonly command: AgentCommandName,
+    readonly code: CommandErrorCode | 'invalid-reply',
+    readonly detail: string,
+  ) {
+    super(`the agent of node ${nodeId} could not answer ${command}: ${code}: ${detail}`);
+  }
+}
+
+export interface NatsAgentCommandsDeps {
+  readonly nats: Pick<NatsConnection, 'request'>;
+  readonly subjects: Subjects;
+  /** How long one command waits for its reply. */
+  readonly timeoutMs: number;
+  readonly newId?: () => string;
+  readonly now?: () => number;
+}
+
+/** Commands by NATS request/reply on `{prefix}.cmd.{nodeId}`; replies validated against the shared schema. */
+export class NatsAgentCommands implements AgentCommands {
+  private readonly newId: () => string;
+  private readonly now: () => number;
+
+  constructor(private readonly deps: NatsAgentCommandsDeps) {
+    this.newId = deps.newId ?? (() => randomUUID());
+    this.now = deps.now ?? Date.now;
+  }
+
+  async status(nodeId: string): Promise<StatusResult> {
+    const reply = await this.ask(nodeId, 'status');
+    return reply.result;
+  }
+
+  private async ask(nodeId: string, command: AgentCommandName): Promise<StatusReply> {
+    const id = this.newId();
+    const encoded = encodeCommandRequest({ v: COMMAND_SCHEMA_VERSION, id, nodeId, command, sentAt: this.now() });
+    if (!encoded.ok) throw new Error(`refusing to send an invalid ${command} request: ${encoded.detail}`);
+    const { timeoutMs } = this.deps;
+    let data: Uint8Array;
+    try {
+      data = (await this.deps.nats.request(this.deps.subjects.command(nodeId), encoded.data, { timeout: timeoutMs })).data;
+    } catch (err) {
+      if (err instanceof errors.TimeoutError) throw new AgentCommandTimeoutError(nodeId, command, 'no-answer', timeoutMs, { cause: err });
+      if (err instanceof errors.RequestError && err.isNoResponders()) {
+        throw new AgentCommandTimeoutError(nodeId, command, 'no-responders', timeoutMs, { cause: err });
+      }
+      throw err;
+    }
+    const decoded = decodeCommandReply(data);
+    if (!decoded.ok) throw new AgentCommandRefusedError(nodeId, command, 'invalid-reply', `${decoded.reason}: ${decoded.detail}`);
+    const reply = decoded.value;
+    if (reply.id !== undefined && reply.id !== id) throw new AgentCommandRefusedError(nodeId, command, 'invalid-reply', `answers request ${reply.id}, not ${id}`);
+    if (!reply.ok) throw new AgentCommandRefusedError(nodeId, command, reply.error.code, reply.error.message);
+    if (reply.nodeId !== nodeId || reply.command !== command) {
+      throw new AgentCommandRefusedError(nodeId, command, 'invalid-reply', `a ${reply.command} reply for node ${reply.nodeId}`);
+    }
+    return reply;
+  }
+}

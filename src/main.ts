@@ -30,8 +30,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  await cp.app.listen({ host: config.SBC_HTTP_HOST, port: config.SBC_HTTP_PORT });
-
+  // Handlers go in before listen: Fastify logs "Server listening" inside listen(), and a
+  // supervisor that stops us on that line must not meet the default (fatal) SIGTERM.
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -52,6 +52,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  await cp.app.listen({ host: config.SBC_HTTP_HOST, port: config.SBC_HTTP_PORT });
 }
 
 main().catch((err: unknown) => {

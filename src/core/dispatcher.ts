@@ -1,4 +1,5 @@
 import { acceptsCalls, inRouting, type NodeRecord } from './node.js';
+import { rowAttrs, rowDescription } from './rowIdentity.js';
 
 /** Kamailio dispatcher flag bits (file/DB `flags` column). */
 export const DS_FLAG_INACTIVE = 1;
@@ -25,11 +26,6 @@ export interface DispatcherRow {
   readonly priority: number;
   readonly attrs: string;
   readonly description: string;
-}
-
-/** Identity of a dispatcher entry: Kamailio holds one destination once per set. */
-export function rowKey(setId: number, destination: string): string {
-  return `${setId}\u0000${destination}`;
 }
 
 export interface DispatcherSet {
@@ -82,8 +78,8 @@ export function desiredSets(nodes: readonly NodeRecord[], policy: DispatcherPoli
     destination: n.sipUri,
     flags: acceptsCalls(n) ? 0 : DS_FLAG_DISABLED,
     priority: Math.min(n.slot, MAX_PRIORITY),
-    attrs: `duid=${n.nodeId};maxload=${n.capacity};weight=${weightFor(n.capacity, largest)}`,
-    description: `sbc:${n.nodeId}`,
+    attrs: rowAttrs({ nodeId: n.nodeId, capacity: n.capacity, weight: weightFor(n.capacity, largest) }),
+    description: rowDescription(n.nodeId),
   }));
   return policy.sets.map((s) => ({
     setId: s.setId,

@@ -1,4 +1,5 @@
-import { DS_FLAG_DISABLED, rowKey, type DispatcherRow } from './dispatcher.js';
+import { DS_FLAG_DISABLED, type DispatcherRow } from './dispatcher.js';
+import { rowKey } from './rowIdentity.js';
 
 /** One destination as Kamailio's `dispatcher.list` reports it. */
 export interface KamailioDestination {

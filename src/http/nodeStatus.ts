@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { StatusResult } from '../events/commands.js';
 import type { AgentCommands } from '../nats/agentCommands.js';
-import type { NodeRegistry } from '../registry/nodeRegistry.js';
+import type { NodeRegistry } from '../ports/nodeRegistry.js';
 import { NodeNotFoundError } from './errors.js';
 import { NodeParams } from './schemas.js';
 

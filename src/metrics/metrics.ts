@@ -42,6 +42,13 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
+    reconcileStepSeconds: new Histogram({
+      name: 'sbc_reconcile_step_duration_seconds',
+      help: 'Duration of one step of a reconcile pass, by step',
+      labelNames: ['step'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
     rowChanges: new Counter({
       name: 'sbc_dispatcher_row_changes_total',
       help: 'Rows written to the dispatcher table by kind (insert, update, delete)',
@@ -52,6 +59,13 @@ export function createMetrics() {
       name: 'sbc_kamailio_rpc_total',
       help: 'Kamailio JSON-RPC calls by method and outcome (ok, error, unreachable, pending)',
       labelNames: ['kamailio', 'method', 'outcome'] as const,
+      registers: [registry],
+    }),
+    kamailioRpcSeconds: new Histogram({
+      name: 'sbc_kamailio_rpc_duration_seconds',
+      help: 'Duration of Kamailio JSON-RPC calls by method, whatever their outcome',
+      labelNames: ['kamailio', 'method'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
     kamailioInSync: new Gauge({

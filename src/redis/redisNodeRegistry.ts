@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { NODE_HEALTH, NODE_STATES, type NodeRecord } from '../core/node.js';
-import type { NodeRegistry } from '../registry/nodeRegistry.js';
+import type { NodeRegistry } from '../ports/nodeRegistry.js';
 
 /**
  * Keys: `{prefix}node:{id}` (JSON record, with a TTL so forgotten nodes vanish),

@@ -1,7 +1,7 @@
 import { applyNodeMessage, claimAddress, holdsAddress, markGone, type IngestOutcome, type LifecyclePolicy } from '../core/lifecycle.js';
 import { acceptsCalls, type NodeRecord } from '../core/node.js';
 import type { NodeMessage } from '../events/schemas.js';
-import { RegistryConflictError, type NodeRegistry } from './nodeRegistry.js';
+import { RegistryConflictError, type NodeRegistry } from '../ports/nodeRegistry.js';
 
 export interface MembershipPolicy extends LifecyclePolicy {
   /** How long a gone node's record is kept for the API before Redis forgets it. */

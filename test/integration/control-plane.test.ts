@@ -7,7 +7,7 @@ import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
 import { encodeMessage } from '../../src/events/codec.js';
 import { subjects } from '../../src/events/subjects.js';
-import { parseDispatcherList } from '../../src/kamailio/rpc.js';
+import { parseDispatcherList } from '../../src/kamailio/answers.js';
 import { migrate } from '../../src/postgres/migrations.js';
 import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor } from '../support/process.js';

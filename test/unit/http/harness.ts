@@ -3,8 +3,9 @@ import type { StatusResult } from '../../../src/events/commands.js';
 import { buildApp, type AppDeps } from '../../../src/http/app.js';
 import type { AgentCommands } from '../../../src/nats/agentCommands.js';
 import { createMetrics, type Metrics } from '../../../src/metrics/metrics.js';
-import { InMemoryNodeRegistry } from '../../../src/registry/nodeRegistry.js';
-import { FakeKamailio, FakeStore } from '../reconciler/fakes.js';
+import { InMemoryNodeRegistry } from '../../fakes/inMemoryNodeRegistry.js';
+import { FakeStore } from '../../fakes/fakeDispatcherStore.js';
+import { FakeKamailio } from '../../fakes/fakeKamailio.js';
 import { node, policy } from '../core/fixtures.js';
 
 export const managed = new Set([1, 2, 3]);

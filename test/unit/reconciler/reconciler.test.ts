@@ -1,12 +1,14 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { ingestNodeMessage } from '../../../src/registry/membership.js';
-import { InMemoryNodeRegistry } from '../../../src/registry/nodeRegistry.js';
+import { InMemoryNodeRegistry } from '../../fakes/inMemoryNodeRegistry.js';
 import { Reconciler } from '../../../src/reconciler/reconciler.js';
 import { KamailioAddressBook } from '../../../src/kamailio/addresses.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';
 import type { NodeMessage } from '../../../src/events/schemas.js';
 import { policy } from '../core/fixtures.js';
-import { FakeKamailio, FakeStore, silentLogger } from './fakes.js';
+import { FakeStore } from '../../fakes/fakeDispatcherStore.js';
+import { FakeKamailio } from '../../fakes/fakeKamailio.js';
+import { silentLogger } from '../../fakes/silentLogger.js';
 
 const managed = new Set([1, 2, 3]);
 const membership = { heartbeatMisses: 3, goneRetentionMs: 60_000, maxClockSkewMs: 60_000 };
@@ -199,6 +201,39 @@ describe('Reconciler', () => {
     const after = await rec.runOnce();
     expect(after.rowChanges.map((c) => `${c.kind} ${c.row.destination}`)).toEqual(Array(3).fill('delete sip:10.0.0.2:5080'));
     expect(kams[0]!.loaded.map((d) => d.uri)).toEqual(Array(3).fill('sip:10.0.0.1:5080'));
+  });
+
+  it('dispatcherStatus() reports the last pass: desired rows with those kept for unknown nodes, each Kamailio as last seen; it calls nothing', async () => {
+    expect(rec.dispatcherStatus().pass).toBeUndefined();
+    expect(rec.dispatcherStatus().kamailios).toEqual([{ kamailio: 'k1' }, { kamailio: 'k2' }]);
+    await ingest(joined(1));
+    await ingest(joined(2));
+    await rec.runOnce();
+    // The registry forgets node 2 (lost Redis): its rows are kept for the grace, and shown.
+    const fresh = new InMemoryNodeRegistry();
+    await fresh.put((await registry.get(uuid(1)))!, undefined, 0);
+    registry = fresh;
+    rec = new Reconciler({
+      registry, store, kamailios: kams, policy, managedSets: managed, membership,
+      reloadDeltaMs: 1000, resyncMs: 10_000, unknownNodeGraceMs: 5000, logger: silentLogger, metrics: createMetrics(), now,
+    });
+    kams[1]!.down = true;
+    await rec.runOnce();
+    kams.forEach((k) => (k.calls = []));
+    const status = rec.dispatcherStatus();
+    expect(kams.map((k) => k.calls)).toEqual([[], []]);
+    expect(status.pass).toMatchObject({ id: 1, at: t, ok: true });
+    expect(status.keptForUnknownNodes).toBe(3);
+    const both = ['sip:10.0.0.1:5080', 'sip:10.0.0.2:5080'];
+    expect(status.desired.map((s) => [s.setId, s.purpose, s.destinations.map((d) => d.destination).sort()])).toEqual([
+      [1, 'general', both],
+      [2, 'rooms', both],
+      [3, 'cascade', both],
+    ]);
+    const [k1, k2] = status.kamailios;
+    expect(k1).toMatchObject({ kamailio: 'k1', at: t, drift: { inSync: true } });
+    expect(k1 && 'snapshot' in k1 ? k1.snapshot?.destinations.length : undefined).toBe(6);
+    expect(k2).toMatchObject({ kamailio: 'k2', at: t, error: expect.stringMatching(/ECONNREFUSED/) as unknown });
   });
 
   it('with the table unwritable, a node that left is still taken out of selection; nothing reloads', async () => {

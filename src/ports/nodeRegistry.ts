@@ -1,6 +1,6 @@
 import type { NodeRecord } from '../core/node.js';
 
-/** The live membership store. Implementations: Redis (production), in-memory (unit tests). */
+/** The live membership store. Adapter: redis/redisNodeRegistry.ts; fake: test/fakes/inMemoryNodeRegistry.ts. */
 export interface NodeRegistry {
   list(): Promise<NodeRecord[]>;
   get(nodeId: string): Promise<NodeRecord | undefined>;
@@ -24,36 +24,5 @@ export class RegistryConflictError extends Error {
   override readonly name = 'RegistryConflictError';
   constructor(nodeId: string, attempts: number) {
     super(`node ${nodeId}: ${attempts} concurrent writes in a row, giving up`);
-  }
-}
-
-export class InMemoryNodeRegistry implements NodeRegistry {
-  private readonly records = new Map<string, NodeRecord>();
-  private slot = 0;
-
-  list(): Promise<NodeRecord[]> {
-    return Promise.resolve([...this.records.values()]);
-  }
-  get(nodeId: string): Promise<NodeRecord | undefined> {
-    return Promise.resolve(this.records.get(nodeId));
-  }
-  atAddress(sipUri: string): Promise<NodeRecord[]> {
-    return Promise.resolve([...this.records.values()].filter((r) => r.sipUri === sipUri));
-  }
-  put(record: NodeRecord, expectedRev: number | undefined, _ttlMs?: number): Promise<boolean> {
-    const cur = this.records.get(record.nodeId);
-    if (cur?.rev !== expectedRev) return Promise.resolve(false);
-    this.records.set(record.nodeId, record);
-    return Promise.resolve(true);
-  }
-  allocateSlot(): Promise<number> {
-    return Promise.resolve(++this.slot);
-  }
-  ensureSlotAtLeast(slot: number): Promise<void> {
-    this.slot = Math.max(this.slot, slot);
-    return Promise.resolve();
-  }
-  ping(): Promise<void> {
-    return Promise.resolve();
   }
 }

@@ -114,6 +114,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       managedSets: config.managedSets,
       membership,
       reloadDeltaMs: config.SBC_RELOAD_DELTA_MS,
+      markHoldMs: config.SBC_KAMAILIO_MARK_HOLD_MS,
       resyncMs: config.SBC_RESYNC_MS,
       unknownNodeGraceMs: config.SBC_UNKNOWN_NODE_GRACE_MS,
       logger: logger.child({ component: 'reconciler' }),

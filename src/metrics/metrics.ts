@@ -74,6 +74,12 @@ export function createMetrics() {
       labelNames: ['kamailio'] as const,
       registers: [registry],
     }),
+    kamailioMarked: new Gauge({
+      name: 'sbc_kamailio_marked',
+      help: "Destinations of a node that a Kamailio marked inactive itself after a failed call, while the mark is respected (SBC_KAMAILIO_MARK_HOLD_MS)",
+      labelNames: ['kamailio', 'node'] as const,
+      registers: [registry],
+    }),
     joinToActiveSeconds: new Histogram({
       name: 'sbc_node_join_to_active_seconds',
       help: 'From a node joining to every Kamailio reporting it',

@@ -22,6 +22,17 @@ export interface KamailioOutcome {
   readonly error?: string;
 }
 
+/** A destination Kamailio marked inactive itself (a failed call), respected until `until`. */
+export interface HeldMark {
+  readonly setId: number;
+  readonly uri: string;
+  /** The node whose destination it is (its `duid`), when it is one of ours. */
+  readonly nodeId: string | undefined;
+  /** Wall-clock ms at which the control plane first saw the mark, and at which it clears it. */
+  readonly since: number;
+  readonly until: number;
+}
+
 /** The latest `dispatcher.list` of one Kamailio and how it compared, with its time. */
 export interface KamailioObservation {
   readonly kamailio: string;
@@ -29,6 +40,8 @@ export interface KamailioObservation {
   readonly at: number;
   readonly snapshot?: KamailioSnapshot;
   readonly drift?: KamailioDrift;
+  /** Kamailio's own marks being respected after this observation. */
+  readonly marks?: readonly HeldMark[];
   readonly error?: string;
 }
 

@@ -16,6 +16,8 @@ import { nodePromotionsStep, nodeTransitionsStep } from './steps/nodeTransitions
 
 export type { KamailioOutcome } from './dispatcherPass.js';
 
+const DEFAULT_MARK_HOLD_MS = 30_000;
+
 export interface ReconcilerDeps {
   readonly registry: NodeRegistry;
   readonly store: DispatcherStore;
@@ -25,6 +27,8 @@ export interface ReconcilerDeps {
   readonly membership: MembershipPolicy;
   /** Minimum spacing of reloads per Kamailio (its reload_delta). */
   readonly reloadDeltaMs: number;
+  /** How long Kamailio's own inactive marks are respected (default 30 s). */
+  readonly markHoldMs?: number;
   readonly resyncMs: number;
   /** See steps/dispatcherTable.ts: how long rows of nodes the registry does not know are kept. */
   readonly unknownNodeGraceMs: number;
@@ -74,7 +78,7 @@ export class Reconciler {
     const plan: StepPlan<DispatcherPass> = [
       nodeTransitionsStep(transitions),
       dispatcherTableStep({ store: deps.store, policy: deps.policy, unknownNodeGraceMs: deps.unknownNodeGraceMs, metrics: deps.metrics, now, ...(deps.addresses ? { addresses: deps.addresses } : {}) }),
-      deps.kamailios.map((kamailio) => kamailioDispatcherStep({ kamailio, managedSets: deps.managedSets, reloadDeltaMs: deps.reloadDeltaMs, metrics: deps.metrics, now })),
+      deps.kamailios.map((kamailio) => kamailioDispatcherStep({ kamailio, managedSets: deps.managedSets, reloadDeltaMs: deps.reloadDeltaMs, markHoldMs: deps.markHoldMs ?? DEFAULT_MARK_HOLD_MS, metrics: deps.metrics, now })),
       ...(deps.addresses ? [kamailioAddressesStep({ kamailios: deps.kamailios, addresses: deps.addresses, refreshMs: deps.resyncMs })] : []),
       nodePromotionsStep(transitions),
       {

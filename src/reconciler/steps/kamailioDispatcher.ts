@@ -1,18 +1,21 @@
 import { DS_FLAG_DISABLED, type DispatcherRow } from '../../core/dispatcher.js';
-import { compareWithKamailio, type KamailioDestination, type KamailioDrift } from '../../core/kamailioView.js';
+import { compareWithKamailio, type KamailioDestination } from '../../core/kamailioView.js';
 import { nodeIdOfAttrs } from '../../core/rowIdentity.js';
 import { KamailioReloadPendingError } from '../../kamailio/errors.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { KamailioRpc } from '../../ports/kamailioRpc.js';
 import type { DispatcherPass, KamailioObservation, KamailioOutcome } from '../dispatcherPass.js';
 import type { ReconcileStep, StepContext } from '../runner.js';
+import { KamailioMarks } from './kamailioMarks.js';
 
 export interface KamailioDispatcherDeps {
   readonly kamailio: KamailioRpc;
   readonly managedSets: ReadonlySet<number>;
   /** Minimum spacing of reloads of this Kamailio (its reload_delta). */
   readonly reloadDeltaMs: number;
-  readonly metrics: Pick<Metrics, 'kamailioInSync'>;
+  /** How long Kamailio's own inactive marks (failed calls) are respected; see kamailioMarks.ts. */
+  readonly markHoldMs: number;
+  readonly metrics: Pick<Metrics, 'kamailioInSync' | 'kamailioMarked'>;
   readonly now: () => number;
 }
 
@@ -28,12 +31,26 @@ export function kamailioDispatcherStep(deps: KamailioDispatcherDeps): ReconcileS
   const k = deps.kamailio;
   let lastReloadAt = -Infinity;
   const sinceReload = () => performance.now() - lastReloadAt;
+  const marks = new KamailioMarks(deps.markHoldMs);
+  const gauged = new Set<string>();
 
-  const observe = async (pass: DispatcherPass, desired: readonly DispatcherRow[]): Promise<KamailioDrift> => {
+  const observe = async (pass: DispatcherPass, desired: readonly DispatcherRow[], ctx: StepContext) => {
     const snapshot = await k.list();
     const drift = compareWithKamailio(desired, snapshot, deps.managedSets);
-    record(pass, { kamailio: k.name, at: deps.now(), snapshot, drift });
-    return drift;
+    const at = deps.now();
+    const verdict = marks.observe(drift.marked, at);
+    record(pass, { kamailio: k.name, at, snapshot, drift, marks: verdict.held });
+    for (const m of verdict.held.filter((h) => h.since === at)) {
+      ctx.logger.warn({ kamailio: k.name, setId: m.setId, uri: m.uri, nodeId: m.nodeId, untilMs: deps.markHoldMs }, 'Kamailio marked a destination inactive after a failed call; respecting it');
+    }
+    const perNode = KamailioMarks.perNode(verdict.held);
+    for (const [node, n] of perNode) deps.metrics.kamailioMarked.set({ kamailio: k.name, node }, n);
+    for (const node of gauged) if (!perNode.has(node)) deps.metrics.kamailioMarked.remove({ kamailio: k.name, node });
+    gauged.clear();
+    for (const node of perNode.keys()) gauged.add(node);
+    const nextEnd = Math.min(...verdict.held.map((m) => m.until));
+    if (Number.isFinite(nextEnd)) ctx.wakeIn(nextEnd - at + 1);
+    return { drift, expired: verdict.expired };
   };
   const record = (pass: DispatcherPass, o: KamailioObservation) => {
     const i = pass.observations.findIndex((x) => x.kamailio === k.name);
@@ -49,14 +66,19 @@ export function kamailioDispatcherStep(deps: KamailioDispatcherDeps): ReconcileS
     const known = pass.tableError ? new Set(pass.nodes.map((n) => n.nodeId)) : undefined;
     const deselectable = (d: KamailioDestination) => known === undefined || known.has(nodeIdOfAttrs(d.attrs) ?? '');
     let deselected = 0;
-    const drift = await observe(pass, desired);
+    const { drift, expired } = await observe(pass, desired, ctx);
+    // A hold that ended: the destination gets calls again (set_state is not paced by reload_delta).
+    for (const m of expired) {
+      await k.setState('a', m.setId, m.uri);
+      ctx.logger.info({ kamailio: k.name, setId: m.setId, uri: m.uri, nodeId: m.nodeId }, "hold of Kamailio's mark ended; destination active again");
+    }
     if (drift.inSync) return { kamailio: k.name, inSync: true, reloaded: false, deselected };
 
     if (!known && sinceReload() >= deps.reloadDeltaMs) {
       try {
         lastReloadAt = performance.now();
         await k.reload();
-        const after = await observe(pass, desired);
+        const { drift: after } = await observe(pass, desired, ctx);
         if (!after.inSync) {
           throw new Error(
             `still differs after reload (missing ${after.missing.length}, extra ${after.extra.length}, changed ${after.changed.length}): is Kamailio reading this database?`,

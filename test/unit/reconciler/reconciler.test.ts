@@ -236,6 +236,59 @@ describe('Reconciler', () => {
     expect(k2).toMatchObject({ kamailio: 'k2', at: t, error: expect.stringMatching(/ECONNREFUSED/) as unknown });
   });
 
+  it("Kamailio's own mark after a failed call is respected for the hold, reported per node, then cleared with set_state a", async () => {
+    const metrics = createMetrics();
+    rec = new Reconciler({
+      registry, store, kamailios: kams, policy, managedSets: managed, membership, markHoldMs: 30_000,
+      reloadDeltaMs: 1000, resyncMs: 10_000, unknownNodeGraceMs: 5000, logger: silentLogger, metrics, now,
+    });
+    await ingest(joined(1));
+    await ingest(joined(2));
+    await rec.runOnce();
+    vi.advanceTimersByTime(1500);
+    // routing.lua's failure route marks node 2 in set 1 of k1.
+    kams[0]!.loaded.find((d) => d.setId === 1 && d.uri === 'sip:10.0.0.2:5080')!.flags = 'IX';
+    kams.forEach((k) => (k.calls = []));
+    const marked = async () =>
+      ((await metrics.registry.getSingleMetric('sbc_kamailio_marked')?.get())?.values ?? []).map((v) => [v.labels.kamailio, v.labels.node, v.value]);
+
+    const r = await rec.runOnce();
+    expect(r.kamailios.map((o) => o.inSync)).toEqual([true, true]);
+    expect(kams[0]!.calls).toEqual(['list']);
+    expect(await marked()).toEqual([['k1', uuid(2), 1]]);
+    expect(rec.dispatcherStatus().kamailios[0]).toMatchObject({ marks: [{ setId: 1, uri: 'sip:10.0.0.2:5080', nodeId: uuid(2), since: t, until: t + 30_000 }] });
+
+    // Resyncs within the hold leave it alone.
+    t += 20_000;
+    await ingest(joined(1, 3));
+    await ingest(joined(2, 3));
+    await rec.runOnce();
+    expect(kams[0]!.calls.filter((c) => c !== 'list')).toEqual([]);
+    expect(kams[0]!.loaded.find((d) => d.setId === 1 && d.uri === 'sip:10.0.0.2:5080')?.flags).toBe('IX');
+
+    // The hold ends: the destination is set active again, and the gauge drops it.
+    t += 10_000;
+    await ingest(joined(1, 4));
+    await ingest(joined(2, 4));
+    await rec.runOnce();
+    expect(kams[0]!.calls.filter((c) => c !== 'list')).toEqual(['set_state a 1 sip:10.0.0.2:5080']);
+    expect(kams[0]!.loaded.find((d) => d.setId === 1 && d.uri === 'sip:10.0.0.2:5080')?.flags).toBe('AX');
+    expect(await marked()).toEqual([]);
+  });
+
+  it('a reload that membership needs clears marks, and the control plane forgets them', async () => {
+    await ingest(joined(1));
+    await rec.runOnce();
+    vi.advanceTimersByTime(1500);
+    kams[0]!.loaded[0]!.flags = 'IX';
+    await rec.runOnce();
+    expect(rec.dispatcherStatus().kamailios[0]).toMatchObject({ marks: [{ uri: 'sip:10.0.0.1:5080' }] });
+    await ingest(joined(3));
+    const r = await rec.runOnce();
+    expect(r.kamailios[0]).toMatchObject({ reloaded: true, inSync: true });
+    expect(rec.dispatcherStatus().kamailios[0]).toMatchObject({ marks: [] });
+  });
+
   it('with the table unwritable, a node that left is still taken out of selection; nothing reloads', async () => {
     await ingest(joined(1));
     await ingest(joined(2));

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { NODE_HEALTH, NODE_STATES } from '../core/node.js';
+import { StatusResult } from '../events/commands.js';
 import { NodeBlocker, NodeId } from '../events/schemas.js';
 import { ERROR_CODES, type ErrorCode } from './errors.js';
 
@@ -25,6 +26,15 @@ export const NodeView = Type.Object(
     blockers: Type.Array(NodeBlocker, { description: 'What the agent\'s probe found that stops new calls (the node\'s rows are disabled while any is listed)' }),
   },
   { $id: 'Node' },
+);
+
+export const NodeStatusView = Type.Composite(
+  [
+    Type.Object({ nodeId: Type.String() }),
+    Type.Omit(StatusResult, ['readAt']),
+    Type.Object({ readAt: Type.String({ format: 'date-time', description: 'When the agent read these facts from FreeSWITCH' }) }),
+  ],
+  { $id: 'NodeStatus', description: 'Live facts of one FreeSWITCH, read through its agent when asked' },
 );
 
 export const NodeParams = Type.Object({ nodeId: NodeId }, { additionalProperties: false });

@@ -166,8 +166,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const app = await buildApp({
       registry,
       agents,
-      kamailios,
-      policy: config.policy,
+      dispatcher: reconciler,
       managedSets: config.managedSets,
       metrics,
       logger: logger.child({ component: 'http' }),

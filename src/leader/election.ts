@@ -218,20 +218,32 @@ export class Election {
     if (!(await tryLeaderLock(session))) return;
     // This session holds the lock now: from here, any failure gives it back by ending the
     // session, or the lock would stay with a replica that does not lead.
+    let epoch: number;
+    let lease: Lease;
     try {
-      const epoch = await bumpEpoch(session, this.opts.replicaId);
+      epoch = await bumpEpoch(session, this.opts.replicaId);
       if (this.opts.announceEpoch) await withinMs(this.opts.announceEpoch(epoch), this.t.leaseMs, 'announcing the epoch');
-      const lease = new Lease(this.t.leaseMs, lockSentAt);
-      if (signal.aborted || !lease.valid(this.now()) || this.session !== session) throw new Error('the lease ran out while taking the epoch');
-      this.state = { role: 'leader', epoch, lease };
-      this.armStepDown(lease);
-      this.opts.metrics?.leader.set(1);
-      this.opts.metrics?.leaderEpoch.set(epoch);
-      this.opts.logger?.info({ epoch, replicaId: this.opts.replicaId }, 'leader election: elected');
-      this.opts.onElected?.(epoch);
+      lease = new Lease(this.t.leaseMs, lockSentAt);
+      if (signal.aborted || !lease.valid(this.now()) || this.session !== session) throw new Error('stopped, or the lease ran out, while taking the epoch');
     } catch (err) {
       this.opts.logger?.warn({ err }, 'leader election: won the lock but could not take the epoch; giving it back');
       this.dropSession();
+      return;
+    }
+    this.state = { role: 'leader', epoch, lease };
+    this.armStepDown(lease);
+    this.opts.metrics?.leader.set(1);
+    this.opts.metrics?.leaderEpoch.set(epoch);
+    this.opts.logger?.info({ epoch, replicaId: this.opts.replicaId }, 'leader election: elected');
+    this.notify(() => this.opts.onElected?.(epoch));
+  }
+
+  /** A listener that throws must not break the election (nor crash a timer callback). */
+  private notify(listener: () => void): void {
+    try {
+      listener();
+    } catch (err) {
+      this.opts.logger?.warn({ err }, 'leader election: a listener threw');
     }
   }
 
@@ -253,7 +265,7 @@ export class Election {
     if (endSession) this.dropSession();
     this.opts.metrics?.leader.set(0);
     this.opts.logger?.warn({ reason, epoch: was.epoch, replicaId: this.opts.replicaId }, 'leader election: deposed');
-    this.opts.onDeposed?.(reason, was.epoch);
+    this.notify(() => this.opts.onDeposed?.(reason, was.epoch));
   }
 
   private dropSession(): void {

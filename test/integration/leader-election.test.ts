@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { Election, type DeposedReason } from '../../src/leader/election.js';
+import { Election, type DeposedReason, type ElectionOptions } from '../../src/leader/election.js';
 import { FencedOutError } from '../../src/leader/fencedOut.js';
 import { leaseTimings } from '../../src/leader/lease.js';
 import { closeElectionSession, openElectionSession } from '../../src/leader/session.js';
@@ -41,7 +41,7 @@ describe('leader election (real Postgres)', () => {
     await db.stop();
   });
 
-  function replica(order: number | null = null, id = `r${++n}`): Replica {
+  function replica(order: number | null = null, id = `r${++n}`, extra: Partial<ElectionOptions> = {}): Replica {
     const elected: number[] = [];
     const deposed: Replica['deposed'] = [];
     const election = new Election({
@@ -52,6 +52,7 @@ describe('leader election (real Postgres)', () => {
       renewMs: RENEW_MS,
       onElected: (epoch) => elected.push(epoch),
       onDeposed: (reason, epoch) => deposed.push({ reason, epoch }),
+      ...extra,
     });
     const r = { id, election, elected, deposed };
     running.push(r);
@@ -131,6 +132,27 @@ describe('leader election (real Postgres)', () => {
     expect(second.election.isLeader()).toBe(false);
     expect(second.deposed).toEqual([{ reason: 'fenced-out', epoch: secondEpoch }]);
     expect((await oneLeader(rs)).election.epoch()).toBe(secondEpoch + 1);
+  });
+
+  it('an epoch that cannot be announced (Redis down) is given back; the next try leads, and a throwing listener changes nothing', async () => {
+    const announced: number[] = [];
+    const r = replica(null, undefined, {
+      announceEpoch: (epoch) => {
+        announced.push(epoch);
+        return announced.length === 1 ? Promise.reject(new Error('redis unreachable')) : Promise.resolve();
+      },
+      onElected: () => {
+        throw new Error('a listener bug');
+      },
+    });
+    await oneLeader([r]);
+    expect(announced).toHaveLength(2);
+    expect(announced[1]).toBe(announced[0]! + 1);
+    expect(r.election.epoch()).toBe(announced[1]);
+    for (let i = 0; i < 4; i++) {
+      await new Promise((res) => setTimeout(res, RENEW_MS));
+      expect(r.election.isLeader()).toBe(true);
+    }
   });
 
   it('the lowest live order takes over; a replica that comes back never takes leadership back', async () => {

@@ -136,7 +136,7 @@ export class Election {
       replicaId: this.opts.replicaId,
       role,
       epoch: this.state.role === 'leader' ? this.state.epoch : (seen?.epoch ?? null),
-      leaderId: seen?.held ? seen.leaderId : null,
+      leaderId: role === 'leader' ? this.opts.replicaId : seen?.held ? seen.leaderId : null,
       replicas,
     };
   }

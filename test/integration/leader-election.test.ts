@@ -77,6 +77,7 @@ describe('leader election (real Postgres)', () => {
       expect(leaders().map((r) => r.id)).toEqual([leader.id]);
     }
     expect(leader.elected).toEqual([before + 1]);
+    expect(leader.election.status()).toMatchObject({ role: 'leader', leaderId: leader.id, epoch: before + 1 });
     expect(leader.election.epoch()).toBe(before + 1);
     expect(await storedEpoch()).toBe(before + 1);
     await waitFor('every replica sees the leader', () => rs.every((r) => r.election.status().leaderId === leader.id && r.election.status().replicas.length === 3));

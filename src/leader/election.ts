@@ -4,9 +4,9 @@ import type { Logger } from 'pino';
 import type { Gauge } from 'prom-client';
 import { bumpEpoch } from './epochTable.js';
 import type { FencedOutError } from './fencedOut.js';
+import { decideRenew, type ElectionState, type StepDownReason } from './decide.js';
 import { Lease, leaseTimings, type LeaseTimings } from './lease.js';
 import { forgetReplica, observe, type Observation, type ReplicaRow, type Role } from './replicas.js';
-import { takeoverDelayMs } from './replicaOrder.js';
 import { closeElectionSession, openElectionSession, tryLeaderLock } from './session.js';
 
 /**
@@ -17,14 +17,15 @@ import { closeElectionSession, openElectionSession, tryLeaderLock } from './sess
  * optional takeover order (replicaOrder.ts).
  *
  * Every renewMs each replica runs one statement on its session (replicas.ts): its heartbeat,
- * whether it holds the lock, the epoch, the other replicas. A leader's lease runs leaseMs
+ * whether it holds the lock, the epoch, the other replicas; decideRenew (decide.ts, pure)
+ * says what that means, and this shell carries it out. A leader's lease runs leaseMs
  * from each renew sent while it was valid; a follower that sees the lock vacant waits its
  * rank in the order, then tries it, and when it wins increments the epoch before it calls
  * itself leader. Losing leadership in any way (lease run out, lock or epoch not its own,
  * session lost, stop()) ends the session, so the server frees the lock at once if it still
  * held it, and the replica starts again as a follower on a new session.
  */
-export type DeposedReason = 'stopped' | 'lease-expired' | 'lock-lost' | 'epoch-moved' | 'session-lost' | 'fenced-out';
+export type DeposedReason = StepDownReason | 'stopped' | 'session-lost' | 'fenced-out';
 
 export interface ElectionOptions {
   /** Postgres itself (not a transaction-mode pooler), migrated (migration 2). */
@@ -58,14 +59,10 @@ export interface ClusterStatus {
   readonly replicas: readonly (ReplicaRow & { readonly live: boolean })[];
 }
 
-type State =
-  | { readonly role: 'follower'; readonly vacantSince: number | undefined }
-  | { readonly role: 'leader'; readonly epoch: number; readonly lease: Lease };
-
 export class Election {
   private readonly t: LeaseTimings;
   private readonly now: () => number;
-  private state: State = { role: 'follower', vacantSince: undefined };
+  private state: ElectionState = { role: 'follower', vacantSince: undefined };
   private session: pg.Client | undefined;
   private seen: Observation | undefined;
   private stepDownTimer: NodeJS.Timeout | undefined;
@@ -168,8 +165,15 @@ export class Election {
       if (this.session !== session || this.state !== state) return; // stepped down meanwhile
       this.seen = seen;
       this.sessionFailing = false;
-      if (state.role === 'leader') this.keepOrLose(state, seen, sentAt);
-      else await this.maybeTakeOver(session, state, seen, sentAt, signal);
+      const me = { replicaId: this.opts.replicaId, order: this.opts.order };
+      const d = decideRenew(state, { seen, sentAt, now: this.now(), me }, this.t);
+      if (d.kind === 'step-down') {
+        this.stepDown(d.reason);
+      } else {
+        this.state = d.state;
+        if (d.kind === 'lead') this.armStepDown(d.state.lease);
+        else if (d.tryLock && !signal.aborted) await this.takeOver(session, signal);
+      }
     } catch (err) {
       if (!this.sessionFailing) this.opts.logger?.warn({ err, role: this.state.role }, 'leader election: renew failed');
       this.sessionFailing = true;
@@ -194,26 +198,8 @@ export class Election {
     this.stepDown('session-lost');
   }
 
-  private keepOrLose(state: State & { role: 'leader' }, seen: Observation, sentAt: number): void {
-    if (!seen.mine) this.stepDown('lock-lost');
-    else if (seen.epoch !== state.epoch) this.stepDown('epoch-moved');
-    // An answer to a renew sent before a freeze arrives after it: renewed() ignores it if
-    // the lease had run out when it was sent, valid() if it ran out since.
-    else if (!state.lease.renewed(sentAt) || !state.lease.valid(this.now())) this.stepDown('lease-expired');
-    else this.armStepDown(state.lease);
-  }
-
-  private async maybeTakeOver(session: pg.Client, state: State & { role: 'follower' }, seen: Observation, sentAt: number, signal: AbortSignal): Promise<void> {
-    if (seen.held) {
-      this.state = { role: 'follower', vacantSince: undefined };
-      return;
-    }
-    const vacantSince = state.vacantSince ?? sentAt;
-    this.state = { role: 'follower', vacantSince };
-    const live = seen.replicas.filter((r) => r.lastSeenMsAgo < this.t.leaseMs);
-    const wait = takeoverDelayMs({ replicaId: this.opts.replicaId, order: this.opts.order }, live, this.t.orderStepMs);
-    if (sentAt - vacantSince < wait || signal.aborted) return;
-
+  /** Tries the vacant lock; on winning, takes the next epoch and announces it before leading. */
+  private async takeOver(session: pg.Client, signal: AbortSignal): Promise<void> {
     const lockSentAt = this.now();
     if (!(await tryLeaderLock(session))) return;
     // This session holds the lock now: from here, any failure gives it back by ending the
@@ -223,7 +209,7 @@ export class Election {
     try {
       epoch = await bumpEpoch(session, this.opts.replicaId);
       if (this.opts.announceEpoch) await withinMs(this.opts.announceEpoch(epoch), this.t.leaseMs, 'announcing the epoch');
-      lease = new Lease(this.t.leaseMs, lockSentAt);
+      lease = Lease.from(this.t.leaseMs, lockSentAt);
       if (signal.aborted || !lease.valid(this.now()) || this.session !== session) throw new Error('stopped, or the lease ran out, while taking the epoch');
     } catch (err) {
       this.opts.logger?.warn({ err }, 'leader election: won the lock but could not take the epoch; giving it back');

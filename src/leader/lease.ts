@@ -63,24 +63,25 @@ export function leaseTimings(leaseMs: number, renewMs: number): LeaseTimings {
 }
 
 /**
- * The leader's lease: the deadline moves only on a renew that was *sent* before it, so an
- * answer that arrives after a freeze never revives an expired lease.
+ * The leader's lease, a value: the deadline moves only on a renew that was *sent* before it,
+ * so an answer that arrives after a freeze never revives an expired lease.
  */
 export class Lease {
-  private deadline: number;
-
-  constructor(
+  private constructor(
     private readonly leaseMs: number,
-    sentAt: number,
-  ) {
-    this.deadline = sentAt + leaseMs;
+    /** Monotonic ms after which this replica no longer leads. */
+    readonly deadline: number,
+  ) {}
+
+  /** The lease of a leader whose lock try was sent at `sentAt`. */
+  static from(leaseMs: number, sentAt: number): Lease {
+    return new Lease(leaseMs, sentAt + leaseMs);
   }
 
-  /** A renew sent at `sentAt` succeeded; false when the lease had already run out by then. */
-  renewed(sentAt: number): boolean {
-    if (sentAt >= this.deadline) return false;
-    this.deadline = Math.max(this.deadline, sentAt + this.leaseMs);
-    return true;
+  /** The lease after a renew sent at `sentAt` succeeded; undefined when it had run out by then. */
+  renewed(sentAt: number): Lease | undefined {
+    if (sentAt >= this.deadline) return undefined;
+    return new Lease(this.leaseMs, Math.max(this.deadline, sentAt + this.leaseMs));
   }
 
   valid(now: number): boolean {

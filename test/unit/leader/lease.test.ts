@@ -20,25 +20,23 @@ describe('leader lease', () => {
   });
 
   it('runs leaseMs from when the last good renew was sent', () => {
-    const l = new Lease(1000, 0);
+    const l = Lease.from(1000, 0);
     expect(l.valid(999)).toBe(true);
     expect(l.valid(1000)).toBe(false);
-    expect(l.renewed(600)).toBe(true);
-    expect(l.valid(1599)).toBe(true);
-    expect(l.msLeft(1100)).toBe(500);
+    const renewed = l.renewed(600)!;
+    expect(renewed.valid(1599)).toBe(true);
+    expect(renewed.msLeft(1100)).toBe(500);
+    expect(l.deadline).toBe(1000); // a value: renewing makes a new lease
   });
 
   it('an answer to a renew sent after the deadline (a process resumed from a freeze) does not revive it', () => {
-    const l = new Lease(1000, 0);
-    expect(l.renewed(1000)).toBe(false);
-    expect(l.renewed(5000)).toBe(false);
-    expect(l.valid(1000)).toBe(false);
+    const l = Lease.from(1000, 0);
+    expect(l.renewed(1000)).toBeUndefined();
+    expect(l.renewed(5000)).toBeUndefined();
   });
 
   it('a late answer to an older renew never moves the deadline back', () => {
-    const l = new Lease(1000, 0);
-    l.renewed(800);
-    expect(l.renewed(200)).toBe(true);
-    expect(l.valid(1799)).toBe(true);
+    const l = Lease.from(1000, 0).renewed(800)!;
+    expect(l.renewed(200)?.deadline).toBe(1800);
   });
 });

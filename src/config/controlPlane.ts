@@ -21,6 +21,13 @@ const sipUriList = (description: string): VarSpec<readonly string[]> => ({
   },
 });
 
+/** A whole number, or unset (null). */
+const optionalInt = (description: string, min: number, max: number): VarSpec<number | null> => ({
+  description,
+  default: null,
+  parse: (raw) => int(description, undefined, min, max).parse(raw),
+});
+
 /**
  * Every variable the control plane reads. The SBC_DS_* names are shared with Kamailio's
  * routing script (lua/routing.lua), which reads the same variables, so both sides agree
@@ -52,6 +59,9 @@ export const controlPlaneSpec = {
   SBC_STARTUP_TIMEOUT_MS: int('How long start-up waits for Redis, Postgres and NATS to become reachable before it exits with an error', 60_000, 0, 3_600_000),
   SBC_HTTP_HOST: str('HTTP API listen address', '0.0.0.0'),
   SBC_HTTP_PORT: int('HTTP API listen port', 8080, 0, 65535),
+  SBC_LEADER_LEASE_MS: int('How long the leader keeps leading without a successful renew of its Postgres lock; it then stops writing. Postgres frees a silent leader\'s lock only later (idle_session_timeout = lease + max(1 s, lease/2)), so another replica takes over after that', 5000, 1000, 600_000),
+  SBC_LEADER_RENEW_MS: int('How often each replica renews (leader) or checks (follower) the leader lock; at most half of SBC_LEADER_LEASE_MS', 1000, 100, 300_000),
+  SBC_REPLICA_ORDER: optionalInt('This replica\'s place in the takeover order: when the leader is lost the live replica with the lowest order takes over first; unset comes after every ordered replica. Never takes leadership back from a healthy leader', 0, 1_000_000),
   SBC_INSTANCE_ID: str('Name of this control plane instance in logs and NATS requests; empty means the host name', '', /^[A-Za-z0-9._-]{1,128}$/),
   SBC_LOG_LEVEL: oneOf('pino log level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 };
@@ -71,6 +81,10 @@ export function loadControlPlaneConfig(env: Record<string, string | undefined> =
   const ids = [values.SBC_DS_SET_GENERAL, values.SBC_DS_SET_ROOMS, values.SBC_DS_SET_CASCADE];
   if (ids.every((id) => id !== undefined) && new Set(ids).size !== ids.length) {
     problems.push(`SBC_DS_SET_GENERAL, SBC_DS_SET_ROOMS and SBC_DS_SET_CASCADE must differ (got ${ids.join(', ')})`);
+  }
+  const { SBC_LEADER_LEASE_MS: lease, SBC_LEADER_RENEW_MS: renew } = values;
+  if (lease !== undefined && renew !== undefined && 2 * renew > lease) {
+    problems.push(`SBC_LEADER_RENEW_MS (${renew}) must be at most half of SBC_LEADER_LEASE_MS (${lease}): a lease spans at least two renews`);
   }
   const natsCredentials = natsCredentialsOf(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);

@@ -99,6 +99,22 @@ export function createMetrics() {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    leader: new Gauge({
+      name: 'sbc_leader',
+      help: '1 while this replica is the leader (runs the reconciler), 0 otherwise',
+      registers: [registry],
+    }),
+    leaderEpoch: new Gauge({
+      name: 'sbc_leader_epoch',
+      help: 'The epoch this replica took when it was last elected (0 before)',
+      registers: [registry],
+    }),
+    fencedWrites: new Counter({
+      name: 'sbc_fenced_writes_total',
+      help: 'Writes refused because a newer leader was elected, by store (postgres, redis)',
+      labelNames: ['store'] as const,
+      registers: [registry],
+    }),
   };
   return m;
 }

@@ -8,10 +8,12 @@ import type { Change, StoredRow } from '../core/planChanges.js';
 export interface DispatcherStore {
   /**
    * Makes the managed sets equal what `desiredFor` returns for the rows it reads, in one
-   * transaction under a lock, so the decision and the write see the same table.
-   * Rejects with DispatcherStoreError when nothing could be written.
+   * transaction under a lock, so the decision and the write see the same table. With a
+   * fence, the same transaction first checks the leader's epoch, and throws FencedOutError
+   * (nothing written) when a newer leader was elected. Rejects with DispatcherStoreError
+   * when nothing could be written for any other reason.
    */
-  sync(desiredFor: (actual: readonly StoredRow[]) => readonly DispatcherRow[]): Promise<SyncResult>;
+  sync(desiredFor: (actual: readonly StoredRow[]) => readonly DispatcherRow[], opts?: SyncOptions): Promise<SyncResult>;
   read(): Promise<StoredRow[]>;
   /** The priority (slot) this node's rows carry, if the table still has any. */
   slotOf(nodeId: string): Promise<number | undefined>;
@@ -23,6 +25,11 @@ export interface DispatcherStore {
 export interface SyncResult {
   readonly desired: readonly DispatcherRow[];
   readonly changes: Change[];
+}
+
+export interface SyncOptions {
+  /** The epoch of the leader making this write (src/leader/); unset: not fenced. */
+  readonly fenceEpoch?: number;
 }
 
 /** The table could not be written; the transaction was rolled back, nothing changed. */

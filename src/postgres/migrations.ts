@@ -35,6 +35,28 @@ export const MIGRATIONS: readonly Migration[] = [
         ON CONFLICT (table_name) DO UPDATE SET table_version = 4;
     `,
   },
+  {
+    id: 2,
+    name: 'leader epoch and replica heartbeats',
+    // One row, epoch 0 until the first leader: a new leader increments it in a transaction
+    // right after winning the election lock, and every fenced write checks it (src/leader/).
+    // sbc_replicas: one row per live replica, upserted on each renew (GET /v1/cluster).
+    sql: `
+      CREATE TABLE IF NOT EXISTS sbc_leader_epoch (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        epoch BIGINT NOT NULL,
+        leader_id TEXT,
+        elected_at TIMESTAMPTZ
+      );
+      INSERT INTO sbc_leader_epoch (id, epoch) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+      CREATE TABLE IF NOT EXISTS sbc_replicas (
+        replica_id TEXT PRIMARY KEY,
+        replica_order INTEGER,
+        role TEXT NOT NULL,
+        last_seen TIMESTAMPTZ NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Any constant works; it only has to be the same for every control plane replica. */

@@ -124,6 +124,19 @@ describe('control plane configuration', () => {
     }
   });
 
+  it('leader election: a lease and renew by default, no replica order unless set', () => {
+    const c = loadControlPlaneConfig({});
+    expect([c.SBC_LEADER_LEASE_MS, c.SBC_LEADER_RENEW_MS, c.SBC_REPLICA_ORDER]).toEqual([5000, 1000, null]);
+    expect(loadControlPlaneConfig({ SBC_REPLICA_ORDER: '2' }).SBC_REPLICA_ORDER).toBe(2);
+  });
+
+  it('leader election: refuses a lease shorter than two renews, and a bad order, with every other problem', () => {
+    expect(problemsOf(() => loadControlPlaneConfig({ SBC_LEADER_LEASE_MS: '3000', SBC_LEADER_RENEW_MS: '2000', SBC_REPLICA_ORDER: 'first' }))).toEqual([
+      expect.stringMatching(/^SBC_REPLICA_ORDER=.*whole number/),
+      'SBC_LEADER_RENEW_MS (2000) must be at most half of SBC_LEADER_LEASE_MS (3000): a lease spans at least two renews',
+    ]);
+  });
+
   it('README.md embeds the configuration reference generated from the specs', () => {
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     const section = /<!-- config-reference:start -->\n([\s\S]*?)\n<!-- config-reference:end -->/.exec(readme)?.[1];

@@ -8,9 +8,10 @@ import { ConfigError } from './config/env.js';
 import { checkReloadDelta } from './config/kamailioReloadDelta.js';
 import { subjects } from './events/subjects.js';
 import { buildApp } from './http/app.js';
-import { reconcilerReadiness } from './http/readiness.js';
+import { reconcilerReadiness, replicaReadiness } from './http/readiness.js';
 import { KamailioAddressBook } from './kamailio/addresses.js';
 import { instrumented } from './kamailio/instrumented.js';
+import { Election } from './leader/election.js';
 import { HttpKamailioRpc } from './kamailio/httpKamailioRpc.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { NatsAgentCommands, type AgentCommands } from './nats/agentCommands.js';
@@ -20,6 +21,7 @@ import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
 import { PgDispatcherStore } from './postgres/dispatcherStore.js';
 import { migrate } from './postgres/migrations.js';
 import { Reconciler } from './reconciler/reconciler.js';
+import { publishEpoch } from './redis/epochFence.js';
 import { RedisNodeRegistry } from './redis/redisNodeRegistry.js';
 import { slotsRecoveredFrom } from './registry/membership.js';
 import { waitForDependency } from './startup.js';
@@ -50,7 +52,9 @@ export interface ControlPlane {
   readonly nats: NatsConnection;
   /** Commands to one node's agent, over NATS request/reply. */
   readonly agents: AgentCommands;
-  /** Shutdown in dependency order: HTTP, NATS drain, reconciler, Redis and Postgres. */
+  /** This replica's part in electing the one leader that reconciles. */
+  readonly election: Election;
+  /** Shutdown in dependency order: HTTP, NATS drain, reconciler, election, Redis and Postgres. */
   stop(): Promise<void>;
 }
 
@@ -119,7 +123,29 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       unknownNodeGraceMs: config.SBC_UNKNOWN_NODE_GRACE_MS,
       logger: logger.child({ component: 'reconciler' }),
       metrics,
+      leadership: { epoch: () => election.epoch(), fencedOut: (err) => election.fencedOut(err) },
     });
+    // Every replica consumes and serves the API; only the elected leader reconciles.
+    const electionLog = logger.child({ component: 'election' });
+    const election = new Election({
+      connectionString: config.SBC_PG_URL,
+      replicaId: config.SBC_INSTANCE_ID,
+      order: config.SBC_REPLICA_ORDER ?? null,
+      leaseMs: config.SBC_LEADER_LEASE_MS,
+      renewMs: config.SBC_LEADER_RENEW_MS,
+      announceEpoch: (epoch) => publishEpoch(redis, config.SBC_REDIS_PREFIX, epoch),
+      onElected: (epoch) => {
+        electionLog.info({ epoch }, 'elected leader: reconciling');
+        reconciler.start();
+      },
+      onDeposed: (reason, epoch) => {
+        electionLog.warn({ reason, epoch }, 'no longer the leader: reconciling stops');
+        void reconciler.stop();
+      },
+      logger: electionLog,
+      metrics: { leader: metrics.leader, leaderEpoch: metrics.leaderEpoch },
+    });
+    closeAll.unshift(() => election.stop());
 
     const nats = await waitForDependency(
       'NATS',
@@ -158,7 +184,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       }
     })();
     await nats.flush();
-    reconciler.start();
+    election.start();
     consumer.requestReannounce();
 
     const agents = new NatsAgentCommands({ nats, subjects: subjects(config.SBC_NATS_PREFIX), timeoutMs: config.SBC_AGENT_COMMAND_TIMEOUT_MS });
@@ -167,6 +193,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       registry,
       agents,
       dispatcher: reconciler,
+      cluster: election,
       managedSets: config.managedSets,
       metrics,
       logger: logger.child({ component: 'http' }),
@@ -175,8 +202,9 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
         redis: () => registry.ping(),
         postgres: () => store.ping(),
         nats: () => (nats.isClosed() ? Promise.reject(new Error('NATS connection closed')) : nats.flush()),
-        // A recent pass in which at least one Kamailio was in sync; the detail names each one's state.
-        reconciler: reconcilerReadiness(reconciler, staleAfterMs),
+        // The leader: a recent pass in which at least one Kamailio was in sync (the detail names
+        // each one's state). A follower: a leader is known.
+        reconciler: replicaReadiness(election, reconcilerReadiness(reconciler, staleAfterMs)),
       },
     });
 
@@ -188,11 +216,14 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       metrics,
       nats,
       agents,
+      election,
       async stop() {
         await app.close();
         await consumer.stop();
         await nats.drain().catch(() => undefined);
         await reconciler.stop();
+        // After the last pass: a leader that stops hands over within about one renew.
+        await election.stop();
         await redis.quit().catch(() => redis.disconnect());
         await pool.end();
       },

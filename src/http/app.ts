@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { answerClientError, answerFrameworkError, installErrorHandler, ServerClosingError } from './errors.js';
 import { countRefusedRequest, installRequestMetrics, observeRequest } from './requestMetrics.js';
 import { installRouteConventions } from './routeConventions.js';
+import { clusterRoutes, type ClusterRoutesDeps } from './routes/cluster.js';
 import { dispatcherRoutes, type DispatcherRoutesDeps } from './routes/dispatcher.js';
 import { healthRoutes, type HealthRoutesDeps } from './routes/health.js';
 import { metricsRoutes, type MetricsRoutesDeps } from './routes/metrics.js';
@@ -13,7 +14,7 @@ import { openapiRoutes } from './routes/openapi.js';
 export type { ReadinessCheck } from './readiness.js';
 
 /** What every resource's routes need, together (each plugin takes only its own part). */
-export interface AppDeps extends NodeRoutesDeps, DispatcherRoutesDeps, HealthRoutesDeps, MetricsRoutesDeps {
+export interface AppDeps extends NodeRoutesDeps, DispatcherRoutesDeps, ClusterRoutesDeps, HealthRoutesDeps, MetricsRoutesDeps {
   readonly logger?: FastifyBaseLogger;
   readonly version: string;
 }
@@ -50,14 +51,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       info: { title: 'Elastic SBC control plane', version: deps.version },
-      tags: [{ name: 'nodes' }, { name: 'dispatcher' }, { name: 'operations' }],
+      tags: [{ name: 'nodes' }, { name: 'dispatcher' }, { name: 'cluster' }, { name: 'operations' }],
     },
   });
 
   // One plugin per resource; each is handed only the dependencies it declares.
-  const { registry, agents, dispatcher, managedSets, readiness, metrics } = deps;
+  const { registry, agents, dispatcher, managedSets, cluster, readiness, metrics } = deps;
   await app.register(nodeRoutes, { registry, agents });
   await app.register(dispatcherRoutes, { dispatcher, managedSets });
+  await app.register(clusterRoutes, { cluster });
   await app.register(healthRoutes, { readiness });
   await app.register(metricsRoutes, { metrics });
   await app.register(openapiRoutes);

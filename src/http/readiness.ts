@@ -46,3 +46,22 @@ export function reconcilerReadiness(progress: ReconcileProgress, staleAfterMs: n
     return Promise.resolve(kamailios);
   };
 }
+
+/** What readiness needs of the election (Election satisfies it). */
+export interface ReplicaRole {
+  isLeader(): boolean;
+  status(): { readonly leaderId: string | null; readonly epoch: number | null };
+}
+
+/**
+ * With replicas: the leader is ready when its reconciling is (`leaderCheck`); a follower,
+ * which serves the API but does not reconcile, is ready while it knows a leader.
+ */
+export function replicaReadiness(role: ReplicaRole, leaderCheck: ReadinessCheck): ReadinessCheck {
+  return () => {
+    if (role.isLeader()) return leaderCheck().then((detail) => `leader; ${detail ?? ''}`.trimEnd());
+    const { leaderId, epoch } = role.status();
+    if (leaderId === null) return Promise.reject(new Error('follower, and no leader is elected'));
+    return Promise.resolve(`follower; leader ${leaderId} at epoch ${epoch ?? '?'}`);
+  };
+}

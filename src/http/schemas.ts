@@ -125,3 +125,19 @@ export const ReadyView = Type.Object({
   ready: Type.Boolean(),
   checks: Type.Record(Type.String(), Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) })),
 });
+
+export const ClusterView = Type.Object({
+  replicaId: Type.String({ description: 'This replica (SBC_INSTANCE_ID)' }),
+  role: literalUnion(['leader', 'follower']),
+  epoch: Type.Union([Type.Integer(), Type.Null()], { description: "The cluster's epoch as this replica last saw it (its own while it leads)" }),
+  leaderId: Type.Union([Type.String(), Type.Null()], { description: 'The replica holding the leader lock; null while it is vacant' }),
+  replicas: Type.Array(
+    Type.Object({
+      replicaId: Type.String(),
+      order: Type.Union([Type.Integer(), Type.Null()], { description: 'SBC_REPLICA_ORDER; null for none' }),
+      role: literalUnion(['leader', 'follower']),
+      lastSeenMsAgo: Type.Integer({ description: 'Since its last renew, by the database clock' }),
+      live: Type.Boolean({ description: 'Renewed within the lease' }),
+    }),
+  ),
+});

@@ -51,6 +51,8 @@ export interface KamailioObservation {
  * Kamailio), and the promotions at the end.
  */
 export interface DispatcherPass {
+  /** The leader's epoch this pass writes under (undefined: no election, a single control plane). */
+  epoch?: number;
   nodes: NodeRecord[];
   readonly transitions: AppliedTransition[];
   /** The rows the table holds after the table step (including rows kept for unknown nodes). */

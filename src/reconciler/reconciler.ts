@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DispatcherPolicy, DispatcherSet } from '../core/dispatcher.js';
 import type { Change } from '../core/planChanges.js';
 import type { KamailioAddressBook } from '../kamailio/addresses.js';
+import type { Leadership } from '../leader/leadership.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DispatcherStore } from '../ports/dispatcherStore.js';
 import type { KamailioRpc } from '../ports/kamailioRpc.js';
@@ -12,6 +13,7 @@ import { ReconcileRunner, type PassOutcome, type StepPlan } from './runner.js';
 import { dispatcherTableStep } from './steps/dispatcherTable.js';
 import { kamailioAddressesStep } from './steps/kamailioAddresses.js';
 import { kamailioDispatcherStep } from './steps/kamailioDispatcher.js';
+import { leadershipStep } from './steps/leadership.js';
 import { nodePromotionsStep, nodeTransitionsStep } from './steps/nodeTransitions.js';
 
 export type { KamailioOutcome } from './dispatcherPass.js';
@@ -39,6 +41,8 @@ export interface ReconcilerDeps {
   readonly addresses?: KamailioAddressBook;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** With several replicas, the election: passes run and write only under the leader's epoch. */
+  readonly leadership?: Leadership;
   /** Wall clock for stored deadlines; injectable for tests. */
   readonly now?: () => number;
 }
@@ -74,11 +78,15 @@ export class Reconciler {
 
   constructor(private readonly deps: ReconcilerDeps) {
     const now = deps.now ?? Date.now;
-    const transitions = { registry: deps.registry, membership: deps.membership, metrics: deps.metrics, now };
+    const leader = deps.leadership ? { leadership: deps.leadership } : {};
+    const transitions = { registry: deps.registry, membership: deps.membership, metrics: deps.metrics, now, ...leader };
     const plan: StepPlan<DispatcherPass> = [
+      ...(deps.leadership ? [leadershipStep(deps.leadership)] : []),
       nodeTransitionsStep(transitions),
-      dispatcherTableStep({ store: deps.store, policy: deps.policy, unknownNodeGraceMs: deps.unknownNodeGraceMs, metrics: deps.metrics, now, ...(deps.addresses ? { addresses: deps.addresses } : {}) }),
-      deps.kamailios.map((kamailio) => kamailioDispatcherStep({ kamailio, managedSets: deps.managedSets, reloadDeltaMs: deps.reloadDeltaMs, markHoldMs: deps.markHoldMs ?? DEFAULT_MARK_HOLD_MS, metrics: deps.metrics, now })),
+      dispatcherTableStep({ store: deps.store, policy: deps.policy, unknownNodeGraceMs: deps.unknownNodeGraceMs, metrics: deps.metrics, now, ...leader, ...(deps.addresses ? { addresses: deps.addresses } : {}) }),
+      deps.kamailios.map((kamailio) =>
+        kamailioDispatcherStep({ kamailio, managedSets: deps.managedSets, reloadDeltaMs: deps.reloadDeltaMs, markHoldMs: deps.markHoldMs ?? DEFAULT_MARK_HOLD_MS, metrics: deps.metrics, now, ...leader }),
+      ),
       ...(deps.addresses ? [kamailioAddressesStep({ kamailios: deps.kamailios, addresses: deps.addresses, refreshMs: deps.resyncMs })] : []),
       nodePromotionsStep(transitions),
       {

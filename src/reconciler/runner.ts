@@ -135,10 +135,20 @@ export class ReconcileRunner<P> {
     this.holdTimer.unref?.();
   }
 
+  /**
+   * Starts passing (again). A start right after a stop (leadership lost and won back) waits
+   * for the stopped loop's last pass: two loops never run passes side by side.
+   */
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.loopDone = this.loop();
+    this.dirty = true;
+    this.urgent = true;
+    const previous = this.loopDone;
+    this.loopDone = (async () => {
+      await previous;
+      if (this.running) await this.loop();
+    })();
   }
 
   async stop(): Promise<void> {

@@ -3,6 +3,8 @@ import type { NodeRecord } from '../../core/node.js';
 import type { StoredRow } from '../../core/planChanges.js';
 import { nodeIdOfDescription, rowKey } from '../../core/rowIdentity.js';
 import type { KamailioAddressBook } from '../../kamailio/addresses.js';
+import { fencedOutOf } from '../../leader/fencedOut.js';
+import type { Leadership } from '../../leader/leadership.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { DispatcherStore } from '../../ports/dispatcherStore.js';
 import type { DispatcherPass } from '../dispatcherPass.js';
@@ -20,8 +22,10 @@ export interface DispatcherTableDeps {
   readonly unknownNodeGraceMs: number;
   /** Kamailio's own SIP addresses: a node at one of them never gets a row (it would loop calls). */
   readonly addresses?: KamailioAddressBook;
-  readonly metrics: Pick<Metrics, 'rowChanges'>;
+  readonly metrics: Pick<Metrics, 'rowChanges' | 'fencedWrites'>;
   readonly now: () => number;
+  /** With replicas: a write refused for a moved epoch makes this replica step down. */
+  readonly leadership?: Leadership;
 }
 
 /**
@@ -72,15 +76,26 @@ export function dispatcherTableStep(deps: DispatcherTableDeps): ReconcileStep<Di
       const computed = flattenSets(desiredSets(withoutKamailioAddresses(pass.nodes, ctx), deps.policy));
       let kept = 0;
       try {
-        const synced = await deps.store.sync((actual) => {
-          const withKept = withUnknownNodesKept(computed, pass.nodes, actual, ctx);
-          kept = withKept.kept;
-          return withKept.rows;
-        });
+        const synced = await deps.store.sync(
+          (actual) => {
+            const withKept = withUnknownNodesKept(computed, pass.nodes, actual, ctx);
+            kept = withKept.kept;
+            return withKept.rows;
+          },
+          pass.epoch === undefined ? {} : { fenceEpoch: pass.epoch },
+        );
         pass.desired = synced.desired;
         pass.rowChanges = synced.changes;
         pass.keptForUnknownNodes = kept;
       } catch (err) {
+        const fenced = fencedOutOf(err);
+        if (fenced) {
+          // A newer leader exists: this replica writes nothing more, not even set_state.
+          deps.metrics.fencedWrites.inc({ store: fenced.store });
+          ctx.logger.warn({ epoch: fenced.epoch, currentEpoch: fenced.currentEpoch }, 'dispatcher table write refused: a newer leader was elected; stepping down');
+          deps.leadership?.fencedOut(fenced);
+          throw err;
+        }
         pass.desired = computed;
         pass.tableError = err as Error;
         ctx.failPass(err);

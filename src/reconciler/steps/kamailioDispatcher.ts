@@ -2,11 +2,13 @@ import { DS_FLAG_DISABLED, type DispatcherRow } from '../../core/dispatcher.js';
 import { compareWithKamailio, type KamailioDestination } from '../../core/kamailioView.js';
 import { nodeIdOfAttrs } from '../../core/rowIdentity.js';
 import { KamailioReloadPendingError } from '../../kamailio/errors.js';
+import { NotLeaderError, type Leadership } from '../../leader/leadership.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { KamailioRpc } from '../../ports/kamailioRpc.js';
 import type { DispatcherPass, KamailioObservation, KamailioOutcome } from '../dispatcherPass.js';
 import type { ReconcileStep, StepContext } from '../runner.js';
 import { KamailioMarks } from './kamailioMarks.js';
+import { stillLeading } from './leadership.js';
 
 export interface KamailioDispatcherDeps {
   readonly kamailio: KamailioRpc;
@@ -17,6 +19,8 @@ export interface KamailioDispatcherDeps {
   readonly markHoldMs: number;
   readonly metrics: Pick<Metrics, 'kamailioInSync' | 'kamailioMarked'>;
   readonly now: () => number;
+  /** With replicas: only the leader changes Kamailio (its local lease, checked before each change). */
+  readonly leadership?: Leadership;
 }
 
 /**
@@ -69,6 +73,7 @@ export function kamailioDispatcherStep(deps: KamailioDispatcherDeps): ReconcileS
     const { drift, expired } = await observe(pass, desired, ctx);
     // A hold that ended: the destination gets calls again (set_state is not paced by reload_delta).
     for (const m of expired) {
+      stillLeading(deps.leadership, pass, `clearing a mark on ${k.name}`);
       await k.setState('a', m.setId, m.uri);
       ctx.logger.info({ kamailio: k.name, setId: m.setId, uri: m.uri, nodeId: m.nodeId }, "hold of Kamailio's mark ended; destination active again");
     }
@@ -76,6 +81,7 @@ export function kamailioDispatcherStep(deps: KamailioDispatcherDeps): ReconcileS
 
     if (!known && sinceReload() >= deps.reloadDeltaMs) {
       try {
+        stillLeading(deps.leadership, pass, `reloading ${k.name}`);
         lastReloadAt = performance.now();
         await k.reload();
         const { drift: after } = await observe(pass, desired, ctx);
@@ -96,6 +102,7 @@ export function kamailioDispatcherStep(deps: KamailioDispatcherDeps): ReconcileS
     for (const d of drift.toDeselect.filter(deselectable)) {
       const row = desired.find((r) => r.setid === d.setId && r.destination === d.uri);
       const state = row && (row.flags & DS_FLAG_DISABLED) !== 0 ? 'd' : 'i';
+      stillLeading(deps.leadership, pass, `set_state on ${k.name}`);
       await k.setState(state, d.setId, d.uri);
       deselected++;
     }
@@ -115,6 +122,8 @@ export function kamailioDispatcherStep(deps: KamailioDispatcherDeps): ReconcileS
           ctx.wakeIn(outcome.waitMs);
         }
       } catch (err) {
+        // Not this Kamailio's failure: the whole pass stops writing.
+        if (err instanceof NotLeaderError) throw err;
         const { failures } = ctx.targetFailed(k.name);
         ctx.logger.error({ err, kamailio: k.name, failures }, 'Kamailio sync failed; will retry');
         outcome = { kamailio: k.name, inSync: false, reloaded: false, deselected: 0, error: (err as Error).message };

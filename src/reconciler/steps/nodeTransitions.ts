@@ -1,21 +1,25 @@
 import { nextDeadline } from '../../core/lifecycle.js';
 import { NODE_STATES, type NodeRecord } from '../../core/node.js';
 import { transitionsDue, type TransitionDue } from '../../core/transitions.js';
+import type { Leadership } from '../../leader/leadership.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { NodeRegistry } from '../../ports/nodeRegistry.js';
 import { transitionNode, type MembershipPolicy } from '../../registry/membership.js';
 import type { DispatcherPass } from '../dispatcherPass.js';
 import type { ReconcileStep, StepContext } from '../runner.js';
+import { stillLeading } from './leadership.js';
 
 export interface NodeTransitionDeps {
   readonly registry: NodeRegistry;
   readonly membership: MembershipPolicy;
   readonly metrics: Pick<Metrics, 'nodeTransitions' | 'joinToActiveSeconds' | 'nodes'>;
   readonly now: () => number;
+  readonly leadership?: Leadership;
 }
 
 /** Writes one due transition (compare-and-set on the latest record); true when it took effect. */
 async function apply(deps: NodeTransitionDeps, pass: DispatcherPass, ctx: StepContext, due: TransitionDue, before: NodeRecord): Promise<boolean> {
+  stillLeading(deps.leadership, pass, `node ${due.nodeId} -> ${due.to}`);
   const next = await transitionNode(deps.registry, due.nodeId, due.apply, deps.now, deps.membership);
   if (next?.state !== due.to || (due.to === 'gone' && next.goneReason !== due.reason)) return false;
   deps.metrics.nodeTransitions.inc({ to: due.to, reason: due.reason });

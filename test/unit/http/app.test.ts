@@ -70,6 +70,23 @@ describe('HTTP API', () => {
     expect(t.kamailios.map((k) => k.calls)).toEqual([[], []]);
   });
 
+  it('GET /v1/cluster shows this replica, its role, the epoch, the leader and every replica (from the last renew)', async () => {
+    const body = (await t.app.inject('/v1/cluster')).json<unknown>();
+    expect(body).toEqual({
+      replicaId: 'cp-a',
+      role: 'leader',
+      epoch: 7,
+      leaderId: 'cp-a',
+      replicas: [
+        { replicaId: 'cp-a', order: 1, role: 'leader', lastSeenMsAgo: 0, live: true },
+        { replicaId: 'cp-b', order: 2, role: 'follower', lastSeenMsAgo: 413, live: true },
+      ],
+    });
+    const follower = await testApp({ cluster: { status: () => ({ replicaId: 'cp-b', role: 'follower', epoch: null, leaderId: null, replicas: [] }) } });
+    expect((await follower.app.inject('/v1/cluster')).json()).toEqual({ replicaId: 'cp-b', role: 'follower', epoch: null, leaderId: null, replicas: [] });
+    await follower.app.close();
+  });
+
   it('/readyz is 503 naming the failing dependency, 200 when all are usable', async () => {
     redisOk = false;
     const res = await t.app.inject('/readyz');
@@ -88,7 +105,7 @@ describe('HTTP API', () => {
     const doc = (await t.app.inject('/openapi.json')).json<{ openapi: string; info: { version: string }; paths: Record<string, unknown> }>();
     expect(doc.openapi).toMatch(/^3\./);
     expect(doc.info.version).toBe('9.9.9');
-    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/metrics', '/readyz', '/v1/dispatcher', '/v1/nodes', '/v1/nodes/{nodeId}', '/v1/nodes/{nodeId}/status']);
+    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/metrics', '/readyz', '/v1/cluster', '/v1/dispatcher', '/v1/nodes', '/v1/nodes/{nodeId}', '/v1/nodes/{nodeId}/status']);
   });
 
   it('answers unknown routes with a JSON 404', async () => {

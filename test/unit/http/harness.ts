@@ -8,6 +8,7 @@ import { FakeStore } from '../../fakes/fakeDispatcherStore.js';
 import { FakeKamailio } from '../../fakes/fakeKamailio.js';
 import { silentLogger } from '../../fakes/silentLogger.js';
 import { Reconciler } from '../../../src/reconciler/reconciler.js';
+import type { ClusterStatus } from '../../../src/leader/election.js';
 import { node, policy } from '../core/fixtures.js';
 
 export const managed = new Set([1, 2, 3]);
@@ -50,6 +51,8 @@ export interface Fakes {
   readonly agents: FakeAgents;
   /** Reconciles the fakes; its last pass is what /v1/dispatcher shows (tests run passes). */
   readonly reconciler: Reconciler;
+  /** What /v1/cluster answers: this replica leads, one other follows. */
+  readonly cluster: ClusterStatus;
 }
 
 export interface TestApp extends Fakes {
@@ -72,7 +75,17 @@ export async function fakes(): Promise<Fakes> {
     // A long window: the first pass reloads, later changes show as drift until it opens.
     reloadDeltaMs: 60_000, resyncMs: 10_000, unknownNodeGraceMs: 5000, now: () => 1000,
   });
-  return { registry, store, kamailios: [up, down], metrics, agents: new FakeAgents(), reconciler };
+  const cluster: ClusterStatus = {
+    replicaId: 'cp-a',
+    role: 'leader',
+    epoch: 7,
+    leaderId: 'cp-a',
+    replicas: [
+      { replicaId: 'cp-a', order: 1, role: 'leader', lastSeenMsAgo: 0, live: true },
+      { replicaId: 'cp-b', order: 2, role: 'follower', lastSeenMsAgo: 412.6, live: true },
+    ],
+  };
+  return { registry, store, kamailios: [up, down], metrics, agents: new FakeAgents(), reconciler, cluster };
 }
 
 /** The HTTP API over `fx` (fresh fakes by default); `over` replaces any dependency. */
@@ -83,6 +96,7 @@ export async function testApp(over: Partial<AppDeps> = {}, fx?: Fakes): Promise<
     agents: f.agents,
     dispatcher: f.reconciler,
     managedSets: managed,
+    cluster: { status: () => f.cluster },
     metrics: f.metrics,
     version: '9.9.9',
     readiness: { postgres: () => Promise.resolve() },

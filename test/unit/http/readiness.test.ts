@@ -94,3 +94,21 @@ describe('/readyz: the reconciler check', () => {
     expect(describeKamailios([])).toBe('no Kamailio configured');
   });
 });
+
+describe('/readyz with replicas', () => {
+  it('the leader is as ready as its reconciling; a follower is ready while it knows a leader', async () => {
+    const { replicaReadiness } = await import('../../../src/http/readiness.js');
+    let leader = true;
+    let status: { leaderId: string | null; epoch: number | null } = { leaderId: 'cp-a', epoch: 3 };
+    const role = { isLeader: () => leader, status: () => status };
+    let leaderOk = true;
+    const check = replicaReadiness(role, () => (leaderOk ? Promise.resolve('in sync: k1') : Promise.reject(new Error('no Kamailio in sync'))));
+    await expect(check()).resolves.toBe('leader; in sync: k1');
+    leaderOk = false;
+    await expect(check()).rejects.toThrow('no Kamailio in sync');
+    leader = false;
+    await expect(check()).resolves.toBe('follower; leader cp-a at epoch 3');
+    status = { leaderId: null, epoch: 3 };
+    await expect(check()).rejects.toThrow('follower, and no leader is elected');
+  });
+});

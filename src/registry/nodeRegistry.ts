@@ -1,6 +1,10 @@
+import type { MachineIntent } from '../core/machine.js';
 import type { NodeRecord } from '../core/node.js';
 
-/** The live membership store. Implementations: Redis (production), in-memory (unit tests). */
+/**
+ * The live membership store, and the operator's intent per machine beside it.
+ * Implementations: Redis (production), in-memory (unit tests).
+ */
 export interface NodeRegistry {
   list(): Promise<NodeRecord[]>;
   get(nodeId: string): Promise<NodeRecord | undefined>;
@@ -17,6 +21,11 @@ export interface NodeRegistry {
   allocateSlot(): Promise<number>;
   /** Raises the slot counter to at least `slot`, so allocateSlot never hands it out. */
   ensureSlotAtLeast(slot: number): Promise<void>;
+  /** Machines are kept until removed: an operator's wish outlives every node on the machine. */
+  listMachines(): Promise<MachineIntent[]>;
+  getMachine(machineId: string): Promise<MachineIntent | undefined>;
+  /** Compare-and-set on the machine's `rev`, like `put` (`undefined`: only if none exists). */
+  putMachine(machine: MachineIntent, expectedRev: number | undefined): Promise<boolean>;
   ping(): Promise<void>;
 }
 
@@ -29,6 +38,7 @@ export class RegistryConflictError extends Error {
 
 export class InMemoryNodeRegistry implements NodeRegistry {
   private readonly records = new Map<string, NodeRecord>();
+  private readonly machines = new Map<string, MachineIntent>();
   private slot = 0;
 
   list(): Promise<NodeRecord[]> {
@@ -52,6 +62,17 @@ export class InMemoryNodeRegistry implements NodeRegistry {
   ensureSlotAtLeast(slot: number): Promise<void> {
     this.slot = Math.max(this.slot, slot);
     return Promise.resolve();
+  }
+  listMachines(): Promise<MachineIntent[]> {
+    return Promise.resolve([...this.machines.values()]);
+  }
+  getMachine(machineId: string): Promise<MachineIntent | undefined> {
+    return Promise.resolve(this.machines.get(machineId));
+  }
+  putMachine(machine: MachineIntent, expectedRev: number | undefined): Promise<boolean> {
+    if (this.machines.get(machine.machineId)?.rev !== expectedRev) return Promise.resolve(false);
+    this.machines.set(machine.machineId, machine);
+    return Promise.resolve(true);
   }
   ping(): Promise<void> {
     return Promise.resolve();

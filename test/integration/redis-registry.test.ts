@@ -134,6 +134,19 @@ describe('RedisNodeRegistry (real Redis)', () => {
       expect(new Set(live.map((n) => n.slot)).size).toBe(live.length);
     });
 
+    it('new nodes racing for one machine never share its slot (the machine is claimed by compare-and-set first)', async () => {
+      const r = fresh();
+      const claims = await Promise.all([1, 2, 3, 4].map((n) => {
+        const base = restart(10 + n, 1, `sip:10.0.1.${n}:5080`);
+        if (base.kind !== 'joined') throw new Error('restart() makes joins');
+        return ingestNodeMessage(r, { kind: 'joined', msg: { ...base.msg, machineId: 'shared' } }, Date.now, membership);
+      }));
+      const slots = claims.map((c) => c.record!.slot);
+      expect(new Set(slots).size).toBe(4);
+      const machine = (await r.getMachine('shared'))!;
+      expect((await r.get(machine.nodeId))!.slot).toBe(machine.slot);
+    });
+
     it('reads a node record written before machines with the machine of its address, and reports a broken machine record', async () => {
       const r = fresh();
       await ingestNodeMessage(r, hb(7, 1), Date.now, membership);

@@ -106,6 +106,17 @@ describe('machines: intent and slot per machine, observations per node', () => {
     expect(await registry.getMachine('box')).toMatchObject({ slot: 4, nodeId: uuid(5) });
   });
 
+  it('two new nodes racing for one machine: one takes its slot, the other a fresh one', async () => {
+    await ingest(left(2, 2));
+    const [a, b] = await Promise.all([
+      ingest(joined(8, 1, { machineId: '10.0.0.2:5080', sipUri: 'sip:10.0.0.8:5080' })),
+      ingest(joined(9, 1, { machineId: '10.0.0.2:5080', sipUri: 'sip:10.0.0.9:5080' })),
+    ]);
+    expect([a.record!.slot, b.record!.slot].sort()).toEqual([2, 4]);
+    const holder = (await registry.getMachine('10.0.0.2:5080'))!.nodeId;
+    expect((await registry.get(holder))!.slot).toBe(2);
+  });
+
   it('a node revived after its machine passed its slot on gets a fresh slot, never a shared one', async () => {
     await ingest(joined(5, 1, { machineId: 'box', sipUri: 'sip:10.0.1.5:5080' }));
     await transitionNode(registry, uuid(5), (cur, at) => markGone(cur, 'expired', at), now, membership);

@@ -81,6 +81,18 @@ export function chooseSlot(
   return held ? { kind: 'fresh' } : { kind: 'machine', slot: machine.slot };
 }
 
+/** Pure: the slot of the node that joined `machineId` last among `nodes`, besides `except`. */
+export function lastNodeOn(
+  machineId: string,
+  nodes: readonly NodeRecord[],
+  except: string,
+): { readonly slot: number; readonly nodeId: string } | undefined {
+  const last = nodes
+    .filter((n) => n.machineId === machineId && n.nodeId !== except)
+    .reduce<NodeRecord | undefined>((a, b) => (!a || b.joinedAt > a.joinedAt || (b.joinedAt === a.joinedAt && b.slot > a.slot) ? b : a), undefined);
+  return last && { slot: last.slot, nodeId: last.nodeId };
+}
+
 /** The `attrs` entry that names the machine of a dispatcher row; read back by machineInTable. */
 export function machineAttr(machineId: string): string {
   return `mid=${machineId}`;

@@ -1,6 +1,6 @@
 import { applyNodeMessage, claimAddress, holdsAddress, markGone, type IngestOutcome, type LifecyclePolicy } from '../core/lifecycle.js';
 import type { DispatcherRow } from '../core/dispatcher.js';
-import { chooseSlot, machineInTable, type MachineIntent } from '../core/machine.js';
+import { chooseSlot, lastNodeOn, machineInTable, type MachineIntent } from '../core/machine.js';
 import { acceptsCalls, type NodeRecord } from '../core/node.js';
 import type { NodeMessage } from '../events/schemas.js';
 import { RegistryConflictError, type NodeRegistry } from './nodeRegistry.js';
@@ -133,7 +133,7 @@ async function takeSlot(
   spare: { slot: number | undefined },
 ): Promise<number | undefined> {
   const stored = await registry.getMachine(node.machineId);
-  const prior = stored ?? (await priorMachine(node, current, slots));
+  const prior = stored ?? (await priorMachine(registry, node, current, slots));
   const holder = prior && prior.nodeId !== node.nodeId ? await registry.get(prior.nodeId) : undefined;
   const choice = chooseSlot(node.nodeId, prior, holder, new Set(vacated.map((n) => n.nodeId)));
   const fresh = async () => (spare.slot ??= await slots.fresh());
@@ -154,9 +154,19 @@ async function takeSlot(
   return slot;
 }
 
-/** The machine as the node's own record or the dispatcher table knew it, not yet stored. */
-async function priorMachine(node: NodeRecord, current: NodeRecord | undefined, slots: SlotSource): Promise<MachineIntent | undefined> {
-  const held = current ? { slot: current.slot, nodeId: current.nodeId } : await slots.recovered(node);
+/**
+ * The machine as something else knew it, not yet stored: the node's own record (revived), the
+ * last node on it at this address (a record from before machines), or the dispatcher table.
+ */
+async function priorMachine(
+  registry: NodeRegistry,
+  node: NodeRecord,
+  current: NodeRecord | undefined,
+  slots: SlotSource,
+): Promise<MachineIntent | undefined> {
+  const held = current
+    ? { slot: current.slot, nodeId: current.nodeId }
+    : (lastNodeOn(node.machineId, await registry.atAddress(node.sipUri), node.nodeId) ?? (await slots.recovered(node)));
   return held && { machineId: node.machineId, ...held, rev: 0 };
 }
 

@@ -147,6 +147,16 @@ describe('machines: intent and slot per machine, observations per node', () => {
     expect(await registry.getMachine('10.0.0.2:5080')).toMatchObject({ cordoned: true, weightOverride: 20, nodeId: uuid(9) });
   });
 
+  it('a registry from before machines: a restart takes the slot of the last node at its address on that machine', async () => {
+    const old = new InMemoryNodeRegistry();
+    for (const n of await registry.list()) await old.put(n, undefined, 60_000); // node records only, no machines
+    registry = old;
+    t += 500;
+    await ingest(left(2, 2));
+    expect((await ingest(joined(9, 3, { sipUri: 'sip:10.0.0.2:5080' }))).record).toMatchObject({ slot: 2 });
+    expect(await registry.getMachine('10.0.0.2:5080')).toMatchObject({ slot: 2, nodeId: uuid(9) });
+  });
+
   it('after a registry loss a restarted node gets its machine\'s slot back from the dispatcher table, by mid', async () => {
     const store = new FakeStore(new Set(policy.sets.map((s) => s.setId)));
     // Slots far from the counter's, so a fresh slot could not pass for a recovered one.

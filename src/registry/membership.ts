@@ -122,7 +122,7 @@ export async function ingestNodeMessage(
  * The slot `node` takes on its machine, with the machine record claimed for it first (so two
  * nodes racing for one machine cannot both take its slot); undefined when another writer
  * changed the machine meanwhile (try again). A machine the registry lacks is made from what
- * the node held (a revived one), or what the table recovers, or a fresh slot.
+ * priorMachine finds, else around a fresh slot.
  */
 async function takeSlot(
   registry: NodeRegistry,

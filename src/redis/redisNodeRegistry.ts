@@ -3,6 +3,18 @@ import { machineIdOf, type MachineIntent } from '../core/machine.js';
 import { NODE_HEALTH, NODE_STATES, type NodeRecord } from '../core/node.js';
 import type { NodeRegistry } from '../registry/nodeRegistry.js';
 
+/** Compare-and-set on KEYS[1]: ARGV[1] is the expected `rev` ('' for "none stored"). */
+const REVISION_CHECK = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, decoded = pcall(cjson.decode, cur)
+  local rev = ok and decoded and decoded['rev'] or nil
+  if tostring(rev) ~= ARGV[1] then return 0 end
+elseif ARGV[1] ~= '' then
+  return 0
+end
+`;
+
 /**
  * Keys: `{prefix}node:{id}` (JSON record, with a TTL so forgotten nodes vanish),
  * `{prefix}nodes` (set of ids), `{prefix}uri:{sipUri}` (ids of the nodes recorded at that
@@ -13,33 +25,15 @@ import type { NodeRegistry } from '../registry/nodeRegistry.js';
  * KEYS[3] is the record's address index, KEYS[4] the index of the address it had (equal
  * when unchanged): the caller's expected revision proves it read the stored record.
  */
-const CAS_SCRIPT = `
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local ok, decoded = pcall(cjson.decode, cur)
-  local rev = ok and decoded and decoded['rev'] or nil
-  if tostring(rev) ~= ARGV[1] then return 0 end
-elseif ARGV[1] ~= '' then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+const CAS_SCRIPT = `${REVISION_CHECK}redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 if KEYS[4] ~= KEYS[3] then redis.call('SREM', KEYS[4], ARGV[4]) end
 redis.call('SADD', KEYS[3], ARGV[4])
 return 1
 `;
 
-/** KEYS[1] the machine, KEYS[2] the machine index; the same revision check as CAS_SCRIPT. */
-const MACHINE_CAS_SCRIPT = `
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local ok, decoded = pcall(cjson.decode, cur)
-  local rev = ok and decoded and decoded['rev'] or nil
-  if tostring(rev) ~= ARGV[1] then return 0 end
-elseif ARGV[1] ~= '' then
-  return 0
-end
-redis.call('SET', KEYS[1], ARGV[2])
+/** KEYS[1] the machine, KEYS[2] the machine index. */
+const MACHINE_CAS_SCRIPT = `${REVISION_CHECK}redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
 return 1
 `;

@@ -8,6 +8,7 @@ import {
   type MachineIntent,
 } from '../../../src/core/machine.js';
 import { MACHINE_ID_PATTERN, MAX_MACHINE_ID_LENGTH } from '../../../src/events/schemas.js';
+import { hashedDestination } from '../../support/kamailioHash.js';
 import { node, policy } from './fixtures.js';
 
 const machine = (n: number, over: Partial<MachineIntent> = {}): MachineIntent => ({
@@ -70,6 +71,33 @@ describe('chooseSlot: a node entering routing takes its slot on its machine', ()
     expect(chooseSlot(node(2).nodeId, undefined, undefined, none)).toEqual({ kind: 'new-machine' });
     // A holder the registry forgot holds nothing.
     expect(chooseSlot(node(9).nodeId, machine(2), undefined, none)).toEqual({ kind: 'machine', slot: 2 });
+  });
+});
+
+describe('a restart on the same machine, in the pure core', () => {
+  const rooms = Array.from({ length: 30 }, (_, i) => String(3000 + i));
+  const roomsSet = (nodes: Parameters<typeof desiredSets>[0]) => desiredSets(nodes, policy).find((s) => s.purpose === 'rooms')!.destinations;
+  const before = [node(1), node(2), node(3)];
+  const choice = chooseSlot(node(9).nodeId, machine(2), node(2, { state: 'gone' }), new Set());
+  if (choice.kind !== 'machine') throw new Error('the restart must take its machine\'s slot');
+  const restarted = node(9, { machineId: node(2).machineId, sipUri: node(2).sipUri, slot: choice.slot, state: 'joining' });
+  const after = [node(1), node(2, { state: 'gone' }), restarted, node(3)];
+
+  it('keeps its slot: no other node\'s priority changes and the hash order of the others is unchanged', () => {
+    const order = (rows: ReturnType<typeof roomsSet>) => rows.map((r) => `${r.destination} ${r.priority}`);
+    expect(order(roomsSet(after))).toEqual(order(roomsSet(before)));
+    expect(roomsSet(after).map((r) => r.description)).toEqual([`sbc:${node(3).nodeId}`, `sbc:${restarted.nodeId}`, `sbc:${node(1).nodeId}`]);
+  });
+
+  it('remaps none of 30 hashed rooms, where a fresh highest slot remaps rooms of the untouched nodes too', () => {
+    const placement = (rows: ReturnType<typeof roomsSet>) => rooms.map((r) => hashedDestination(rows, r));
+    const was = placement(roomsSet(before));
+    expect(placement(roomsSet(after))).toEqual(was);
+    const withFreshSlot = placement(roomsSet([node(1), { ...restarted, slot: 4 }, node(3)]));
+    const untouchedMoved = rooms.filter((_, i) => was[i] !== node(2).sipUri && withFreshSlot[i] !== was[i]);
+    // 21 of the 30 rooms move, 11 of the 20 on the two untouched nodes among them.
+    expect(rooms.filter((_, i) => withFreshSlot[i] !== was[i])).toHaveLength(21);
+    expect(untouchedMoved).toHaveLength(11);
   });
 });
 

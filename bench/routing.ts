@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isSelectable, type KamailioSnapshot } from '../src/core/kamailioView.js';
-import { HttpKamailioRpc } from '../src/kamailio/rpc.js';
+import { HttpKamailioRpc } from '../src/kamailio/httpKamailioRpc.js';
 
 /** What one `dispatcher.list` answer says about routing, per managed set. */
 export class RoutingView {

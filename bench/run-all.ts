@@ -14,6 +14,7 @@ const BENCHES: readonly { name: string; limitMs: number }[] = [
   { name: 'storm', limitMs: 3 * 60_000 },
   { name: 'crash', limitMs: 4 * 60_000 },
   { name: 'memory', limitMs: 6 * 60_000 },
+  { name: 'join-cost', limitMs: 10 * 60_000 },
 ];
 const HERE = dirname(fileURLToPath(import.meta.url));
 

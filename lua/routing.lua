@@ -277,8 +277,9 @@ end
 --
 -- Marking: a node that did not answer at all is marked inactive (ds_mark_dst "i") so the
 -- following calls skip it instead of each waiting fr_timer. Probing is off
--- (ds_ping_interval 0), so the mark stays until the control plane's next
--- dispatcher.reload or a dispatcher.set_state; dispatcher.list shows it as FLAGS "IX".
+-- (ds_ping_interval 0); dispatcher.list shows the mark as FLAGS "IX". The control plane
+-- reads it as a sensor: it keeps the mark for SBC_KAMAILIO_MARK_HOLD_MS (no resync reloads
+-- it away), then sets the destination active again; a reload membership needs clears it too.
 -- A node that answered 5xx is alive (e.g. FreeSWITCH at max-sessions or refusing this one
 -- call): only this call fails over; the node is not marked, because with probing off a
 -- mark would remove a working node from every set until the next reload.

@@ -10,10 +10,12 @@ import { subjects } from './events/subjects.js';
 import { buildApp } from './http/app.js';
 import { reconcilerReadiness } from './http/readiness.js';
 import { KamailioAddressBook } from './kamailio/addresses.js';
-import { HttpKamailioRpc } from './kamailio/rpc.js';
+import { instrumented } from './kamailio/instrumented.js';
+import { HttpKamailioRpc } from './kamailio/httpKamailioRpc.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { NatsAgentCommands, type AgentCommands } from './nats/agentCommands.js';
 import { authenticatorFor } from './nats/auth.js';
+import { natsMessageBus } from './nats/natsMessageBus.js';
 import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
 import { PgDispatcherStore } from './postgres/dispatcherStore.js';
 import { migrate } from './postgres/migrations.js';
@@ -68,9 +70,11 @@ async function refuseShorterReloadDelta(kamailios: readonly HttpKamailioRpc[], r
  * Throws ConfigError when a Kamailio's configuration contradicts this one.
  */
 export async function startControlPlane(config: ControlPlaneConfig, logger: Logger): Promise<ControlPlane> {
-  const kamailios = config.SBC_KAMAILIO_RPC_URLS.map((u) => new HttpKamailioRpc(u, config.SBC_RPC_TIMEOUT_MS));
-  await refuseShorterReloadDelta(kamailios, config.SBC_RELOAD_DELTA_MS, logger);
+  const rpcs = config.SBC_KAMAILIO_RPC_URLS.map((u) => new HttpKamailioRpc(u, config.SBC_RPC_TIMEOUT_MS));
+  await refuseShorterReloadDelta(rpcs, config.SBC_RELOAD_DELTA_MS, logger);
   const metrics = createMetrics();
+  // Every RPC from here on is counted and timed in one place.
+  const kamailios = rpcs.map((k) => instrumented(k, metrics));
   const membership = {
     heartbeatMisses: config.SBC_HEARTBEAT_MISSES,
     goneRetentionMs: config.SBC_GONE_RETENTION_MS,
@@ -110,6 +114,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       managedSets: config.managedSets,
       membership,
       reloadDeltaMs: config.SBC_RELOAD_DELTA_MS,
+      markHoldMs: config.SBC_KAMAILIO_MARK_HOLD_MS,
       resyncMs: config.SBC_RESYNC_MS,
       unknownNodeGraceMs: config.SBC_UNKNOWN_NODE_GRACE_MS,
       logger: logger.child({ component: 'reconciler' }),
@@ -133,7 +138,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     closeAll.unshift(() => nats.close());
 
     const consumer = new NodeMessageConsumer({
-      nats,
+      bus: natsMessageBus(nats, logger.child({ component: 'nats' })),
       subjects: subjects(config.SBC_NATS_PREFIX),
       registry,
       membership,
@@ -161,8 +166,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const app = await buildApp({
       registry,
       agents,
-      kamailios,
-      policy: config.policy,
+      dispatcher: reconciler,
       managedSets: config.managedSets,
       metrics,
       logger: logger.child({ component: 'http' }),

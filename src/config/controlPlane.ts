@@ -46,6 +46,7 @@ export const controlPlaneSpec = {
   SBC_AGENT_COMMAND_TIMEOUT_MS: int('How long a command to one agent (GET /v1/nodes/{id}/status) waits for its answer; keep it above the agents\' SBC_ESL_TIMEOUT_MS, so an agent whose FreeSWITCH is slow can still say so', 3000, 100, 60_000),
   SBC_HEARTBEAT_MISSES: int('Missed heartbeats after which a silent node is dead', 3, 1, 100),
   SBC_MAX_CLOCK_SKEW_MS: int('How far a node message\'s seq (the agent\'s clock in ms) may be ahead of this control plane\'s clock; further ahead is refused as forged (keep clocks NTP-synced)', 60_000, 1000, 3_600_000),
+  SBC_KAMAILIO_MARK_HOLD_MS: int("How long a destination Kamailio marked inactive itself after a failed call (routing.lua's failure route) is left out of selection before it is set active again; 0 clears marks at the next pass", 30_000, 0, 3_600_000),
   SBC_UNKNOWN_NODE_GRACE_MS: int('How long rows of nodes the registry has no record of are kept (registry lost, agents not yet heard); above the agents\' heartbeat interval', 5000, 0, 600_000),
   SBC_GONE_RETENTION_MS: int('How long a gone node stays visible in the API', 3_600_000, 0, 30 * 86_400_000),
   SBC_STARTUP_TIMEOUT_MS: int('How long start-up waits for Redis, Postgres and NATS to become reachable before it exits with an error', 60_000, 0, 3_600_000),

@@ -1,5 +1,6 @@
-import { machineAttr, machineTakesNewCalls, type MachineIntent } from './machine.js';
+import { machineTakesNewCalls, type MachineIntent } from './machine.js';
 import { acceptsCalls, inRouting, type NodeRecord } from './node.js';
+import { rowAttrs, rowDescription } from './rowIdentity.js';
 
 /** Kamailio dispatcher flag bits (file/DB `flags` column). */
 export const DS_FLAG_INACTIVE = 1;
@@ -26,11 +27,6 @@ export interface DispatcherRow {
   readonly priority: number;
   readonly attrs: string;
   readonly description: string;
-}
-
-/** Identity of a dispatcher entry: Kamailio holds one destination once per set. */
-export function rowKey(setId: number, destination: string): string {
-  return `${setId}\u0000${destination}`;
 }
 
 export interface DispatcherSet {
@@ -97,8 +93,8 @@ export function desiredSets(
       destination: n.sipUri,
       flags: acceptsCalls(n) && machineTakesNewCalls(machine) ? 0 : DS_FLAG_DISABLED,
       priority: Math.min(n.slot, MAX_PRIORITY),
-      attrs: `duid=${n.nodeId};maxload=${n.capacity};weight=${clampWeight(weight)};${machineAttr(n.machineId)}`,
-      description: `sbc:${n.nodeId}`,
+      attrs: rowAttrs({ nodeId: n.nodeId, capacity: n.capacity, weight: clampWeight(weight), machineId: n.machineId }),
+      description: rowDescription(n.nodeId),
     };
   });
   return policy.sets.map((s) => ({

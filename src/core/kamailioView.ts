@@ -1,4 +1,5 @@
-import { DS_FLAG_DISABLED, rowKey, type DispatcherRow } from './dispatcher.js';
+import { DS_FLAG_DISABLED, type DispatcherRow } from './dispatcher.js';
+import { rowKey } from './rowIdentity.js';
 
 /** One destination as Kamailio's `dispatcher.list` reports it. */
 export interface KamailioDestination {
@@ -33,12 +34,26 @@ export interface KamailioDrift {
    * `dispatcher.set_state` takes out at once, before the next reload removes them.
    */
   readonly toDeselect: readonly KamailioDestination[];
+  /**
+   * Desired selectable, held exactly as desired except that Kamailio marked it inactive
+   * itself (state `I`, not probing): routing.lua's failure route does that to a node that did
+   * not answer an INVITE. A sensor reading, not drift: it is not in `changed` and does not
+   * make `inSync` false; the caller decides how long to respect it.
+   */
+  readonly marked: readonly KamailioDestination[];
+}
+
+/** Kamailio's own inactive mark (`ds_mark_dst_state("i")`): FLAGS `IX`. */
+export function isKamailioMark(d: KamailioDestination): boolean {
+  return d.flags.charAt(0) === 'I' && d.flags.charAt(1) !== 'P';
 }
 
 /**
  * Pure: how a Kamailio's loaded sets differ from the desired rows, within managed sets.
- * Runtime state counts as drift: a destination someone set inactive by RPC is "changed",
- * because the next reload (which rebuilds from the database) is what repairs it.
+ * Runtime state counts as drift (a destination someone disabled or set probing by RPC is
+ * "changed": the next reload, which rebuilds from the database, repairs it), except a plain
+ * inactive mark on a destination that should be selectable: that is how Kamailio reports a
+ * node that failed a call (see `marked`).
  */
 export function compareWithKamailio(
   desired: readonly DispatcherRow[],
@@ -50,6 +65,7 @@ export function compareWithKamailio(
   const extra: KamailioDestination[] = [];
   const changed: KamailioDestination[] = [];
   const toDeselect: KamailioDestination[] = [];
+  const marked: KamailioDestination[] = [];
   for (const d of snapshot.destinations) {
     if (!managedSets.has(d.setId)) continue;
     const k = rowKey(d.setId, d.uri);
@@ -62,13 +78,18 @@ export function compareWithKamailio(
     const wantDisabled = (row.flags & DS_FLAG_DISABLED) !== 0;
     const duplicate = seen.has(k);
     seen.add(k);
+    const sameRow = !duplicate && d.priority === row.priority && d.attrs === row.attrs;
+    if (sameRow && !wantDisabled && isKamailioMark(d)) {
+      marked.push(d);
+      continue;
+    }
     const stateOk = wantDisabled ? d.flags.charAt(0) === 'D' : isSelectable(d);
-    if (duplicate || !stateOk || d.priority !== row.priority || d.attrs !== row.attrs) {
+    if (!sameRow || !stateOk) {
       changed.push(d);
       if (wantDisabled && isSelectable(d)) toDeselect.push(d);
     }
   }
   const missing = desired.filter((r) => !seen.has(rowKey(r.setid, r.destination)));
   const inSync = missing.length === 0 && extra.length === 0 && changed.length === 0;
-  return { inSync, missing, extra, changed, toDeselect };
+  return { inSync, missing, extra, changed, toDeselect, marked };
 }

@@ -3,6 +3,7 @@ import { MAX_MACHINE_ID_LENGTH } from '../events/schemas.js';
 import { parseSipUri } from '../events/sipUri.js';
 import type { DispatcherRow } from './dispatcher.js';
 import type { NodeRecord } from './node.js';
+import { machineIdOfAttrs, nodeIdOfAttrs } from './rowIdentity.js';
 
 /**
  * What an operator wants of one machine, kept apart from the nodes that run on it: a node
@@ -93,20 +94,9 @@ export function lastNodeOn(
   return last && { slot: last.slot, nodeId: last.nodeId };
 }
 
-/** The `attrs` entry that names the machine of a dispatcher row; read back by machineInTable. */
-export function machineAttr(machineId: string): string {
-  return `mid=${machineId}`;
-}
-
-/** One `name=value` of a row's attrs (Kamailio's `;`-separated list), if present. */
-function attrOf(attrs: string, name: string): string | undefined {
-  const entry = attrs.split(';').find((part) => part.startsWith(`${name}=`));
-  return entry?.slice(name.length + 1);
-}
-
 /** A row's machine: the one its attrs name, else (a row written before machines) its address's. */
 function machineOfRow(row: Pick<DispatcherRow, 'attrs' | 'destination'>): string | undefined {
-  const named = attrOf(row.attrs, 'mid');
+  const named = machineIdOfAttrs(row.attrs);
   if (named !== undefined) return named;
   return parseSipUri(row.destination).ok ? machineIdFromSipUri(row.destination) : undefined;
 }
@@ -122,7 +112,7 @@ export function machineInTable(
 ): { readonly slot: number; readonly nodeId: string } | undefined {
   let found: { slot: number; nodeId: string } | undefined;
   for (const row of rows) {
-    const nodeId = attrOf(row.attrs, 'duid');
+    const nodeId = nodeIdOfAttrs(row.attrs);
     if (nodeId === undefined || machineOfRow(row) !== machineId) continue;
     if (!found || row.priority > found.slot) found = { slot: row.priority, nodeId };
   }

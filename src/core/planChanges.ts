@@ -1,4 +1,5 @@
-import { rowKey, type DispatcherRow } from './dispatcher.js';
+import type { DispatcherRow } from './dispatcher.js';
+import { rowKey } from './rowIdentity.js';
 
 /** A row as it is stored, with its primary key. */
 export interface StoredRow extends DispatcherRow {

@@ -1,57 +1,21 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
 import swagger from '@fastify/swagger';
-import { Type, type Static } from '@sinclair/typebox';
-import { desiredSets, flattenSets, type DispatcherPolicy } from '../core/dispatcher.js';
-import { compareWithKamailio } from '../core/kamailioView.js';
-import type { NodeRecord } from '../core/node.js';
-import type { KamailioRpc } from '../kamailio/rpc.js';
-import type { Metrics } from '../metrics/metrics.js';
-import type { NodeRegistry } from '../registry/nodeRegistry.js';
-import type { AgentCommands } from '../nats/agentCommands.js';
-import { answerClientError, answerFrameworkError, installErrorHandler, NodeNotFoundError, ServerClosingError } from './errors.js';
-import type { ReadinessCheck } from './readiness.js';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { answerClientError, answerFrameworkError, installErrorHandler, ServerClosingError } from './errors.js';
 import { countRefusedRequest, installRequestMetrics, observeRequest } from './requestMetrics.js';
-import { installRouteConventions } from './routes.js';
-import { registerNodeStatusRoute } from './nodeStatus.js';
-import { DispatcherView, NodeParams, NodesQuery, NodeView, ReadyView } from './schemas.js';
+import { installRouteConventions } from './routeConventions.js';
+import { dispatcherRoutes, type DispatcherRoutesDeps } from './routes/dispatcher.js';
+import { healthRoutes, type HealthRoutesDeps } from './routes/health.js';
+import { metricsRoutes, type MetricsRoutesDeps } from './routes/metrics.js';
+import { nodeRoutes, type NodeRoutesDeps } from './routes/nodes.js';
+import { openapiRoutes } from './routes/openapi.js';
 
 export type { ReadinessCheck } from './readiness.js';
 
-export interface AppDeps {
-  readonly registry: NodeRegistry;
-  /** Commands to one node's agent (GET /v1/nodes/{nodeId}/status). */
-  readonly agents: AgentCommands;
-  readonly kamailios: readonly KamailioRpc[];
-  readonly policy: DispatcherPolicy;
-  readonly managedSets: ReadonlySet<number>;
-  readonly metrics: Metrics;
-  /** Named checks for /readyz; each rejects when its dependency is not usable. */
-  readonly readiness: Readonly<Record<string, ReadinessCheck>>;
+/** What every resource's routes need, together (each plugin takes only its own part). */
+export interface AppDeps extends NodeRoutesDeps, DispatcherRoutesDeps, HealthRoutesDeps, MetricsRoutesDeps {
   readonly logger?: FastifyBaseLogger;
   readonly version: string;
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-function toView(n: NodeRecord): Static<typeof NodeView> {
-  return {
-    nodeId: n.nodeId,
-    sipUri: n.sipUri,
-    hostname: n.hostname,
-    state: n.state,
-    health: n.health,
-    capacity: n.capacity,
-    sessions: n.sessions,
-    agentVersion: n.agentVersion,
-    priority: n.slot,
-    heartbeatIntervalMs: n.heartbeatIntervalMs,
-    joinedAt: iso(n.joinedAt),
-    lastSeenAt: iso(n.lastSeenAt),
-    expiresAt: iso(n.expiresAt),
-    stateChangedAt: iso(n.stateChangedAt),
-    ...(n.goneReason ? { goneReason: n.goneReason } : {}),
-    blockers: [...(n.blockers ?? [])],
-  };
 }
 
 /** Builds the HTTP API without listening: tests call inject(), src/main.ts listens. */
@@ -73,7 +37,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     // Fastify's own 503 while closing has its own shape; the onRequest hook below answers instead.
     return503OnClosing: false,
-  });
+  }).withTypeProvider<TypeBoxTypeProvider>();
   installErrorHandler(app);
   installRequestMetrics(app, deps.metrics);
   installRouteConventions(app);
@@ -90,81 +54,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
-  app.get<{ Querystring: Static<typeof NodesQuery> }>('/v1/nodes', {
-    schema: {
-      tags: ['nodes'],
-      summary: 'Every node in the registry, or those in the given states',
-      querystring: NodesQuery,
-      response: { 200: Type.Object({ nodes: Type.Array(NodeView) }) },
-    },
-  }, async (req) => {
-    const wanted = req.query.state === undefined ? undefined : new Set([req.query.state].flat().flatMap((s) => s.split(',')));
-    const nodes = (await deps.registry.list()).filter((n) => wanted === undefined || wanted.has(n.state));
-    return { nodes: nodes.sort((a, b) => a.slot - b.slot).map(toView) };
-  });
-
-  app.get<{ Params: Static<typeof NodeParams> }>('/v1/nodes/:nodeId', {
-    schema: { tags: ['nodes'], summary: 'One node by its Core-UUID', params: NodeParams, response: { 200: NodeView } },
-  }, async (req) => {
-    const node = await deps.registry.get(req.params.nodeId);
-    if (!node) throw new NodeNotFoundError(req.params.nodeId);
-    return toView(node);
-  });
-
-  registerNodeStatusRoute(app, deps);
-
-  app.get('/v1/dispatcher', {
-    schema: {
-      tags: ['dispatcher'],
-      summary: 'Desired dispatcher sets versus what each Kamailio reports',
-      response: { 200: DispatcherView },
-    },
-  }, async () => {
-    const sets = desiredSets(await deps.registry.list(), deps.policy);
-    const desired = flattenSets(sets);
-    const kamailios = await Promise.all(
-      deps.kamailios.map(async (k) => {
-        try {
-          const snapshot = await k.list();
-          const drift = compareWithKamailio(desired, snapshot, deps.managedSets);
-          const loaded = snapshot.destinations.filter((d) => deps.managedSets.has(d.setId));
-          return drift.inSync
-            ? { kamailio: k.name, status: 'in-sync' as const, loaded }
-            : { kamailio: k.name, status: 'drift' as const, loaded, missing: [...drift.missing], extra: [...drift.extra], changed: [...drift.changed] };
-        } catch (err) {
-          return { kamailio: k.name, status: 'unreachable' as const, error: (err as Error).message };
-        }
-      }),
-    );
-    return { desired: sets, kamailios };
-  });
-
-  app.get('/healthz', { schema: { tags: ['operations'], summary: 'Liveness: the process serves requests' } }, () => ({ status: 'ok' }));
-
-  app.get('/readyz', {
-    schema: { tags: ['operations'], summary: 'Readiness: every dependency usable', response: { 200: ReadyView, 503: ReadyView } },
-  }, async (_req, reply) => {
-    const entries = await Promise.all(
-      Object.entries(deps.readiness).map(async ([name, check]): Promise<[string, { ok: boolean; detail?: string }]> => {
-        try {
-          const detail = await check();
-          return [name, typeof detail === 'string' ? { ok: true, detail } : { ok: true }];
-        } catch (err) {
-          return [name, { ok: false, detail: (err as Error).message }];
-        }
-      }),
-    );
-    const checks: Record<string, { ok: boolean; detail?: string }> = Object.fromEntries(entries);
-    const ready = entries.every(([, c]) => c.ok);
-    return reply.code(ready ? 200 : 503).send({ ready, checks });
-  });
-
-  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
-    const body = await deps.metrics.registry.metrics();
-    return reply.type(deps.metrics.registry.contentType).send(body);
-  });
-
-  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  // One plugin per resource; each is handed only the dependencies it declares.
+  const { registry, agents, dispatcher, managedSets, readiness, metrics } = deps;
+  await app.register(nodeRoutes, { registry, agents });
+  await app.register(dispatcherRoutes, { dispatcher, managedSets });
+  await app.register(healthRoutes, { readiness });
+  await app.register(metricsRoutes, { metrics });
+  await app.register(openapiRoutes);
 
   return app;
 }

@@ -5,7 +5,9 @@ import { AgentCommandRefusedError, AgentCommandTimeoutError } from '../nats/agen
 
 /**
  * Every error answer the API gives, by its stable `error` code. Clients branch on the code,
- * never on the message; the README's error table is this one.
+ * never on the message; the README's error table is generated from this one (describeErrors).
+ * A new status is a new row here and a typed error class in TYPED below: the one handler
+ * answers any status a row names.
  */
 export const HTTP_ERRORS = {
   'bad-request': { status: 400, when: 'a path parameter, query parameter or body does not match the route schema' },
@@ -14,7 +16,7 @@ export const HTTP_ERRORS = {
   'invalid-json': { status: 400, when: 'a body sent as application/json that is empty or not JSON' },
   'malformed-request': { status: 400, when: 'HTTP that Node\'s parser refuses, or a body that does not match its Content-Length' },
   'not-found': { status: 404, when: 'no route for the path, or no node with that id' },
-  'method-not-allowed': { status: 405, when: 'a known path with a method it does not have; the Allow header lists those it has' },
+  'method-not-allowed': { status: 405, when: 'a known path with a method it does not have; `Allow` lists those it has' },
   'request-timeout': { status: 408, when: 'the request did not arrive in full within the server\'s request timeout' },
   'body-too-large': { status: 413, when: 'a body over 64 KiB' },
   'url-too-long': { status: 414, when: 'a path parameter over 100 characters' },
@@ -23,7 +25,7 @@ export const HTTP_ERRORS = {
   internal: { status: 500, when: 'anything else; the body carries `requestId`, the key to the log line, and never internals' },
   'agent-error': { status: 502, when: 'the node\'s agent answered a command with an error (its code and reason in the message) or an invalid reply' },
   'shutting-down': { status: 503, when: 'a request on a kept-alive connection while the server is closing' },
-  'agent-timeout': { status: 504, when: 'the node\'s agent did not answer a command within SBC_AGENT_COMMAND_TIMEOUT_MS, or no agent listens for that node' },
+  'agent-timeout': { status: 504, when: 'the node\'s agent did not answer a command within `SBC_AGENT_COMMAND_TIMEOUT_MS`, or no agent listens for that node' },
 } as const satisfies Record<string, { status: number; when: string }>;
 
 export type ErrorCode = keyof typeof HTTP_ERRORS;
@@ -53,6 +55,12 @@ const BY_CLIENT_ERROR_CODE: Readonly<Record<string, ErrorCode>> = {
   HPE_HEADER_OVERFLOW: 'headers-too-large',
   ERR_HTTP_REQUEST_TIMEOUT: 'request-timeout',
 };
+
+/** Every other error Node's parser reports (HPE_INVALID_METHOD, HPE_INVALID_HEADER_TOKEN, ...) is malformed HTTP. */
+const CLIENT_ERROR_FALLBACK: ErrorCode = 'malformed-request';
+
+/** An error no table names is the server's own fault. */
+const FALLBACK: ErrorCode = 'internal';
 
 export class NodeNotFoundError extends Error {
   override readonly name = 'NodeNotFoundError';
@@ -122,7 +130,7 @@ export interface ErrorAnswer {
 export function errorCodeOf(err: unknown): ErrorCode {
   for (const [type, code] of TYPED) if (err instanceof type) return code;
   const code = (err as { code?: unknown } | null)?.code;
-  return (typeof code === 'string' && BY_CODE[code]) || 'internal';
+  return (typeof code === 'string' && BY_CODE[code]) || FALLBACK;
 }
 
 /** What the client gets for `err`; internals of a 5xx stay in the log, found by requestId. */
@@ -203,8 +211,7 @@ export function answerFrameworkError(err: Error, req: FastifyRequest, reply: Fas
  */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): number | undefined {
   if (err.code === 'ECONNRESET' || socket.destroyed) return undefined;
-  // Every other error Node's parser reports (HPE_INVALID_METHOD, HPE_INVALID_HEADER_TOKEN, ...) is malformed HTTP.
-  const code = (err.code !== undefined && BY_CLIENT_ERROR_CODE[err.code]) || 'malformed-request';
+  const code = (err.code !== undefined && BY_CLIENT_ERROR_CODE[err.code]) || CLIENT_ERROR_FALLBACK;
   const { status } = HTTP_ERRORS[code];
   const messages: Partial<Record<ErrorCode, string>> = {
     'headers-too-large': 'request headers exceed the server limit',
@@ -223,4 +230,25 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): n
   }
   socket.destroy();
   return written;
+}
+
+/**
+ * The README's error table, from the tables above: each code's status and `when`, and `from`,
+ * every typed error, Fastify code and Node code the handlers map to it. README.md embeds
+ * exactly this (test/unit/http/readme.test.ts); print it with `npx tsx scripts/http-errors.ts`.
+ */
+export function describeErrors(): string {
+  const quoted = (names: readonly string[]) => names.map((n) => `\`${n}\``);
+  const rows = ERROR_CODES.map((code) => {
+    const from = [
+      ...quoted(TYPED.filter(([, c]) => c === code).map(([type]) => type.name)),
+      ...quoted(Object.keys(BY_CODE).filter((k) => BY_CODE[k] === code)),
+      ...quoted(Object.keys(BY_CLIENT_ERROR_CODE).filter((k) => BY_CLIENT_ERROR_CODE[k] === code)).map((c) => `Node's ${c}`),
+      ...(code === CLIENT_ERROR_FALLBACK ? ["any other refusal of Node's HTTP parser (`HPE_*`)"] : []),
+      ...(code === FALLBACK ? ['any other error'] : []),
+    ];
+    const { status, when } = HTTP_ERRORS[code];
+    return `| ${status} | \`${code}\` | ${when} | ${from.join(', ')} |`;
+  });
+  return ['| status | `error` | when | from |', '|---|---|---|---|', ...rows].join('\n');
 }

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { NODE_HEALTH, NODE_STATES } from '../core/node.js';
+import { StatusResult } from '../events/commands.js';
 import { NodeBlocker, NodeId } from '../events/schemas.js';
 import { ERROR_CODES, type ErrorCode } from './errors.js';
 
@@ -25,6 +26,15 @@ export const NodeView = Type.Object(
     blockers: Type.Array(NodeBlocker, { description: 'What the agent\'s probe found that stops new calls (the node\'s rows are disabled while any is listed)' }),
   },
   { $id: 'Node' },
+);
+
+export const NodeStatusView = Type.Composite(
+  [
+    Type.Object({ nodeId: Type.String() }),
+    Type.Omit(StatusResult, ['readAt']),
+    Type.Object({ readAt: Type.String({ format: 'date-time', description: 'When the agent read these facts from FreeSWITCH' }) }),
+  ],
+  { $id: 'NodeStatus', description: 'Live facts of one FreeSWITCH, read through its agent when asked' },
 );
 
 export const NodeParams = Type.Object({ nodeId: NodeId }, { additionalProperties: false });
@@ -70,7 +80,23 @@ const LoadedDestination = Type.Object({
   attrs: Type.String(),
 });
 
+const HeldMarkView = Type.Object({
+  setId: Type.Integer(),
+  uri: Type.String(),
+  nodeId: Type.Optional(Type.String({ description: 'The node whose destination it is' })),
+  since: Type.String({ format: 'date-time', description: 'When the control plane first saw the mark' }),
+  until: Type.String({ format: 'date-time', description: 'When it sets the destination active again' }),
+});
+
 export const DispatcherView = Type.Object({
+  pass: Type.Union([
+    Type.Object({
+      id: Type.Integer({ description: 'The reconcile pass these rows come from (its id is in the log lines of that pass)' }),
+      at: Type.String({ format: 'date-time' }),
+      ok: Type.Boolean({ description: 'False when the pass failed (e.g. the table could not be written): its rows are what it wanted, not what the table holds' }),
+    }),
+    Type.Null(),
+  ]),
   desired: Type.Array(
     Type.Object({
       setId: Type.Integer(),
@@ -79,15 +105,18 @@ export const DispatcherView = Type.Object({
       destinations: Type.Array(Row),
     }),
   ),
+  keptForUnknownNodes: Type.Integer({ description: 'Rows kept for nodes the registry has no record of (registry lost), within SBC_UNKNOWN_NODE_GRACE_MS' }),
   kamailios: Type.Array(
     Type.Object({
       kamailio: Type.String(),
-      status: literalUnion(['in-sync', 'drift', 'unreachable']),
+      status: literalUnion(['in-sync', 'drift', 'unreachable', 'not-observed']),
+      observedAt: Type.Optional(Type.String({ format: 'date-time', description: "When this Kamailio's dispatcher.list was last read (or failed)" })),
       error: Type.Optional(Type.String()),
       loaded: Type.Optional(Type.Array(LoadedDestination)),
       missing: Type.Optional(Type.Array(Row)),
       extra: Type.Optional(Type.Array(LoadedDestination)),
       changed: Type.Optional(Type.Array(LoadedDestination)),
+      marks: Type.Optional(Type.Array(HeldMarkView, { description: "Destinations this Kamailio marked inactive itself after a failed call, respected until `until`" })),
     }),
   ),
 });

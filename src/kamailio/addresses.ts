@@ -1,5 +1,5 @@
 import { parseSipUri } from '../events/sipUri.js';
-import type { KamailioSocket } from './rpc.js';
+import type { KamailioSocket } from '../ports/kamailioRpc.js';
 
 /**
  * Kamailio's own SIP addresses, which must never become dispatcher destinations: a node

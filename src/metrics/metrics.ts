@@ -42,6 +42,13 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
+    reconcileStepSeconds: new Histogram({
+      name: 'sbc_reconcile_step_duration_seconds',
+      help: 'Duration of one step of a reconcile pass, by step',
+      labelNames: ['step'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
     rowChanges: new Counter({
       name: 'sbc_dispatcher_row_changes_total',
       help: 'Rows written to the dispatcher table by kind (insert, update, delete)',
@@ -54,10 +61,23 @@ export function createMetrics() {
       labelNames: ['kamailio', 'method', 'outcome'] as const,
       registers: [registry],
     }),
+    kamailioRpcSeconds: new Histogram({
+      name: 'sbc_kamailio_rpc_duration_seconds',
+      help: 'Duration of Kamailio JSON-RPC calls by method, whatever their outcome',
+      labelNames: ['kamailio', 'method'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
     kamailioInSync: new Gauge({
       name: 'sbc_kamailio_in_sync',
       help: '1 when the Kamailio last reported exactly the desired dispatcher sets',
       labelNames: ['kamailio'] as const,
+      registers: [registry],
+    }),
+    kamailioMarked: new Gauge({
+      name: 'sbc_kamailio_marked',
+      help: "Destinations of a node that a Kamailio marked inactive itself after a failed call, while the mark is respected (SBC_KAMAILIO_MARK_HOLD_MS)",
+      labelNames: ['kamailio', 'node'] as const,
       registers: [registry],
     }),
     joinToActiveSeconds: new Histogram({

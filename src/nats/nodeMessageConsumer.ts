@@ -1,15 +1,15 @@
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { decodeNodeMessage, encodeChecked, type RejectReason } from '../events/codec.js';
 import { SCHEMA_VERSION, type ReannounceRequest } from '../events/schemas.js';
 import type { Subjects } from '../events/subjects.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { affectsRouting, ingestNodeMessage, removesFromRouting, type MembershipPolicy, type SlotSource } from '../registry/membership.js';
-import type { NodeRegistry } from '../registry/nodeRegistry.js';
+import type { BusSubscription, MessageBus } from '../ports/messageBus.js';
+import type { NodeRegistry } from '../ports/nodeRegistry.js';
 import { QUEUE_GROUP } from './queueGroup.js';
 
 export interface ConsumerDeps {
-  readonly nats: NatsConnection;
+  readonly bus: MessageBus;
   readonly subjects: Subjects;
   readonly registry: NodeRegistry;
   readonly membership: MembershipPolicy;
@@ -51,8 +51,7 @@ function rejectionLogger(logger: Logger, perWindow = 20, windowMs = 60_000) {
 }
 
 export class NodeMessageConsumer {
-  private sub: Subscription | undefined;
-  private done: Promise<void> | undefined;
+  private sub: BusSubscription | undefined;
   private readonly logRejection: ReturnType<typeof rejectionLogger>;
 
   constructor(private readonly deps: ConsumerDeps) {
@@ -60,9 +59,8 @@ export class NodeMessageConsumer {
   }
 
   start(): void {
-    const { nats, subjects } = this.deps;
-    this.sub = nats.subscribe(subjects.allNodeMessages, { queue: QUEUE_GROUP });
-    this.done = this.consume(this.sub);
+    const { bus, subjects } = this.deps;
+    this.sub = bus.consume(subjects.allNodeMessages, { queue: QUEUE_GROUP }, (m) => this.handle(m.subject, m.data));
   }
 
   /** Asks every agent to publish `joined` now, so a fresh control plane learns the pool at once. */
@@ -74,19 +72,12 @@ export class NodeMessageConsumer {
       this.deps.logger.error({ detail: checked.detail }, 'reannounce request not sent: it does not match its schema');
       return;
     }
-    this.deps.nats.publish(this.deps.subjects.reannounce, checked.data);
+    this.deps.bus.publish(this.deps.subjects.reannounce, checked.data);
   }
 
   /** Stops taking messages; the ones already received are finished first. */
   async stop(): Promise<void> {
-    if (this.sub && !this.sub.isClosed()) await this.sub.drain();
-    await this.done;
-  }
-
-  private async consume(sub: Subscription): Promise<void> {
-    for await (const m of sub) {
-      await this.handle(m.subject, m.data);
-    }
+    await this.sub?.drain();
   }
 
   /** Public for tests: one message exactly as NATS delivered it. */

@@ -1,33 +1,13 @@
 import type { Pool } from 'pg';
 import type { DispatcherRow } from '../core/dispatcher.js';
-import { planChanges, type Change, type StoredRow } from '../core/planChanges.js';
-
-export interface DispatcherStore {
-  /**
-   * Makes the managed sets equal what `desiredFor` returns for the rows it reads, in one
-   * transaction under a lock, so the decision and the write see the same table.
-   */
-  sync(desiredFor: (actual: readonly StoredRow[]) => readonly DispatcherRow[]): Promise<SyncResult>;
-  read(): Promise<StoredRow[]>;
-  /** The priority (slot) this node's rows carry, if the table still has any. */
-  slotOf(nodeId: string): Promise<number | undefined>;
-  /** The highest priority in the managed sets (0 when empty). */
-  maxSlot(): Promise<number>;
-  ping(): Promise<void>;
-}
-
-export interface SyncResult {
-  readonly desired: readonly DispatcherRow[];
-  readonly changes: Change[];
-}
-
-export class DispatcherStoreError extends Error {
-  override readonly name = 'DispatcherStoreError';
-}
+import { planChanges, type StoredRow } from '../core/planChanges.js';
+import { rowDescription } from '../core/rowIdentity.js';
+import { DispatcherStoreError, type DispatcherStore, type SyncResult } from '../ports/dispatcherStore.js';
 
 /** Any constant; shared by every writer of the dispatcher table. */
 const DISPATCHER_WRITE_LOCK = 7_264_731_002;
 
+/** The DispatcherStore port on Postgres: Kamailio's own `dispatcher` table (db_postgres reads it). */
 export class PgDispatcherStore implements DispatcherStore {
   constructor(
     private readonly pool: Pool,
@@ -83,7 +63,7 @@ export class PgDispatcherStore implements DispatcherStore {
   async slotOf(nodeId: string): Promise<number | undefined> {
     const res = await this.pool.query<{ slot: number | null }>(
       'SELECT MAX(priority) AS slot FROM dispatcher WHERE setid = ANY($1::int[]) AND description = $2',
-      [[...this.managedSets], `sbc:${nodeId}`],
+      [[...this.managedSets], rowDescription(nodeId)],
     );
     return res.rows[0]?.slot ?? undefined;
   }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { machineIdOf, type MachineIntent } from '../core/machine.js';
 import { NODE_HEALTH, NODE_STATES, type NodeRecord } from '../core/node.js';
-import type { NodeRegistry } from '../registry/nodeRegistry.js';
+import type { NodeRegistry } from '../ports/nodeRegistry.js';
 
 /** Compare-and-set on KEYS[1]: ARGV[1] is the expected `rev` ('' for "none stored"). */
 const REVISION_CHECK = `

@@ -3,7 +3,7 @@ import type { DispatcherRow } from '../core/dispatcher.js';
 import { chooseSlot, lastNodeOn, machineInTable, type MachineIntent } from '../core/machine.js';
 import { acceptsCalls, type NodeRecord } from '../core/node.js';
 import type { NodeMessage } from '../events/schemas.js';
-import { RegistryConflictError, type NodeRegistry } from './nodeRegistry.js';
+import { RegistryConflictError, type NodeRegistry } from '../ports/nodeRegistry.js';
 
 export interface MembershipPolicy extends LifecyclePolicy {
   /** How long a gone node's record is kept for the API before Redis forgets it. */

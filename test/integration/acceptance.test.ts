@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
 import { migrate } from '../../src/postgres/migrations.js';
-import { parseDispatcherList } from '../../src/kamailio/rpc.js';
+import { parseDispatcherList } from '../../src/kamailio/answers.js';
 import { isSelectable, type KamailioDestination } from '../../src/core/kamailioView.js';
 import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { startProcess, waitFor, type RunningProcess } from '../support/process.js';

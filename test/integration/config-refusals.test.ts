@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlPlaneSpec } from '../../src/config/controlPlane.js';
 import { checkReloadDelta } from '../../src/config/kamailioReloadDelta.js';
-import { HttpKamailioRpc } from '../../src/kamailio/rpc.js';
+import { HttpKamailioRpc } from '../../src/kamailio/httpKamailioRpc.js';
 import { migrate } from '../../src/postgres/migrations.js';
 import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { freePort } from '../support/ports.js';

@@ -484,11 +484,14 @@ describe('kamailio routing (real Kamailio, Postgres, sipp)', () => {
 
     // htable answers the control plane will see when it manages cascades.
     await kam.rpc('htable.flush', ['cascade']);
-    await kam.rpc('htable.seti', ['cascade', '3900', 3]);
-    await kam.rpc('htable.sets', ['cascade', '3901', '2']);
+    await capture('rpc-htable-dump-empty.json', 'htable.dump', ['cascade']);
+    await capture('rpc-htable-seti-ok.json', 'htable.seti', ['cascade', '3900', 3]);
+    await capture('rpc-htable-sets-ok.json', 'htable.sets', ['cascade', '3901', '2']);
     await capture('rpc-htable-dump-cascade.json', 'htable.dump', ['cascade']);
     await capture('rpc-htable-get-missing.json', 'htable.get', ['cascade', '3999']);
-    await kam.rpc('htable.delete', ['cascade', '3900']);
+    await capture('rpc-htable-delete-ok.json', 'htable.delete', ['cascade', '3900']);
+    await capture('rpc-htable-delete-missing.json', 'htable.delete', ['cascade', '3900']);
+    await capture('rpc-htable-dump-no-table.json', 'htable.dump', ['nosuch']);
     await kam.rpc('htable.delete', ['cascade', '3901']);
 
     // An unknown method is an error object too.

@@ -51,6 +51,24 @@ describe('compareWithKamailio', () => {
     }
   });
 
+  it("reports Kamailio's own inactive mark (IX) on a selectable destination as a mark, not as drift", () => {
+    const desired = flattenSets(desiredSets([node(1), node(2)], policy));
+    const loaded = asLoaded(desired).map((d) => (d.setId === 1 && d.uri === 'sip:10.0.0.2:5080' ? { ...d, flags: 'IX' } : d));
+    const d = compareWithKamailio(desired, { destinations: loaded }, managed);
+    expect(d.inSync).toBe(true);
+    expect(d.changed).toEqual([]);
+    expect(d.marked.map((m) => [m.setId, m.uri, m.flags])).toEqual([[1, 'sip:10.0.0.2:5080', 'IX']]);
+    // A mark on a row that also differs otherwise is drift: the reload repairs both.
+    const other = loaded.map((x) => (x.flags === 'IX' ? { ...x, priority: 0 } : x));
+    const d2 = compareWithKamailio(desired, { destinations: other }, managed);
+    expect([d2.inSync, d2.marked.length, d2.changed.length]).toEqual([false, 0, 1]);
+    // Disabled (D) or probing (IP) states were set by someone else: drift.
+    for (const flags of ['DX', 'IP']) {
+      const d3 = compareWithKamailio(desired, { destinations: loaded.map((x) => (x.flags === 'IX' ? { ...x, flags } : x)) }, managed);
+      expect([d3.inSync, d3.marked.length]).toEqual([false, 0]);
+    }
+  });
+
   it('wants a draining node disabled and deselects it while still active', () => {
     const desired = flattenSets(desiredSets([node(1, { state: 'draining' })], policy));
     const loaded = desired.map((r) => ({ setId: r.setid, uri: r.destination, flags: 'AX', priority: r.priority, attrs: r.attrs }));

@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { desiredSets, flattenSets } from '../../../src/core/dispatcher.js';
-import { node, policy } from '../core/fixtures.js';
+import { node } from '../core/fixtures.js';
 import { testApp, type TestApp } from './harness.js';
 
 describe('HTTP API', () => {
@@ -39,19 +38,36 @@ describe('HTTP API', () => {
     });
   });
 
-  it('GET /v1/dispatcher shows desired sets and each Kamailio: in sync, drifting or unreachable', async () => {
-    const rows = flattenSets(desiredSets(await t.registry.list(), policy));
-    await t.store.sync(() => rows);
-    let body = (await t.app.inject('/v1/dispatcher')).json<{ desired: { setId: number; destinations: unknown[] }[]; kamailios: { kamailio: string; status: string; missing?: unknown[]; error?: string }[] }>();
+  it('GET /v1/dispatcher shows the last pass: desired sets and each Kamailio as last seen (in sync, drifting, unreachable), making no RPC', async () => {
+    type View = {
+      pass: { id: number; at: string; ok: boolean } | null;
+      desired: { setId: number; destinations: { destination: string }[] }[];
+      keptForUnknownNodes: number;
+      kamailios: { kamailio: string; status: string; observedAt?: string; missing?: unknown[]; error?: string; marks?: unknown[] }[];
+    };
+    let body = (await t.app.inject('/v1/dispatcher')).json<View>();
+    expect(body.pass).toBeNull();
+    expect(body.kamailios.map((k) => [k.kamailio, k.status])).toEqual([['http://k1/RPC', 'not-observed'], ['http://k2/RPC', 'not-observed']]);
+
+    await t.reconciler.runOnce();
+    body = (await t.app.inject('/v1/dispatcher')).json<View>();
+    expect(body.pass).toEqual({ id: 1, at: new Date(1000).toISOString(), ok: true });
     expect(body.desired.map((s) => [s.setId, s.destinations.length])).toEqual([[1, 2], [2, 2], [3, 2]]);
-    expect(body.kamailios.map((k) => [k.kamailio, k.status, k.missing?.length])).toEqual([
-      ['http://k1/RPC', 'drift', 6],
-      ['http://k2/RPC', 'unreachable', undefined],
+    expect(body.kamailios.map((k) => [k.kamailio, k.status, k.observedAt])).toEqual([
+      ['http://k1/RPC', 'in-sync', new Date(1000).toISOString()],
+      ['http://k2/RPC', 'unreachable', new Date(1000).toISOString()],
     ]);
     expect(body.kamailios[1]!.error).toMatch(/ECONNREFUSED/);
-    await t.kamailios[0].reload();
-    body = (await t.app.inject('/v1/dispatcher')).json();
-    expect(body.kamailios[0]!.status).toBe('in-sync');
+
+    // A node joins; the reload window is closed, so the next pass leaves k1 drifting.
+    await t.registry.put(node(4), undefined, 1000);
+    await t.reconciler.runOnce();
+    t.kamailios.forEach((k) => (k.calls = []));
+    body = (await t.app.inject('/v1/dispatcher')).json<View>();
+    expect(body.pass?.id).toBe(2);
+    expect(body.kamailios.map((k) => [k.status, k.missing?.length])).toEqual([['drift', 3], ['unreachable', undefined]]);
+    expect(body.kamailios[0]!.marks).toEqual([]);
+    expect(t.kamailios.map((k) => k.calls)).toEqual([[], []]);
   });
 
   it('/readyz is 503 naming the failing dependency, 200 when all are usable', async () => {

@@ -3,8 +3,11 @@ import type { StatusResult } from '../../../src/events/commands.js';
 import { buildApp, type AppDeps } from '../../../src/http/app.js';
 import type { AgentCommands } from '../../../src/nats/agentCommands.js';
 import { createMetrics, type Metrics } from '../../../src/metrics/metrics.js';
-import { InMemoryNodeRegistry } from '../../../src/registry/nodeRegistry.js';
-import { FakeKamailio, FakeStore } from '../reconciler/fakes.js';
+import { InMemoryNodeRegistry } from '../../fakes/inMemoryNodeRegistry.js';
+import { FakeStore } from '../../fakes/fakeDispatcherStore.js';
+import { FakeKamailio } from '../../fakes/fakeKamailio.js';
+import { silentLogger } from '../../fakes/silentLogger.js';
+import { Reconciler } from '../../../src/reconciler/reconciler.js';
 import { node, policy } from '../core/fixtures.js';
 
 export const managed = new Set([1, 2, 3]);
@@ -45,6 +48,8 @@ export interface Fakes {
   readonly kamailios: readonly [FakeKamailio, FakeKamailio];
   readonly metrics: Metrics;
   readonly agents: FakeAgents;
+  /** Reconciles the fakes; its last pass is what /v1/dispatcher shows (tests run passes). */
+  readonly reconciler: Reconciler;
 }
 
 export interface TestApp extends Fakes {
@@ -60,7 +65,14 @@ export async function fakes(): Promise<Fakes> {
   const up = new FakeKamailio('http://k1/RPC', store, 0, () => 0);
   const down = new FakeKamailio('http://k2/RPC', store, 0, () => 0);
   down.down = true;
-  return { registry, store, kamailios: [up, down], metrics: createMetrics(), agents: new FakeAgents() };
+  const metrics = createMetrics();
+  const reconciler = new Reconciler({
+    registry, store, kamailios: [up, down], policy, managedSets: managed, logger: silentLogger, metrics,
+    membership: { heartbeatMisses: 3, goneRetentionMs: 60_000, maxClockSkewMs: 60_000 },
+    // A long window: the first pass reloads, later changes show as drift until it opens.
+    reloadDeltaMs: 60_000, resyncMs: 10_000, unknownNodeGraceMs: 5000, now: () => 1000,
+  });
+  return { registry, store, kamailios: [up, down], metrics, agents: new FakeAgents(), reconciler };
 }
 
 /** The HTTP API over `fx` (fresh fakes by default); `over` replaces any dependency. */
@@ -69,8 +81,7 @@ export async function testApp(over: Partial<AppDeps> = {}, fx?: Fakes): Promise<
   const app = await buildApp({
     registry: f.registry,
     agents: f.agents,
-    kamailios: f.kamailios,
-    policy,
+    dispatcher: f.reconciler,
     managedSets: managed,
     metrics: f.metrics,
     version: '9.9.9',

@@ -3,7 +3,7 @@ import { describeKamailios, reconcilerReadiness } from '../../../src/http/readin
 import { createMetrics } from '../../../src/metrics/metrics.js';
 import { Reconciler } from '../../../src/reconciler/reconciler.js';
 import { policy } from '../core/fixtures.js';
-import { silentLogger } from '../reconciler/fakes.js';
+import { silentLogger } from '../../fakes/silentLogger.js';
 import { fakes, managed, testApp, type TestApp } from './harness.js';
 
 const membership = { heartbeatMisses: 3, goneRetentionMs: 60_000, maxClockSkewMs: 60_000 };

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RouteMethods } from '../../../src/http/routes.js';
+import { RouteMethods } from '../../../src/http/routeConventions.js';
 import { node } from '../core/fixtures.js';
 import { testApp, type TestApp } from './harness.js';
 

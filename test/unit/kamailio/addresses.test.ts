@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KamailioAddressBook } from '../../../src/kamailio/addresses.js';
-import { parseSocketList } from '../../../src/kamailio/rpc.js';
+import { parseSocketList } from '../../../src/kamailio/answers.js';
 
 /** Real `corex.list_sockets` of Kamailio 5.6.3 (kamailio.cfg with SBC_SIP_ADVERTISE), captured by kamailio-routing.test.ts. */
 const captured = JSON.parse(readFileSync(new URL('../../fixtures/kamailio/rpc-corex-list-sockets.json', import.meta.url), 'utf8')) as {

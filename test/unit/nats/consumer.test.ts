@@ -1,13 +1,13 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { NodeMessageConsumer } from '../../../src/nats/nodeMessageConsumer.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';
-import { InMemoryNodeRegistry } from '../../../src/registry/nodeRegistry.js';
+import { FakeMessageBus } from '../../fakes/fakeMessageBus.js';
+import { InMemoryNodeRegistry } from '../../fakes/inMemoryNodeRegistry.js';
 import { subjects } from '../../../src/events/subjects.js';
 import { checkers } from '../../../src/events/schemas.js';
 import { encodeMessage } from '../../../src/events/codec.js';
 import { v1NodeMessages, v1Reannounce } from '../../fixtures/nats/v1.js';
-import { silentLogger } from '../reconciler/fakes.js';
+import { silentLogger } from '../../fakes/silentLogger.js';
 
 const s = subjects('sbc');
 const id = '858bc0bf-fea0-4ae3-aed6-d8303ec5ad26';
@@ -20,7 +20,7 @@ function setup(opts: { kamailioAddresses?: readonly string[] } = {}) {
   const onMembershipChange = vi.fn();
   const clock = { t: 10_000 };
   const consumer = new NodeMessageConsumer({
-    nats: {} as NatsConnection, subjects: s, registry, metrics, logger: silentLogger, instanceId: 'test',
+    bus: new FakeMessageBus(), subjects: s, registry, metrics, logger: silentLogger, instanceId: 'test',
     membership: { heartbeatMisses: 3, goneRetentionMs: 1000, maxClockSkewMs: 60_000 }, onMembershipChange, now: () => clock.t,
     isKamailioAddress: (uri) => (opts.kamailioAddresses ?? []).includes(uri),
   });
@@ -186,18 +186,38 @@ describe('NodeMessageConsumer', () => {
     });
 
     it('the reannounce request it publishes has exactly the v1 fields, so a v1 agent (strict) accepts it', () => {
-      const publish = vi.fn();
+      const bus = new FakeMessageBus();
       const consumer = new NodeMessageConsumer({
-        nats: { publish } as unknown as NatsConnection, subjects: s, registry: new InMemoryNodeRegistry(), metrics: createMetrics(), logger: silentLogger,
+        bus, subjects: s, registry: new InMemoryNodeRegistry(), metrics: createMetrics(), logger: silentLogger,
         instanceId: 'cp-1', membership: { heartbeatMisses: 3, goneRetentionMs: 1000, maxClockSkewMs: 60_000 }, onMembershipChange: vi.fn(),
       });
       consumer.requestReannounce();
-      expect(publish).toHaveBeenCalledTimes(1);
-      const [subject, data] = publish.mock.calls[0] as [string, Uint8Array];
+      expect(bus.published).toHaveLength(1);
+      const { subject, data } = bus.published[0]!;
       expect(subject).toBe(s.reannounce);
       const sent = JSON.parse(new TextDecoder().decode(data)) as Record<string, unknown>;
       expect(checkers.reannounce.Check(sent)).toBe(true);
       expect(Object.keys(sent).sort()).toEqual(Object.keys(v1Reannounce().body).sort());
     });
+  });
+});
+
+describe('FakeMessageBus matches subjects as NATS does', () => {
+  it('`*` is one token, `>` one or more; a queue group gets each message once', async () => {
+    const { FakeMessageBus: Bus, subjectMatches } = await import('../../fakes/fakeMessageBus.js');
+    expect(subjectMatches('sbc.node.*.*', 'sbc.node.abc.joined')).toBe(true);
+    expect(subjectMatches('sbc.node.*.*', 'sbc.node.abc')).toBe(false);
+    expect(subjectMatches('sbc.>', 'sbc.node.abc.joined')).toBe(true);
+    expect(subjectMatches('sbc.>', 'sbc')).toBe(false);
+    const bus = new Bus();
+    const got: string[] = [];
+    const a = bus.consume('x.*', { queue: 'g' }, (m) => (got.push(`a ${m.subject}`), Promise.resolve()));
+    bus.consume('x.*', { queue: 'g' }, (m) => (got.push(`b ${m.subject}`), Promise.resolve()));
+    bus.consume('x.>', {}, (m) => (got.push(`c ${m.subject}`), Promise.resolve()));
+    bus.publish('x.1', new Uint8Array());
+    await a.drain();
+    bus.publish('x.2', new Uint8Array());
+    await new Promise((r) => setTimeout(r, 0));
+    expect(got.sort()).toEqual(['a x.1', 'b x.2', 'c x.1', 'c x.2']);
   });
 });

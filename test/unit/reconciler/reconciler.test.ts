@@ -1,12 +1,14 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { ingestNodeMessage } from '../../../src/registry/membership.js';
-import { InMemoryNodeRegistry } from '../../../src/registry/nodeRegistry.js';
+import { InMemoryNodeRegistry } from '../../fakes/inMemoryNodeRegistry.js';
 import { Reconciler } from '../../../src/reconciler/reconciler.js';
 import { KamailioAddressBook } from '../../../src/kamailio/addresses.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';
 import type { NodeMessage } from '../../../src/events/schemas.js';
 import { policy } from '../core/fixtures.js';
-import { FakeKamailio, FakeStore, silentLogger } from './fakes.js';
+import { FakeStore } from '../../fakes/fakeDispatcherStore.js';
+import { FakeKamailio } from '../../fakes/fakeKamailio.js';
+import { silentLogger } from '../../fakes/silentLogger.js';
 
 const managed = new Set([1, 2, 3]);
 const membership = { heartbeatMisses: 3, goneRetentionMs: 60_000, maxClockSkewMs: 60_000 };
@@ -199,6 +201,92 @@ describe('Reconciler', () => {
     const after = await rec.runOnce();
     expect(after.rowChanges.map((c) => `${c.kind} ${c.row.destination}`)).toEqual(Array(3).fill('delete sip:10.0.0.2:5080'));
     expect(kams[0]!.loaded.map((d) => d.uri)).toEqual(Array(3).fill('sip:10.0.0.1:5080'));
+  });
+
+  it('dispatcherStatus() reports the last pass: desired rows with those kept for unknown nodes, each Kamailio as last seen; it calls nothing', async () => {
+    expect(rec.dispatcherStatus().pass).toBeUndefined();
+    expect(rec.dispatcherStatus().kamailios).toEqual([{ kamailio: 'k1' }, { kamailio: 'k2' }]);
+    await ingest(joined(1));
+    await ingest(joined(2));
+    await rec.runOnce();
+    // The registry forgets node 2 (lost Redis): its rows are kept for the grace, and shown.
+    const fresh = new InMemoryNodeRegistry();
+    await fresh.put((await registry.get(uuid(1)))!, undefined, 0);
+    registry = fresh;
+    rec = new Reconciler({
+      registry, store, kamailios: kams, policy, managedSets: managed, membership,
+      reloadDeltaMs: 1000, resyncMs: 10_000, unknownNodeGraceMs: 5000, logger: silentLogger, metrics: createMetrics(), now,
+    });
+    kams[1]!.down = true;
+    await rec.runOnce();
+    kams.forEach((k) => (k.calls = []));
+    const status = rec.dispatcherStatus();
+    expect(kams.map((k) => k.calls)).toEqual([[], []]);
+    expect(status.pass).toMatchObject({ id: 1, at: t, ok: true });
+    expect(status.keptForUnknownNodes).toBe(3);
+    const both = ['sip:10.0.0.1:5080', 'sip:10.0.0.2:5080'];
+    expect(status.desired.map((s) => [s.setId, s.purpose, s.destinations.map((d) => d.destination).sort()])).toEqual([
+      [1, 'general', both],
+      [2, 'rooms', both],
+      [3, 'cascade', both],
+    ]);
+    const [k1, k2] = status.kamailios;
+    expect(k1).toMatchObject({ kamailio: 'k1', at: t, drift: { inSync: true } });
+    expect(k1 && 'snapshot' in k1 ? k1.snapshot?.destinations.length : undefined).toBe(6);
+    expect(k2).toMatchObject({ kamailio: 'k2', at: t, error: expect.stringMatching(/ECONNREFUSED/) as unknown });
+  });
+
+  it("Kamailio's own mark after a failed call is respected for the hold, reported per node, then cleared with set_state a", async () => {
+    const metrics = createMetrics();
+    rec = new Reconciler({
+      registry, store, kamailios: kams, policy, managedSets: managed, membership, markHoldMs: 30_000,
+      reloadDeltaMs: 1000, resyncMs: 10_000, unknownNodeGraceMs: 5000, logger: silentLogger, metrics, now,
+    });
+    await ingest(joined(1));
+    await ingest(joined(2));
+    await rec.runOnce();
+    vi.advanceTimersByTime(1500);
+    // routing.lua's failure route marks node 2 in set 1 of k1.
+    kams[0]!.loaded.find((d) => d.setId === 1 && d.uri === 'sip:10.0.0.2:5080')!.flags = 'IX';
+    kams.forEach((k) => (k.calls = []));
+    const marked = async () =>
+      ((await metrics.registry.getSingleMetric('sbc_kamailio_marked')?.get())?.values ?? []).map((v) => [v.labels.kamailio, v.labels.node, v.value]);
+
+    const r = await rec.runOnce();
+    expect(r.kamailios.map((o) => o.inSync)).toEqual([true, true]);
+    expect(kams[0]!.calls).toEqual(['list']);
+    expect(await marked()).toEqual([['k1', uuid(2), 1]]);
+    expect(rec.dispatcherStatus().kamailios[0]).toMatchObject({ marks: [{ setId: 1, uri: 'sip:10.0.0.2:5080', nodeId: uuid(2), since: t, until: t + 30_000 }] });
+
+    // Resyncs within the hold leave it alone.
+    t += 20_000;
+    await ingest(joined(1, 3));
+    await ingest(joined(2, 3));
+    await rec.runOnce();
+    expect(kams[0]!.calls.filter((c) => c !== 'list')).toEqual([]);
+    expect(kams[0]!.loaded.find((d) => d.setId === 1 && d.uri === 'sip:10.0.0.2:5080')?.flags).toBe('IX');
+
+    // The hold ends: the destination is set active again, and the gauge drops it.
+    t += 10_000;
+    await ingest(joined(1, 4));
+    await ingest(joined(2, 4));
+    await rec.runOnce();
+    expect(kams[0]!.calls.filter((c) => c !== 'list')).toEqual(['set_state a 1 sip:10.0.0.2:5080']);
+    expect(kams[0]!.loaded.find((d) => d.setId === 1 && d.uri === 'sip:10.0.0.2:5080')?.flags).toBe('AX');
+    expect(await marked()).toEqual([]);
+  });
+
+  it('a reload that membership needs clears marks, and the control plane forgets them', async () => {
+    await ingest(joined(1));
+    await rec.runOnce();
+    vi.advanceTimersByTime(1500);
+    kams[0]!.loaded[0]!.flags = 'IX';
+    await rec.runOnce();
+    expect(rec.dispatcherStatus().kamailios[0]).toMatchObject({ marks: [{ uri: 'sip:10.0.0.1:5080' }] });
+    await ingest(joined(3));
+    const r = await rec.runOnce();
+    expect(r.kamailios[0]).toMatchObject({ reloaded: true, inSync: true });
+    expect(rec.dispatcherStatus().kamailios[0]).toMatchObject({ marks: [] });
   });
 
   it('with the table unwritable, a node that left is still taken out of selection; nothing reloads', async () => {

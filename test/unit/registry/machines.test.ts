@@ -5,10 +5,10 @@ import type { MachineIntent } from '../../../src/core/machine.js';
 import type { NodeRecord } from '../../../src/core/node.js';
 import type { NodeLeftReason, NodeMessage } from '../../../src/events/schemas.js';
 import { ingestNodeMessage, slotsRecoveredFrom, transitionNode, type SlotSource } from '../../../src/registry/membership.js';
-import { InMemoryNodeRegistry } from '../../../src/registry/nodeRegistry.js';
+import { InMemoryNodeRegistry } from '../../fakes/inMemoryNodeRegistry.js';
 import { hashedDestination } from '../../support/kamailioHash.js';
 import { policy } from '../core/fixtures.js';
-import { FakeStore } from '../reconciler/fakes.js';
+import { FakeStore } from '../../fakes/fakeDispatcherStore.js';
 
 const membership = { heartbeatMisses: 3, goneRetentionMs: 60_000, maxClockSkewMs: 60_000 };
 const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;

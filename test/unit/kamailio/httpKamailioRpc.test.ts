@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpKamailioRpc, parseDispatcherList } from '../../../src/kamailio/rpc.js';
+import { parseDispatcherList } from '../../../src/kamailio/answers.js';
+import { HttpKamailioRpc } from '../../../src/kamailio/httpKamailioRpc.js';
 import { KamailioReloadPendingError, KamailioRpcError, KamailioUnreachableError } from '../../../src/kamailio/errors.js';
 
 /** Real answers of Kamailio 5.6.3, captured by test/integration/kamailio-routing.test.ts. */
@@ -95,5 +96,66 @@ describe('HttpKamailioRpc against recorded answers', () => {
 
   it('reports a refused connection as unreachable', async () => {
     await expect(new HttpKamailioRpc('http://127.0.0.1:1/RPC', 500).list()).rejects.toBeInstanceOf(KamailioUnreachableError);
+  });
+});
+
+describe('htable over HttpKamailioRpc, against the answers of Kamailio 5.6.3', () => {
+  let server: Server;
+  let url: string;
+  let answer = capture('htable-dump-cascade');
+  const received: { method: string; params: unknown[] }[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        received.push(JSON.parse(body) as { method: string; params: unknown[] });
+        res.writeHead(answer.httpStatus, { 'content-type': 'application/json' }).end(JSON.stringify(answer.response));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const addr = server.address();
+    url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/RPC`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('dump reads every item of every bucket, an integer as a number and a string as a string', async () => {
+    answer = capture('htable-dump-cascade');
+    await expect(new HttpKamailioRpc(url, 1000).htableDump('cascade')).resolves.toEqual([
+      { key: '3900', value: 3 },
+      { key: '3901', value: '2' },
+    ]);
+    answer = capture('htable-dump-empty');
+    await expect(new HttpKamailioRpc(url, 1000).htableDump('cascade')).resolves.toEqual([]);
+    answer = capture('htable-dump-no-table');
+    await expect(new HttpKamailioRpc(url, 1000).htableDump('nosuch')).rejects.toThrow(/No such htable/);
+  });
+
+  it('set sends seti for a number and sets for a string; delete of a missing key is false, not an error', async () => {
+    received.length = 0;
+    answer = capture('htable-seti-ok');
+    await new HttpKamailioRpc(url, 1000).htableSet('cascade', '3900', 3);
+    answer = capture('htable-sets-ok');
+    await new HttpKamailioRpc(url, 1000).htableSet('cascade', '3901', '2');
+    expect(received.map((r) => [r.method, r.params])).toEqual([
+      ['htable.seti', ['cascade', '3900', 3]],
+      ['htable.sets', ['cascade', '3901', '2']],
+    ]);
+    answer = capture('htable-delete-ok');
+    await expect(new HttpKamailioRpc(url, 1000).htableDelete('cascade', '3900')).resolves.toBe(true);
+    answer = capture('htable-delete-missing');
+    await expect(new HttpKamailioRpc(url, 1000).htableDelete('cascade', '3900')).resolves.toBe(false);
+    answer = capture('htable-dump-no-table');
+    await expect(new HttpKamailioRpc(url, 1000).htableDelete('nosuch', '1')).rejects.toBeInstanceOf(KamailioRpcError);
+  });
+
+  it('the generic call resolves the result of any method', async () => {
+    answer = capture('corex-list-sockets');
+    const result = await new HttpKamailioRpc(url, 1000).call('corex.list_sockets');
+    expect(Array.isArray(result)).toBe(true);
+    expect(received.at(-1)).toMatchObject({ method: 'corex.list_sockets', params: [] });
   });
 });

@@ -1,0 +1,81 @@
+import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
+import { Type, type Static } from '@sinclair/typebox';
+import type { NodeRecord } from '../../core/node.js';
+import type { AgentCommands } from '../../nats/agentCommands.js';
+import type { NodeRegistry } from '../../ports/nodeRegistry.js';
+import { NodeNotFoundError } from '../errors.js';
+import { NodeParams, NodesQuery, NodeStatusView, NodeView } from '../schemas.js';
+
+export interface NodeRoutesDeps {
+  readonly registry: NodeRegistry;
+  /** Commands to one node's agent (GET /v1/nodes/{nodeId}/status). */
+  readonly agents: AgentCommands;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function toView(n: NodeRecord): Static<typeof NodeView> {
+  return {
+    nodeId: n.nodeId,
+    sipUri: n.sipUri,
+    hostname: n.hostname,
+    state: n.state,
+    health: n.health,
+    capacity: n.capacity,
+    sessions: n.sessions,
+    agentVersion: n.agentVersion,
+    priority: n.slot,
+    heartbeatIntervalMs: n.heartbeatIntervalMs,
+    joinedAt: iso(n.joinedAt),
+    lastSeenAt: iso(n.lastSeenAt),
+    expiresAt: iso(n.expiresAt),
+    stateChangedAt: iso(n.stateChangedAt),
+    ...(n.goneReason ? { goneReason: n.goneReason } : {}),
+    blockers: [...(n.blockers ?? [])],
+  };
+}
+
+/** The nodes resource: `/v1/nodes`, `/v1/nodes/{nodeId}` and `/v1/nodes/{nodeId}/status`. */
+export const nodeRoutes: FastifyPluginCallbackTypebox<NodeRoutesDeps> = (app, deps, done) => {
+  app.get('/v1/nodes', {
+    schema: {
+      tags: ['nodes'],
+      summary: 'Every node in the registry, or those in the given states',
+      querystring: NodesQuery,
+      response: { 200: Type.Object({ nodes: Type.Array(NodeView) }) },
+    },
+  }, async (req) => {
+    const wanted = req.query.state === undefined ? undefined : new Set([req.query.state].flat().flatMap((s) => s.split(',')));
+    const nodes = (await deps.registry.list()).filter((n) => wanted === undefined || wanted.has(n.state));
+    return { nodes: nodes.sort((a, b) => a.slot - b.slot).map(toView) };
+  });
+
+  app.get('/v1/nodes/:nodeId', {
+    schema: { tags: ['nodes'], summary: 'One node by its Core-UUID', params: NodeParams, response: { 200: NodeView } },
+  }, async (req) => {
+    const node = await deps.registry.get(req.params.nodeId);
+    if (!node) throw new NodeNotFoundError(req.params.nodeId);
+    return toView(node);
+  });
+
+  /*
+   * Asks the node's agent over NATS: the one route that does not answer from what the control
+   * plane last saw. A node the registry does not know is 404 before anything is asked; the
+   * agent's silence is 504, its refusal 502 (HTTP_ERRORS).
+   */
+  app.get('/v1/nodes/:nodeId/status', {
+    schema: {
+      tags: ['nodes'],
+      summary: 'Live FreeSWITCH facts of one node, read through its agent now',
+      params: NodeParams,
+      response: { 200: NodeStatusView },
+    },
+  }, async (req) => {
+    const { nodeId } = req.params;
+    if (!(await deps.registry.get(nodeId))) throw new NodeNotFoundError(nodeId);
+    const status = await deps.agents.status(nodeId);
+    return { nodeId, ...status, readAt: new Date(status.readAt).toISOString() };
+  });
+
+  done();
+};

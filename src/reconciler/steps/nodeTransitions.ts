@@ -1,0 +1,75 @@
+import { nextDeadline } from '../../core/lifecycle.js';
+import { NODE_STATES, type NodeRecord } from '../../core/node.js';
+import { transitionsDue, type TransitionDue } from '../../core/transitions.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { NodeRegistry } from '../../ports/nodeRegistry.js';
+import { transitionNode, type MembershipPolicy } from '../../registry/membership.js';
+import type { DispatcherPass } from '../dispatcherPass.js';
+import type { ReconcileStep, StepContext } from '../runner.js';
+
+export interface NodeTransitionDeps {
+  readonly registry: NodeRegistry;
+  readonly membership: MembershipPolicy;
+  readonly metrics: Pick<Metrics, 'nodeTransitions' | 'joinToActiveSeconds' | 'nodes'>;
+  readonly now: () => number;
+}
+
+/** Writes one due transition (compare-and-set on the latest record); true when it took effect. */
+async function apply(deps: NodeTransitionDeps, pass: DispatcherPass, ctx: StepContext, due: TransitionDue, before: NodeRecord): Promise<boolean> {
+  const next = await transitionNode(deps.registry, due.nodeId, due.apply, deps.now, deps.membership);
+  if (next?.state !== due.to || (due.to === 'gone' && next.goneReason !== due.reason)) return false;
+  deps.metrics.nodeTransitions.inc({ to: due.to, reason: due.reason });
+  if (due.to === 'active') {
+    deps.metrics.joinToActiveSeconds.observe(Math.max(0, next.stateChangedAt - before.joinedAt) / 1000);
+    ctx.logger.info({ nodeId: due.nodeId, sipUri: before.sipUri }, 'node is active in every Kamailio');
+  } else {
+    ctx.logger.warn({ nodeId: due.nodeId, sipUri: before.sipUri, reason: due.reason }, 'node is gone');
+  }
+  pass.transitions.push({ nodeId: due.nodeId, to: due.to, reason: due.reason });
+  return true;
+}
+
+/**
+ * First step of a pass: reads the registry and stores the transitions due on the records
+ * alone (expired, superseded), so routing is computed from nodes that are really there.
+ * Schedules the next pass at the earliest node deadline.
+ */
+export function nodeTransitionsStep(deps: NodeTransitionDeps): ReconcileStep<DispatcherPass> {
+  return {
+    name: 'node-transitions',
+    async run(pass, ctx) {
+      let nodes = await deps.registry.list();
+      const byId = new Map(nodes.map((n) => [n.nodeId, n]));
+      let changed = false;
+      for (const due of transitionsDue(nodes, deps.now())) {
+        const before = byId.get(due.nodeId);
+        if (before && (await apply(deps, pass, ctx, due, before))) changed = true;
+      }
+      if (changed) nodes = await deps.registry.list();
+      pass.nodes = nodes;
+      const deadline = nextDeadline(nodes);
+      // 1 ms past the deadline: a node expires once its deadline is <= now.
+      if (deadline !== undefined) ctx.wakeIn(Math.max(0, deadline - deps.now()) + 1);
+    },
+  };
+}
+
+/**
+ * Last step of a pass: the transitions that depend on what the Kamailios hold (joining ->
+ * active once every Kamailio has the sets), and the node gauges.
+ */
+export function nodePromotionsStep(deps: NodeTransitionDeps): ReconcileStep<DispatcherPass> {
+  return {
+    name: 'node-promotions',
+    async run(pass, ctx) {
+      const inEveryKamailio = pass.kamailios.length > 0 && pass.kamailios.every((o) => o.inSync);
+      const byId = new Map(pass.nodes.map((n) => [n.nodeId, n]));
+      for (const due of transitionsDue(pass.nodes, deps.now(), { inEveryKamailio })) {
+        const before = byId.get(due.nodeId);
+        // Leaving transitions belong to the first step; one found here is for the next pass.
+        if (due.to === 'active' && before) await apply(deps, pass, ctx, due, before);
+      }
+      for (const state of NODE_STATES) deps.metrics.nodes.set({ state }, pass.nodes.filter((n) => n.state === state).length);
+    },
+  };
+}

@@ -7,7 +7,7 @@ import { parseStatus } from './fs-output.js';
 import { readLiveStatusFrom } from './live-status.js';
 import { MachineCell, type Fed } from './machine.js';
 import { announcedNode, membershipMachine, type MembershipAction, type MembershipInput, type MembershipState } from './membership.js';
-import { heartbeatMessage, joinedMessage, leftMessage, SeqCounter, type Outgoing } from './messages.js';
+import { heartbeatMessage, joinedMessage, leftMessage, SeqCounter, type AgentIdentity, type Outgoing } from './messages.js';
 import { withTimeout, type AgentBus } from './nats.js';
 import { Outbox } from './outbox.js';
 import { readNodeFacts } from './node-facts.js';
@@ -20,6 +20,8 @@ export interface AgentSettings {
   readonly natsPrefix: string;
   readonly sipProfile: string;
   readonly sipUriOverride: string | undefined;
+  /** SBC_MACHINE_ID; undefined: the control plane derives the machine from the SIP URI. */
+  readonly machineId?: string | undefined;
   readonly heartbeatMs: number;
   readonly sessionRecheckMs: number;
   readonly eslTimeoutMs: number;
@@ -90,7 +92,7 @@ class ShellAgent implements Agent {
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly seq: SeqCounter;
-  private readonly identity: { agentVersion: string; heartbeatIntervalMs: number };
+  private readonly identity: AgentIdentity;
   private readonly reannounceMinIntervalMs: number;
   private readonly outbox: Outbox;
   private readonly membership: MachineCell<MembershipState, MembershipInput, MembershipAction>;
@@ -124,7 +126,11 @@ class ShellAgent implements Agent {
     this.now = deps.now ?? Date.now;
     this.log = deps.logger.child({ component: 'agent' });
     this.seq = new SeqCounter(this.now());
-    this.identity = { agentVersion: PACKAGE_VERSION, heartbeatIntervalMs: settings.heartbeatMs };
+    this.identity = {
+      agentVersion: PACKAGE_VERSION,
+      heartbeatIntervalMs: settings.heartbeatMs,
+      ...(settings.machineId === undefined ? {} : { machineId: settings.machineId }),
+    };
     this.reannounceMinIntervalMs = settings.reannounceMinIntervalMs ?? 1000;
     this.outbox = new Outbox(deps.bus, this.subjects, this.log);
     this.membership = new MachineCell(membershipMachine({ failedProbesBeforeLost: settings.failedProbesBeforeLost ?? 1 }));

@@ -29,7 +29,10 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = pino({ level: config.logLevel, base: { service: 'sbc-agent', pid: process.pid } });
-  logger.info({ version: PACKAGE_VERSION, nats: config.natsUrl, esl: `${config.esl.host}:${config.esl.port}` }, 'agent starting');
+  logger.info(
+    { version: PACKAGE_VERSION, nats: config.natsUrl, esl: `${config.esl.host}:${config.esl.port}`, machine: config.machineId ?? '(host:port of the SIP URI)' },
+    'agent starting',
+  );
 
   // Filled in as start-up proceeds; a signal stops whatever exists by then.
   const running: { agent?: Agent; closeNats?: () => Promise<void> } = {};

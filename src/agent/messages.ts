@@ -22,6 +22,8 @@ export interface NodeFacts {
 export interface AgentIdentity {
   readonly agentVersion: string;
   readonly heartbeatIntervalMs: number;
+  /** SBC_MACHINE_ID, when set; without it the control plane derives the machine from the SIP URI. */
+  readonly machineId?: string;
 }
 
 export type Stamp = { readonly seq: number; readonly sentAt: number };
@@ -79,6 +81,9 @@ function heartbeatBody(facts: NodeFacts, sessions: number, stamp: Stamp, identit
     heartbeatIntervalMs: identity.heartbeatIntervalMs,
     // Always present, empty when the node can take calls: the message says what was checked.
     blockers: [...facts.blockers],
+    // Only when configured: the default is what every reader derives from sipUri anyway, and
+    // leaving it out keeps this agent's messages exactly v1's.
+    ...(identity.machineId === undefined ? {} : { machineId: identity.machineId }),
   };
 }
 

@@ -1,4 +1,5 @@
 import { ConfigError, int, oneOf, readEnv, str, url, type Parsed, type VarSpec } from './env.js';
+import { MACHINE_ID_PATTERN } from '../events/schemas.js';
 import { parseSipUri } from '../events/sipUri.js';
 import { isValidSubjectPrefix } from '../events/subjects.js';
 import type { NatsCredentials } from '../nats/auth.js';
@@ -29,6 +30,11 @@ export const agentConfigSpec = {
   SBC_FS_ESL_PASSWORD: str('FreeSWITCH Event Socket password', 'ClueCon', /^[^\r\n]{1,256}$/),
   SBC_FS_SIP_PROFILE: str('Sofia SIP profile whose address Kamailio sends calls to', 'internal', /^[A-Za-z0-9_.-]{1,64}$/),
   SBC_AGENT_SIP_URI: optionalSipUri('SIP URI Kamailio sends calls to; empty derives it from the profile (SIP-IP, URL port, BIND-URL transport)'),
+  SBC_MACHINE_ID: str(
+    "Stable id of this machine, which an operator's cordon, drain or weight and the dispatcher priority belong to, so a FreeSWITCH restarted here keeps them; empty: the SIP URI's host:port (what the control plane derives for an agent that sends none)",
+    '',
+    new RegExp(MACHINE_ID_PATTERN),
+  ),
   SBC_HEARTBEAT_MS: int('Heartbeat interval; FreeSWITCH is probed once per heartbeat', 2000, 100, 60_000),
   SBC_SESSION_RECHECK_MS: int('How often the session count from events is re-checked against FreeSWITCH', 30_000, 500, 3_600_000),
   SBC_ESL_TIMEOUT_MS: int('Timeout of each FreeSWITCH command', 2000, 100, 60_000),
@@ -47,6 +53,8 @@ export interface AgentConfig {
   readonly sipProfile: string;
   /** Set only when SBC_AGENT_SIP_URI overrides the address read from the profile. */
   readonly sipUriOverride: string | undefined;
+  /** Set only when SBC_MACHINE_ID names the machine; else messages carry none (see machine.ts). */
+  readonly machineId: string | undefined;
   readonly heartbeatMs: number;
   readonly sessionRecheckMs: number;
   readonly eslTimeoutMs: number;
@@ -76,6 +84,7 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     esl: Object.freeze({ host: parsed.SBC_FS_ESL_HOST, port: parsed.SBC_FS_ESL_PORT, password: parsed.SBC_FS_ESL_PASSWORD }),
     sipProfile: parsed.SBC_FS_SIP_PROFILE,
     sipUriOverride: parsed.SBC_AGENT_SIP_URI === '' ? undefined : parsed.SBC_AGENT_SIP_URI,
+    machineId: parsed.SBC_MACHINE_ID === '' ? undefined : parsed.SBC_MACHINE_ID,
     heartbeatMs: parsed.SBC_HEARTBEAT_MS,
     sessionRecheckMs: parsed.SBC_SESSION_RECHECK_MS,
     eslTimeoutMs: parsed.SBC_ESL_TIMEOUT_MS,

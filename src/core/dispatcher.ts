@@ -1,3 +1,4 @@
+import { machineTakesNewCalls, type MachineIntent } from './machine.js';
 import { acceptsCalls, inRouting, type NodeRecord } from './node.js';
 import { rowAttrs, rowDescription } from './rowIdentity.js';
 
@@ -39,7 +40,11 @@ export interface DispatcherSet {
 /** Kamailio's `weight` attribute is a share from 1 to 100. */
 export function weightFor(capacity: number, largest: number): number {
   if (largest <= 0) return 1;
-  return Math.min(100, Math.max(1, Math.round((100 * capacity) / largest)));
+  return clampWeight(Math.round((100 * capacity) / largest));
+}
+
+function clampWeight(weight: number): number {
+  return Math.min(100, Math.max(1, Math.round(weight)));
 }
 
 /** The priority column is a signed 32-bit integer; slots are far below that in practice. */
@@ -67,20 +72,31 @@ function routableNodes(nodes: readonly NodeRecord[]): NodeRecord[] {
  *
  * Every destination gets the node's slot as a unique, stable priority: Kamailio reverses
  * equal priorities on every reload, which would remap hashed rooms for no reason.
- * Draining and drained nodes, and nodes whose probe found something blocking new calls (SIP
- * profile down, inbound paused), stay listed but disabled, so the size of hashed sets (and
- * so every other room's node) does not change while a node drains or is paused.
+ * Draining and drained nodes, nodes on a machine the operator cordoned or drains, and nodes
+ * whose probe found something blocking new calls (SIP profile down, inbound paused), stay
+ * listed but disabled, so the size of hashed sets (and so every other room's node) does not
+ * change while a node drains or is paused. A machine's weight override replaces the weight
+ * its node's capacity gives.
  */
-export function desiredSets(nodes: readonly NodeRecord[], policy: DispatcherPolicy): DispatcherSet[] {
+export function desiredSets(
+  nodes: readonly NodeRecord[],
+  policy: DispatcherPolicy,
+  machines: readonly MachineIntent[] = [],
+): DispatcherSet[] {
+  const intent = new Map(machines.map((m) => [m.machineId, m]));
   const routable = routableNodes(nodes).sort((a, b) => b.slot - a.slot);
   const largest = routable.reduce((m, n) => Math.max(m, n.capacity), 0);
-  const rows = routable.map((n) => ({
-    destination: n.sipUri,
-    flags: acceptsCalls(n) ? 0 : DS_FLAG_DISABLED,
-    priority: Math.min(n.slot, MAX_PRIORITY),
-    attrs: rowAttrs({ nodeId: n.nodeId, capacity: n.capacity, weight: weightFor(n.capacity, largest) }),
-    description: rowDescription(n.nodeId),
-  }));
+  const rows = routable.map((n) => {
+    const machine = intent.get(n.machineId);
+    const weight = machine?.weightOverride ?? weightFor(n.capacity, largest);
+    return {
+      destination: n.sipUri,
+      flags: acceptsCalls(n) && machineTakesNewCalls(machine) ? 0 : DS_FLAG_DISABLED,
+      priority: Math.min(n.slot, MAX_PRIORITY),
+      attrs: rowAttrs({ nodeId: n.nodeId, capacity: n.capacity, weight: clampWeight(weight), machineId: n.machineId }),
+      description: rowDescription(n.nodeId),
+    };
+  });
   return policy.sets.map((s) => ({
     setId: s.setId,
     purpose: s.purpose,

@@ -1,4 +1,5 @@
 import type { NodeMessage } from '../events/schemas.js';
+import { machineIdOf } from './machine.js';
 import type { GoneReason, NodeHealth, NodeRecord, NodeState, StaleStream } from './node.js';
 
 export type IngestOutcome =
@@ -52,6 +53,7 @@ export function applyNodeMessage(
   message: NodeMessage,
   now: number,
   policy: LifecyclePolicy,
+  /** Required for a new node; for a revived one, replaces its slot when its machine's is taken. */
   newSlot: number | undefined,
 ): IngestResult {
   const { msg } = message;
@@ -95,6 +97,7 @@ export function applyNodeMessage(
       outcome: 'created',
       next: {
         nodeId: facts.nodeId,
+        machineId: machineIdOf(facts),
         ...stated,
         state: 'joining',
         slot: newSlot,
@@ -114,6 +117,7 @@ export function applyNodeMessage(
       ...rest,
       ...stated,
       state,
+      slot: revived && newSlot !== undefined ? newSlot : current.slot,
       rev: current.rev + 1,
       stateChangedAt: revived ? now : current.stateChangedAt,
     },

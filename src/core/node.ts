@@ -24,6 +24,11 @@ export type GoneReason =
 
 export interface NodeRecord {
   readonly nodeId: string;
+  /**
+   * The machine it runs on (machine.ts): where the operator's intent and the slot live. Set
+   * when the node is created and kept for its lifetime, like the slot it took there.
+   */
+  readonly machineId: string;
   readonly sipUri: string;
   readonly hostname: string;
   readonly capacity: number;
@@ -32,7 +37,10 @@ export interface NodeRecord {
   readonly heartbeatIntervalMs: number;
   readonly state: NodeState;
   readonly health: NodeHealth;
-  /** Unique, never reused; becomes the dispatcher priority so hash order is stable. */
+  /**
+   * Unique among live nodes; becomes the dispatcher priority so hash order is stable. Taken
+   * from the node's machine, so a FreeSWITCH restarted there keeps its predecessor's.
+   */
   readonly slot: number;
   /** Highest message sequence number accepted from this node. */
   readonly seq: number;

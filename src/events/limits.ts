@@ -7,7 +7,7 @@ export type MessageKind = NodeMessageKind | 'reannounce';
  * Largest payload each kind may have, in bytes, checked before any JSON parsing, so a flood
  * of huge messages costs one length comparison each. Every field of every schema is
  * bounded; each limit is at least four times the largest valid v1 message of its kind
- * (joined/heartbeat about 800 bytes, left and reannounce about 200), which leaves room for
+ * (joined/heartbeat about 850 bytes, left and reannounce about 200), which leaves room for
  * optional fields a newer writer adds. test/unit/events/evolution.test.ts builds those
  * largest messages and keeps the margin: a new field must be bounded and added there.
  * Raising a limit is a reader change, deployed before any writer relies on it.

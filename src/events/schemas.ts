@@ -36,6 +36,20 @@ export const NODE_BLOCKERS = ['sip-profile-down', 'inbound-paused'] as const;
 export const NodeBlocker = Type.Union(NODE_BLOCKERS.map((b) => Type.Literal(b)));
 export type NodeBlocker = (typeof NODE_BLOCKERS)[number];
 
+/**
+ * The machine a node runs on: what an operator's wish (cordon, drain, weight) and the
+ * dispatcher slot belong to, so a FreeSWITCH restarted there (a new Core-UUID) inherits them.
+ * Written into the dispatcher row's attrs (`mid=`), so it holds no `;`, `=`, `,`, quote or
+ * space, and is short enough that the attrs fit their 128-character column.
+ */
+export const MAX_MACHINE_ID_LENGTH = 48;
+export const MACHINE_ID_PATTERN = `^[A-Za-z0-9\\[][A-Za-z0-9._:\\[\\]-]{0,${MAX_MACHINE_ID_LENGTH - 1}}$`;
+export const MachineId = Type.String({
+  pattern: MACHINE_ID_PATTERN,
+  description:
+    'Stable id of the machine (SBC_MACHINE_ID); absent, the control plane derives it from the SIP URI (host:port).',
+});
+
 const SentAt = Type.Integer({ minimum: 0, description: 'Sender wall clock, ms since the epoch.' });
 
 const NodeFacts = {
@@ -64,6 +78,7 @@ const NodeFacts = {
       description: 'Why this FreeSWITCH cannot take new calls right now (its probe found it); absent or empty: it can.',
     }),
   ),
+  machineId: Type.Optional(MachineId),
 };
 
 export const NodeJoined = Type.Object(

@@ -11,6 +11,7 @@ export const NodeView = Type.Object(
     nodeId: Type.String(),
     sipUri: Type.String(),
     hostname: Type.String(),
+    machineId: Type.String({ description: 'The machine the node runs on (SBC_MACHINE_ID, or host:port of its SIP URI): where operator intent and the dispatcher slot are kept' }),
     state: literalUnion(NODE_STATES),
     health: literalUnion(NODE_HEALTH),
     capacity: Type.Integer(),

@@ -1,6 +1,10 @@
+import type { MachineIntent } from '../core/machine.js';
 import type { NodeRecord } from '../core/node.js';
 
-/** The live membership store. Adapter: redis/redisNodeRegistry.ts; fake: test/fakes/inMemoryNodeRegistry.ts. */
+/**
+ * The live membership store, and the operator's intent per machine beside it. Adapter:
+ * redis/redisNodeRegistry.ts; fake: test/fakes/inMemoryNodeRegistry.ts.
+ */
 export interface NodeRegistry {
   list(): Promise<NodeRecord[]>;
   get(nodeId: string): Promise<NodeRecord | undefined>;
@@ -17,6 +21,11 @@ export interface NodeRegistry {
   allocateSlot(): Promise<number>;
   /** Raises the slot counter to at least `slot`, so allocateSlot never hands it out. */
   ensureSlotAtLeast(slot: number): Promise<void>;
+  /** Machines are kept until removed: an operator's wish outlives every node on the machine. */
+  listMachines(): Promise<MachineIntent[]>;
+  getMachine(machineId: string): Promise<MachineIntent | undefined>;
+  /** Compare-and-set on the machine's `rev`, like `put` (`undefined`: only if none exists). */
+  putMachine(machine: MachineIntent, expectedRev: number | undefined): Promise<boolean>;
   ping(): Promise<void>;
 }
 

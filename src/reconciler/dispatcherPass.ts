@@ -1,5 +1,6 @@
 import type { DispatcherRow } from '../core/dispatcher.js';
 import type { KamailioDrift, KamailioSnapshot } from '../core/kamailioView.js';
+import type { MachineIntent } from '../core/machine.js';
 import type { NodeRecord, NodeState } from '../core/node.js';
 import type { Change } from '../core/planChanges.js';
 
@@ -54,6 +55,8 @@ export interface DispatcherPass {
   /** The leader's epoch this pass writes under (undefined: no election, a single control plane). */
   epoch?: number;
   nodes: NodeRecord[];
+  /** Each machine's intent (cordoned, draining, weight override) and slot, read with the nodes. */
+  machines: readonly MachineIntent[];
   readonly transitions: AppliedTransition[];
   /** The rows the table holds after the table step (including rows kept for unknown nodes). */
   desired: readonly DispatcherRow[];
@@ -67,5 +70,5 @@ export interface DispatcherPass {
 }
 
 export function newDispatcherPass(): DispatcherPass {
-  return { nodes: [], transitions: [], desired: [], keptForUnknownNodes: 0, rowChanges: [], kamailios: [], observations: [] };
+  return { nodes: [], machines: [], transitions: [], desired: [], keptForUnknownNodes: 0, rowChanges: [], kamailios: [], observations: [] };
 }

@@ -1,17 +1,10 @@
 import type { Redis } from 'ioredis';
+import { machineIdOf, type MachineIntent } from '../core/machine.js';
 import { NODE_HEALTH, NODE_STATES, type NodeRecord } from '../core/node.js';
 import type { NodeRegistry } from '../ports/nodeRegistry.js';
 
-/**
- * Keys: `{prefix}node:{id}` (JSON record, with a TTL so forgotten nodes vanish),
- * `{prefix}nodes` (set of ids), `{prefix}uri:{sipUri}` (ids of the nodes recorded at that
- * address, so a claim on an address reads those few records, not the whole registry),
- * `{prefix}slot` (counter for unique priorities).
- *
- * KEYS[3] is the record's address index, KEYS[4] the index of the address it had (equal
- * when unchanged): the caller's expected revision proves it read the stored record.
- */
-const CAS_SCRIPT = `
+/** Compare-and-set on KEYS[1]: ARGV[1] is the expected `rev` ('' for "none stored"). */
+const REVISION_CHECK = `
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local ok, decoded = pcall(cjson.decode, cur)
@@ -20,10 +13,28 @@ if cur then
 elseif ARGV[1] ~= '' then
   return 0
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+`;
+
+/**
+ * Keys: `{prefix}node:{id}` (JSON record, with a TTL so forgotten nodes vanish),
+ * `{prefix}nodes` (set of ids), `{prefix}uri:{sipUri}` (ids of the nodes recorded at that
+ * address, so a claim on an address reads those few records, not the whole registry),
+ * `{prefix}slot` (counter for unique priorities), `{prefix}machine:{id}` (JSON machine
+ * intent, no TTL: an operator's wish outlives the nodes) and `{prefix}machines` (their ids).
+ *
+ * KEYS[3] is the record's address index, KEYS[4] the index of the address it had (equal
+ * when unchanged): the caller's expected revision proves it read the stored record.
+ */
+const CAS_SCRIPT = `${REVISION_CHECK}redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[4])
 if KEYS[4] ~= KEYS[3] then redis.call('SREM', KEYS[4], ARGV[4]) end
 redis.call('SADD', KEYS[3], ARGV[4])
+return 1
+`;
+
+/** KEYS[1] the machine, KEYS[2] the machine index. */
+const MACHINE_CAS_SCRIPT = `${REVISION_CHECK}redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
 return 1
 `;
 
@@ -118,16 +129,57 @@ export class RedisNodeRegistry implements NodeRegistry {
     await this.redis.eval(RAISE_SCRIPT, 1, `${this.prefix}slot`, String(slot));
   }
 
+  private machineKey(machineId: string): string {
+    return `${this.prefix}machine:${machineId}`;
+  }
+
+  async listMachines(): Promise<MachineIntent[]> {
+    const ids = await this.redis.smembers(`${this.prefix}machines`);
+    const out: MachineIntent[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const values = await this.redis.mget(chunk.map((id) => this.machineKey(id)));
+      values.forEach((v, j) => {
+        const machine = v === null ? undefined : this.decodeMachine(chunk[j] as string, v);
+        if (machine) out.push(machine);
+      });
+    }
+    return out;
+  }
+
+  async getMachine(machineId: string): Promise<MachineIntent | undefined> {
+    const v = await this.redis.get(this.machineKey(machineId));
+    return v === null ? undefined : this.decodeMachine(machineId, v);
+  }
+
+  async putMachine(machine: MachineIntent, expectedRev: number | undefined): Promise<boolean> {
+    const res = await this.redis.eval(
+      MACHINE_CAS_SCRIPT,
+      2,
+      this.machineKey(machine.machineId),
+      `${this.prefix}machines`,
+      expectedRev === undefined ? '' : String(expectedRev),
+      JSON.stringify(machine),
+      machine.machineId,
+    );
+    return res === 1;
+  }
+
   async ping(): Promise<void> {
     await this.redis.ping();
   }
 
   private decode(id: string, raw: string): NodeRecord | undefined {
     try {
-      const r = JSON.parse(raw) as NodeRecord;
+      const stored = JSON.parse(raw) as Omit<NodeRecord, 'machineId'> & { machineId?: unknown };
+      // A record written before machines names none: its machine is its address's.
+      const r = (typeof stored.sipUri === 'string' && stored.machineId === undefined
+        ? { ...stored, machineId: machineIdOf({ sipUri: stored.sipUri }) }
+        : stored) as NodeRecord;
       const valid =
         r.nodeId === id &&
         typeof r.sipUri === 'string' &&
+        typeof r.machineId === 'string' &&
         Number.isInteger(r.slot) &&
         Number.isInteger(r.rev) &&
         Number.isFinite(r.expiresAt) &&
@@ -137,6 +189,25 @@ export class RedisNodeRegistry implements NodeRegistry {
       this.onCorrupt(id, 'record does not have the expected shape');
     } catch (err) {
       this.onCorrupt(id, (err as Error).message);
+    }
+    return undefined;
+  }
+
+  private decodeMachine(id: string, raw: string): MachineIntent | undefined {
+    try {
+      const m = JSON.parse(raw) as MachineIntent;
+      const valid =
+        m.machineId === id &&
+        Number.isInteger(m.slot) &&
+        typeof m.nodeId === 'string' &&
+        Number.isInteger(m.rev) &&
+        (m.cordoned === undefined || typeof m.cordoned === 'boolean') &&
+        (m.drain === undefined || Number.isFinite(m.drain.deadline)) &&
+        (m.weightOverride === undefined || Number.isInteger(m.weightOverride));
+      if (valid) return m;
+      this.onCorrupt(`machine:${id}`, 'machine record does not have the expected shape');
+    } catch (err) {
+      this.onCorrupt(`machine:${id}`, (err as Error).message);
     }
     return undefined;
   }

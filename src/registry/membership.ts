@@ -1,4 +1,6 @@
 import { applyNodeMessage, claimAddress, holdsAddress, markGone, type IngestOutcome, type LifecyclePolicy } from '../core/lifecycle.js';
+import type { DispatcherRow } from '../core/dispatcher.js';
+import { chooseSlot, lastNodeOn, machineInTable, type MachineIntent } from '../core/machine.js';
 import { acceptsCalls, type NodeRecord } from '../core/node.js';
 import type { NodeMessage } from '../events/schemas.js';
 import { RegistryConflictError, type NodeRegistry } from '../ports/nodeRegistry.js';
@@ -10,24 +12,43 @@ export interface MembershipPolicy extends LifecyclePolicy {
 
 const MAX_CAS_ATTEMPTS = 8;
 
-/** Where a node that the registry does not know gets its slot from. */
-export type SlotSource = (nodeId: string) => Promise<number>;
+/** Where slots come from when the registry's machines do not give one. */
+export interface SlotSource {
+  /**
+   * The slot this node, or else its machine, still has in the dispatcher table, and the node
+   * that holds it there: what a registry that lost them (Redis restarted without persistence)
+   * recovers, since a new slot would change the priority and so remap hashed rooms.
+   */
+  recovered(node: Pick<NodeRecord, 'nodeId' | 'machineId'>): Promise<{ slot: number; nodeId: string } | undefined>;
+  /** A slot never handed out, above every slot in use. */
+  fresh(): Promise<number>;
+}
+
+/** Slots from the registry's counter alone (tests, and a registry that never loses data). */
+export function registrySlots(registry: NodeRegistry): SlotSource {
+  return { recovered: () => Promise.resolve(undefined), fresh: () => registry.allocateSlot() };
+}
 
 /**
  * Slots come back from the dispatcher table when the registry lost a node it still routes
- * to (Redis restarted without persistence): a new slot would change the node's priority
- * and so remap every hashed conference room. A node never seen gets a fresh slot above
- * every priority in the table, so slots stay unique.
+ * to: by the node's own rows, else by its machine's (a FreeSWITCH that restarted while the
+ * registry was away). A slot never seen is above every priority in the table, so slots stay
+ * unique.
  */
 export function slotsRecoveredFrom(
-  store: { slotOf(nodeId: string): Promise<number | undefined>; maxSlot(): Promise<number> },
+  store: { slotOf(nodeId: string): Promise<number | undefined>; maxSlot(): Promise<number>; read(): Promise<readonly DispatcherRow[]> },
   registry: NodeRegistry,
 ): SlotSource {
-  return async (nodeId) => {
-    const prior = await store.slotOf(nodeId);
-    if (prior !== undefined) return prior;
-    await registry.ensureSlotAtLeast(await store.maxSlot());
-    return registry.allocateSlot();
+  return {
+    async recovered(node) {
+      const own = await store.slotOf(node.nodeId);
+      if (own !== undefined) return { slot: own, nodeId: node.nodeId };
+      return machineInTable(await store.read(), node.machineId);
+    },
+    async fresh() {
+      await registry.ensureSlotAtLeast(await store.maxSlot());
+      return registry.allocateSlot();
+    },
   };
 }
 
@@ -65,9 +86,10 @@ export async function ingestNodeMessage(
   message: NodeMessage,
   now: () => number,
   policy: MembershipPolicy,
-  slotFor: SlotSource = () => registry.allocateSlot(),
+  slots: SlotSource = registrySlots(registry),
 ): Promise<Ingested> {
-  let slot: number | undefined;
+  // A fresh slot is kept across attempts, so a race costs no more than one.
+  const spare = { slot: undefined as number | undefined };
   for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
     const current = await registry.get(message.msg.nodeId);
     const t = now();
@@ -82,8 +104,11 @@ export async function ingestNodeMessage(
       }
       if (claim.verdict === 'vacated') vacated = claim.previous;
     }
-    if (!current && slot === undefined) slot = await slotFor(message.msg.nodeId);
-    const { outcome, next } = current ? probe : applyNodeMessage(current, message, t, policy, slot);
+    // A node entering routing (new, or revived) takes its slot on its machine.
+    const entering = current === undefined || (current.state === 'gone' && probe.next.state !== 'gone');
+    const slot = entering ? await takeSlot(registry, probe.next, current, vacated, slots, spare) : undefined;
+    if (entering && slot === undefined) continue;
+    const { outcome, next } = entering ? applyNodeMessage(current, message, t, policy, slot) : probe;
     if (!next) return { outcome, record: current, previous: current, superseded: [] };
     if (await registry.put(next, current?.rev, ttlFor(next, t, policy), current)) {
       const superseded = await supersede(registry, vacated, next.sipUri, now, policy);
@@ -91,6 +116,58 @@ export async function ingestNodeMessage(
     }
   }
   throw new RegistryConflictError(message.msg.nodeId, MAX_CAS_ATTEMPTS);
+}
+
+/**
+ * The slot `node` takes on its machine, with the machine record claimed for it first (so two
+ * nodes racing for one machine cannot both take its slot); undefined when another writer
+ * changed the machine meanwhile (try again). A machine the registry lacks is made from what
+ * priorMachine finds, else around a fresh slot.
+ */
+async function takeSlot(
+  registry: NodeRegistry,
+  node: NodeRecord,
+  current: NodeRecord | undefined,
+  vacated: readonly NodeRecord[],
+  slots: SlotSource,
+  spare: { slot: number | undefined },
+): Promise<number | undefined> {
+  const stored = await registry.getMachine(node.machineId);
+  const prior = stored ?? (await priorMachine(registry, node, current, slots));
+  const holder = prior && prior.nodeId !== node.nodeId ? await registry.get(prior.nodeId) : undefined;
+  const choice = chooseSlot(node.nodeId, prior, holder, new Set(vacated.map((n) => n.nodeId)));
+  const fresh = async () => (spare.slot ??= await slots.fresh());
+  let slot: number;
+  let write: MachineIntent | undefined;
+  if (choice.kind === 'machine') {
+    slot = choice.slot;
+    write = prior && (prior.nodeId !== node.nodeId || !stored) ? { ...prior, nodeId: node.nodeId, rev: (stored?.rev ?? 0) + 1 } : undefined;
+  } else if (choice.kind === 'fresh') {
+    // The machine stays with the live node that holds it; a recovered one is stored as such.
+    slot = await fresh();
+    write = prior && !stored ? { ...prior, rev: 1 } : undefined;
+  } else {
+    slot = await fresh();
+    write = { machineId: node.machineId, slot, nodeId: node.nodeId, rev: 1 };
+  }
+  if (write && !(await registry.putMachine(write, stored?.rev))) return undefined;
+  return slot;
+}
+
+/**
+ * The machine as something else knew it, not yet stored: the node's own record (revived), the
+ * last node on it at this address (a record from before machines), or the dispatcher table.
+ */
+async function priorMachine(
+  registry: NodeRegistry,
+  node: NodeRecord,
+  current: NodeRecord | undefined,
+  slots: SlotSource,
+): Promise<MachineIntent | undefined> {
+  const held = current
+    ? { slot: current.slot, nodeId: current.nodeId }
+    : (lastNodeOn(node.machineId, await registry.atAddress(node.sipUri), node.nodeId) ?? (await slots.recovered(node)));
+  return held && { machineId: node.machineId, ...held, rev: 0 };
 }
 
 /** Declares gone the nodes that gave an address up, re-checked on their latest records. */

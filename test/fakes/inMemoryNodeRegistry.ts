@@ -1,9 +1,11 @@
+import type { MachineIntent } from '../../src/core/machine.js';
 import type { NodeRecord } from '../../src/core/node.js';
 import type { NodeRegistry } from '../../src/ports/nodeRegistry.js';
 
 /** The registry port in memory, with the same compare-and-set rule as Redis. */
 export class InMemoryNodeRegistry implements NodeRegistry {
   private readonly records = new Map<string, NodeRecord>();
+  private readonly machines = new Map<string, MachineIntent>();
   private slot = 0;
 
   list(): Promise<NodeRecord[]> {
@@ -27,6 +29,17 @@ export class InMemoryNodeRegistry implements NodeRegistry {
   ensureSlotAtLeast(slot: number): Promise<void> {
     this.slot = Math.max(this.slot, slot);
     return Promise.resolve();
+  }
+  listMachines(): Promise<MachineIntent[]> {
+    return Promise.resolve([...this.machines.values()]);
+  }
+  getMachine(machineId: string): Promise<MachineIntent | undefined> {
+    return Promise.resolve(this.machines.get(machineId));
+  }
+  putMachine(machine: MachineIntent, expectedRev: number | undefined): Promise<boolean> {
+    if (this.machines.get(machine.machineId)?.rev !== expectedRev) return Promise.resolve(false);
+    this.machines.set(machine.machineId, machine);
+    return Promise.resolve(true);
   }
   ping(): Promise<void> {
     return Promise.resolve();

@@ -336,7 +336,7 @@ describe('agent with NATS and the FreeSWITCH stand-in', () => {
     expect(watcher.seen.some((s) => s.kind === 'left')).toBe(false);
   });
 
-  it('the agent process: joins, and on SIGTERM publishes left (agent-stopping) and exits 0', async () => {
+  it('the agent process: joins naming its SBC_MACHINE_ID, and on SIGTERM publishes left (agent-stopping) and exits 0', async () => {
     const prefix = `t${randomBytes(4).toString('hex')}`;
     const standin = await startStandin(QUICK);
     cleanups.push(() => standin.stop());
@@ -352,13 +352,15 @@ describe('agent with NATS and the FreeSWITCH stand-in', () => {
         SBC_HEARTBEAT_MS: String(HEARTBEAT_MS),
         SBC_ESL_TIMEOUT_MS: String(ESL_TIMEOUT_MS),
         SBC_LOG_LEVEL: 'warn',
+        SBC_MACHINE_ID: 'rack4-fs1',
       },
     });
     cleanups.push(() => proc.stop('SIGKILL'));
     const exited = new Promise<number | null>((resolve) => proc.child.once('exit', (code) => resolve(code)));
 
-    await watcher.next(`joined (process output: ${proc.output()})`, (s) => s.kind === 'joined');
-    await watcher.next('heartbeat', (s) => s.kind === 'heartbeat');
+    const joined = await watcher.next(`joined (process output: ${proc.output()})`, (s) => s.kind === 'joined');
+    const heartbeat = await watcher.next('heartbeat', (s) => s.kind === 'heartbeat');
+    expect([joined.msg, heartbeat.msg]).toMatchObject([{ machineId: 'rack4-fs1' }, { machineId: 'rack4-fs1' }]);
     proc.child.kill('SIGTERM');
     const left = await watcher.next('left', (s) => s.kind === 'left');
     expect(left.msg).toMatchObject({ nodeId: standin.coreUuid, reason: 'agent-stopping' });

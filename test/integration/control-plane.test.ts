@@ -77,9 +77,9 @@ describe('control plane against real services', () => {
     expect(new Set(r.filter((x) => x.setid === 1).map((x) => x.priority)).size).toBe(3);
     const attrs = (await loaded(kams[0]!)).filter((d) => d.setId === 1).map((d) => d.attrs).sort();
     expect(attrs).toEqual([
-      `duid=${id(1)};maxload=100;weight=33`,
-      `duid=${id(2)};maxload=200;weight=67`,
-      `duid=${id(3)};maxload=300;weight=100`,
+      `duid=${id(1)};maxload=100;weight=33;mid=127.0.2.1:5080`,
+      `duid=${id(2)};maxload=200;weight=67;mid=127.0.2.2:5080`,
+      `duid=${id(3)};maxload=300;weight=100;mid=127.0.2.3:5080`,
     ]);
   });
 
@@ -116,6 +116,8 @@ describe('control plane against real services', () => {
     await kams[1]!.stop();
     publish(4, 'joined');
     await waitFor('node 4 in the live Kamailio', async () => (await set1(kams[0]!)).length === 4, 10_000);
+    // /v1/dispatcher shows what the last complete pass saw.
+    await cp.reconciler.nextPass();
     const view = (await cp.app.inject('/v1/dispatcher')).json<{ kamailios: { status: string }[] }>();
     expect(view.kamailios.map((k) => k.status)).toEqual(['in-sync', 'unreachable']);
     const fresh = await startKamailio({ dbUrl: db.url });

@@ -96,4 +96,68 @@ describe('RedisNodeRegistry (real Redis)', () => {
     expect((await r2.list()).map((n) => n.nodeId)).toEqual([uuid(5)]);
     expect(corrupt).toContain(uuid(6));
   });
+
+  describe('machines', () => {
+    /** Each test its own prefix: machine records have no TTL. */
+    const fresh = () => new RedisNodeRegistry(redis, `m${randomBytes(4).toString('hex')}:`, (id) => corrupt.push(id));
+    const restart = (n: number, seq: number, sipUri: string): NodeMessage => {
+      const base = hb(n, seq);
+      if (base.kind !== 'heartbeat') throw new Error('hb() makes heartbeats');
+      return { kind: 'joined', msg: { ...base.msg, sipUri, reason: 'start' } };
+    };
+
+    it('keeps one record per machine, without a TTL, under the prefix, read back and listed', async () => {
+      const r = fresh();
+      await ingestNodeMessage(r, hb(1, 1), Date.now, membership);
+      const prefix = (r as unknown as { prefix: string }).prefix;
+      expect(await r.getMachine('10.0.0.1:5080')).toEqual({ machineId: '10.0.0.1:5080', slot: 1, nodeId: uuid(1), rev: 1 });
+      expect(await redis.pttl(`${prefix}machine:10.0.0.1:5080`)).toBe(-1);
+      expect(await redis.smembers(`${prefix}machines`)).toEqual(['10.0.0.1:5080']);
+      const m = (await r.getMachine('10.0.0.1:5080'))!;
+      expect(await r.putMachine({ ...m, cordoned: true, drain: { deadline: 99 }, weightOverride: 7, rev: 2 }, 1)).toBe(true);
+      expect(await r.putMachine({ ...m, rev: 2 }, 1)).toBe(false); // compare-and-set
+      expect(await r.putMachine({ ...m, machineId: 'other', rev: 1 }, 1)).toBe(false); // none there yet
+      expect(await r.listMachines()).toEqual([{ ...m, cordoned: true, drain: { deadline: 99 }, weightOverride: 7, rev: 2 }]);
+    });
+
+    it('a FreeSWITCH restarted on its machine (new Core-UUID, same address) gets its slot back; a new machine a fresh one', async () => {
+      const r = fresh();
+      for (const n of [1, 2, 3]) await ingestNodeMessage(r, hb(n, 1), Date.now, membership);
+      const before = new Map((await r.list()).map((n) => [n.sipUri, n.slot]));
+      await ingestNodeMessage(r, { kind: 'left', msg: { v: 1, nodeId: uuid(2), seq: 2, sentAt: 0, reason: 'core-uuid-changed' } }, Date.now, membership);
+      const restarted = await ingestNodeMessage(r, restart(9, 3, 'sip:10.0.0.2:5080'), Date.now, membership);
+      expect(restarted.record).toMatchObject({ machineId: '10.0.0.2:5080', slot: before.get('sip:10.0.0.2:5080') });
+      expect(await r.getMachine('10.0.0.2:5080')).toMatchObject({ nodeId: uuid(9), rev: 2 });
+      const added = await ingestNodeMessage(r, hb(4, 1), Date.now, membership);
+      expect(added.record!.slot).toBeGreaterThan(Math.max(...before.values()));
+      const live = (await r.list()).filter((n) => n.state !== 'gone');
+      expect(new Set(live.map((n) => n.slot)).size).toBe(live.length);
+    });
+
+    it('new nodes racing for one machine never share its slot (the machine is claimed by compare-and-set first)', async () => {
+      const r = fresh();
+      const claims = await Promise.all([1, 2, 3, 4].map((n) => {
+        const base = restart(10 + n, 1, `sip:10.0.1.${n}:5080`);
+        if (base.kind !== 'joined') throw new Error('restart() makes joins');
+        return ingestNodeMessage(r, { kind: 'joined', msg: { ...base.msg, machineId: 'shared' } }, Date.now, membership);
+      }));
+      const slots = claims.map((c) => c.record!.slot);
+      expect(new Set(slots).size).toBe(4);
+      const machine = (await r.getMachine('shared'))!;
+      expect((await r.get(machine.nodeId))!.slot).toBe(machine.slot);
+    });
+
+    it('reads a node record written before machines with the machine of its address, and reports a broken machine record', async () => {
+      const r = fresh();
+      await ingestNodeMessage(r, hb(7, 1), Date.now, membership);
+      const prefix = (r as unknown as { prefix: string }).prefix;
+      const { machineId: _m, ...old } = (await r.get(uuid(7)))!;
+      await redis.set(`${prefix}node:${uuid(7)}`, JSON.stringify(old), 'PX', 10_000);
+      expect(await r.get(uuid(7))).toMatchObject({ machineId: '10.0.0.7:5080' });
+      await redis.set(`${prefix}machine:bad`, '{"machineId":"bad","slot":"x"}');
+      await redis.sadd(`${prefix}machines`, 'bad');
+      expect((await r.listMachines()).map((m) => m.machineId)).toEqual(['10.0.0.7:5080']);
+      expect(corrupt).toContain('machine:bad');
+    });
+  });
 });

@@ -19,6 +19,7 @@ function toView(n: NodeRecord): Static<typeof NodeView> {
     nodeId: n.nodeId,
     sipUri: n.sipUri,
     hostname: n.hostname,
+    machineId: n.machineId,
     state: n.state,
     health: n.health,
     capacity: n.capacity,

@@ -34,8 +34,9 @@ async function apply(deps: NodeTransitionDeps, pass: DispatcherPass, ctx: StepCo
 }
 
 /**
- * First step of a pass: reads the registry and stores the transitions due on the records
- * alone (expired, superseded), so routing is computed from nodes that are really there.
+ * First step of a pass: reads the registry (nodes and machines) and stores the transitions
+ * due on the records alone (expired, superseded), so routing is computed from nodes that
+ * are really there.
  * Schedules the next pass at the earliest node deadline.
  */
 export function nodeTransitionsStep(deps: NodeTransitionDeps): ReconcileStep<DispatcherPass> {
@@ -51,6 +52,7 @@ export function nodeTransitionsStep(deps: NodeTransitionDeps): ReconcileStep<Dis
       }
       if (changed) nodes = await deps.registry.list();
       pass.nodes = nodes;
+      pass.machines = await deps.registry.listMachines();
       const deadline = nextDeadline(nodes);
       // 1 ms past the deadline: a node expires once its deadline is <= now.
       if (deadline !== undefined) ctx.wakeIn(Math.max(0, deadline - deps.now()) + 1);

@@ -194,6 +194,17 @@ describe('agent shell: membership', () => {
     expect(bus.published.every((p) => Array.isArray(p.msg.blockers) && p.msg.blockers.length === 0)).toBe(true);
   });
 
+  it('names its machine in every joined and heartbeat when SBC_MACHINE_ID is set, and nowhere when it is not', async () => {
+    const named = setup({ machineId: 'rack4-fs2' });
+    await named.agent.start();
+    await waitFor(() => expect(named.bus.count('heartbeat')).toBeGreaterThanOrEqual(1));
+    expect(named.bus.published.map((p) => p.msg.machineId)).toEqual(named.bus.published.map(() => 'rack4-fs2'));
+    const unnamed = setup();
+    await unnamed.agent.start();
+    await waitFor(() => expect(unnamed.bus.count('heartbeat')).toBeGreaterThanOrEqual(1));
+    expect(unnamed.bus.published.every((p) => !('machineId' in p.msg))).toBe(true);
+  });
+
   it('sessions in heartbeats follow CHANNEL_CREATE and CHANNEL_DESTROY', async () => {
     const { fs, bus, agent } = setup();
     await agent.start();

@@ -31,6 +31,16 @@ describe('agent config', () => {
     expect(() => loadAgentConfig({ SBC_REANNOUNCE_MIN_INTERVAL_MS: '0' })).toThrow(/SBC_REANNOUNCE_MIN_INTERVAL_MS.*between 100 and 60000/);
   });
 
+  it('takes the machine id, or none (then the control plane derives it from the SIP URI)', () => {
+    expect(loadAgentConfig({ SBC_MACHINE_ID: 'rack4-fs2' }).machineId).toBe('rack4-fs2');
+    expect(loadAgentConfig({ SBC_MACHINE_ID: '[2001:db8::1]:5080' }).machineId).toBe('[2001:db8::1]:5080');
+    expect(loadAgentConfig({}).machineId).toBeUndefined();
+    // It is written into the dispatcher attrs: nothing that could end or add an attribute.
+    for (const bad of ['rack4;weight=100', 'a b', '-leading', 'm'.repeat(49)]) {
+      expect(() => loadAgentConfig({ SBC_MACHINE_ID: bad }), bad).toThrow(/SBC_MACHINE_ID/);
+    }
+  });
+
   it('normalises the SIP URI override so it compares equal to the control plane view', () => {
     expect(loadAgentConfig({ SBC_AGENT_SIP_URI: 'sip:FS1.Example.com;transport=tcp' }).sipUriOverride).toBe(
       'sip:fs1.example.com:5060;transport=tcp',

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { desiredSets, flattenSets, weightFor } from '../../../src/core/dispatcher.js';
+import { MAX_MACHINE_ID_LENGTH } from '../../../src/events/schemas.js';
 import { node, policy } from './fixtures.js';
 
 describe('desiredSets', () => {
@@ -50,11 +51,11 @@ describe('desiredSets', () => {
     expect(desiredSets([node(1, { blockers: [] })], policy)[0]?.destinations[0]?.flags).toBe(0);
   });
 
-  it('turns capacity into a weight relative to the largest node, with node id as duid', () => {
+  it('turns capacity into a weight relative to the largest node, with node id as duid and the machine as mid', () => {
     const rows = desiredSets([node(1, { capacity: 640 }), node(2, { capacity: 320 })], policy)[0]!.destinations;
     expect(rows.map((r) => r.attrs)).toEqual([
-      'duid=00000000-0000-4000-8000-000000000002;maxload=320;weight=50',
-      'duid=00000000-0000-4000-8000-000000000001;maxload=640;weight=100',
+      'duid=00000000-0000-4000-8000-000000000002;maxload=320;weight=50;mid=10.0.0.2:5080',
+      'duid=00000000-0000-4000-8000-000000000001;maxload=640;weight=100;mid=10.0.0.1:5080',
     ]);
     expect(weightFor(1, 1_000_000)).toBe(1);
   });
@@ -74,7 +75,8 @@ describe('desiredSets', () => {
   });
 
   it('keeps attrs within the 128-character column for the longest inputs', () => {
-    const rows = desiredSets([node(1, { capacity: 1_000_000 })], policy)[0]!.destinations;
+    const rows = desiredSets([node(1, { capacity: 1_000_000, machineId: 'm'.repeat(MAX_MACHINE_ID_LENGTH) })], policy)[0]!.destinations;
+    expect(rows[0]!.attrs).toContain(`;mid=${'m'.repeat(MAX_MACHINE_ID_LENGTH)}`);
     expect(rows[0]!.attrs.length).toBeLessThanOrEqual(128);
     expect(rows[0]!.description.length).toBeLessThanOrEqual(64);
   });

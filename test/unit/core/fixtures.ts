@@ -13,6 +13,7 @@ export function node(n: number, over: Partial<NodeRecord> = {}): NodeRecord {
   const hex = n.toString(16).padStart(12, '0');
   return {
     nodeId: `00000000-0000-4000-8000-${hex}`,
+    machineId: `10.0.0.${n}:5080`,
     sipUri: `sip:10.0.0.${n}:5080`,
     hostname: `fs${n}`,
     capacity: 1000,

@@ -44,6 +44,21 @@ describe('a v1 agent and this control plane interoperate', () => {
     const now = { joined: joinedMessage(facts, 0, 'start', stamp, identity), heartbeat: heartbeatMessage(facts, 0, stamp, identity), left: leftMessage(facts.nodeId, 'agent-stopping', stamp) };
     for (const c of v1NodeMessages()) expect(Object.keys(now[c.kind].msg).sort(), c.name).toEqual(Object.keys(c.body).sort());
   });
+
+  it('with SBC_MACHINE_ID this agent adds only the optional machineId, which a v1 control plane drops', () => {
+    const facts = { nodeId: '858bc0bf-fea0-4ae3-aed6-d8303ec5ad26', sipUri: 'sip:10.0.0.5:5080', hostname: 'fs-1', capacity: 1000, blockers: [] };
+    const identity = { agentVersion: '0.1.0', heartbeatIntervalMs: 2000, machineId: 'rack4-fs1' };
+    const stamp = { seq: 1, sentAt: 2 };
+    const [joinedV1, heartbeatV1] = v1NodeMessages();
+    const now = { joined: joinedMessage(facts, 0, 'start', stamp, identity), heartbeat: heartbeatMessage(facts, 0, stamp, identity) };
+    for (const c of [joinedV1!, heartbeatV1!]) {
+      expect(Object.keys(now[c.kind as 'joined'].msg).sort()).toEqual([...Object.keys(c.body), 'machineId'].sort());
+      const decoded = decodeNodeMessage(s, subjectOf(c), encodeMessage({ ...c.body, machineId: 'rack4-fs1' }));
+      expect(decoded).toEqual({ ok: true, value: { kind: c.kind, msg: { ...c.body, machineId: 'rack4-fs1' } } });
+    }
+    const bad = decodeNodeMessage(s, subjectOf(joinedV1!), encodeMessage({ ...joinedV1!.body, machineId: 'a;weight=100' }));
+    expect(bad).toMatchObject({ ok: false, reason: 'schema', detail: expect.stringContaining('/machineId') as unknown });
+  });
 });
 
 describe('a message from an agent one version ahead', () => {
@@ -120,7 +135,7 @@ describe('each kind has its own size limit, checked before JSON parsing', () => 
     const facts = {
       v: 1, nodeId, seq: Number.MAX_SAFE_INTEGER, sentAt: huge, sipUri: `sip:${'a'.repeat(188)}`, hostname: 'h'.repeat(253),
       capacity: 1_000_000, sessions: 10_000_000, agentVersion: 'v'.repeat(32), heartbeatIntervalMs: 60_000,
-      blockers: ['sip-profile-down', 'inbound-paused'],
+      blockers: ['sip-profile-down', 'inbound-paused'], machineId: `[${'f'.repeat(47)}`,
     };
     const largest: Record<MessageKind, object> = {
       joined: { ...facts, reason: 'reannounce' },

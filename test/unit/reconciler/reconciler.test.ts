@@ -115,7 +115,7 @@ describe('Reconciler', () => {
     const claim = await ingest(joined(9, 1, 'sip:10.0.0.1:5080'));
     expect(claim.superseded.map((n) => n.nodeId)).toEqual([uuid(1)]);
     await rec.runOnce();
-    expect(kams[0]!.loaded.filter((d) => d.setId === 1).map((d) => d.attrs)).toEqual([`duid=${uuid(9)};maxload=100;weight=100`]);
+    expect(kams[0]!.loaded.filter((d) => d.setId === 1).map((d) => d.attrs)).toEqual([`duid=${uuid(9)};maxload=100;weight=100;mid=10.0.0.1:5080`]);
     expect(store.rows).toHaveLength(3);
   });
 
@@ -127,7 +127,7 @@ describe('Reconciler', () => {
     await registry.put({ ...(await registry.get(uuid(1)))!, nodeId: uuid(9), slot: 9, joinedAt: t, rev: 1 }, undefined, 60_000);
     const r = await rec.runOnce();
     expect(r.transitions).toContainEqual({ nodeId: uuid(9), to: 'gone', reason: 'superseded' });
-    expect(kams[0]!.loaded.filter((d) => d.setId === 1).map((d) => d.attrs)).toEqual([`duid=${uuid(1)};maxload=100;weight=100`]);
+    expect(kams[0]!.loaded.filter((d) => d.setId === 1).map((d) => d.attrs)).toEqual([`duid=${uuid(1)};maxload=100;weight=100;mid=10.0.0.1:5080`]);
   });
 
   it('repairs drift: a Kamailio that lost its list, and a row edited by hand', async () => {
@@ -289,6 +289,19 @@ describe('Reconciler', () => {
     expect(rec.dispatcherStatus().kamailios[0]).toMatchObject({ marks: [] });
   });
 
+  it("a pass reads each machine's intent: a cordoned machine's node stays listed but disabled in every set", async () => {
+    await ingest(joined(1));
+    await ingest(joined(2));
+    await rec.runOnce();
+    const n2 = (await registry.get(uuid(2)))!;
+    const machine = (await registry.getMachine(n2.machineId))!;
+    expect(await registry.putMachine({ ...machine, cordoned: true, rev: machine.rev + 1 }, machine.rev)).toBe(true);
+    vi.advanceTimersByTime(1500);
+    const r = await rec.runOnce();
+    expect(r.rowChanges.map((c) => `${c.kind} ${c.row.destination} ${c.row.flags}`)).toEqual(Array(3).fill('update sip:10.0.0.2:5080 4'));
+    expect(kams[0]!.loaded.filter((d) => d.uri === 'sip:10.0.0.2:5080').map((d) => d.flags)).toEqual(['DX', 'DX', 'DX']);
+  });
+
   it('with the table unwritable, a node that left is still taken out of selection; nothing reloads', async () => {
     await ingest(joined(1));
     await ingest(joined(2));
@@ -377,11 +390,12 @@ describe('slotsRecoveredFrom', () => {
     const rows = flattenSets(desiredSets([node(1, { slot: 7 }), node(2, { slot: 40 })], policy));
     await store.sync(() => rows);
     const registry = new InMemoryNodeRegistry(); // empty: Redis came back without data
-    const slotFor = slotsRecoveredFrom(store, registry);
-    expect(await slotFor(node(1).nodeId)).toBe(7);
-    expect(await slotFor(node(2).nodeId)).toBe(40);
-    expect(await slotFor(uuid(99))).toBe(41);
-    expect(await slotFor(uuid(98))).toBe(42);
+    const slots = slotsRecoveredFrom(store, registry);
+    expect(await slots.recovered(node(1))).toEqual({ slot: 7, nodeId: node(1).nodeId });
+    expect(await slots.recovered(node(2))).toEqual({ slot: 40, nodeId: node(2).nodeId });
+    expect(await slots.recovered({ nodeId: uuid(99), machineId: 'elsewhere' })).toBeUndefined();
+    expect(await slots.fresh()).toBe(41);
+    expect(await slots.fresh()).toBe(42);
   });
 
 });

@@ -12,9 +12,11 @@ export interface NodeRegistry {
    * Compare-and-set: writes only if the stored revision equals `expectedRev`
    * (`undefined`: only if no record exists). Returns false when someone wrote first.
    * `previous` is the record read for `expectedRev` (it keeps the address index right when
-   * the address changes).
+   * the address changes). With `fenceEpoch` (the leader's transitions), the same atomic write
+   * first checks the leader's epoch and rejects with FencedOutError, writing nothing, once a
+   * newer leader has published a higher one.
    */
-  put(record: NodeRecord, expectedRev: number | undefined, ttlMs: number, previous?: NodeRecord): Promise<boolean>;
+  put(record: NodeRecord, expectedRev: number | undefined, ttlMs: number, previous?: NodeRecord, fenceEpoch?: number): Promise<boolean>;
   /** Every record (any state) stored at this SIP address: what a claim on it must look at. */
   atAddress(sipUri: string): Promise<NodeRecord[]>;
   /** A new, never reused slot number (the node's dispatcher priority). */

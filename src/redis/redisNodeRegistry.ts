@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { machineIdOf, type MachineIntent } from '../core/machine.js';
 import { NODE_HEALTH, NODE_STATES, type NodeRecord } from '../core/node.js';
 import type { NodeRegistry } from '../ports/nodeRegistry.js';
+import { evalFenced, withEpochFence } from './epochFence.js';
 
 /** Compare-and-set on KEYS[1]: ARGV[1] is the expected `rev` ('' for "none stored"). */
 const REVISION_CHECK = `
@@ -31,6 +32,9 @@ if KEYS[4] ~= KEYS[3] then redis.call('SREM', KEYS[4], ARGV[4]) end
 redis.call('SADD', KEYS[3], ARGV[4])
 return 1
 `;
+
+/** CAS_SCRIPT behind the leader's epoch fence (the epoch key and epoch are appended last). */
+const FENCED_CAS_SCRIPT = withEpochFence(CAS_SCRIPT);
 
 /** KEYS[1] the machine, KEYS[2] the machine index. */
 const MACHINE_CAS_SCRIPT = `${REVISION_CHECK}redis.call('SET', KEYS[1], ARGV[2])
@@ -105,19 +109,13 @@ export class RedisNodeRegistry implements NodeRegistry {
     return out;
   }
 
-  async put(record: NodeRecord, expectedRev: number | undefined, ttlMs: number, previous?: NodeRecord): Promise<boolean> {
-    const res = await this.redis.eval(
-      CAS_SCRIPT,
-      4,
-      this.nodeKey(record.nodeId),
-      this.indexKey,
-      this.uriKey(record.sipUri),
-      this.uriKey(previous?.sipUri ?? record.sipUri),
-      expectedRev === undefined ? '' : String(expectedRev),
-      JSON.stringify(record),
-      String(Math.max(1, Math.ceil(ttlMs))),
-      record.nodeId,
-    );
+  async put(record: NodeRecord, expectedRev: number | undefined, ttlMs: number, previous?: NodeRecord, fenceEpoch?: number): Promise<boolean> {
+    const keys = [this.nodeKey(record.nodeId), this.indexKey, this.uriKey(record.sipUri), this.uriKey(previous?.sipUri ?? record.sipUri)];
+    const args = [expectedRev === undefined ? '' : String(expectedRev), JSON.stringify(record), String(Math.max(1, Math.ceil(ttlMs))), record.nodeId];
+    // The leader's transitions carry its epoch: the same script refuses them once a newer leader published its own.
+    const res = fenceEpoch === undefined
+      ? await this.redis.eval(CAS_SCRIPT, keys.length, ...keys, ...args)
+      : await evalFenced(this.redis, this.prefix, FENCED_CAS_SCRIPT, keys, args, fenceEpoch);
     return res === 1;
   }
 

@@ -202,6 +202,7 @@ export async function transitionNode(
   change: (current: NodeRecord, now: number) => NodeRecord | undefined,
   now: () => number,
   policy: MembershipPolicy,
+  fenceEpoch?: number,
 ): Promise<NodeRecord | undefined> {
   for (let attempt = 1; attempt <= MAX_CAS_ATTEMPTS; attempt++) {
     const current = await registry.get(nodeId);
@@ -209,7 +210,7 @@ export async function transitionNode(
     const t = now();
     const next = change(current, t);
     if (!next) return current;
-    if (await registry.put(next, current.rev, ttlFor(next, t, policy), current)) return next;
+    if (await registry.put(next, current.rev, ttlFor(next, t, policy), current, fenceEpoch)) return next;
   }
   throw new RegistryConflictError(nodeId, MAX_CAS_ATTEMPTS);
 }

@@ -1,7 +1,8 @@
 import type { DispatcherRow } from '../../src/core/dispatcher.js';
 import { planChanges, type StoredRow } from '../../src/core/planChanges.js';
 import { nodeIdOfDescription } from '../../src/core/rowIdentity.js';
-import { DispatcherStoreError, type DispatcherStore, type SyncResult } from '../../src/ports/dispatcherStore.js';
+import { FencedOutError } from '../../src/leader/fencedOut.js';
+import { DispatcherStoreError, type DispatcherStore, type SyncOptions, type SyncResult } from '../../src/ports/dispatcherStore.js';
 
 /** The dispatcher table in memory; `failing` makes every sync fail as Postgres down would. */
 export class FakeStore implements DispatcherStore {
@@ -10,9 +11,14 @@ export class FakeStore implements DispatcherStore {
   syncs = 0;
   failing = false;
   constructor(private readonly managed: ReadonlySet<number>) {}
-  sync(desiredFor: (actual: readonly StoredRow[]) => readonly DispatcherRow[]): Promise<SyncResult> {
+  /** The cluster's epoch as the table's epoch row holds it (Postgres: sbc_leader_epoch). */
+  epoch = 0;
+  sync(desiredFor: (actual: readonly StoredRow[]) => readonly DispatcherRow[], opts: SyncOptions = {}): Promise<SyncResult> {
     this.syncs++;
     if (this.failing) return Promise.reject(new DispatcherStoreError('writing the dispatcher table failed; nothing was changed'));
+    if (opts.fenceEpoch !== undefined && opts.fenceEpoch !== this.epoch) {
+      return Promise.reject(new FencedOutError('postgres', opts.fenceEpoch, this.epoch));
+    }
     const desired = desiredFor(this.rows);
     const changes = planChanges(desired, this.rows, this.managed);
     for (const c of changes) {

@@ -1,5 +1,6 @@
 import type { MachineIntent } from '../../src/core/machine.js';
 import type { NodeRecord } from '../../src/core/node.js';
+import { FencedOutError } from '../../src/leader/fencedOut.js';
 import type { NodeRegistry } from '../../src/ports/nodeRegistry.js';
 
 /** The registry port in memory, with the same compare-and-set rule as Redis. */
@@ -17,7 +18,13 @@ export class InMemoryNodeRegistry implements NodeRegistry {
   atAddress(sipUri: string): Promise<NodeRecord[]> {
     return Promise.resolve([...this.records.values()].filter((r) => r.sipUri === sipUri));
   }
-  put(record: NodeRecord, expectedRev: number | undefined, _ttlMs?: number): Promise<boolean> {
+  /** The highest epoch a fenced write showed (Redis: `{prefix}leader:epoch`). */
+  epoch = 0;
+  put(record: NodeRecord, expectedRev: number | undefined, _ttlMs?: number, _previous?: NodeRecord, fenceEpoch?: number): Promise<boolean> {
+    if (fenceEpoch !== undefined) {
+      if (fenceEpoch < this.epoch) return Promise.reject(new FencedOutError('redis', fenceEpoch, this.epoch));
+      this.epoch = fenceEpoch;
+    }
     const cur = this.records.get(record.nodeId);
     if (cur?.rev !== expectedRev) return Promise.resolve(false);
     this.records.set(record.nodeId, record);

@@ -5,6 +5,8 @@ import { RedisNodeRegistry } from '../../src/redis/redisNodeRegistry.js';
 import { ingestNodeMessage } from '../../src/registry/membership.js';
 import type { NodeMessage } from '../../src/events/schemas.js';
 import { startRedis, type Service } from '../support/services.js';
+import { FencedOutError } from '../../src/leader/fencedOut.js';
+import { publishEpoch } from '../../src/redis/epochFence.js';
 
 const uuid = (n: number) => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 const hb = (n: number, seq: number): NodeMessage => ({
@@ -63,6 +65,23 @@ describe('RedisNodeRegistry (real Redis)', () => {
     expect(await registry.put({ ...cur, rev: cur.rev + 1, sessions: 9 }, cur.rev, 10_000)).toBe(false);
     expect((await registry.get(uuid(1)))?.sessions).toBe(7);
     expect(await registry.put({ ...cur, nodeId: uuid(1) }, undefined, 10_000)).toBe(false);
+  });
+
+  it("a transition carrying the leader's epoch is refused in the same script once a newer leader published its own", async () => {
+    const prefix = `f${randomBytes(4).toString('hex')}:`;
+    const fencedRegistry = new RedisNodeRegistry(redis, prefix);
+    await ingestNodeMessage(fencedRegistry, hb(70, 1), Date.now, membership);
+    const cur = (await fencedRegistry.get(uuid(70)))!;
+    await publishEpoch(redis, prefix, 3);
+    // The current leader's write goes through; an old leader's is refused and writes nothing.
+    expect(await fencedRegistry.put({ ...cur, rev: cur.rev + 1, sessions: 1 }, cur.rev, 10_000, cur, 3)).toBe(true);
+    await publishEpoch(redis, prefix, 4);
+    const err = await fencedRegistry.put({ ...cur, rev: cur.rev + 2, state: 'gone' }, cur.rev + 1, 10_000, cur, 3).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FencedOutError);
+    expect(err).toMatchObject({ store: 'redis', epoch: 3, currentEpoch: 4 });
+    expect(await fencedRegistry.get(uuid(70))).toMatchObject({ state: 'joining', sessions: 1 });
+    // A write without an epoch (a node message any replica ingests) is not fenced.
+    expect(await fencedRegistry.put({ ...cur, rev: cur.rev + 2, sessions: 2 }, cur.rev + 1, 10_000, cur)).toBe(true);
   });
 
   it('applies concurrent messages for one node without losing the newest', async () => {

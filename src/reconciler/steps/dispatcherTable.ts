@@ -3,12 +3,12 @@ import type { NodeRecord } from '../../core/node.js';
 import type { StoredRow } from '../../core/planChanges.js';
 import { nodeIdOfDescription, rowKey } from '../../core/rowIdentity.js';
 import type { KamailioAddressBook } from '../../kamailio/addresses.js';
-import { fencedOutOf } from '../../leader/fencedOut.js';
 import type { Leadership } from '../../leader/leadership.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { DispatcherStore } from '../../ports/dispatcherStore.js';
 import type { DispatcherPass } from '../dispatcherPass.js';
 import type { ReconcileStep, StepContext } from '../runner.js';
+import { refusedByFence } from './leadership.js';
 
 export interface DispatcherTableDeps {
   readonly store: DispatcherStore;
@@ -88,14 +88,8 @@ export function dispatcherTableStep(deps: DispatcherTableDeps): ReconcileStep<Di
         pass.rowChanges = synced.changes;
         pass.keptForUnknownNodes = kept;
       } catch (err) {
-        const fenced = fencedOutOf(err);
-        if (fenced) {
-          // A newer leader exists: this replica writes nothing more, not even set_state.
-          deps.metrics.fencedWrites.inc({ store: fenced.store });
-          ctx.logger.warn({ epoch: fenced.epoch, currentEpoch: fenced.currentEpoch }, 'dispatcher table write refused: a newer leader was elected; stepping down');
-          deps.leadership?.fencedOut(fenced);
-          throw err;
-        }
+        // A newer leader exists: this replica writes nothing more, not even set_state.
+        if (refusedByFence(err, deps, ctx, 'dispatcher table write')) throw err;
         pass.desired = computed;
         pass.tableError = err as Error;
         ctx.failPass(err);

@@ -7,12 +7,12 @@ import type { NodeRegistry } from '../../ports/nodeRegistry.js';
 import { transitionNode, type MembershipPolicy } from '../../registry/membership.js';
 import type { DispatcherPass } from '../dispatcherPass.js';
 import type { ReconcileStep, StepContext } from '../runner.js';
-import { stillLeading } from './leadership.js';
+import { refusedByFence, stillLeading } from './leadership.js';
 
 export interface NodeTransitionDeps {
   readonly registry: NodeRegistry;
   readonly membership: MembershipPolicy;
-  readonly metrics: Pick<Metrics, 'nodeTransitions' | 'joinToActiveSeconds' | 'nodes'>;
+  readonly metrics: Pick<Metrics, 'nodeTransitions' | 'joinToActiveSeconds' | 'nodes' | 'fencedWrites'>;
   readonly now: () => number;
   readonly leadership?: Leadership;
 }
@@ -20,7 +20,13 @@ export interface NodeTransitionDeps {
 /** Writes one due transition (compare-and-set on the latest record); true when it took effect. */
 async function apply(deps: NodeTransitionDeps, pass: DispatcherPass, ctx: StepContext, due: TransitionDue, before: NodeRecord): Promise<boolean> {
   stillLeading(deps.leadership, pass, `node ${due.nodeId} -> ${due.to}`);
-  const next = await transitionNode(deps.registry, due.nodeId, due.apply, deps.now, deps.membership);
+  let next: NodeRecord | undefined;
+  try {
+    next = await transitionNode(deps.registry, due.nodeId, due.apply, deps.now, deps.membership, pass.epoch);
+  } catch (err) {
+    refusedByFence(err, deps, ctx, `node ${due.nodeId} -> ${due.to}`);
+    throw err;
+  }
   if (next?.state !== due.to || (due.to === 'gone' && next.goneReason !== due.reason)) return false;
   deps.metrics.nodeTransitions.inc({ to: due.to, reason: due.reason });
   if (due.to === 'active') {

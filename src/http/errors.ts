@@ -15,9 +15,12 @@ export const HTTP_ERRORS = {
   'bad-url': { status: 400, when: 'the URL is not valid (e.g. malformed percent-encoding)' },
   'invalid-json': { status: 400, when: 'a body sent as application/json that is empty or not JSON' },
   'malformed-request': { status: 400, when: 'HTTP that Node\'s parser refuses, or a body that does not match its Content-Length' },
+  unauthorized: { status: 401, when: 'a route that requires credentials got none, or none that are valid (no route requires them yet: API tokens are on the roadmap)' },
+  forbidden: { status: 403, when: 'valid credentials that may not use this route (no route checks them yet)' },
   'not-found': { status: 404, when: 'no route for the path, or no node with that id' },
   'method-not-allowed': { status: 405, when: 'a known path with a method it does not have; `Allow` lists those it has' },
   'request-timeout': { status: 408, when: 'the request did not arrive in full within the server\'s request timeout' },
+  conflict: { status: 409, when: 'the request contradicts the current state of what it names, e.g. a change the node\'s state does not allow (no route changes state yet: drain and scaling are the next issues)' },
   'body-too-large': { status: 413, when: 'a body over 64 KiB' },
   'url-too-long': { status: 414, when: 'a path parameter over 100 characters' },
   'unsupported-media-type': { status: 415, when: 'a body whose Content-Type is missing, malformed or not parsed by the API' },
@@ -99,6 +102,21 @@ export class UnknownQueryParameterError extends Error {
   }
 }
 
+/** A route that requires credentials got none that are valid. */
+export class UnauthorizedError extends Error {
+  override readonly name = 'UnauthorizedError';
+}
+
+/** Valid credentials that may not use this route. */
+export class ForbiddenError extends Error {
+  override readonly name = 'ForbiddenError';
+}
+
+/** The request contradicts the current state of what it names. */
+export class ConflictError extends Error {
+  override readonly name = 'ConflictError';
+}
+
 export class ServerClosingError extends Error {
   override readonly name = 'ServerClosingError';
   constructor() {
@@ -113,6 +131,9 @@ const TYPED: readonly (readonly [new (...args: never[]) => Error, ErrorCode])[] 
   [MethodNotAllowedError, 'method-not-allowed'],
   [UnknownQueryParameterError, 'unknown-parameter'],
   [ServerClosingError, 'shutting-down'],
+  [UnauthorizedError, 'unauthorized'],
+  [ForbiddenError, 'forbidden'],
+  [ConflictError, 'conflict'],
   [AgentCommandTimeoutError, 'agent-timeout'],
   [AgentCommandRefusedError, 'agent-error'],
 ];

@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { errorCodes, type InjectOptions } from 'fastify';
 import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { answerClientError, ERROR_CODES, errorCodeOf, HTTP_ERRORS, type ErrorCode } from '../../../src/http/errors.js';
+import { answerClientError, ConflictError, ERROR_CODES, errorCodeOf, ForbiddenError, HTTP_ERRORS, UnauthorizedError, type ErrorCode } from '../../../src/http/errors.js';
 import { AgentCommandRefusedError, AgentCommandTimeoutError } from '../../../src/nats/agentCommands.js';
 import { node } from '../core/fixtures.js';
 import { scrape, testApp, type TestApp } from './harness.js';
@@ -24,6 +24,10 @@ interface Row {
 /** A route that takes a JSON body, as a future POST route would (registered before ready). */
 function withBodyRoute(t: TestApp): void {
   t.app.post('/v1/echo', { schema: { body: Type.Object({ nodeId: Type.String() }, { additionalProperties: false }) } }, (req) => req.body);
+  // Routes to come (API tokens, drain) throw these typed errors; the one handler answers them.
+  t.app.get('/v1/needs-token', () => Promise.reject(new UnauthorizedError('an API token is required')));
+  t.app.get('/v1/needs-role', () => Promise.reject(new ForbiddenError('this token may not drain nodes')));
+  t.app.post('/v1/needs-state', () => Promise.reject(new ConflictError('node is gone; it cannot be drained')));
 }
 
 /** One request per way of reaching each row of the error table through app.inject(). */
@@ -101,6 +105,9 @@ const rows: readonly Row[] = [
     request: { method: 'POST', url: '/v1/echo', headers: json, payload: '{"nodeId":"x","extra":1}' },
     message: 'body must NOT have additional properties',
   },
+  { code: 'unauthorized', what: 'a route that requires credentials, without them', request: '/v1/needs-token', message: 'an API token is required' },
+  { code: 'forbidden', what: 'credentials that may not use the route', request: '/v1/needs-role', message: 'this token may not drain nodes' },
+  { code: 'conflict', what: 'a change the current state does not allow', request: { method: 'POST', url: '/v1/needs-state' }, message: 'node is gone; it cannot be drained' },
   {
     code: 'unsupported-media-type',
     what: 'a QUERY request without Content-Type',

@@ -15,8 +15,13 @@ export interface DispatcherStore {
    */
   sync(desiredFor: (actual: readonly StoredRow[]) => readonly DispatcherRow[], opts?: SyncOptions): Promise<SyncResult>;
   read(): Promise<StoredRow[]>;
-  /** The priority (slot) this node's rows carry, if the table still has any. */
-  slotOf(nodeId: string): Promise<number | undefined>;
+  /**
+   * The few rows that can tell a lost node's or machine's slot: the node's own, those whose
+   * `mid` attribute names the machine, and rows written before machines (no `mid`; their
+   * machine is their address). A superset: the caller decides with machineInTable. One
+   * narrow query, so a storm of joins does not read the whole table once per join.
+   */
+  rowsForSlotOf(nodeId: string, machineId: string): Promise<StoredRow[]>;
   /** The highest priority in the managed sets (0 when empty). */
   maxSlot(): Promise<number>;
   ping(): Promise<void>;

@@ -74,12 +74,13 @@ export class PgDispatcherStore implements DispatcherStore {
     }
   }
 
-  async slotOf(nodeId: string): Promise<number | undefined> {
-    const res = await this.pool.query<{ slot: number | null }>(
-      'SELECT MAX(priority) AS slot FROM dispatcher WHERE setid = ANY($1::int[]) AND description = $2',
-      [[...this.managedSets], rowDescription(nodeId)],
+  async rowsForSlotOf(nodeId: string, machineId: string): Promise<StoredRow[]> {
+    const res = await this.pool.query<StoredRow>(
+      `SELECT id, setid, destination, flags, priority, attrs, description FROM dispatcher
+        WHERE setid = ANY($1::int[]) AND (description = $2 OR strpos(attrs, $3) > 0 OR strpos(attrs, 'mid=') = 0)`,
+      [[...this.managedSets], rowDescription(nodeId), `mid=${machineId}`],
     );
-    return res.rows[0]?.slot ?? undefined;
+    return res.rows;
   }
 
   async maxSlot(): Promise<number> {

@@ -1,5 +1,6 @@
 import { applyNodeMessage, claimAddress, holdsAddress, markGone, type IngestOutcome, type LifecyclePolicy } from '../core/lifecycle.js';
-import type { DispatcherRow } from '../core/dispatcher.js';
+import { nodeIdOfDescription } from '../core/rowIdentity.js';
+import type { DispatcherStore } from '../ports/dispatcherStore.js';
 import { chooseSlot, lastNodeOn, machineInTable, type MachineIntent } from '../core/machine.js';
 import { acceptsCalls, type NodeRecord } from '../core/node.js';
 import type { NodeMessage } from '../events/schemas.js';
@@ -36,14 +37,15 @@ export function registrySlots(registry: NodeRegistry): SlotSource {
  * unique.
  */
 export function slotsRecoveredFrom(
-  store: { slotOf(nodeId: string): Promise<number | undefined>; maxSlot(): Promise<number>; read(): Promise<readonly DispatcherRow[]> },
+  store: Pick<DispatcherStore, 'rowsForSlotOf' | 'maxSlot'>,
   registry: NodeRegistry,
 ): SlotSource {
   return {
     async recovered(node) {
-      const own = await store.slotOf(node.nodeId);
-      if (own !== undefined) return { slot: own, nodeId: node.nodeId };
-      return machineInTable(await store.read(), node.machineId);
+      const rows = await store.rowsForSlotOf(node.nodeId, node.machineId);
+      const own = rows.filter((r) => nodeIdOfDescription(r.description) === node.nodeId).map((r) => r.priority);
+      if (own.length > 0) return { slot: Math.max(...own), nodeId: node.nodeId };
+      return machineInTable(rows, node.machineId);
     },
     async fresh() {
       await registry.ensureSlotAtLeast(await store.maxSlot());

@@ -31,9 +31,11 @@ export class FakeStore implements DispatcherStore {
   read(): Promise<StoredRow[]> {
     return Promise.resolve(this.rows);
   }
-  slotOf(nodeId: string): Promise<number | undefined> {
-    const mine = this.rows.filter((r) => nodeIdOfDescription(r.description) === nodeId).map((r) => r.priority);
-    return Promise.resolve(mine.length > 0 ? Math.max(...mine) : undefined);
+  /** The same filter as the Postgres query. */
+  rowsForSlotOf(nodeId: string, machineId: string): Promise<StoredRow[]> {
+    return Promise.resolve(
+      this.rows.filter((r) => nodeIdOfDescription(r.description) === nodeId || r.attrs.includes(`mid=${machineId}`) || !r.attrs.includes('mid=')),
+    );
   }
   maxSlot(): Promise<number> {
     return Promise.resolve(Math.max(0, ...this.rows.map((r) => r.priority)));

@@ -56,10 +56,15 @@ describe('PgDispatcherStore (real Postgres)', () => {
     expect(operator.rows).toEqual([{ destination: 'sip:192.0.2.9:5060' }]);
   });
 
-  it('reports the slot of a node\'s rows, and the highest slot in the managed sets', async () => {
-    expect(await store.slotOf(node(1).nodeId)).toBe(1);
-    expect(await store.slotOf(node(2).nodeId)).toBe(2);
-    expect(await store.slotOf('11111111-1111-4111-8111-111111111111')).toBeUndefined();
+  it("finds the few rows that can tell a node's or a machine's slot, and the highest slot in the managed sets", async () => {
+    const slotsIn = async (nodeId: string, machineId: string) => (await store.rowsForSlotOf(nodeId, machineId)).map((r) => `${r.setid} ${r.priority}`).sort();
+    expect(await slotsIn(node(1).nodeId, 'nowhere')).toEqual(['1 1', '2 1', '3 1']);
+    expect(await slotsIn('11111111-1111-4111-8111-111111111111', node(2).machineId)).toEqual(['1 2', '2 2', '3 2']);
+    expect(await slotsIn('11111111-1111-4111-8111-111111111111', 'nowhere')).toEqual([]);
+    // A row written before machines (no mid) may be anyone's machine: it is returned for the caller to decide.
+    await pool.query("INSERT INTO dispatcher (setid, destination, priority, attrs, description) VALUES (1, 'sip:10.0.0.7:5080', 7, 'duid=x;weight=1', 'sbc:x')");
+    expect(await slotsIn('11111111-1111-4111-8111-111111111111', 'nowhere')).toEqual(['1 7']);
+    await pool.query("DELETE FROM dispatcher WHERE description = 'sbc:x'");
     expect(await store.maxSlot()).toBe(2);
   });
 

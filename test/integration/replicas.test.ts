@@ -24,6 +24,8 @@ const RENEW_MS = 500;
 const RELOAD_DELTA_MS = 1000;
 // Longer than a freeze lasts over three heartbeats: the ones a frozen replica swallows never expire a node.
 const HEARTBEAT_MS = 2000;
+/** Log lines of a replica that changed (or tried to change) the table or a Kamailio. */
+const WRITES = ['dispatcher table updated', 'dispatcher reloaded', 'reload refused inside reload_delta'];
 
 describe('three control plane replicas (processes) with real services', () => {
   let db: Service;
@@ -59,6 +61,17 @@ describe('three control plane replicas (processes) with real services', () => {
   const reloads = (): (LogLine & { by: string })[] =>
     all.flatMap((r) => r.logged('dispatcher reloaded and verified').map((l) => ({ ...l, by: r.id }))).sort((a, b) => a.time - b.time);
   const electedLines = (since: number) => all.flatMap((r) => r.logged('elected leader', since).map((l) => ({ ...l, by: r.id })));
+  /** What a replica logged about changing the table or Kamailio while it did not lead (between its terms). */
+  const writesOutsideTerms = (r: ReplicaProcess) => {
+    let leading = false;
+    const bad: string[] = [];
+    for (const l of r.lines()) {
+      if (l.msg.startsWith('elected leader')) leading = true;
+      else if (l.msg.startsWith('no longer the leader')) leading = false;
+      else if (!leading && WRITES.some((w) => l.msg.startsWith(w))) bad.push(`${r.id} ${l.time}: ${l.msg}`);
+    }
+    return bad;
+  };
   const tails = () => all.map((r) => `--- ${r.id}\n${r.tail(2500)}`).join('\n');
 
   beforeAll(async () => {
@@ -167,6 +180,7 @@ describe('three control plane replicas (processes) with real services', () => {
     for (let k = 1; k < r.length; k++) {
       if (r[k]!.by !== r[k - 1]!.by) expect(r[k]!.time - r[k - 1]!.time, `${r[k - 1]!.by} then ${r[k]!.by}`).toBeGreaterThanOrEqual(RELOAD_DELTA_MS);
     }
+    expect(all.flatMap(writesOutsideTerms)).toEqual([]);
     // Three replicas again for the next test.
     all.push(await startReplica({ id: `${leader.id}b`, env }));
   });
@@ -206,6 +220,7 @@ describe('three control plane replicas (processes) with real services', () => {
     const fenced = [...metrics.matchAll(/^sbc_fenced_writes_total\{[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
     expect(fenced).toBe(refused.length);
     console.log(`replicas test: frozen leader resumed: ${refused.length} fenced write(s) refused and counted`);
+    expect(all.flatMap(writesOutsideTerms)).toEqual([]);
     // Every replica agrees again.
     const views = await Promise.all(running().map((r) => r.cluster()));
     expect(new Set(views.map((v) => `${v.leaderId} ${v.epoch}`)).size, JSON.stringify(views)).toBe(1);

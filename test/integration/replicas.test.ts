@@ -10,7 +10,7 @@ import { migrate } from '../../src/postgres/migrations.js';
 import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor } from '../support/process.js';
 import { agreedLeader, startReplica, type LogLine, type ReplicaProcess } from '../support/replicaProcess.js';
-import { createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
+import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
 
 /**
  * Three control plane replicas, each its own process (src/main.ts), against real Postgres,
@@ -83,12 +83,7 @@ describe('three control plane replicas (processes) with real services', () => {
     bus = await connect({ servers: nats.url });
     fleet = new SimulatedFleet(bus, subjects(prefix), HEARTBEAT_MS);
     env = {
-      SBC_NATS_URL: nats.url,
-      SBC_NATS_PREFIX: prefix,
-      SBC_REDIS_URL: redis.url,
-      SBC_REDIS_PREFIX: `${prefix}:`,
-      SBC_PG_URL: db.url,
-      SBC_KAMAILIO_RPC_URLS: kamailio.rpcUrl,
+      ...controlPlaneServiceEnv({ nats, redis, db, prefix, kamailioRpcUrls: [kamailio.rpcUrl] }),
       SBC_LEADER_LEASE_MS: String(LEASE_MS),
       SBC_LEADER_RENEW_MS: String(RENEW_MS),
       SBC_RELOAD_DELTA_MS: String(RELOAD_DELTA_MS),

@@ -197,6 +197,7 @@ describe('three control plane replicas (processes) with real services', () => {
     await waitFor('another leader', async () => (await Promise.all(others.map((r) => r.cluster()))).some((v) => v.role === 'leader'), 15_000);
     const next = others.find((r) => r.logged('elected leader', stoppedAt).length > 0)!;
     expect((await next.cluster()).epoch).toBeGreaterThan(epochBefore);
+    console.log(`replicas test: SIGSTOP -> 'elected leader' on ${next.id}: ${next.logged('elected leader', stoppedAt)[0]!.time - stoppedAt} ms (lease ${LEASE_MS} ms, server timeout ${LEASE_MS + 1000} ms)`);
     await waitFor('the newcomer in Kamailio', async () => (await set1()).some((d) => d.uri === newcomer.sipUri && d.flags.startsWith('A')), 15_000);
     await waitFor('the newcomer active', async () => (await nodeStates(next)).get(newcomer.nodeId) === 'active', 10_000);
     const rowsBefore = (await pool.query('SELECT setid, destination, flags, priority, attrs FROM dispatcher ORDER BY setid, destination')).rows;

@@ -172,10 +172,20 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       logger: logger.child({ component: 'nats' }),
       instanceId: config.SBC_INSTANCE_ID,
       slotFor: slotsRecoveredFrom(store, registry),
-      onMembershipChange: (urgent) => reconciler.trigger(urgent),
+      // Only the leader reconciles, and the queue group may have handed the message to a
+      // follower: every replica hears of the change (the leader triggers, followers ignore it).
+      onMembershipChange: (urgent) => {
+        reconciler.trigger(urgent);
+        nats.publish(subjects(config.SBC_NATS_PREFIX).membershipChanged, urgent ? 'urgent' : 'change');
+      },
       isKamailioAddress: (uri) => addresses.has(uri),
     });
     consumer.start();
+    nats.subscribe(subjects(config.SBC_NATS_PREFIX).membershipChanged, {
+      callback: (err, m) => {
+        if (!err) reconciler.trigger(m.string() === 'urgent');
+      },
+    });
     void (async () => {
       for await (const s of nats.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect') logger.warn({ nats: s.type }, 'NATS connection status');

@@ -9,6 +9,7 @@
  *   {prefix}.node.{nodeId}.heartbeat   agent -> control plane
  *   {prefix}.node.{nodeId}.left        agent -> control plane
  *   {prefix}.control.reannounce        control plane -> every agent
+ *   {prefix}.control.membership        control plane replica -> every replica (the leader reconciles)
  *   {prefix}.cmd.{nodeId}              control plane -> one agent (request/reply)
  *
  * Commands are not under `{prefix}.node.`: agents may publish `{prefix}.node.*.*`, so a
@@ -31,6 +32,11 @@ export interface Subjects {
   /** Wildcard the control plane subscribes to for every node message. */
   readonly allNodeMessages: string;
   readonly reannounce: string;
+  /**
+   * A replica that applied a membership change tells every replica (no queue group): the
+   * message may have reached a follower, and only the leader reconciles. Agents cannot publish it.
+   */
+  readonly membershipChanged: string;
   /** Where one node's agent takes commands (requests with a reply subject). */
   command(nodeId: string): string;
   /** Wildcard over every node's command subject (for permissions). */
@@ -58,6 +64,7 @@ export function subjects(prefix: string): Subjects {
     node: (nodeId: string, kind: NodeMessageKind) => `${prefix}.node.${nodeId}.${kind}`,
     allNodeMessages: `${prefix}.node.*.*`,
     reannounce: `${prefix}.control.reannounce`,
+    membershipChanged: `${prefix}.control.membership`,
     splitNodeSubject,
     command: (nodeId: string) => `${prefix}.cmd.${nodeId}`,
     allCommands: `${prefix}.cmd.*`,

@@ -30,7 +30,7 @@ export function permissionsFor(role: NatsRole, prefix: string): Permissions {
   const s = subjects(prefix);
   if (role === 'agent') return { publish: [s.allNodeMessages], subscribe: [s.reannounce, s.allCommands], allowResponses: true };
   // `subject queue`: the subscription is allowed only as a member of that queue group.
-  return { publish: [`${prefix}.control.>`, s.allCommands], subscribe: [`${s.allNodeMessages} ${QUEUE_GROUP}`, REPLY_INBOXES], allowResponses: false };
+  return { publish: [`${prefix}.control.>`, s.allCommands], subscribe: [`${s.allNodeMessages} ${QUEUE_GROUP}`, s.membershipChanged, REPLY_INBOXES], allowResponses: false };
 }
 
 export interface NatsUser {

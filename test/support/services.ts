@@ -175,3 +175,15 @@ export async function createPostgresDatabase(): Promise<Service> {
     },
   };
 }
+
+/** The SBC_* variables that point a control plane at a test's private services. */
+export function controlPlaneServiceEnv(s: { nats: Service; redis: Service; db: Service; prefix: string; kamailioRpcUrls: readonly string[] }): Record<string, string> {
+  return {
+    SBC_NATS_URL: s.nats.url,
+    SBC_NATS_PREFIX: s.prefix,
+    SBC_REDIS_URL: s.redis.url,
+    SBC_REDIS_PREFIX: `${s.prefix}:`,
+    SBC_PG_URL: s.db.url,
+    SBC_KAMAILIO_RPC_URLS: s.kamailioRpcUrls.join(','),
+  };
+}

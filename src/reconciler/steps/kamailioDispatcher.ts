@@ -35,6 +35,15 @@ export function kamailioDispatcherStep(deps: KamailioDispatcherDeps): ReconcileS
   const k = deps.kamailio;
   let lastReloadAt = -Infinity;
   const sinceReload = () => performance.now() - lastReloadAt;
+  // A new leader cannot know when the one before it last reloaded this Kamailio (at worst a
+  // moment before the election, and Kamailio's own reload_delta counts whole seconds): its
+  // first reload waits one window from its first pass as leader.
+  let termEpoch: number | undefined;
+  const startTerm = (pass: DispatcherPass) => {
+    if (pass.epoch === undefined || pass.epoch === termEpoch) return;
+    termEpoch = pass.epoch;
+    lastReloadAt = Math.max(lastReloadAt, performance.now());
+  };
   const marks = new KamailioMarks(deps.markHoldMs);
   const gauged = new Set<string>();
 
@@ -63,6 +72,7 @@ export function kamailioDispatcherStep(deps: KamailioDispatcherDeps): ReconcileS
   };
 
   const sync = async (pass: DispatcherPass, ctx: StepContext): Promise<KamailioOutcome> => {
+    startTerm(pass);
     const desired = pass.desired;
     // While the table is unusable no reload can help (Kamailio reads that table); only
     // destinations of nodes the registry knows are taken out: without the table, an

@@ -61,8 +61,18 @@ describe('reconcile under a fenced leader', () => {
     return () => vi.useRealTimers();
   });
 
-  it('the leader writes the table with its epoch, reloads and promotes as before', async () => {
+  /** A new leader's first reload waits one window from its first pass (see the reconciler tests). */
+  const pastFirstWindow = async () => {
+    await rec.runOnce();
+    vi.advanceTimersByTime(1001);
+  };
+
+  it('the leader writes the table with its epoch, reloads (after its first window) and promotes as before', async () => {
     await ingestNodeMessage(registry, joined(1), now, membership);
+    const first = await rec.runOnce();
+    expect(first.kamailios[0]).toMatchObject({ inSync: false, reloaded: false });
+    expect(store.rows).toHaveLength(3);
+    vi.advanceTimersByTime(1001);
     const r = await rec.runOnce();
     expect(r.kamailios[0]).toMatchObject({ inSync: true, reloaded: true });
     expect(r.transitions.map((x) => x.to)).toEqual(['active']);
@@ -90,7 +100,9 @@ describe('reconcile under a fenced leader', () => {
 
   it("a node transition under an old epoch is refused by the registry's own script: nothing stored, counted, stepped down", async () => {
     await ingestNodeMessage(registry, joined(1), now, membership);
+    await pastFirstWindow();
     await rec.runOnce();
+    expect((await registry.get(uuid(1)))?.state).toBe('active');
     registry.epoch = 6;
     t += 10_000; // node 1 is past its deadline: an expiry is due
     await expect(rec.runOnce()).rejects.toThrow(/redis refused a write of epoch 5/);
@@ -100,6 +112,8 @@ describe('reconcile under a fenced leader', () => {
   });
 
   it('leadership lost in the middle of a pass (lease ran out): the Kamailio is not reloaded', async () => {
+    await pastFirstWindow();
+    kam.calls = [];
     await ingestNodeMessage(registry, joined(1), now, membership);
     const sync = store.sync.bind(store);
     store.sync = async (...args) => {

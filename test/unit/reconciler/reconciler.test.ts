@@ -319,6 +319,36 @@ describe('Reconciler', () => {
     expect(kams[0]!.loaded.find((d) => d.uri === stranger.uri)?.flags).toBe('AX');
   });
 
+  it("a new leader's first reload waits one reload window from its first pass (the previous leader may have just reloaded); set_state does not wait", async () => {
+    // The previous leader (another replica) loaded nodes 1 and 2; its window has passed for Kamailio.
+    await ingest(joined(1));
+    await ingest(joined(2));
+    await rec.runOnce();
+    vi.advanceTimersByTime(1000);
+    let epoch: number | undefined = 7;
+    store.epoch = 7;
+    const leader = new Reconciler({
+      registry, store, kamailios: kams, policy, managedSets: managed, membership,
+      reloadDeltaMs: 1000, resyncMs: 10_000, unknownNodeGraceMs: 5000, logger: silentLogger, metrics: createMetrics(), now,
+      leadership: { epoch: () => epoch, fencedOut: () => undefined },
+    });
+    kams.forEach((k) => (k.calls = []));
+    await ingest(left(2, 2));
+    await ingest(joined(3));
+    const first = await leader.runOnce();
+    expect(first.kamailios.map((k) => [k.reloaded, k.waitMs])).toEqual([[false, 1001], [false, 1001]]);
+    expect(kams[0]!.calls).toEqual(['list', 'set_state i 1 sip:10.0.0.2:5080', 'set_state i 2 sip:10.0.0.2:5080', 'set_state i 3 sip:10.0.0.2:5080']);
+    vi.advanceTimersByTime(1000);
+    expect((await leader.runOnce()).kamailios.map((k) => k.reloaded)).toEqual([true, true]);
+    expect(loadedUris(kams[0]!).sort()).toEqual(['sip:10.0.0.1:5080 AX', 'sip:10.0.0.3:5080 AX']);
+    // A later term on this replica (a new epoch) waits again.
+    vi.advanceTimersByTime(1000);
+    epoch = 8;
+    store.epoch = 8;
+    await ingest(joined(4));
+    expect((await leader.runOnce()).kamailios.map((k) => k.reloaded)).toEqual([false, false]);
+  });
+
   it('the loop holds additions while the reload window is closed, but not removals', async () => {
     vi.useRealTimers();
     kams = [new FakeKamailio('k1', store, 400, () => performance.now())];

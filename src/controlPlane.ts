@@ -16,6 +16,7 @@ import { HttpKamailioRpc } from './kamailio/httpKamailioRpc.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { NatsAgentCommands, type AgentCommands } from './nats/agentCommands.js';
 import { authenticatorFor } from './nats/auth.js';
+import { consumeMembershipNotices, publishMembershipNotice } from './nats/membershipNotices.js';
 import { natsMessageBus } from './nats/natsMessageBus.js';
 import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
 import { PgDispatcherStore } from './postgres/dispatcherStore.js';
@@ -163,8 +164,9 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     );
     closeAll.unshift(() => nats.close());
 
+    const bus = natsMessageBus(nats, logger.child({ component: 'nats' }));
     const consumer = new NodeMessageConsumer({
-      bus: natsMessageBus(nats, logger.child({ component: 'nats' })),
+      bus,
       subjects: subjects(config.SBC_NATS_PREFIX),
       registry,
       membership,
@@ -176,15 +178,14 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       // follower: every replica hears of the change (the leader triggers, followers ignore it).
       onMembershipChange: (urgent) => {
         reconciler.trigger(urgent);
-        nats.publish(subjects(config.SBC_NATS_PREFIX).membershipChanged, urgent ? 'urgent' : 'change');
+        publishMembershipNotice(bus, subjects(config.SBC_NATS_PREFIX).membershipChanged, urgent);
       },
       isKamailioAddress: (uri) => addresses.has(uri),
     });
     consumer.start();
-    nats.subscribe(subjects(config.SBC_NATS_PREFIX).membershipChanged, {
-      callback: (err, m) => {
-        if (!err) reconciler.trigger(m.string() === 'urgent');
-      },
+    const notices = consumeMembershipNotices(bus, subjects(config.SBC_NATS_PREFIX).membershipChanged, (urgent) => reconciler.trigger(urgent), {
+      metrics,
+      logger: logger.child({ component: 'nats' }),
     });
     void (async () => {
       for await (const s of nats.status()) {
@@ -230,6 +231,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       async stop() {
         await app.close();
         await consumer.stop();
+        await notices.drain();
         await nats.drain().catch(() => undefined);
         await reconciler.stop();
         // After the last pass: a leader that stops hands over within about one renew.

@@ -8,7 +8,7 @@ import { parseDispatcherList } from '../../src/kamailio/answers.js';
 import { migrate } from '../../src/postgres/migrations.js';
 import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { startProcess, waitFor, type RunningProcess } from '../support/process.js';
-import { createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
+import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
 import { runSippUac } from '../support/sipp.js';
 import { startStandin, type Standin } from '../standin/standin.js';
 
@@ -40,12 +40,7 @@ describe('Kamailio marks a node that failed a call: held, reported, then cleared
     kamailio = await startKamailio({ dbUrl: db.url, frTimerMs: 800 });
     cp = await startControlPlane(
       loadControlPlaneConfig({
-        SBC_NATS_URL: nats.url,
-        SBC_NATS_PREFIX: prefix,
-        SBC_REDIS_URL: redis.url,
-        SBC_REDIS_PREFIX: `${prefix}:`,
-        SBC_PG_URL: db.url,
-        SBC_KAMAILIO_RPC_URLS: kamailio.rpcUrl,
+        ...controlPlaneServiceEnv({ nats, redis, db, prefix, kamailioRpcUrls: [kamailio.rpcUrl] }),
         SBC_RELOAD_DELTA_MS: '1000',
         SBC_RESYNC_MS: '1000',
         SBC_KAMAILIO_MARK_HOLD_MS: String(HOLD_MS),

@@ -4,7 +4,7 @@ import { createAgent, type Agent, type AgentSettings } from '../../../src/agent/
 import type { ApiReply, FreeSwitchLink, LinkState } from '../../../src/agent/esl.js';
 import type { EventHeaders } from '../../../src/agent/fs-events.js';
 import type { AgentBus } from '../../../src/agent/nats.js';
-import { apiOutput, MAIN_CORE_UUID, RESTARTED_CORE_UUID } from './captures.js';
+import { apiOutput, capturedLiveStatus, MAIN_CORE_UUID, RESTARTED_CORE_UUID } from './captures.js';
 
 /**
  * The agent shell against in-memory fakes of its two edges: a FreeSWITCH link that answers
@@ -385,20 +385,7 @@ describe('agent shell: commands', () => {
         nodeId: MAIN_CORE_UUID,
         ok: true,
         command: 'status',
-        result: {
-          coreUuid: MAIN_CORE_UUID,
-          version: '1.11.2-release+git~20260809T162310Z~3f13ad1b1d~64bit',
-          uptimeMs: 5164,
-          ready: true,
-          sessions: 0,
-          maxSessions: 1000,
-          sessionsSinceStartup: 0,
-          sessionsPeak: 0,
-          sipProfile: { name: 'internal', running: true, sipUri: 'sip:127.0.0.1:5080' },
-          inboundPaused: true,
-          blockers: ['inbound-paused'],
-          readAt: expect.any(Number) as unknown,
-        },
+        result: { ...capturedLiveStatus(expect.any(Number) as number), inboundPaused: true, blockers: ['inbound-paused'] },
       },
     });
     // Live facts: read when asked, five commands side by side, each bounded by the ESL timeout.

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readMessage, splitFrames, type EslFrame, type EslMessage } from '../../../src/agent/esl-frames.js';
+import type { StatusResult } from '../../../src/events/commands.js';
 
 /**
  * The real FreeSWITCH ESL captures in test/fixtures/freeswitch-esl, read with the agent's
@@ -67,4 +68,25 @@ export function jsonEvents(name: string): Array<Readonly<Record<string, unknown>
 /** Headers of every text/event-plain event, URL-decoded (the inner body, if any, apart). */
 export function plainEvents(name: string): Array<Readonly<Record<string, string>>> {
   return eventHeaders(name, 'text/event-plain') as Array<Readonly<Record<string, string>>>;
+}
+
+/**
+ * The live status of the FreeSWITCH in `api-replies` (main Core-UUID, SIP profile `internal`
+ * running, inbound not paused), written out from the capture, with the time it was read.
+ */
+export function capturedLiveStatus(readAt: number): StatusResult {
+  return {
+    coreUuid: MAIN_CORE_UUID,
+    version: '1.11.2-release+git~20260809T162310Z~3f13ad1b1d~64bit',
+    uptimeMs: 5164,
+    ready: true,
+    sessions: 0,
+    maxSessions: 1000,
+    sessionsSinceStartup: 0,
+    sessionsPeak: 0,
+    sipProfile: { name: 'internal', running: true, sipUri: 'sip:127.0.0.1:5080' },
+    inboundPaused: false,
+    blockers: [],
+    readAt,
+  };
 }

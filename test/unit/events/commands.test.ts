@@ -8,12 +8,13 @@ import {
   type StatusReply,
 } from '../../../src/events/commands.js';
 import { MAX_COMMAND_BYTES } from '../../../src/events/limits.js';
+import { capturedLiveStatus, MAIN_CORE_UUID } from '../agent/captures.js';
 
 const MAX_MESSAGE_BYTES = MAX_COMMAND_BYTES.request;
 import { subjects } from '../../../src/events/subjects.js';
 
 const s = subjects('sbc.test');
-const id = '858bc0bf-fea0-4ae3-aed6-d8303ec5ad26';
+const id = MAIN_CORE_UUID;
 const enc = (o: unknown) => new TextEncoder().encode(typeof o === 'string' ? o : JSON.stringify(o));
 const request: AgentCommandRequest = { v: 1, id: 'req-1', nodeId: id, command: 'status', sentAt: 1_800_000_000_000 };
 const statusReply: StatusReply = {
@@ -22,20 +23,7 @@ const statusReply: StatusReply = {
   nodeId: id,
   ok: true,
   command: 'status',
-  result: {
-    coreUuid: id,
-    version: '1.11.2-release+git~20260809T162310Z~3f13ad1b1d~64bit',
-    uptimeMs: 5164,
-    ready: true,
-    sessions: 0,
-    maxSessions: 1000,
-    sessionsSinceStartup: 0,
-    sessionsPeak: 0,
-    sipProfile: { name: 'internal', running: true, sipUri: 'sip:127.0.0.1:5080' },
-    inboundPaused: false,
-    blockers: [],
-    readAt: 1_800_000_000_001,
-  },
+  result: capturedLiveStatus(1_800_000_000_001),
 };
 
 describe('command subjects', () => {

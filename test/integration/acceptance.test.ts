@@ -8,8 +8,9 @@ import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js'
 import { migrate } from '../../src/postgres/migrations.js';
 import { parseDispatcherList } from '../../src/kamailio/answers.js';
 import { isSelectable, type KamailioDestination } from '../../src/core/kamailioView.js';
+import { startAgentProcess } from '../support/agentProcess.js';
 import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
-import { startProcess, waitFor, type RunningProcess } from '../support/process.js';
+import { waitFor, type RunningProcess } from '../support/process.js';
 import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
 import { runSippUac } from '../support/sipp.js';
 import { startStandin, type Standin } from '../standin/standin.js';
@@ -40,19 +41,7 @@ describe('acceptance: FreeSWITCH nodes join and leave Kamailio routing through N
   const nodes: Node[] = [];
   let config: ReturnType<typeof loadControlPlaneConfig>;
 
-  const startAgent = (fs: Standin): RunningProcess =>
-    startProcess(process.execPath, ['--import', 'tsx', 'src/agent/main.ts'], {
-      env: {
-        PATH: process.env.PATH,
-        SBC_NATS_URL: nats.url,
-        SBC_NATS_PREFIX: prefix,
-        SBC_FS_ESL_PORT: String(fs.eslPort),
-        SBC_FS_ESL_PASSWORD: fs.password,
-        SBC_HEARTBEAT_MS: String(HEARTBEAT_MS),
-        SBC_ESL_TIMEOUT_MS: '400',
-        SBC_LOG_LEVEL: 'warn',
-      },
-    });
+  const startAgent = (fs: Standin): RunningProcess => startAgentProcess(fs, { natsUrl: nats.url, prefix, heartbeatMs: HEARTBEAT_MS, eslTimeoutMs: 400 });
 
   const addNode = async (): Promise<Node> => {
     const fs = await startStandin({ toneMs: 0 });

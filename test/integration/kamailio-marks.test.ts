@@ -6,8 +6,9 @@ import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
 import { parseDispatcherList } from '../../src/kamailio/answers.js';
 import { migrate } from '../../src/postgres/migrations.js';
+import { startAgentProcess } from '../support/agentProcess.js';
 import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
-import { startProcess, waitFor, type RunningProcess } from '../support/process.js';
+import { waitFor, type RunningProcess } from '../support/process.js';
 import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
 import { runSippUac } from '../support/sipp.js';
 import { startStandin, type Standin } from '../standin/standin.js';
@@ -49,18 +50,7 @@ describe('Kamailio marks a node that failed a call: held, reported, then cleared
     );
     for (let i = 0; i < 2; i++) {
       const fs = await startStandin({ toneMs: 0 });
-      const agent = startProcess(process.execPath, ['--import', 'tsx', 'src/agent/main.ts'], {
-        env: {
-          PATH: process.env.PATH,
-          SBC_NATS_URL: nats.url,
-          SBC_NATS_PREFIX: prefix,
-          SBC_FS_ESL_PORT: String(fs.eslPort),
-          SBC_FS_ESL_PASSWORD: fs.password,
-          SBC_HEARTBEAT_MS: String(HEARTBEAT_MS),
-          SBC_ESL_TIMEOUT_MS: '800',
-          SBC_LOG_LEVEL: 'warn',
-        },
-      });
+      const agent = startAgentProcess(fs, { natsUrl: nats.url, prefix, heartbeatMs: HEARTBEAT_MS, eslTimeoutMs: 800 });
       nodes.push({ fs, agent });
     }
   });

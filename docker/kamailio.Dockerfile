@@ -2,7 +2,7 @@
 # Build from the repository root: docker build -f docker/kamailio.Dockerfile -t sbc-kamailio .
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends kamailio kamailio-lua-modules kamailio-postgres-modules \
+ && apt-get install -y --no-install-recommends kamailio kamailio-lua-modules kamailio-postgres-modules kamailio-nats-modules \
  && rm -rf /var/lib/apt/lists/*
 COPY kamailio/kamailio.cfg /etc/kamailio/kamailio.cfg
 COPY lua/routing.lua /etc/kamailio/routing.lua

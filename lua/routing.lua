@@ -4,6 +4,7 @@
 --   ksr_request_route()   for every SIP request
 --   ksr_failure_route()   armed per INVITE transaction with KSR.tm.t_on_failure
 --   ksr_xhttp_event()     for every HTTP request (xhttp event_callback): JSON-RPC
+--   ksr_nats_event()      for every message on the pins subject (nats event_callback)
 --
 -- Every Kamailio worker process has its own Lua state, so module-level variables are
 -- per process. Anything shared between workers lives in Kamailio (htable, dispatcher).
@@ -22,6 +23,16 @@
 -- | SBC_ROOM_PATTERN      | ^3[0-9]{3}$   | PCRE matched against the dialed user (R-URI user)|
 -- | SBC_DS_MAX_ATTEMPTS   | 3             | destinations tried per call (1 + failovers);     |
 -- |                       |               | 0 = every destination of the set                 |
+-- | SBC_ROOM_HEADER       | (unset)       | header carrying the room number (checked against |
+-- |                       |               | SBC_ROOM_PATTERN); wins over the dialed user     |
+-- | SBC_ROOM_SCOPE        | global        | global: key = number; domain: key =              |
+-- |                       |               | <request domain>/<number> (tenants apart)        |
+-- | SBC_ROOM_SHARD_KEY    | caller        | cascade shard from: caller (From user, Call-ID   |
+-- |                       |               | if anonymous) or header:<Name>                   |
+-- | SBC_KAMAILIO_ID       | kamailio      | this Kamailio's name in pin messages             |
+-- | SBC_NATS_PINS_SUBSCRIPTION | (unset)  | <subject>:<queue group> (kamailio.cfg); set =    |
+-- |                       |               | pins published to and heard from NATS; the group |
+-- |                       |               | must be SBC_KAMAILIO_ID (one per Kamailio)       |
 --
 -- SBC_ROOM_PATTERN is a PCRE regular expression (Kamailio regex module, pcre_match),
 -- matched against the whole dialed user string; anchor it yourself (^...$). The subset
@@ -61,7 +72,40 @@ local CFG = {
 	set_cascade = env_int("SBC_DS_SET_CASCADE", 3, 0, 2147483647),
 	room_pattern = env_str("SBC_ROOM_PATTERN", "^3[0-9]{3}$"),
 	max_attempts = env_int("SBC_DS_MAX_ATTEMPTS", 3, 0, 1000),
+	room_header = env_str("SBC_ROOM_HEADER", ""),
+	room_scope = env_str("SBC_ROOM_SCOPE", "global"),
+	shard_key = env_str("SBC_ROOM_SHARD_KEY", "caller"),
+	kamailio_id = env_str("SBC_KAMAILIO_ID", "kamailio"),
+	pins_subscription = env_str("SBC_NATS_PINS_SUBSCRIPTION", ""),
 }
+
+if CFG.room_scope ~= "global" and CFG.room_scope ~= "domain" then
+	error(string.format("routing.lua: SBC_ROOM_SCOPE=%q must be global or domain", CFG.room_scope))
+end
+if CFG.room_header ~= "" and not string.match(CFG.room_header, "^[A-Za-z][A-Za-z0-9-]*$") then
+	error(string.format("routing.lua: SBC_ROOM_HEADER=%q is not a header name", CFG.room_header))
+end
+local SHARD_HEADER = string.match(CFG.shard_key, "^header:([A-Za-z][A-Za-z0-9-]*)$")
+if CFG.shard_key ~= "caller" and SHARD_HEADER == nil then
+	error(string.format("routing.lua: SBC_ROOM_SHARD_KEY=%q must be caller or header:<Name>", CFG.shard_key))
+end
+if not string.match(CFG.kamailio_id, "^[A-Za-z0-9][A-Za-z0-9._-]*$") or #CFG.kamailio_id > 64 then
+	error(string.format("routing.lua: SBC_KAMAILIO_ID=%q: letters, digits, . _ - (at most 64)", CFG.kamailio_id))
+end
+-- Pins travel on NATS when kamailio.cfg subscribed (SBC_NATS_URL and this variable set).
+-- The queue group must be this Kamailio's own: NATS gives each message to one member of
+-- a group, and every Kamailio must hear every pin.
+local PINS_SUBJECT = nil
+if CFG.pins_subscription ~= "" then
+	local subject, group = string.match(CFG.pins_subscription, "^([A-Za-z0-9_.-]+):([A-Za-z0-9_.-]+)$")
+	if subject == nil then
+		error(string.format("routing.lua: SBC_NATS_PINS_SUBSCRIPTION=%q must be <subject>:<queue group>", CFG.pins_subscription))
+	end
+	if group ~= CFG.kamailio_id then
+		error(string.format("routing.lua: the queue group of SBC_NATS_PINS_SUBSCRIPTION (%s) must be SBC_KAMAILIO_ID (%s)", group, CFG.kamailio_id))
+	end
+	PINS_SUBJECT = subject
+end
 
 -- Name of the listen socket that carries JSON-RPC over HTTP (kamailio.cfg).
 local RPC_SOCKET_NAME = "rpc"
@@ -84,16 +128,44 @@ local function djb2(s)
 	return h
 end
 
-local function is_room(user)
-	if user == "" then
-		return false
+-- Room keys: the room number, or "<domain>/<number>" with SBC_ROOM_SCOPE=domain. The
+-- same string names the conference on FreeSWITCH (X-SBC-Room) and keys the pins htable.
+local ROOM_KEY_MAX = 128
+
+-- The room a new INVITE asks for, or nil. A configured room header wins over the dialed user.
+local function room_of_request()
+	local number = nil
+	if CFG.room_header ~= "" then
+		local v = KSR.pv.get("$hdr(" .. CFG.room_header .. ")")
+		if v ~= nil and v ~= "" and KSR.regex.pcre_match(v, CFG.room_pattern) > 0 then
+			number = v
+		end
 	end
-	return KSR.regex.pcre_match(user, CFG.room_pattern) > 0
+	if number == nil then
+		local user = pv("$rU")
+		if user ~= "" and KSR.regex.pcre_match(user, CFG.room_pattern) > 0 then
+			number = user
+		end
+	end
+	if number == nil or not string.match(number, "^[A-Za-z0-9._-]+$") then
+		return nil
+	end
+	if CFG.room_scope == "domain" then
+		local domain = string.lower(pv("$rd"))
+		if not string.match(domain, "^[a-z0-9][a-z0-9.-]*$") then
+			return nil
+		end
+		number = domain .. "/" .. number
+	end
+	if #number > ROOM_KEY_MAX then
+		return nil
+	end
+	return number
 end
 
--- Number of shards for a room listed in htable `cascade` (set by an operator over RPC, see
--- kamailio.cfg; the control plane does not write it), or nil. The value may have been
--- stored as an integer (htable.seti) or a string (htable.sets).
+-- Number of shards for a room listed in htable `cascade` (its policy, pushed by the control
+-- plane; an operator may also set it over RPC), or nil. The value may have been stored as an
+-- integer (htable.seti) or a string (htable.sets).
 local function cascade_shards(room)
 	local v = KSR.htable.sht_get("cascade", room)
 	if v == nil then
@@ -105,6 +177,98 @@ local function cascade_shards(room)
 		return nil
 	end
 	return n
+end
+
+-- The stable participant key a cascade shard is derived from.
+local function participant_key(callid)
+	if SHARD_HEADER ~= nil then
+		local v = KSR.pv.get("$hdr(" .. SHARD_HEADER .. ")")
+		if v ~= nil and v ~= "" then
+			return v
+		end
+	end
+	local who = pv("$fU")
+	if who == "" or string.lower(who) == "anonymous" then
+		who = callid
+	end
+	return who
+end
+
+------------------------------------------------------------------------------------------
+-- Pins: htable `pins`, key = room key (or "<room>-<shard>" for a cascade shard), value =
+-- "<destination uri>;at=<ms>;by=<kamailio id or control>". A pin is made here, in this
+-- Kamailio, before the first caller's INVITE is relayed, so the room's next caller finds
+-- it without anyone else being involved; then it is published on NATS for the other
+-- Kamailios and the control plane. The control plane holds the authoritative table and
+-- rewrites every Kamailio's pins to it (htable.sets / htable.delete).
+
+local URI_SHAPE = "^sip:[%w%.%-%[%]:]+$"
+
+local function now_ms()
+	local s = tonumber(KSR.pv.get("$TV(s)")) or 0
+	local u = tonumber(KSR.pv.get("$TV(u)")) or 0
+	return s * 1000 + math.floor(u / 1000)
+end
+
+-- uri, at, by of a pin value (at = 0 when absent), or nil for a malformed value.
+local function parse_pin(value)
+	if value == nil then
+		return nil
+	end
+	local v = tostring(value)
+	local uri = string.match(v, "^([^;]+)")
+	if uri == nil or not string.match(uri, URI_SHAPE) then
+		return nil
+	end
+	local at = tonumber(string.match(v, ";at=(%d+)") or "0") or 0
+	local by = string.match(v, ";by=([%w%._%-]+)") or ""
+	return uri, at, by
+end
+
+-- The node a pin points at, when it is still a dispatcher destination (any state: a
+-- draining or cordoned node keeps its rooms). A node the control plane removed from the
+-- table (gone) ends its pins here at once: its room starts afresh with this caller.
+local function live_pin(key)
+	local uri = parse_pin(KSR.htable.sht_get("pins", key))
+	if uri == nil then
+		return nil
+	end
+	if KSR.dispatcher.ds_is_from_list_uri(CFG.set_general, 2, uri) < 0 then
+		KSR.info(string.format("sbc-pin key=%s dst=%s ended: no longer a destination\n", key, uri))
+		KSR.htable.sht_rm("pins", key)
+		return nil
+	end
+	return uri
+end
+
+local function json_str(s)
+	-- Keys, URIs and ids are checked against shapes without quotes or backslashes.
+	return '"' .. s .. '"'
+end
+
+local function publish_pin(room, shard, key, uri, at)
+	if PINS_SUBJECT == nil then
+		return
+	end
+	if KSR.nats == nil then
+		KSR.err("sbc-pin: SBC_NATS_PINS_SUBSCRIPTION is set but the nats module is not loaded (SBC_NATS_URL unset)\n")
+		return
+	end
+	local body = "{" .. '"v":1,"room":' .. json_str(room) .. ',"key":' .. json_str(key)
+	if shard ~= nil then
+		body = body .. ',"shard":' .. shard
+	end
+	body = body .. ',"uri":' .. json_str(uri) .. ',"by":' .. json_str(CFG.kamailio_id) .. ',"at":' .. string.format("%d", at) .. "}"
+	if KSR.nats.publish(PINS_SUBJECT, body) < 0 then
+		KSR.err(string.format("sbc-pin key=%s: nats_publish failed\n", key))
+	end
+end
+
+local function make_pin(room, shard, key, uri)
+	local at = now_ms()
+	KSR.htable.sht_sets("pins", key, uri .. ";at=" .. string.format("%d", at) .. ";by=" .. CFG.kamailio_id)
+	KSR.info(string.format("sbc-pin key=%s dst=%s made by=%s\n", key, uri, CFG.kamailio_id))
+	publish_pin(room, shard, key, uri, at)
 end
 
 local function select_dst(set, alg)
@@ -147,28 +311,91 @@ local function route_in_dialog()
 	KSR.x.exit()
 end
 
--- Initial INVITE: choose the dispatcher set and algorithm, then relay.
+-- Headers only this system sets: a caller's copy is removed (X-SBC-Room) or refused.
+local LINK_HEADER = "X-SBC-Cascade"
+local TARGET_HEADER = "X-SBC-Target"
+local ROOM_HEADER_OUT = "X-SBC-Room"
+
+-- A cascade link leg: a pool node dialing a room on another pool node, marked by the agent
+-- that dialed it. It goes to its explicit target, never through hashing or pins, and gets
+-- no failover (the control plane re-dials a link it still wants). Only a pool node may send
+-- one, and only to a pool node.
+local function route_link_leg(callid)
+	local link = pv("$hdr(" .. LINK_HEADER .. ")")
+	local target = pv("$hdr(" .. TARGET_HEADER .. ")")
+	if KSR.dispatcher.ds_is_from_list_mode(CFG.set_general, 2) < 0 then
+		KSR.warn(string.format("sbc-link call_id=%s link=%s from=%s:%s refused: not a pool node\n",
+			callid, link, pv("$si"), pv("$sp")))
+		KSR.sl.sl_send_reply(403, "Cascade links only between pool nodes")
+		KSR.x.exit()
+	end
+	if not string.match(target, URI_SHAPE) or KSR.dispatcher.ds_is_from_list_uri(CFG.set_general, 2, target) < 0 then
+		KSR.warn(string.format("sbc-link call_id=%s link=%s target=%s refused: not a pool node\n", callid, link, target))
+		KSR.sl.sl_send_reply(404, "Cascade target is not a pool node")
+		KSR.x.exit()
+	end
+	KSR.setdsturi(target)
+	KSR.info(string.format("sbc-route call_id=%s kind=link link=%s room=%s dst=%s\n",
+		callid, link, pv("$hdr(" .. ROOM_HEADER_OUT .. ")"), target))
+	relay()
+end
+
+-- Initial INVITE: choose the destination, then relay.
 local function route_initial_invite()
 	local callid = pv("$ci")
-	local ruser = pv("$rU")
-	local kind, set, alg, key = "general", CFG.set_general, CFG.alg_general, ""
+	if KSR.hdr.is_present(LINK_HEADER) > 0 then
+		route_link_leg(callid)
+	end
+	if KSR.hdr.is_present(TARGET_HEADER) > 0 then
+		KSR.sl.sl_send_reply(403, "X-SBC-Target without a cascade link")
+		KSR.x.exit()
+	end
+	KSR.hdr.remove(ROOM_HEADER_OUT)
 
-	if is_room(ruser) then
-		local shards = cascade_shards(ruser)
+	local ruser = pv("$rU")
+	local room = room_of_request()
+	local kind, set, alg, key, pinkey, shard = "general", CFG.set_general, CFG.alg_general, "", nil, nil
+
+	if room ~= nil then
+		local shards = cascade_shards(room)
 		if shards ~= nil then
 			-- Big room split across several FreeSWITCH nodes. Each participant is put in a
-			-- shard chosen from the caller (From user; Call-ID for anonymous callers) so a
-			-- caller who redials lands on the same shard; alg 7 hashes "<room>-<shard>".
-			local who = pv("$fU")
-			if who == "" or string.lower(who) == "anonymous" then
-				who = callid
-			end
-			local shard = djb2(who) % shards
-			key = ruser .. "-" .. shard
-			KSR.pv.sets("$var(dskey)", key)
+			-- shard chosen from a stable participant key, so a caller who redials lands on the
+			-- same shard; each shard has its own pin, and alg 7 hashes "<room>-<shard>".
+			shard = djb2(participant_key(callid)) % shards
+			key = room .. "-" .. shard
 			kind, set, alg = "cascade", CFG.set_cascade, ALG_HASH_PVAR
 		else
-			kind, set, alg = "room", CFG.set_rooms, CFG.alg_rooms
+			key = room
+			kind, set = "room", CFG.set_rooms
+			-- A room from a header or scoped by domain is not the To / R-URI user: hash the key.
+			if CFG.room_header ~= "" or CFG.room_scope == "domain" then
+				alg = ALG_HASH_PVAR
+			else
+				alg = CFG.alg_rooms
+			end
+		end
+		pinkey = key
+		KSR.pv.sets("$var(dskey)", key)
+		KSR.pv.seti("$avp(sbc_set)", set)
+		KSR.pv.seti("$avp(sbc_alg)", alg)
+		if shard ~= nil then
+			KSR.pv.seti("$avp(sbc_shard)", shard)
+		end
+		KSR.pv.sets("$avp(sbc_pinkey)", pinkey)
+		KSR.pv.sets("$avp(sbc_room)", room)
+		KSR.hdr.append(ROOM_HEADER_OUT .. ": " .. room .. "\r\n")
+	end
+
+	if pinkey ~= nil then
+		local pinned = live_pin(pinkey)
+		if pinned ~= nil then
+			KSR.setdsturi(pinned)
+			KSR.pv.sets("$avp(sbc_pinned)", pinned)
+			KSR.info(string.format("sbc-route call_id=%s kind=%s ruser=%s room=%s key=%s pin=%s dst=%s\n",
+				callid, kind, ruser, room, key, "hit", pinned))
+			KSR.tm.t_on_failure("ksr_failure_route")
+			relay()
 		end
 	end
 
@@ -189,6 +416,10 @@ local function route_initial_invite()
 			callid, kind, ruser, set, alg, key))
 		KSR.sl.sl_send_reply(503, "Service Unavailable")
 		KSR.x.exit()
+	end
+
+	if pinkey ~= nil then
+		make_pin(room, shard, pinkey, pv("$du"))
 	end
 
 	KSR.info(string.format("sbc-route call_id=%s kind=%s ruser=%s set=%d alg=%d key=%s dst=%s\n",
@@ -290,6 +521,8 @@ function ksr_failure_route()
 
 	local callid = pv("$ci")
 	local failed = pv("$du")
+	local pinkey = KSR.pv.get("$avp(sbc_pinkey)")
+	local pinned = KSR.pv.get("$avp(sbc_pinned)")
 	local reason
 	if KSR.tm.t_branch_timeout() > 0 then
 		if KSR.tm.t_branch_replied() > 0 then
@@ -297,14 +530,39 @@ function ksr_failure_route()
 			return 1
 		end
 		reason = "timeout"
-		KSR.dispatcher.ds_mark_dst_state("i")
+		-- Only a dispatcher selection can be marked; a pinned destination was set directly.
+		if pinned == nil then
+			KSR.dispatcher.ds_mark_dst_state("i")
+		end
 	elseif KSR.tm.t_check_status("^(5[0-9][0-9]|408)$") > 0 then
 		reason = "status-" .. pv("$T_reply_code")
 	else
 		return 1
 	end
 
-	if KSR.dispatcher.ds_next_dst() < 0 then
+	local nextok
+	if pinned ~= nil and tostring(pinned) == failed then
+		-- The room's pinned node failed this caller: place the caller as a new room would
+		-- be, skipping that node. Only a node that did not answer at all loses the pin; one
+		-- that refused (5xx: full, paused) keeps it, and the control plane links the halves.
+		KSR.pv.unset("$avp(sbc_pinned)")
+		KSR.pv.sets("$var(dskey)", tostring(pinkey))
+		nextok = select_dst(tonumber(KSR.pv.get("$avp(sbc_set)")), tonumber(KSR.pv.get("$avp(sbc_alg)"))) > 0
+		while nextok and pv("$du") == failed do
+			nextok = KSR.dispatcher.ds_next_dst() > 0
+		end
+		if nextok and reason == "timeout" then
+			make_pin(tostring(KSR.pv.get("$avp(sbc_room)")), KSR.pv.get("$avp(sbc_shard)"), tostring(pinkey), pv("$du"))
+		end
+	else
+		nextok = KSR.dispatcher.ds_next_dst() > 0
+		-- The pin this call made points at the node that failed: move it with the caller.
+		if nextok and pinkey ~= nil and parse_pin(KSR.htable.sht_get("pins", tostring(pinkey))) == failed then
+			make_pin(tostring(KSR.pv.get("$avp(sbc_room)")), KSR.pv.get("$avp(sbc_shard)"), tostring(pinkey), pv("$du"))
+		end
+	end
+
+	if not nextok then
 		KSR.warn(string.format("sbc-failover call_id=%s failed_dst=%s reason=%s next=none\n",
 			callid, failed, reason))
 		-- nothing left to try: the failure (or tm's 408) goes upstream
@@ -315,6 +573,53 @@ function ksr_failure_route()
 		callid, failed, reason, pv("$du")))
 	KSR.tm.t_on_failure("ksr_failure_route")
 	relay()
+end
+
+-- Pins heard on NATS (kamailio.cfg: nats event_callback). Every Kamailio hears every pin,
+-- its own included. A pin is taken when this Kamailio has none for the key, or when the
+-- heard one was made earlier (ties: the smaller URI), so two Kamailios that placed one
+-- room at once end on the same pin. Anything malformed is logged and dropped.
+local PIN_FIELD = {
+	room = '"room":"([%w%._/%-]+)"',
+	key = '"key":"([%w%._/%-]+)"',
+	uri = '"uri":"([^"]+)"',
+	by = '"by":"([%w%._%-]+)"',
+	at = '"at":(%d+)',
+}
+
+local function take_pin(body)
+	local f = {}
+	for name, pattern in pairs(PIN_FIELD) do
+		f[name] = string.match(body, pattern)
+		if f[name] == nil then
+			KSR.warn(string.format("sbc-pin refused: no valid %s in %s\n", name, string.sub(body, 1, 300)))
+			return
+		end
+	end
+	if #f.key > ROOM_KEY_MAX + 12 or not string.match(f.uri, URI_SHAPE) then
+		KSR.warn(string.format("sbc-pin refused: bad key or uri in %s\n", string.sub(body, 1, 300)))
+		return
+	end
+	if f.by == CFG.kamailio_id then
+		return
+	end
+	local at = tonumber(f.at)
+	local uri, have_at = parse_pin(KSR.htable.sht_get("pins", f.key))
+	if uri ~= nil and (have_at < at or (have_at == at and uri <= f.uri)) then
+		if uri ~= f.uri then
+			KSR.info(string.format("sbc-pin key=%s kept dst=%s over dst=%s by=%s (earlier)\n", f.key, uri, f.uri, f.by))
+		end
+		return
+	end
+	KSR.htable.sht_sets("pins", f.key, f.uri .. ";at=" .. f.at .. ";by=" .. f.by)
+	KSR.info(string.format("sbc-pin key=%s dst=%s heard by=%s\n", f.key, f.uri, f.by))
+end
+
+function ksr_nats_event(evname)
+	if PINS_SUBJECT ~= nil and evname == "nats:" .. PINS_SUBJECT then
+		take_pin(pv("$natsData"))
+	end
+	return 1
 end
 
 -- HTTP requests (xhttp event_callback): JSON-RPC on the management socket only.

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
-for p in kamailio kamailio-lua-modules kamailio-postgres-modules sip-tester \
+for p in kamailio kamailio-lua-modules kamailio-postgres-modules kamailio-nats-modules sip-tester \
          postgresql redis-server nats-server docker-compose; do
   have "$p" || need_pkgs+=("$p")
 done

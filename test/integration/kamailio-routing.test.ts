@@ -247,7 +247,7 @@ describe('kamailio routing (real Kamailio, Postgres, sipp)', () => {
       const h = (await kam.rpc('dispatcher.hash', [set2.length, room])) as { slot: number };
       expect([...(roomNode.get(room) ?? [])][0], `room ${room}`).toBe(set2[h.slot]?.uri);
     }
-    expect(kam.output()).toMatch(/kind=room ruser=3001 set=2 alg=2 key= dst=/);
+    expect(kam.output()).toMatch(/kind=room ruser=3001 set=2 alg=2 key=3001 dst=/);
   });
 
   it('routes a room listed in htable "cascade" through set 3 with alg 7 over "<room>-<shard>"', async () => {

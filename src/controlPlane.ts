@@ -7,6 +7,9 @@ import type { ControlPlaneConfig } from './config/controlPlane.js';
 import { ConfigError } from './config/env.js';
 import { checkReloadDelta } from './config/kamailioReloadDelta.js';
 import { subjects } from './events/subjects.js';
+
+/** Until subjects.ts carries it (the agent work adds `kamailioPins`): where routing.lua publishes pins. */
+const kamailioPinsSubject = (prefix: string) => `${prefix}.kamailio.pins`;
 import { buildApp } from './http/app.js';
 import { reconcilerReadiness, replicaReadiness } from './http/readiness.js';
 import { KamailioAddressBook } from './kamailio/addresses.js';
@@ -19,11 +22,13 @@ import { authenticatorFor } from './nats/auth.js';
 import { consumeMembershipNotices, publishMembershipNotice } from './nats/membershipNotices.js';
 import { natsMessageBus } from './nats/natsMessageBus.js';
 import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
+import { consumePinMessages } from './nats/pinMessages.js';
 import { PgDispatcherStore } from './postgres/dispatcherStore.js';
 import { migrate } from './postgres/migrations.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { publishEpoch } from './redis/epochFence.js';
 import { RedisNodeRegistry } from './redis/redisNodeRegistry.js';
+import { RedisRoomRegistry } from './redis/redisRoomRegistry.js';
 import { slotsRecoveredFrom } from './registry/membership.js';
 import { waitForDependency } from './startup.js';
 import { PACKAGE_VERSION } from './version.js';
@@ -108,6 +113,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const registry = new RedisNodeRegistry(redis, config.SBC_REDIS_PREFIX, (nodeId, reason) =>
       logger.error({ nodeId, reason }, 'unreadable node record in Redis skipped'),
     );
+    const rooms = new RedisRoomRegistry(redis, config.SBC_REDIS_PREFIX, (room, reason) => logger.error({ room, reason }, 'unreadable room record in Redis skipped'));
     const store = new PgDispatcherStore(pool, config.managedSets);
     const addresses = new KamailioAddressBook(config.SBC_KAMAILIO_SIP_URIS);
     const reconciler = new Reconciler({
@@ -125,6 +131,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       logger: logger.child({ component: 'reconciler' }),
       metrics,
       leadership: { epoch: () => election.epoch(), fencedOut: (err) => election.fencedOut(err) },
+      rooms: { registry: rooms, pinGraceMs: config.SBC_ROOM_PIN_GRACE_MS },
     });
     // Every replica consumes and serves the API; only the elected leader reconciles.
     const electionLog = logger.child({ component: 'election' });
@@ -187,6 +194,16 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       metrics,
       logger: logger.child({ component: 'nats' }),
     });
+    const pins = consumePinMessages(bus, kamailioPinsSubject(config.SBC_NATS_PREFIX), {
+      rooms,
+      metrics,
+      logger: logger.child({ component: 'nats' }),
+      // A fact for the leader's next pass, which may be on another replica.
+      onPin: () => {
+        reconciler.trigger(false);
+        publishMembershipNotice(bus, subjects(config.SBC_NATS_PREFIX).membershipChanged, false);
+      },
+    });
     void (async () => {
       for await (const s of nats.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect') logger.warn({ nats: s.type }, 'NATS connection status');
@@ -232,6 +249,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
         await app.close();
         await consumer.stop();
         await notices.drain();
+        await pins.drain();
         await nats.drain().catch(() => undefined);
         await reconciler.stop();
         // After the last pass: a leader that stops hands over within about one renew.

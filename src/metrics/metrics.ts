@@ -115,6 +115,41 @@ export function createMetrics() {
       labelNames: ['store'] as const,
       registers: [registry],
     }),
+    rooms: new Gauge({
+      name: 'sbc_rooms',
+      help: 'Rooms in the room table as of the last reconcile, by kind (pinned: has a pin; split: hosted by two nodes without a cascade)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    roomPinsEnded: new Counter({
+      name: 'sbc_room_pins_ended_total',
+      help: 'Room pins the control plane ended, by reason (node-gone, unconfirmed, destroyed)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    roomSplits: new Counter({
+      name: 'sbc_room_splits_total',
+      help: 'Rooms found hosted by two or more nodes without being cascaded (each split counted once, when found)',
+      registers: [registry],
+    }),
+    kamailioPinWrites: new Counter({
+      name: 'sbc_kamailio_pin_writes_total',
+      help: "Writes to a Kamailio's pins htable by the pin sync, by kamailio and op (set, delete)",
+      labelNames: ['kamailio', 'op'] as const,
+      registers: [registry],
+    }),
+    kamailioPinsInSync: new Gauge({
+      name: 'sbc_kamailio_pins_in_sync',
+      help: "1 when the Kamailio's pins htable equalled the room table after the last pass",
+      labelNames: ['kamailio'] as const,
+      registers: [registry],
+    }),
+    pinMessages: new Counter({
+      name: 'sbc_pin_messages_total',
+      help: 'Pin messages heard from Kamailio on NATS, by outcome (taken, kept: an earlier or decided pin stays, rejected-<reason>)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
   };
   return m;
 }

@@ -3,6 +3,7 @@ import type { KamailioDrift, KamailioSnapshot } from '../core/kamailioView.js';
 import type { MachineIntent } from '../core/machine.js';
 import type { NodeRecord, NodeState } from '../core/node.js';
 import type { Change } from '../core/planChanges.js';
+import type { Pin } from '../core/pins.js';
 
 /** A stored node state change made in a pass. */
 export interface AppliedTransition {
@@ -67,6 +68,19 @@ export interface DispatcherPass {
   tableError?: Error;
   readonly kamailios: KamailioOutcome[];
   readonly observations: KamailioObservation[];
+  /** Set by the rooms step: the pins every Kamailio must hold, and the keys whose pin ended this pass. */
+  rooms?: RoomsOutcome;
+}
+
+/** What the rooms step decided, for the pin sync of each Kamailio. */
+export interface RoomsOutcome {
+  /** key -> pin */
+  readonly pins: ReadonlyMap<string, Pin>;
+  /** Keys whose pin ended in this pass: removed from every Kamailio. */
+  readonly ended: ReadonlySet<string>;
+  /** Keys the table knows (pinned or not): a Kamailio pin outside them is adopted, never deleted. */
+  readonly known: ReadonlySet<string>;
+  readonly error?: string;
 }
 
 export function newDispatcherPass(): DispatcherPass {

@@ -7,12 +7,15 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { DispatcherStore } from '../ports/dispatcherStore.js';
 import type { KamailioRpc } from '../ports/kamailioRpc.js';
 import type { NodeRegistry } from '../ports/nodeRegistry.js';
+import type { RoomRegistry } from '../ports/roomRegistry.js';
 import type { MembershipPolicy } from '../registry/membership.js';
 import { newDispatcherPass, type AppliedTransition, type DispatcherPass, type KamailioObservation, type KamailioOutcome } from './dispatcherPass.js';
 import { ReconcileRunner, type PassOutcome, type StepPlan } from './runner.js';
 import { dispatcherTableStep } from './steps/dispatcherTable.js';
 import { kamailioAddressesStep } from './steps/kamailioAddresses.js';
 import { kamailioDispatcherStep } from './steps/kamailioDispatcher.js';
+import { kamailioPinsStep } from './steps/kamailioPins.js';
+import { roomsStep } from './steps/rooms.js';
 import { leadershipStep } from './steps/leadership.js';
 import { nodePromotionsStep, nodeTransitionsStep } from './steps/nodeTransitions.js';
 
@@ -45,6 +48,8 @@ export interface ReconcilerDeps {
   readonly leadership?: Leadership;
   /** Wall clock for stored deadlines; injectable for tests. */
   readonly now?: () => number;
+  /** The room table and its pins in every Kamailio (steps/rooms.ts, steps/kamailioPins.ts). */
+  readonly rooms?: { readonly registry: RoomRegistry; readonly pinGraceMs: number };
 }
 
 export interface ReconcileReport {
@@ -79,6 +84,7 @@ export class Reconciler {
   constructor(private readonly deps: ReconcilerDeps) {
     const now = deps.now ?? Date.now;
     const leader = deps.leadership ? { leadership: deps.leadership } : {};
+    const rooms = deps.rooms;
     const transitions = { registry: deps.registry, membership: deps.membership, metrics: deps.metrics, now, ...leader };
     const plan: StepPlan<DispatcherPass> = [
       ...(deps.leadership ? [leadershipStep(deps.leadership)] : []),
@@ -87,6 +93,12 @@ export class Reconciler {
       deps.kamailios.map((kamailio) =>
         kamailioDispatcherStep({ kamailio, managedSets: deps.managedSets, reloadDeltaMs: deps.reloadDeltaMs, markHoldMs: deps.markHoldMs ?? DEFAULT_MARK_HOLD_MS, metrics: deps.metrics, now, ...leader }),
       ),
+      ...(rooms
+        ? [
+            roomsStep({ rooms: rooms.registry, pinGraceMs: rooms.pinGraceMs, metrics: deps.metrics, now, ...leader }),
+            deps.kamailios.map((kamailio) => kamailioPinsStep({ kamailio, rooms: rooms.registry, metrics: deps.metrics, ...leader })),
+          ]
+        : []),
       ...(deps.addresses ? [kamailioAddressesStep({ kamailios: deps.kamailios, addresses: deps.addresses, refreshMs: deps.resyncMs })] : []),
       nodePromotionsStep(transitions),
       {

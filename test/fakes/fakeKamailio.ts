@@ -16,7 +16,10 @@ export class FakeKamailio implements KamailioRpc {
   /** What corex.list_sockets answers: Kamailio's own listen addresses. */
   sockets: KamailioSocket[] = [{ proto: 'udp', addresses: ['127.0.0.1'], port: 5060, advertise: undefined }];
   /** Defined htables and their items. */
-  readonly htables = new Map<string, Map<string, string | number>>([['cascade', new Map()]]);
+  readonly htables = new Map<string, Map<string, string | number>>([
+    ['cascade', new Map()],
+    ['pins', new Map()],
+  ]);
   down = false;
   private lastReload = -Infinity;
   constructor(

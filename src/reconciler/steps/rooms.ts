@@ -1,0 +1,72 @@
+import { inRouting } from '../../core/node.js';
+import { decideRooms, type RoomDecision, type RoomRecord } from '../../core/rooms.js';
+import type { Leadership } from '../../leader/leadership.js';
+import type { Metrics } from '../../metrics/metrics.js';
+import type { RoomRegistry } from '../../ports/roomRegistry.js';
+import type { DispatcherPass } from '../dispatcherPass.js';
+import type { ReconcileStep } from '../runner.js';
+import { refusedByFence } from './leadership.js';
+
+export interface RoomsStepDeps {
+  readonly rooms: RoomRegistry;
+  /** How long a pin may wait for its conference (SBC_ROOM_PIN_GRACE_MS). */
+  readonly pinGraceMs: number;
+  readonly metrics: Pick<Metrics, 'rooms' | 'roomPinsEnded' | 'roomSplits' | 'fencedWrites'>;
+  readonly now: () => number;
+  readonly leadership?: Leadership;
+}
+
+const changed = (r: RoomRecord, d: RoomDecision): boolean =>
+  d.ended !== undefined ||
+  d.split !== undefined ||
+  r.pin?.uri !== d.pin?.uri ||
+  r.pin?.at !== d.pin?.at ||
+  r.confirmedAt !== d.confirmedAt;
+
+/**
+ * The room table's pass (after node transitions, so gone nodes are known): decides every
+ * room's pin (core/rooms.ts), saves what changed under the leader's epoch, and hands the
+ * pins to each Kamailio's pin sync. Never fails the pass: routing of ordinary calls must not
+ * wait on the room table; a failure leaves `rooms.error` and the pin syncs stand still.
+ */
+export function roomsStep(deps: RoomsStepDeps): ReconcileStep<DispatcherPass> {
+  const leader = deps.leadership ? { leadership: deps.leadership } : {};
+  return {
+    name: 'rooms',
+    async run(pass, ctx) {
+      try {
+        for (const t of pass.transitions) if (t.to === 'gone') await deps.rooms.forgetNode(t.nodeId);
+        const records = await deps.rooms.list();
+        const nodes = pass.nodes.filter((n) => inRouting(n.state)).map((n) => ({ nodeId: n.nodeId, uri: n.sipUri }));
+        const decisions = decideRooms({ rooms: records, nodes, now: deps.now(), pinGraceMs: deps.pinGraceMs });
+        const pins = new Map<string, NonNullable<RoomDecision['pin']>>();
+        const ended = new Set<string>();
+        let splits = 0;
+        for (const [i, d] of decisions.entries()) {
+          const r = records[i] as RoomRecord;
+          if (changed(r, d)) await deps.rooms.saveDecision(d, pass.epoch);
+          if (d.pin) pins.set(d.pin.key, d.pin);
+          if (d.ended) {
+            deps.metrics.roomPinsEnded.inc({ reason: d.ended });
+            ctx.logger.info({ room: d.room, reason: d.ended, uri: r.pin?.uri }, 'room pin ended');
+            if (r.pin && !d.pin) ended.add(r.pin.key);
+          }
+          if (d.split) {
+            splits++;
+            if (!r.splitsRepaired || r.pin?.uri !== d.pin?.uri) {
+              deps.metrics.roomSplits.inc();
+              ctx.logger.warn({ room: d.room, nodes: d.split, pin: d.pin?.uri }, 'room split across nodes: pin points at the larger half');
+            }
+          }
+        }
+        deps.metrics.rooms.set({ kind: 'pinned' }, pins.size);
+        deps.metrics.rooms.set({ kind: 'split' }, splits);
+        pass.rooms = { pins, ended, known: new Set(records.flatMap((r) => [r.room, ...(r.pin ? [r.pin.key] : [])])) };
+      } catch (err) {
+        if (refusedByFence(err, { ...leader, metrics: deps.metrics }, ctx, 'room decision')) throw err;
+        ctx.logger.error({ err }, 'room table pass failed; pins stay as they are');
+        pass.rooms = { pins: new Map(), ended: new Set(), known: new Set(), error: (err as Error).message };
+      }
+    },
+  };
+}

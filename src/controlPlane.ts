@@ -219,6 +219,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const staleAfterMs = Math.max(3 * config.SBC_RESYNC_MS, 30_000);
     const app = await buildApp({
       registry,
+      rooms,
       agents,
       dispatcher: reconciler,
       cluster: election,

@@ -10,11 +10,12 @@ import { healthRoutes, type HealthRoutesDeps } from './routes/health.js';
 import { metricsRoutes, type MetricsRoutesDeps } from './routes/metrics.js';
 import { nodeRoutes, type NodeRoutesDeps } from './routes/nodes.js';
 import { openapiRoutes } from './routes/openapi.js';
+import { roomRoutes, type RoomRoutesDeps } from './routes/rooms.js';
 
 export type { ReadinessCheck } from './readiness.js';
 
 /** What every resource's routes need, together (each plugin takes only its own part). */
-export interface AppDeps extends NodeRoutesDeps, DispatcherRoutesDeps, ClusterRoutesDeps, HealthRoutesDeps, MetricsRoutesDeps {
+export interface AppDeps extends NodeRoutesDeps, RoomRoutesDeps, DispatcherRoutesDeps, ClusterRoutesDeps, HealthRoutesDeps, MetricsRoutesDeps {
   readonly logger?: FastifyBaseLogger;
   readonly version: string;
 }
@@ -56,8 +57,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   // One plugin per resource; each is handed only the dependencies it declares.
-  const { registry, agents, dispatcher, managedSets, cluster, readiness, metrics } = deps;
+  const { registry, rooms, agents, dispatcher, managedSets, cluster, readiness, metrics } = deps;
   await app.register(nodeRoutes, { registry, agents });
+  await app.register(roomRoutes, { rooms, registry });
   await app.register(dispatcherRoutes, { dispatcher, managedSets });
   await app.register(clusterRoutes, { cluster });
   await app.register(healthRoutes, { readiness });

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { NODE_HEALTH, NODE_STATES } from '../core/node.js';
+import { ROOM_KEY_PATTERN } from '../core/pins.js';
 import { StatusResult } from '../events/commands.js';
 import { NodeBlocker, NodeId } from '../events/schemas.js';
 import { ERROR_CODES, type ErrorCode } from './errors.js';
@@ -141,4 +142,36 @@ export const ClusterView = Type.Object({
       live: Type.Boolean({ description: 'Renewed within the lease' }),
     }),
   ),
+});
+
+export const RoomParams = Type.Object(
+  { room: Type.String({ pattern: ROOM_KEY_PATTERN.source, description: 'Room key: the number, or <domain>/<number> (URL-encode the slash) with SBC_ROOM_SCOPE=domain' }) },
+  { additionalProperties: false },
+);
+
+export const RoomView = Type.Object({
+  room: Type.String(),
+  pin: Type.Union([
+    Type.Object({
+      key: Type.String(),
+      uri: Type.String({ description: 'Where every Kamailio sends the room\'s callers' }),
+      nodeId: Type.Union([NodeId, Type.Null()], { description: 'The live node at that URI; null when none is' }),
+      by: Type.String({ description: 'The Kamailio that placed the room (SBC_KAMAILIO_ID), or control' }),
+      at: Type.String({ format: 'date-time' }),
+      confirmedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When a conference on that node confirmed it; null while it waits (SBC_ROOM_PIN_GRACE_MS)' }),
+    }),
+    Type.Null(),
+  ]),
+  nodes: Type.Array(
+    Type.Object({
+      nodeId: NodeId,
+      conferenceUuid: Type.String(),
+      members: Type.Integer({ description: 'Every member, links included' }),
+      links: Type.Integer({ description: 'Members that are cascade links to other nodes' }),
+      updatedAt: Type.String({ format: 'date-time' }),
+    }),
+    { description: 'Each node\'s conference of this room, as its agent reported it' },
+  ),
+  members: Type.Integer({ description: 'Participants over all nodes (links not counted)' }),
+  splitsRepaired: Type.Integer({ description: 'Times the room was found on two nodes without a cascade and its pin pointed at the larger half' }),
 });

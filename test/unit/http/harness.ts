@@ -3,6 +3,7 @@ import type { StatusResult } from '../../../src/events/commands.js';
 import { buildApp, type AppDeps } from '../../../src/http/app.js';
 import type { AgentCommands } from '../../../src/nats/agentCommands.js';
 import { createMetrics, type Metrics } from '../../../src/metrics/metrics.js';
+import { InMemoryRoomRegistry } from '../../fakes/inMemoryRoomRegistry.js';
 import { InMemoryNodeRegistry } from '../../fakes/inMemoryNodeRegistry.js';
 import { FakeStore } from '../../fakes/fakeDispatcherStore.js';
 import { FakeKamailio } from '../../fakes/fakeKamailio.js';
@@ -45,6 +46,7 @@ export class FakeAgents implements AgentCommands {
 /** The in-memory world behind the API: nodes 1 (active), 2 (gone), 3 (joining); k1 answers, k2 is down. */
 export interface Fakes {
   readonly registry: InMemoryNodeRegistry;
+  readonly rooms: InMemoryRoomRegistry;
   readonly store: FakeStore;
   readonly kamailios: readonly [FakeKamailio, FakeKamailio];
   readonly metrics: Metrics;
@@ -85,7 +87,7 @@ export async function fakes(): Promise<Fakes> {
       { replicaId: 'cp-b', order: 2, role: 'follower', lastSeenMsAgo: 412.6, live: true },
     ],
   };
-  return { registry, store, kamailios: [up, down], metrics, agents: new FakeAgents(), reconciler, cluster };
+  return { registry, rooms: new InMemoryRoomRegistry(), store, kamailios: [up, down], metrics, agents: new FakeAgents(), reconciler, cluster };
 }
 
 /** The HTTP API over `fx` (fresh fakes by default); `over` replaces any dependency. */
@@ -93,6 +95,7 @@ export async function testApp(over: Partial<AppDeps> = {}, fx?: Fakes): Promise<
   const f = fx ?? (await fakes());
   const app = await buildApp({
     registry: f.registry,
+    rooms: f.rooms,
     agents: f.agents,
     dispatcher: f.reconciler,
     managedSets: managed,

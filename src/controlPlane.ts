@@ -6,10 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ControlPlaneConfig } from './config/controlPlane.js';
 import { ConfigError } from './config/env.js';
 import { checkReloadDelta } from './config/kamailioReloadDelta.js';
+import { kamailioPinsSubject } from './events/pins.js';
 import { subjects } from './events/subjects.js';
-
-/** Until subjects.ts carries it (the agent work adds `kamailioPins`): where routing.lua publishes pins. */
-const kamailioPinsSubject = (prefix: string) => `${prefix}.kamailio.pins`;
 import { buildApp } from './http/app.js';
 import { reconcilerReadiness, replicaReadiness } from './http/readiness.js';
 import { KamailioAddressBook } from './kamailio/addresses.js';

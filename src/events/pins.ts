@@ -12,6 +12,9 @@ import { parsePin, ROOM_KEY_PATTERN, type Pin } from '../core/pins.js';
  */
 export const MAX_PIN_MESSAGE_BYTES = 1024;
 
+/** Where routing.lua publishes pins (kamailio.cfg's SBC_NATS_PINS_SUBSCRIPTION names the same subject). */
+export const kamailioPinsSubject = (prefix: string): string => `${prefix}.kamailio.pins`;
+
 export const KamailioPinMessage = Type.Object(
   {
     v: Type.Literal(1),

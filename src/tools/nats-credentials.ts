@@ -1,4 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fromSeed } from '@nats-io/nkeys';
@@ -12,7 +13,10 @@ import { generateUser, parseNkeySeed, renderAuthorization, type NatsRole, type N
  *   node dist/src/tools/nats-credentials.js --dir /etc/sbc/nats [--prefix sbc] [--agents fs1,fs2]
  *
  * gives `control-plane.nk`, `agent-<name>.nk` (one per agent, so one can be revoked alone;
- * default a single `agent.nk`), mode 0600, and `auth.conf` to `include` from nats-server.conf.
+ * default a single `agent.nk`), `kamailio.password` (Kamailio's nats module can only send a
+ * user and password: SBC_NATS_URL=nats://kamailio:<password>@host:port), mode 0600, and
+ * `auth.conf` to `include` from nats-server.conf (it holds that password too: keep it as
+ * private as the NATS server's own config).
  * Existing seed files are kept, so running it again (a new agent) changes no other key.
  */
 export interface CredentialPlan {
@@ -23,6 +27,8 @@ export interface CredentialPlan {
 
 export interface CredentialFiles {
   readonly controlPlane: string;
+  /** The Kamailio user's password (its nats module takes `nats://kamailio:<password>@host:port`). */
+  readonly kamailio: string;
   readonly agents: Readonly<Record<string, string>>;
   readonly authConf: string;
 }
@@ -51,9 +57,15 @@ export function writeCredentials(plan: CredentialPlan): CredentialFiles {
   const agents: Record<string, string> = {};
   const names = plan.agents.length > 0 ? plan.agents : ['agent'];
   for (const a of names) agents[a] = ensure(a, 'agent', plan.agents.length > 0 ? `agent-${a}.nk` : 'agent.nk');
+  const kamailio = join(plan.dir, 'kamailio.password');
+  if (!existsSync(kamailio)) writeFileSync(kamailio, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+  chmodSync(kamailio, 0o600);
+  const password = readFileSync(kamailio, 'utf8').trim();
+  if (!/^[A-Za-z0-9]{16,128}$/.test(password)) throw new Error(`${kamailio}: the password must be 16-128 letters or digits (it goes into a URL)`);
+  users.push({ name: 'kamailio', role: 'kamailio', password });
   const authConf = join(plan.dir, 'auth.conf');
   writeFileSync(authConf, renderAuthorization(users, plan.prefix), { mode: 0o644 });
-  return { controlPlane, agents, authConf };
+  return { controlPlane, kamailio, agents, authConf };
 }
 
 function main(): void {

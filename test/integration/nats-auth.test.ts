@@ -124,6 +124,29 @@ describe('NATS least privilege (private nats-server with the generated authoriza
     expect(atControlPlane).toEqual([]);
   });
 
+  it('a Kamailio (user and password, as its nats module connects) publishes and hears pins only; the control plane hears them in its queue group', async () => {
+    const password = readFileSync(files.kamailio, 'utf8').trim();
+    const kam = await connect({ servers: url, user: 'kamailio', pass: password, maxReconnectAttempts: 0 });
+    open.push(kam);
+    await expect(connect({ servers: url, user: 'kamailio', pass: 'wrong-password-123', maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization Violation/i);
+    const cp = await as(files.controlPlane);
+    const atControlPlane = received(cp, `${prefix}.kamailio.pins`, 'sbc-control-plane');
+    const atOtherKamailio = received(kam, `${prefix}.kamailio.pins`, 'kam-b');
+    await cp.flush();
+    await kam.flush();
+    kam.publish(`${prefix}.kamailio.pins`, '{}');
+    await kam.flush();
+    await waitFor('pin delivered to both', () => atControlPlane.length === 1 && atOtherKamailio.length === 1, 3000);
+    const denied = nextError(kam);
+    kam.publish(`${prefix}.node.00000000-0000-4000-8000-000000000001.joined`, '{}');
+    expect(await denied).toMatch(/Permissions Violation for Publish to "sbc\.node\./);
+    // An agent cannot forge a pin.
+    const agent = await as(files.agents.fs1 as string);
+    const forged = nextError(agent);
+    agent.publish(`${prefix}.kamailio.pins`, '{}');
+    expect(await forged).toMatch(/Permissions Violation for Publish to "sbc\.kamailio\.pins"/);
+  });
+
   it('the control plane asks one agent a command and gets its answer; the agent answers only requests it received', async () => {
     const cp = await as(files.controlPlane);
     const agent = await as(files.agents.fs1 as string);

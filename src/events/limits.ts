@@ -1,7 +1,7 @@
-import type { NodeMessageKind } from './subjects.js';
+import type { AgentMessageKind } from './subjects.js';
 
-/** Every kind of message on the bus: the node messages and the control plane's request. */
-export type MessageKind = NodeMessageKind | 'reannounce';
+/** Every kind of message on the bus: the node messages (membership and conference) and the control plane's request. */
+export type MessageKind = AgentMessageKind | 'reannounce';
 
 /**
  * Largest payload each kind may have, in bytes, checked before any JSON parsing, so a flood
@@ -16,6 +16,10 @@ export const MAX_MESSAGE_BYTES: Readonly<Record<MessageKind, number>> = Object.f
   joined: 4096,
   heartbeat: 4096,
   left: 1024,
+  // A conference edge is about 700 bytes at most; a rooms snapshot of its 500 largest rooms about
+  // 254 KB: 1 MiB keeps the four-fold margin and is within NATS's default max_payload (1 MB).
+  conference: 4096,
+  rooms: 1_048_576,
   reannounce: 1024,
 });
 

@@ -23,5 +23,8 @@ export const MAX_MESSAGE_BYTES: Readonly<Record<MessageKind, number>> = Object.f
   reannounce: 1024,
 });
 
-/** The same for agent commands (src/events/commands.ts): a request, and its reply (a status result). */
-export const MAX_COMMAND_BYTES = Object.freeze({ request: 1024, reply: 4096 });
+/**
+ * The same for agent commands (src/events/commands.ts): a request (v1 or v2; a v2 `link` is about 800 bytes at most, so 4 KiB, raised from v1's 1 KiB), a v1 reply (a
+ * status result), and a v2 reply (at most a rooms list, as large as a rooms message).
+ */
+export const MAX_COMMAND_BYTES = Object.freeze({ request: 4096, reply: 4096, conferenceReply: 1_048_576 });

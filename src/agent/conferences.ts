@@ -37,8 +37,6 @@ import { inputKinds, type Decision, type Machine } from './machine.js';
  * node, where member events carry no variables).
  */
 
-export const SUBSCRIBED_SUBCLASSES = ['conference::maintenance'] as const;
-
 const ROOM_NAME = new RegExp(ROOM_NAME_PATTERN);
 const LINK_ID = new RegExp(LINK_ID_PATTERN);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

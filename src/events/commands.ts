@@ -357,3 +357,8 @@ export const unlinkRequest = (q: { id: string; nodeId: string; sentAt: number; a
 export const conferencesRequest = (q: { id: string; nodeId: string; sentAt: number }): ConferencesRequest => ({ v: CONFERENCE_COMMAND_VERSION, command: 'conferences', ...q });
 
 export { LINK_ID_PATTERN, ROOM_NAME_PATTERN };
+
+/** The agent's encoder for any reply: by its version, v1 (status, v1 refusals) or v2. */
+export function encodeAnyCommandReply(reply: AgentCommandReply | ConferenceCommandReply): EncodedCommand {
+  return reply.v === CONFERENCE_COMMAND_VERSION ? encodeConferenceCommandReply(reply) : encodeCommandReply(reply);
+}

@@ -187,3 +187,28 @@ describe('commands: refusals', () => {
     for (const a of all) expect(a.kind === 'reply' && encodeAnyCommandReply(a.reply).ok).toBe(true);
   });
 });
+
+describe('commands: v2 (the conference commands)', () => {
+  const conferences = (over: Record<string, unknown> = {}) => ({ v: 2, id: 'c1', nodeId: MAIN_CORE_UUID, sentAt: 1, command: 'conferences', ...over });
+
+  it('a valid v2 request on the served, announced node is handed to the conference machine', () => {
+    const { actions, state } = run([received(conferences())], serving);
+    expect(actions).toEqual([{ kind: 'conference-command', request: conferences(), replyTo: '_INBOX.a' }]);
+    expect(state.reading).toBeUndefined();
+  });
+
+  it('v2 refusals are v2 replies with the v2 codes: wrong node, not announced, stopping, malformed, unknown v2 command', () => {
+    const codes = (inputs: CommandsInput[], from = serving) =>
+      run(inputs, from).actions.flatMap((a) => (a.kind === 'reply' ? [[a.reply.v, a.reply.ok === false && a.reply.error.code]] : []));
+    expect(codes([received(conferences({ nodeId: RESTARTED_CORE_UUID }))])).toEqual([[2, 'wrong-node']]);
+    expect(codes([announced(undefined), received(conferences())])).toEqual([[2, 'not-ready']]);
+    expect(codes([{ kind: 'stop' }, received(conferences())])).toEqual([[2, 'not-ready']]);
+    expect(codes([received(conferences({ command: 'link', args: { room: 'a b' } }))])).toEqual([[2, 'bad-request']]);
+    expect(codes([received(conferences({ command: 'status' }))])).toEqual([[2, 'unknown-command']]);
+    // v1 stays v1.
+    expect(codes([received(request({ command: 'link' }))])).toEqual([[1, 'unknown-command']]);
+    for (const a of run([received(conferences({ nodeId: RESTARTED_CORE_UUID })), received(conferences({ command: 'x' }))], serving).actions) {
+      expect(a.kind === 'reply' && encodeAnyCommandReply(a.reply).ok).toBe(true);
+    }
+  });
+});

@@ -143,3 +143,22 @@ describe('v2: the conference commands', () => {
     expect(decodeConferenceCommandReply(new Uint8Array(MAX_COMMAND_BYTES.conferenceReply + 1))).toMatchObject({ ok: false, reason: 'too-large' });
   });
 });
+
+describe('v2 size limits', () => {
+  it('the largest valid v2 request and reply use at most a quarter of their limits', () => {
+    const uuid = 'ffffffff-ffff-4fff-bfff-ffffffffffff';
+    const host = `sip:${'h'.repeat(182)}:65535`; // 192 characters, the bound
+    const req = encodeConferenceCommandRequest(
+      linkRequest({ id: 'i'.repeat(64), nodeId: uuid, sentAt: Number.MAX_VALUE, args: { room: `R${'r'.repeat(127)}`, linkId: 'l'.repeat(64), target: host, via: host, mediaTimeoutMs: 3_600_000 } }),
+    );
+    if (!req.ok) throw new Error(req.detail);
+    expect(req.data.byteLength * 4).toBeLessThanOrEqual(MAX_COMMAND_BYTES.request);
+    const rooms = Array.from({ length: 500 }, (_, i) => ({
+      room: `${String(i).padStart(3, '0')}${'r'.repeat(125)}`, conferenceUuid: uuid, members: 100_000, links: 100_000,
+      linkIds: Array.from({ length: 4 }, (_, j) => `${j}${'l'.repeat(63)}`),
+    }));
+    const reply = encodeConferenceCommandReply({ v: 2, id: 'i'.repeat(64), nodeId: uuid, ok: true, command: 'conferences', result: { rooms, omitted: 1_000_000, readAt: Number.MAX_VALUE } });
+    if (!reply.ok) throw new Error(reply.detail);
+    expect(reply.data.byteLength * 4).toBeLessThanOrEqual(MAX_COMMAND_BYTES.conferenceReply);
+  });
+});

@@ -45,6 +45,8 @@ const CALL_ID = /^[!-~]{1,256}$/;
 const MAX_DIALED = 64;
 const MAX_PEERS = 256;
 const MAX_UNMATCHED = 64;
+/** At most this many link id look-ups per json_list reading (a fresh agent on a busy node). */
+const MAX_LOOKUPS_PER_READ = 64;
 
 export type Direction = 'inbound' | 'outbound';
 
@@ -246,7 +248,9 @@ interface Waiter {
 type PendingOp =
   | { readonly op: 'read'; readonly publish: boolean; readonly waiters: readonly Waiter[] }
   | { readonly op: 'dial'; readonly waiter: Waiter; readonly room: string; readonly linkId: string }
-  | { readonly op: 'hup'; readonly waiter: Waiter; readonly memberId: number };
+  | { readonly op: 'hup'; readonly waiter: Waiter; readonly memberId: number }
+  /** `uuid_getvar <uuid> sip_h_X-SBC-Cascade`: the link id of a leg the events did not name. */
+  | { readonly op: 'linkid'; readonly uuid: string };
 
 export interface ConferencesState {
   /** The node the membership machine announces; nothing is published without one. */
@@ -360,7 +364,7 @@ export function decideConferences(state: ConferencesState, input: ConferencesInp
       return onApiDone(state, input.token, input.reply, input.at);
     case 'stop': {
       if (state.stopped) return nothing(state, 'already stopped');
-      const waiters = Object.values(state.pending).flatMap((p) => (p.op === 'read' ? p.waiters : [p.waiter]));
+      const waiters = Object.values(state.pending).flatMap((p) => (p.op === 'read' ? p.waiters : p.op === 'linkid' ? [] : [p.waiter]));
       const next: ConferencesState = { ...state, stopped: true, pending: {}, reading: undefined };
       return { state: next, actions: waiters.map((w) => refusal(w, 'not-ready', 'the agent is stopping')) };
     }
@@ -431,7 +435,9 @@ function onEvent(state: ConferencesState, e: ConferenceEventRead): Result {
       next = withConference(base, undefined, e.conferenceUuid);
       break;
   }
-  if (next.nodeId === undefined || next.nodeId !== e.coreUuid) return nothing(next, 'no node announced for these events: tracked, not published');
+  const lookup = e.action === 'add-member' && member?.link === true && member.linkId === undefined ? lookupLinkIds(next, [member.uuid]) : { state: next, actions: [] };
+  next = lookup.state;
+  if (next.nodeId === undefined || next.nodeId !== e.coreUuid) return { state: next, actions: lookup.actions, note: 'no node announced for these events: tracked, not published' };
   const after = next.conferences[e.conferenceUuid];
   const body: ConferenceEdge = {
     nodeId: next.nodeId,
@@ -442,7 +448,24 @@ function onEvent(state: ConferencesState, e: ConferenceEventRead): Result {
     links: after ? linkCount(after) : 0,
     ...(member ? { member: published(member) } : {}),
   };
-  return { state: next, actions: [{ kind: 'publish-conference', body }] };
+  return { state: next, actions: [{ kind: 'publish-conference', body }, ...lookup.actions] };
+}
+
+/**
+ * Asks FreeSWITCH for the X-SBC-Cascade header of legs whose link id no event or bgdial told:
+ * on a node without verbose-events a link dialled by someone else, or by this agent before it
+ * restarted, shows no variables.
+ */
+function lookupLinkIds(state: ConferencesState, uuids: readonly string[]): Result {
+  let next = state;
+  const actions: ConferencesAction[] = [];
+  for (const uuid of uuids) {
+    if (Object.values(next.pending).some((p) => p.op === 'linkid' && p.uuid === uuid)) continue;
+    const started = startApi(next, { op: 'linkid', uuid }, `uuid_getvar ${uuid} sip_h_X-SBC-Cascade`);
+    next = started.state;
+    actions.push(...started.actions);
+  }
+  return { state: next, actions };
 }
 
 const EDGE = { 'conference-create': 'create', 'add-member': 'add-member', 'del-member': 'del-member', 'conference-destroy': 'destroy' } as const;
@@ -471,12 +494,12 @@ function onBgdialResult(state: ConferencesState, e: Extract<ConferenceEventRead,
 }
 
 /** The leg `uuid` is link `linkId`: marks its member if it joined already, else remembers it for add-member. */
-function markLink(state: ConferencesState, uuid: string, linkId: string): ConferencesState {
+function markLink(state: ConferencesState, uuid: string, linkId: string, remember = true): ConferencesState {
   for (const c of Object.values(state.conferences)) {
     const m = c.members.find((x) => x.uuid === uuid);
     if (m) return withConference(state, { ...c, members: c.members.map((x) => (x === m ? { ...x, link: true, linkId } : x)) }, c.conferenceUuid);
   }
-  return { ...state, peers: bounded([...state.peers, { uuid, linkId }], MAX_PEERS) };
+  return remember ? { ...state, peers: bounded([...state.peers, { uuid, linkId }], MAX_PEERS) } : state;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -572,6 +595,12 @@ function onApiDone(state: ConferencesState, token: number, reply: ApiReply, at: 
       }
       return { state: base, actions: [refusal(op.waiter, 'freeswitch-error', `hup answered ${JSON.stringify(text.trim().slice(0, 120))}`)] };
     }
+    case 'linkid': {
+      const value = reply.ok ? reply.output.trim() : '';
+      // `_undef_` (no such header: not a link), an error, or no such channel any more: nothing learned.
+      if (!LINK_ID.test(value) || value === '_undef_') return nothing(base, `no link id for ${op.uuid}`);
+      return nothing(markLink(base, op.uuid, value, false));
+    }
   }
 }
 
@@ -615,14 +644,21 @@ function onRead(state: ConferencesState, op: Extract<PendingOp, { op: 'read' }>,
     });
     conferences[c.conferenceUuid] = { ...c, members };
   }
-  const next: ConferencesState = { ...state, conferences, peers, counts: { ...state.counts, unpublishable } };
+  // Legs whose link id nothing told: links without one, and members this agent never saw an event of.
+  const unknown = Object.values(conferences)
+    .flatMap((c) => c.members)
+    .filter((m) => (m.link && m.linkId === undefined) || (!m.link && !previous.has(m.uuid)))
+    .slice(0, MAX_LOOKUPS_PER_READ)
+    .map((m) => m.uuid);
+  const looked = lookupLinkIds({ ...state, conferences, peers, counts: { ...state.counts, unpublishable } }, unknown);
+  const next = looked.state;
   const snap = roomsSnapshot(conferences);
   const actions: ConferencesAction[] = op.waiters.map((w) => ({
     kind: 'reply-v2',
     replyTo: w.replyTo,
     reply: { v: CONFERENCE_COMMAND_VERSION, id: w.id, nodeId: w.nodeId, ok: true, command: 'conferences', result: { ...snap, readAt: at } },
   }));
-  if (!op.publish) return { state: next, actions };
+  if (!op.publish) return { state: next, actions: [...actions, ...looked.actions] };
   const published = publishRooms(next);
-  return { state: published.state, actions: [...actions, ...published.actions] };
+  return { state: published.state, actions: [...actions, ...published.actions, ...looked.actions] };
 }

@@ -263,10 +263,43 @@ describe('json_list', () => {
   it('after a (re)join the truth replaces what events built, keeping what only events and bgdial told', () => {
     // Events up to A's link (member 3, marked by Caller-Orig-Caller-ID-Name), then the agent re-joins.
     const before = run(fed('cascade-a-plain').slice(0, 5), announced(A));
+    // No variables on A: the link's id is asked of FreeSWITCH.
+    expect(before.actions.filter((a) => a.kind === 'conference-api')).toEqual([
+      { kind: 'conference-api', token: 2, command: 'uuid_getvar 8ffbcdcd-7346-4fee-aa63-d364aa74fbf6 sip_h_X-SBC-Cascade' },
+    ]);
     const rejoin = run([{ kind: 'node-announced', nodeId: undefined }, { kind: 'node-announced', nodeId: A }], before.state);
-    expect(rejoin.actions).toEqual([{ kind: 'conference-api', token: 2, command: 'conference json_list' }]);
-    const read = run([{ kind: 'conference-api-done', token: 2, reply: { ok: true, output: apiOutput('cascade-a-api', 'conference 3000 json_list', 1) }, at: 9 }], rejoin.state);
+    expect(rejoin.actions).toEqual([{ kind: 'conference-api', token: 3, command: 'conference json_list' }]);
+    const read = run([{ kind: 'conference-api-done', token: 3, reply: { ok: true, output: apiOutput('cascade-a-api', 'conference 3000 json_list', 1) }, at: 9 }], rejoin.state);
+    // The look-up in flight is not asked twice.
     expect(read.actions).toEqual([{ kind: 'publish-rooms', nodeId: A, rooms: [{ room: '3000', conferenceUuid: 'a183e574-5d2a-4d04-8415-802526552a8e', members: 3, links: 1, linkIds: [] }] }]);
+    // The captured answer to that very uuid_getvar on A.
+    const answer = apiOutput('cascade-a-api', 'uuid_getvar 8ffbcdcd-7346-4fee-aa63-d364aa74fbf6 sip_h_X-SBC-Cascade');
+    const learned = run([{ kind: 'conference-api-done', token: 2, reply: { ok: true, output: answer }, at: 10 }, { kind: 'conference-tick' }], read.state);
+    expect(learned.actions).toEqual([{ kind: 'publish-rooms', nodeId: A, rooms: [{ room: '3000', conferenceUuid: 'a183e574-5d2a-4d04-8415-802526552a8e', members: 3, links: 1, linkIds: ['1'] }] }]);
+  });
+
+  it('a fresh agent on a node with a link up: json_list does not show the dialling side as a link, the header look-up does', () => {
+    const joined = run([{ kind: 'node-announced', nodeId: A }]);
+    const read = run([{ kind: 'conference-api-done', token: 1, reply: { ok: true, output: apiOutput('cascade-a-api', 'conference 3000 json_list', 1) }, at: 1 }], joined.state);
+    const asked = read.actions.flatMap((a) => (a.kind === 'conference-api' ? [a.command] : []));
+    // Every member this agent never saw an event of (all three here).
+    expect([...asked].sort()).toEqual([
+      'uuid_getvar 15e1d03d-26f8-4c36-9926-e7544f244479 sip_h_X-SBC-Cascade',
+      'uuid_getvar 8ffbcdcd-7346-4fee-aa63-d364aa74fbf6 sip_h_X-SBC-Cascade',
+      'uuid_getvar a209b148-1f60-4cd0-ac3c-9e494b0be6ef sip_h_X-SBC-Cascade',
+    ]);
+    const tokens = read.actions.flatMap((a): Array<[number, string]> => (a.kind === 'conference-api' ? [[a.token, a.command]] : []));
+    const answers = tokens.map(([token, command]): ConferencesInput => ({
+      kind: 'conference-api-done',
+      token,
+      reply: { ok: true, output: command.includes('8ffbcdcd') ? apiOutput('cascade-a-api', 'uuid_getvar 8ffbcdcd-7346-4fee-aa63-d364aa74fbf6 sip_h_X-SBC-Cascade') : '_undef_' },
+      at: 2,
+    }));
+    const r = run([...answers, { kind: 'conference-tick' }], read.state);
+    expect(r.actions).toEqual([{ kind: 'publish-rooms', nodeId: A, rooms: [{ room: '3000', conferenceUuid: 'a183e574-5d2a-4d04-8415-802526552a8e', members: 3, links: 1, linkIds: ['1'] }] }]);
+    // Now an unlink finds it by its id.
+    const unlink = run([{ kind: 'conference-command', request: unlinkRequest({ id: 'u', nodeId: A, sentAt: 1, args: { room: '3000', linkId: '1' } }), replyTo: '_INBOX.u' }], r.state);
+    expect(unlink.actions).toEqual([{ kind: 'conference-api', token: 5, command: 'conference 3000 hup 3' }]);
   });
 
   it('a json_list that fails at a join still publishes what the events built, and is counted', () => {

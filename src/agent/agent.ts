@@ -39,6 +39,8 @@ export interface AgentSettings {
   readonly failedProbesBeforeLost?: number;
   /** At most one reannounce answer per this many ms (default 1000). */
   readonly reannounceMinIntervalMs?: number;
+  /** Publish `conference` and `rooms` messages (SBC_CONFERENCE_MESSAGES; default true). */
+  readonly conferenceMessages?: boolean;
   /** Bound on flushing the final `left` to NATS in stop() (default 2 s). */
   readonly stopFlushTimeoutMs?: number;
 }
@@ -430,15 +432,24 @@ class ShellAgent implements Agent {
         this.conferenceApi(action.token, action.command);
         return;
       case 'publish-conference':
-        this.outbox.node(conferenceMessage(action.body, { seq: this.seq.next(), sentAt: this.now() }));
-        return;
       case 'publish-rooms':
-        this.outbox.node(roomsMessage(action.nodeId, action.rooms, action.omitted, { seq: this.seq.next(), sentAt: this.now() }));
+        if (this.settings.conferenceMessages === false) return;
+        this.publishConferenceMessage(action);
         return;
       case 'publish-joined':
       case 'publish-heartbeat':
       case 'publish-left':
         this.publishNodeMessage(action);
+    }
+  }
+
+  private publishConferenceMessage(action: Extract<ConferencesAction, { kind: 'publish-conference' | 'publish-rooms' }>): void {
+    switch (action.kind) {
+      case 'publish-conference':
+        this.outbox.node(conferenceMessage(action.body, { seq: this.seq.next(), sentAt: this.now() }));
+        return;
+      case 'publish-rooms':
+        this.outbox.node(roomsMessage(action.nodeId, action.rooms, action.omitted, { seq: this.seq.next(), sentAt: this.now() }));
     }
   }
 

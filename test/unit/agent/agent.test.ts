@@ -488,6 +488,19 @@ describe('agent shell: conferences', () => {
     expect(agent.status()).toMatchObject({ unusableEvents: 0, conferences: { unpublishable: 0 } });
   });
 
+  it('SBC_CONFERENCE_MESSAGES=off: no conference or rooms message, the commands still answered', async () => {
+    const fs = new FakeFreeSwitch();
+    fs.coreUuid = B;
+    const { bus, agent } = setup({ heartbeatMs: 60_000, conferenceMessages: false }, fs);
+    await agent.start();
+    for (const h of conferenceEvents('hupall-b-plain').slice(0, 3)) fs.emit(h);
+    bus.request(`${PREFIX}.cmd.${B}`, { v: 2, id: 'q', nodeId: B, sentAt: 1, command: 'conferences' }, '_INBOX.q');
+    await waitFor(() => expect(bus.replies).toHaveLength(1));
+    expect(bus.replies[0]?.body).toMatchObject({ v: 2, ok: true, command: 'conferences', result: { rooms: [] } });
+    expect(bus.conferences).toEqual([]);
+    expect(bus.kinds()).toEqual(['joined:start']);
+  });
+
   it('a link command over NATS: the captured dial string as bgdial, answered with its job id', async () => {
     const fs = new FakeFreeSwitch();
     fs.coreUuid = B;

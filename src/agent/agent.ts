@@ -1,13 +1,23 @@
 import type { Logger } from 'pino';
 import { decodeCommandRequest, decodeReannounce, subjects, type NodeBlocker, type Subjects } from '../events/index.js';
 import { commandsMachine, type CommandsAction, type CommandsInput, type CommandsState } from './commands.js';
+import {
+  conferencesMachine,
+  IGNORED_CONFERENCE_EVENT,
+  isConferenceEvent,
+  readConferenceEvent,
+  type ConferencesAction,
+  type ConferencesInput,
+  type ConferencesState,
+} from './conferences.js';
+import type { ApiReply } from './esl.js';
 import type { FreeSwitchLink, LinkState } from './esl.js';
 import { IRRELEVANT, readFsEvent, type EventHeaders } from './fs-events.js';
 import { parseStatus } from './fs-output.js';
 import { readLiveStatusFrom } from './live-status.js';
 import { MachineCell, type Fed } from './machine.js';
 import { announcedNode, membershipMachine, type MembershipAction, type MembershipInput, type MembershipState } from './membership.js';
-import { heartbeatMessage, joinedMessage, leftMessage, SeqCounter, type AgentIdentity, type Outgoing } from './messages.js';
+import { conferenceMessage, heartbeatMessage, joinedMessage, leftMessage, roomsMessage, SeqCounter, type AgentIdentity, type Outgoing } from './messages.js';
 import { withTimeout, type AgentBus } from './nats.js';
 import { Outbox } from './outbox.js';
 import { readNodeFacts } from './node-facts.js';
@@ -29,6 +39,8 @@ export interface AgentSettings {
   readonly failedProbesBeforeLost?: number;
   /** At most one reannounce answer per this many ms (default 1000). */
   readonly reannounceMinIntervalMs?: number;
+  /** Publish `conference` and `rooms` messages (SBC_CONFERENCE_MESSAGES; default true). */
+  readonly conferenceMessages?: boolean;
   /** Bound on flushing the final `left` to NATS in stop() (default 2 s). */
   readonly stopFlushTimeoutMs?: number;
 }
@@ -47,7 +59,7 @@ export interface AgentStatus {
   readonly sessions: number | undefined;
   readonly blockers: readonly NodeBlocker[] | undefined;
   readonly eslConnected: boolean;
-  readonly published: { readonly joined: number; readonly heartbeat: number; readonly left: number };
+  readonly published: { readonly joined: number; readonly heartbeat: number; readonly left: number; readonly conference: number; readonly rooms: number };
   /** Messages that failed schema validation and were not sent (a bug if ever non-zero). */
   readonly refused: number;
   readonly invalidReannounce: number;
@@ -61,6 +73,14 @@ export interface AgentStatus {
     /** Replies the outbox sent. */
     readonly replies: number;
   } & CommandsState['counts'];
+  readonly conferences: {
+    /** Conferences on this FreeSWITCH as the agent knows them. */
+    readonly known: number;
+    /** Conference events about a name that is not a room name: not published. */
+    readonly unpublishable: number;
+    /** `conference json_list` readings that failed. */
+    readonly failedReads: number;
+  };
 }
 
 export interface Agent {
@@ -76,8 +96,8 @@ export function createAgent(settings: AgentSettings, deps: AgentDeps): Agent {
 }
 
 /** Every input some machine takes, and every action one may ask for. */
-type AgentInput = MembershipInput | CommandsInput;
-type AgentAction = MembershipAction | CommandsAction;
+type AgentInput = MembershipInput | CommandsInput | ConferencesInput;
+type AgentAction = MembershipAction | CommandsAction | ConferencesAction;
 
 /**
  * The shell around the agent's machines: feeds each input (from ESL, the timers, NATS and
@@ -97,6 +117,7 @@ class ShellAgent implements Agent {
   private readonly outbox: Outbox;
   private readonly membership: MachineCell<MembershipState, MembershipInput, MembershipAction>;
   private readonly commands: MachineCell<CommandsState, CommandsInput, CommandsAction>;
+  private readonly conferences: MachineCell<ConferencesState, ConferencesInput, ConferencesAction>;
   /** In the order they decide: for one input, their actions are carried out in this order. */
   private readonly machines: ReadonlyArray<{ readonly name: string; feed(input: AgentInput): Fed<AgentAction> | undefined }>;
   private gate: ReannounceGate = OPEN_GATE;
@@ -135,7 +156,8 @@ class ShellAgent implements Agent {
     this.outbox = new Outbox(deps.bus, this.subjects, this.log);
     this.membership = new MachineCell(membershipMachine({ failedProbesBeforeLost: settings.failedProbesBeforeLost ?? 1 }));
     this.commands = new MachineCell(commandsMachine);
-    this.machines = [this.membership, this.commands];
+    this.conferences = new MachineCell(conferencesMachine({ sipProfile: settings.sipProfile }));
+    this.machines = [this.membership, this.commands, this.conferences];
   }
 
   /** What the membership machine believes now. */
@@ -180,6 +202,7 @@ class ShellAgent implements Agent {
       ignoredReannounce: this.gate.ignored,
       unusableEvents: this.counters.unusableEvents,
       commands: { listening: this.commands.state.listening, ...this.commands.state.counts, replies: sent.replies },
+      conferences: { known: Object.keys(this.conferences.state.conferences).length, ...this.conferences.state.counts },
     };
   }
 
@@ -224,6 +247,8 @@ class ShellAgent implements Agent {
   private async tick(link: FreeSwitchLink): Promise<void> {
     if (this.state.phase === 'up') {
       await this.probe(link, 'tick');
+      // The level-triggered rooms snapshot, once per heartbeat while the node has a conference.
+      if (this.state.phase === 'up' && !this.stopping) this.dispatch({ kind: 'conference-tick' });
       if (this.state.phase === 'up' && !this.stopping && this.now() - this.lastRecheckAt >= this.settings.sessionRecheckMs) {
         await this.recheckSessions(link);
       }
@@ -303,6 +328,12 @@ class ShellAgent implements Agent {
   }
 
   private onFsEvent(headers: EventHeaders): void {
+    if (isConferenceEvent(headers)) {
+      const event = readConferenceEvent(headers);
+      if (event === undefined) this.counters.unusableEvents += 1;
+      else if (event.action !== IGNORED_CONFERENCE_EVENT.action) this.dispatch({ kind: 'conference-event', event });
+      return;
+    }
     const input = readFsEvent(headers);
     if (input === undefined) this.counters.unusableEvents += 1;
     else if (input.kind !== IRRELEVANT.kind) {
@@ -390,12 +421,35 @@ class ShellAgent implements Agent {
         this.readStatus(action.token);
         return;
       case 'reply':
+      case 'reply-v2':
         this.outbox.reply(action.replyTo, action.reply);
+        return;
+      case 'conference-command':
+        // Checked by the command channel; the conference machine carries it out.
+        this.dispatch({ kind: 'conference-command', request: action.request, replyTo: action.replyTo });
+        return;
+      case 'conference-api':
+        this.conferenceApi(action.token, action.command);
+        return;
+      case 'publish-conference':
+      case 'publish-rooms':
+        if (this.settings.conferenceMessages === false) return;
+        this.publishConferenceMessage(action);
         return;
       case 'publish-joined':
       case 'publish-heartbeat':
       case 'publish-left':
         this.publishNodeMessage(action);
+    }
+  }
+
+  private publishConferenceMessage(action: Extract<ConferencesAction, { kind: 'publish-conference' | 'publish-rooms' }>): void {
+    switch (action.kind) {
+      case 'publish-conference':
+        this.outbox.node(conferenceMessage(action.body, { seq: this.seq.next(), sentAt: this.now() }));
+        return;
+      case 'publish-rooms':
+        this.outbox.node(roomsMessage(action.nodeId, action.rooms, action.omitted, { seq: this.seq.next(), sentAt: this.now() }));
     }
   }
 
@@ -431,6 +485,21 @@ class ShellAgent implements Agent {
     reading
       .then((read) => this.dispatch({ kind: 'command-status-read', token, read }))
       .catch((err: unknown) => this.log.error({ err }, 'status command failed'));
+  }
+
+  /** A conference api command beside the loop (json_list, bgdial, hup), bounded by the ESL timeout. */
+  private conferenceApi(token: number, command: string): void {
+    const link = this.link;
+    const reply: Promise<ApiReply> = link
+      ? link.api(command, this.settings.eslTimeoutMs)
+      : Promise.resolve({ ok: false, answered: false, error: 'no event socket yet' });
+    reply
+      .catch((err: unknown): ApiReply => ({ ok: false, answered: false, error: String(err) }))
+      .then((r) => {
+        if (!r.ok) this.log.debug({ command: command.split(' ').slice(0, 3).join(' '), error: r.error }, 'conference command failed');
+        this.dispatch({ kind: 'conference-api-done', token, reply: r, at: this.now() });
+      })
+      .catch((err: unknown) => this.log.error({ err }, 'conference command failed'));
   }
 
   private wake(): void {

@@ -1,9 +1,12 @@
 import {
   AGENT_COMMANDS,
-  COMMAND_ERROR_CODES,
+  CONFERENCE_COMMAND_ERROR_CODES,
+  CONFERENCE_COMMAND_VERSION,
   COMMAND_SCHEMA_VERSION,
   type AgentCommandReply,
-  type CommandErrorCode,
+  type ConferenceCommandErrorCode,
+  type ConferenceCommandReply,
+  type ConferenceCommandRequest,
   type DecodedCommand,
 } from '../events/index.js';
 import type { LiveStatusRead } from './live-status.js';
@@ -39,7 +42,8 @@ export interface CommandsState {
   readonly counts: {
     readonly received: number;
     readonly answered: number;
-    readonly refused: Readonly<Record<CommandErrorCode, number>>;
+    /** By code; v2 refusals by the conference machine are not counted here. */
+    readonly refused: Readonly<Record<ConferenceCommandErrorCode, number>>;
     /** Requests without a reply subject: nobody to answer. */
     readonly unanswerable: number;
   };
@@ -57,9 +61,11 @@ export type CommandsAction =
   | { readonly kind: 'stop-listening'; readonly nodeId: string }
   /** Read FreeSWITCH's live status and feed it back as `command-status-read` with this token. */
   | { readonly kind: 'read-status'; readonly token: number }
-  | { readonly kind: 'reply'; readonly replyTo: string; readonly reply: AgentCommandReply };
+  | { readonly kind: 'reply'; readonly replyTo: string; readonly reply: AgentCommandReply | ConferenceCommandReply }
+  /** A v2 request that passed the channel's checks: for the conference machine to carry out. */
+  | { readonly kind: 'conference-command'; readonly request: ConferenceCommandRequest; readonly replyTo: string };
 
-const NO_REFUSALS = Object.fromEntries(COMMAND_ERROR_CODES.map((c) => [c, 0])) as Record<CommandErrorCode, number>;
+const NO_REFUSALS = Object.fromEntries(CONFERENCE_COMMAND_ERROR_CODES.map((c) => [c, 0])) as Record<ConferenceCommandErrorCode, number>;
 
 export const INITIAL_COMMANDS: CommandsState = {
   listening: undefined,
@@ -82,19 +88,17 @@ type ReplyAction = Extract<CommandsAction, { kind: 'reply' }>;
 
 const nothing = (state: CommandsState, note?: string): Result => (note ? { state, actions: [], note } : { state, actions: [] });
 
-function refusal(state: CommandsState, replyTo: string, id: string | undefined, code: CommandErrorCode, message: string): ReplyAction {
-  return {
-    kind: 'reply',
-    replyTo,
-    reply: {
-      v: COMMAND_SCHEMA_VERSION,
-      ...(id !== undefined ? { id } : {}),
-      ...(state.listening !== undefined ? { nodeId: state.listening } : {}),
-      ok: false,
-      // The schema's bound: a detail quoted from FreeSWITCH or a decoder must not make the reply invalid.
-      error: { code, message: message.slice(0, 512) },
-    },
+/** A refusal in the request's version: v1's codes in a v1 reply, v2's (`cascade-loop` too) only in a v2 one. */
+function refusal(state: CommandsState, replyTo: string, id: string | undefined, code: ConferenceCommandErrorCode, message: string, v: 1 | 2 = COMMAND_SCHEMA_VERSION): ReplyAction {
+  const common = {
+    ...(id !== undefined ? { id } : {}),
+    ...(state.listening !== undefined ? { nodeId: state.listening } : {}),
+    ok: false as const,
   };
+  // The schema's bound: a detail quoted from FreeSWITCH or a decoder must not make the reply invalid.
+  const text = message.slice(0, 512);
+  if (v === CONFERENCE_COMMAND_VERSION) return { kind: 'reply', replyTo, reply: { v: CONFERENCE_COMMAND_VERSION, ...common, error: { code, message: text } } };
+  return { kind: 'reply', replyTo, reply: { v: COMMAND_SCHEMA_VERSION, ...common, error: { code: code === 'cascade-loop' ? 'bad-request' : code, message: text } } };
 }
 
 /** Counts every reply among `actions` as answered or refused by its code. */
@@ -145,19 +149,21 @@ function received(state: CommandsState, request: DecodedCommand, replyTo: string
   if (replyTo === undefined) {
     return nothing({ ...state, counts: { ...state.counts, unanswerable: state.counts.unanswerable + 1 } }, 'a command without a reply subject');
   }
-  if (!request.ok) return replying(state, [refusal(state, replyTo, request.id, 'bad-request', request.detail)]);
+  if (!request.ok) return replying(state, [refusal(state, replyTo, request.id, request.code ?? 'bad-request', request.detail, request.v)]);
   const { id, nodeId, command } = request.value;
-  if (state.stopped) return replying(state, [refusal(state, replyTo, id, 'not-ready', 'the agent is stopping')]);
+  const v = request.value.v;
+  if (state.stopped) return replying(state, [refusal(state, replyTo, id, 'not-ready', 'the agent is stopping', v)]);
   if (nodeId !== state.listening) {
     const serves = state.listening === undefined ? 'no node yet' : `node ${state.listening}`;
-    return replying(state, [refusal(state, replyTo, id, 'wrong-node', `this agent serves ${serves}, not ${nodeId}`)]);
+    return replying(state, [refusal(state, replyTo, id, 'wrong-node', `this agent serves ${serves}, not ${nodeId}`, v)]);
   }
-  if (!(AGENT_COMMANDS as readonly string[]).includes(command)) {
+  if (v === COMMAND_SCHEMA_VERSION && !(AGENT_COMMANDS as readonly string[]).includes(command)) {
     return replying(state, [refusal(state, replyTo, id, 'unknown-command', `unknown command ${JSON.stringify(command)}; this agent takes ${AGENT_COMMANDS.join(', ')}`)]);
   }
   if (state.announced !== nodeId) {
-    return replying(state, [refusal(state, replyTo, id, 'not-ready', `node ${nodeId} is not announced now (FreeSWITCH lost, shut down or restarting)`)]);
+    return replying(state, [refusal(state, replyTo, id, 'not-ready', `node ${nodeId} is not announced now (FreeSWITCH lost, shut down or restarting)`, v)]);
   }
+  if (request.value.v === CONFERENCE_COMMAND_VERSION) return { state, actions: [{ kind: 'conference-command', request: request.value, replyTo }] };
   const waiter: Waiter = { id, nodeId, replyTo };
   if (state.reading) return nothing({ ...state, reading: { ...state.reading, waiting: [...state.reading.waiting, waiter] } });
   const token = state.nextToken;

@@ -77,6 +77,11 @@ export interface EslClientOptions {
   readonly password: string;
   /** Event names for the one `event json` command; BACKGROUND_JOB is added for bgapi. */
   readonly events: readonly string[];
+  /**
+   * CUSTOM subclasses (`conference::maintenance`), subscribed as `CUSTOM <subclass>...` at the
+   * end of the same command: FreeSWITCH reads every word after CUSTOM as a subclass.
+   */
+  readonly subclasses?: readonly string[];
   /** Bound on one attempt: TCP connect, auth/request, auth and subscription replies. */
   readonly handshakeTimeoutMs: number;
   /** Reconnect delay: doubles from min to max per failed attempt, reset by a good connection. */
@@ -112,6 +117,7 @@ interface Waiter {
 type Phase = 'tcp' | 'greeting' | 'auth' | 'subscribe' | 'ready' | 'ended';
 
 const EVENT_NAME = /^[A-Z][A-Z0-9_]*$/;
+const SUBCLASS = /^[A-Za-z0-9_]+(?:::[A-Za-z0-9_]+)*$/;
 
 export class EslClient {
   private session: Session | undefined;
@@ -125,10 +131,12 @@ export class EslClient {
   readonly stats = { lateJobs: 0, unreadableEvents: 0, listenerErrors: 0 };
 
   constructor(readonly opts: EslClientOptions) {
-    const names = [...new Set([...opts.events, 'BACKGROUND_JOB'])];
+    const names = [...new Set([...opts.events.filter((n) => n !== 'CUSTOM'), 'BACKGROUND_JOB'])];
     for (const name of names) if (!EVENT_NAME.test(name)) throw new TypeError(`not an event name: ${JSON.stringify(name)}`);
+    const subclasses = [...new Set(opts.subclasses ?? [])];
+    for (const sub of subclasses) if (!SUBCLASS.test(sub)) throw new TypeError(`not an event subclass: ${JSON.stringify(sub)}`);
     if (/[\r\n]/.test(opts.password)) throw new TypeError('the ESL password must be one line');
-    this.subscription = `event json ${names.join(' ')}`;
+    this.subscription = `event json ${names.join(' ')}${subclasses.length > 0 ? ` CUSTOM ${subclasses.join(' ')}` : ''}`;
   }
 
   /** Starts connecting; reconnects by itself until close(). */

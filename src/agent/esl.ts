@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { EslClient, EslCommandError, EslError, EslTimeoutError, type EslConnectionState } from './esl-client.js';
 import type { EventHeaders } from './esl-frames.js';
-import { SUBSCRIBED_EVENTS } from './fs-events.js';
+import { SUBSCRIBED_EVENTS, SUBSCRIBED_SUBCLASSES } from './fs-events.js';
 
 /** One api command's outcome; never a rejection. */
 export type ApiReply =
@@ -57,6 +57,7 @@ export function openFreeSwitchLink(opts: EslOptions): FreeSwitchLink {
     port: opts.port,
     password: opts.password,
     events: SUBSCRIBED_EVENTS,
+    subclasses: SUBSCRIBED_SUBCLASSES,
     handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 5000,
     logger: opts.logger,
     onEvent: (event) => {

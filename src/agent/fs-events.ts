@@ -10,6 +10,8 @@ export type { EventHeaders } from './esl-frames.js';
  */
 export const SUBSCRIBED_EVENTS = ['CHANNEL_CREATE', 'CHANNEL_DESTROY', 'HEARTBEAT', 'SHUTDOWN', 'API'] as const;
 export type SubscribedEvent = (typeof SUBSCRIBED_EVENTS)[number];
+/** CUSTOM subclasses subscribed to as well: the conference machine's (conferences.ts). */
+export const SUBSCRIBED_SUBCLASSES = ['conference::maintenance'] as const;
 
 /** What one FreeSWITCH event tells the agent. Every event names the process that sent it. */
 export type FsEventInput =
@@ -79,6 +81,9 @@ export function readFsEvent(headers: EventHeaders): FsEventInput | typeof IRRELE
     }
     case 'SHUTDOWN':
       return { kind: 'fs-shutdown', coreUuid };
+    case 'CUSTOM':
+      // conference::maintenance: the conference machine's, read by readConferenceEvent.
+      return IRRELEVANT;
     case 'API': {
       const command = header(headers, 'API-Command');
       if (command === undefined) return undefined;

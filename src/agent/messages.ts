@@ -5,7 +5,10 @@ import {
   type NodeJoined,
   type NodeLeft,
   type NodeBlocker,
+  type NodeConference,
   type NodeLeftReason,
+  type NodeRooms,
+  type RoomSnapshot,
   type Subjects,
 } from '../events/index.js';
 
@@ -31,7 +34,9 @@ export type Stamp = { readonly seq: number; readonly sentAt: number };
 export type Outgoing =
   | { readonly kind: 'joined'; readonly msg: NodeJoined }
   | { readonly kind: 'heartbeat'; readonly msg: NodeHeartbeat }
-  | { readonly kind: 'left'; readonly msg: NodeLeft };
+  | { readonly kind: 'left'; readonly msg: NodeLeft }
+  | { readonly kind: 'conference'; readonly msg: NodeConference }
+  | { readonly kind: 'rooms'; readonly msg: NodeRooms };
 
 /**
  * Sequence numbers start at the agent's start-up time in ms and grow by one per message,
@@ -65,6 +70,15 @@ export function heartbeatMessage(facts: NodeFacts, sessions: number, stamp: Stam
 
 export function leftMessage(nodeId: string, reason: NodeLeftReason, stamp: Stamp): Outgoing {
   return { kind: 'left', msg: { v: SCHEMA_VERSION, nodeId, seq: stamp.seq, sentAt: stamp.sentAt, reason } };
+}
+
+/** A conference edge; the seq comes from the same counter as the membership messages. */
+export function conferenceMessage(body: Omit<NodeConference, 'v' | 'seq' | 'sentAt'>, stamp: Stamp): Outgoing {
+  return { kind: 'conference', msg: { v: SCHEMA_VERSION, ...body, seq: stamp.seq, sentAt: stamp.sentAt } };
+}
+
+export function roomsMessage(nodeId: string, rooms: readonly RoomSnapshot[], omitted: number | undefined, stamp: Stamp): Outgoing {
+  return { kind: 'rooms', msg: { v: SCHEMA_VERSION, nodeId, seq: stamp.seq, sentAt: stamp.sentAt, rooms: [...rooms], ...(omitted !== undefined ? { omitted } : {}) } };
 }
 
 function heartbeatBody(facts: NodeFacts, sessions: number, stamp: Stamp, identity: AgentIdentity): NodeHeartbeat {

@@ -40,6 +40,11 @@ export const agentConfigSpec = {
   SBC_ESL_TIMEOUT_MS: int('Timeout of each FreeSWITCH command', 2000, 100, 60_000),
   SBC_PROBES_BEFORE_LOST: int('Consecutive failed probes (event socket still open) before FreeSWITCH counts as lost and `left` (esl-lost) is published; raise it on boxes that stall under load. A closed event socket is `left` at once', 1, 1, 10),
   SBC_REANNOUNCE_MIN_INTERVAL_MS: int('At most one answer to reannounce requests per this interval; a request inside it is answered once when it ends, further ones are counted and dropped', 1000, 100, 60_000),
+  SBC_CONFERENCE_MESSAGES: oneOf(
+    'Whether the agent publishes `conference` and `rooms` messages (`on`, `off`); a control plane older than them counts each as unknown-kind, so set `off` until every control plane reads them. The link commands work either way',
+    'on',
+    ['on', 'off'],
+  ),
   SBC_LOG_LEVEL: oneOf('pino log level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 };
 
@@ -60,6 +65,8 @@ export interface AgentConfig {
   readonly eslTimeoutMs: number;
   readonly failedProbesBeforeLost: number;
   readonly reannounceMinIntervalMs: number;
+  /** SBC_CONFERENCE_MESSAGES: publish conference and rooms messages. */
+  readonly conferenceMessages: boolean;
   readonly logLevel: AgentEnv['SBC_LOG_LEVEL'];
 }
 
@@ -90,6 +97,7 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     eslTimeoutMs: parsed.SBC_ESL_TIMEOUT_MS,
     failedProbesBeforeLost: parsed.SBC_PROBES_BEFORE_LOST,
     reannounceMinIntervalMs: parsed.SBC_REANNOUNCE_MIN_INTERVAL_MS,
+    conferenceMessages: parsed.SBC_CONFERENCE_MESSAGES === 'on',
     logLevel: parsed.SBC_LOG_LEVEL,
   });
 }

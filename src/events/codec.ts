@@ -2,8 +2,8 @@ import { parseSipUri } from './sipUri.js';
 import type { Decoded } from './decoded.js';
 import { MAX_MESSAGE_BYTES, type MessageKind } from './limits.js';
 import { readMessage } from './reading.js';
-import { checkers, type NodeMessage, type ReannounceRequest } from './schemas.js';
-import { isNodeMessageKind, type Subjects } from './subjects.js';
+import { checkers, type ConferenceNodeMessage, type NodeMessage, type ReannounceRequest } from './schemas.js';
+import { isConferenceMessageKind, isNodeMessageKind, type Subjects } from './subjects.js';
 
 export { REJECT_REASONS, type Decoded, type RejectReason } from './decoded.js';
 
@@ -22,8 +22,19 @@ function parseJson(data: Uint8Array, kind: MessageKind): Decoded<unknown> {
 }
 
 /**
- * Reads one node message as it arrived: subject, size, JSON, version, the known fields
- * checked strictly (unknown ones dropped), the node id against the subject, the SIP URI.
+ * Everything an agent publishes on `{prefix}.node.{nodeId}.{kind}`, by family: `membership`
+ * (joined, heartbeat, left: what the registry ingests) or `conference` (conference, rooms:
+ * facts about the node's conference rooms, no membership fact; never for the registry's seq).
+ */
+export type AgentMessage =
+  | { readonly family: 'membership'; readonly message: NodeMessage }
+  | { readonly family: 'conference'; readonly message: ConferenceNodeMessage };
+
+/**
+ * Reads one node message of a membership kind as it arrived: subject, size, JSON, version,
+ * the known fields checked strictly (unknown ones dropped), the node id against the subject,
+ * the SIP URI. A conference kind is refused as `unknown-kind` here, as by a reader that
+ * predates it; decodeAgentMessage reads both families.
  */
 export function decodeNodeMessage(subjects: Subjects, subject: string, data: Uint8Array): Decoded<NodeMessage> {
   const split = subjects.splitNodeSubject(subject);
@@ -47,6 +58,29 @@ export function decodeNodeMessage(subjects: Subjects, subject: string, data: Uin
     return { ok: true, value: { kind, msg: { ...msg, sipUri: uri.value.uri } } as NodeMessage };
   }
   return { ok: true, value: { kind, msg } as NodeMessage };
+}
+
+/**
+ * Reads any node message, membership or conference, with the same checks in the same order
+ * (same reasons); the result says which family it is, so a consumer routes conference
+ * messages away from the registry.
+ */
+export function decodeAgentMessage(subjects: Subjects, subject: string, data: Uint8Array): Decoded<AgentMessage> {
+  const split = subjects.splitNodeSubject(subject);
+  if (!split) return { ok: false, reason: 'subject', detail: `not a node message subject: ${subject}` };
+  if (!isConferenceMessageKind(split.kind)) {
+    const d = decodeNodeMessage(subjects, subject, data);
+    return d.ok ? { ok: true, value: { family: 'membership', message: d.value } } : d;
+  }
+  const kind = split.kind;
+  const json = parseJson(data, kind);
+  if (!json.ok) return json;
+  const read = readMessage(kind, json.value);
+  if (!read.ok) return read;
+  if (read.value.nodeId !== split.nodeId) {
+    return { ok: false, reason: 'node-id-mismatch', detail: `subject names ${split.nodeId}, body ${read.value.nodeId}` };
+  }
+  return { ok: true, value: { family: 'conference', message: { kind, msg: read.value } as ConferenceNodeMessage } };
 }
 
 export function decodeReannounce(data: Uint8Array): Decoded<ReannounceRequest> {

@@ -1,7 +1,7 @@
-import type { NodeMessageKind } from './subjects.js';
+import type { AgentMessageKind } from './subjects.js';
 
-/** Every kind of message on the bus: the node messages and the control plane's request. */
-export type MessageKind = NodeMessageKind | 'reannounce';
+/** Every kind of message on the bus: the node messages (membership and conference) and the control plane's request. */
+export type MessageKind = AgentMessageKind | 'reannounce';
 
 /**
  * Largest payload each kind may have, in bytes, checked before any JSON parsing, so a flood
@@ -16,8 +16,15 @@ export const MAX_MESSAGE_BYTES: Readonly<Record<MessageKind, number>> = Object.f
   joined: 4096,
   heartbeat: 4096,
   left: 1024,
+  // A conference edge is about 700 bytes at most; a rooms snapshot of its 500 largest rooms about
+  // 254 KB: 1 MiB keeps the four-fold margin and is within NATS's default max_payload (1 MB).
+  conference: 4096,
+  rooms: 1_048_576,
   reannounce: 1024,
 });
 
-/** The same for agent commands (src/events/commands.ts): a request, and its reply (a status result). */
-export const MAX_COMMAND_BYTES = Object.freeze({ request: 1024, reply: 4096 });
+/**
+ * The same for agent commands (src/events/commands.ts): a request (v1 or v2; a v2 `link` is about 800 bytes at most, so 4 KiB, raised from v1's 1 KiB), a v1 reply (a
+ * status result), and a v2 reply (at most a rooms list, as large as a rooms message).
+ */
+export const MAX_COMMAND_BYTES = Object.freeze({ request: 4096, reply: 4096, conferenceReply: 1_048_576 });

@@ -2,13 +2,15 @@ import { KindGuard, type TObject, type TSchema } from '@sinclair/typebox';
 import type { TypeCheck } from '@sinclair/typebox/compiler';
 import type { Decoded } from './decoded.js';
 import type { MessageKind } from './limits.js';
-import { checkers, type NodeHeartbeat, type NodeJoined, type NodeLeft, type ReannounceRequest } from './schemas.js';
+import { checkers, type NodeConference, type NodeHeartbeat, type NodeJoined, type NodeLeft, type NodeRooms, type ReannounceRequest } from './schemas.js';
 
 /** What each kind reads as, whatever version it arrived in. */
 export interface MessageOf {
   joined: NodeJoined;
   heartbeat: NodeHeartbeat;
   left: NodeLeft;
+  conference: NodeConference;
+  rooms: NodeRooms;
   reannounce: ReannounceRequest;
 }
 
@@ -22,6 +24,8 @@ const READERS: { readonly [K in MessageKind]: ReadonlyMap<number, TypeCheck<TObj
   joined: new Map([[1, checkers.joined]]),
   heartbeat: new Map([[1, checkers.heartbeat]]),
   left: new Map([[1, checkers.left]]),
+  conference: new Map([[1, checkers.conference]]),
+  rooms: new Map([[1, checkers.rooms]]),
   reannounce: new Map([[1, checkers.reannounce]]),
 };
 

@@ -128,6 +128,90 @@ export type NodeMessage =
   | { kind: 'heartbeat'; msg: NodeHeartbeat }
   | { kind: 'left'; msg: NodeLeft };
 
+/**
+ * A conference room's name as the agent publishes it (FreeSWITCH's Conference-Name): what
+ * Kamailio's room pins and the cascade links name. A conference with any other name is not
+ * published (the agent counts it and logs it at debug).
+ */
+export const ROOM_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$';
+export const RoomName = Type.String({ pattern: ROOM_NAME_PATTERN, description: 'Conference-Name' });
+
+/** A cascade link's id, chosen by the control plane; sent as the SIP header X-SBC-Cascade. */
+export const LINK_ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
+export const LinkId = Type.String({ pattern: LINK_ID_PATTERN });
+
+/** A FreeSWITCH UUID (Conference-Unique-ID, a channel's Unique-ID). */
+export const FsUuid = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' });
+
+const MemberCount = (description?: string) => Type.Integer({ minimum: 0, maximum: 100_000, ...(description ? { description } : {}) });
+
+export const CONFERENCE_EVENTS = ['create', 'add-member', 'del-member', 'destroy'] as const;
+export type ConferenceEvent = (typeof CONFERENCE_EVENTS)[number];
+
+export const ConferenceMember = Type.Object(
+  {
+    id: Type.Integer({ minimum: 0, maximum: 2_147_483_647, description: 'Member-ID (counts up per FreeSWITCH process)' }),
+    uuid: FsUuid,
+    link: Type.Boolean({ description: 'A cascade link member (either direction)' }),
+    linkId: Type.Optional(LinkId),
+    direction: Type.Union([Type.Literal('inbound'), Type.Literal('outbound')]),
+    callId: Type.Optional(Type.String({ pattern: '^[!-~]{1,256}$', description: 'SIP Call-ID, when FreeSWITCH shows it (verbose-events)' })),
+  },
+  { additionalProperties: false },
+);
+export type ConferenceMember = Static<typeof ConferenceMember>;
+
+/** One edge of a conference on one node: created, a member in or out, destroyed. */
+export const NodeConference = Type.Object(
+  {
+    v: Type.Literal(SCHEMA_VERSION),
+    nodeId: NodeId,
+    seq: Seq,
+    sentAt: SentAt,
+    event: Type.Union(CONFERENCE_EVENTS.map((e) => Type.Literal(e))),
+    room: RoomName,
+    conferenceUuid: FsUuid,
+    members: MemberCount('Conference-Size after the event; 0 on destroy'),
+    links: MemberCount('Link members in the conference after the event'),
+    member: Type.Optional(ConferenceMember),
+  },
+  { additionalProperties: false, $id: 'NodeConferenceV1' },
+);
+export type NodeConference = Static<typeof NodeConference>;
+
+/** Bounds of a rooms snapshot; what lies beyond them is counted, not listed (README). */
+export const MAX_ROOMS_PER_SNAPSHOT = 500;
+export const MAX_LINK_IDS_PER_ROOM = 4;
+
+export const RoomSnapshot = Type.Object(
+  {
+    room: RoomName,
+    conferenceUuid: FsUuid,
+    members: MemberCount(),
+    links: MemberCount(),
+    linkIds: Type.Array(LinkId, { maxItems: MAX_LINK_IDS_PER_ROOM, uniqueItems: true, description: 'Known link ids, smallest first' }),
+  },
+  { additionalProperties: false },
+);
+export type RoomSnapshot = Static<typeof RoomSnapshot>;
+
+/** Every conference on one node, level-triggered: after each (re)join and once per heartbeat while any exists. */
+export const NodeRooms = Type.Object(
+  {
+    v: Type.Literal(SCHEMA_VERSION),
+    nodeId: NodeId,
+    seq: Seq,
+    sentAt: SentAt,
+    rooms: Type.Array(RoomSnapshot, { maxItems: MAX_ROOMS_PER_SNAPSHOT, description: 'Sorted by room name' }),
+    omitted: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Rooms beyond the bound, not listed' })),
+  },
+  { additionalProperties: false, $id: 'NodeRoomsV1' },
+);
+export type NodeRooms = Static<typeof NodeRooms>;
+
+/** What the agent publishes about its conferences, on `{prefix}.node.{nodeId}.conference|rooms`. */
+export type ConferenceNodeMessage = { kind: 'conference'; msg: NodeConference } | { kind: 'rooms'; msg: NodeRooms };
+
 function compile<T extends TSchema>(schema: T): TypeCheck<T> {
   return TypeCompiler.Compile(schema);
 }
@@ -137,5 +221,7 @@ export const checkers = {
   joined: compile(NodeJoined),
   heartbeat: compile(NodeHeartbeat),
   left: compile(NodeLeft),
+  conference: compile(NodeConference),
+  rooms: compile(NodeRooms),
   reannounce: compile(ReannounceRequest),
 } as const;

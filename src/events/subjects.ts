@@ -8,6 +8,9 @@
  *   {prefix}.node.{nodeId}.joined      agent -> control plane
  *   {prefix}.node.{nodeId}.heartbeat   agent -> control plane
  *   {prefix}.node.{nodeId}.left        agent -> control plane
+ *   {prefix}.node.{nodeId}.conference  agent -> control plane (a conference edge)
+ *   {prefix}.node.{nodeId}.rooms       agent -> control plane (every conference, level-triggered)
+ *   {prefix}.kamailio.pins             Kamailio -> control plane and other Kamailios (room pins)
  *   {prefix}.control.reannounce        control plane -> every agent
  *   {prefix}.control.membership        control plane replica -> every replica (the leader reconciles)
  *   {prefix}.cmd.{nodeId}              control plane -> one agent (request/reply)
@@ -18,7 +21,19 @@
  */
 export type NodeMessageKind = 'joined' | 'heartbeat' | 'left';
 
+/** The membership kinds: what the registry ingests (seq, liveness, routing). */
 export const NODE_MESSAGE_KINDS: readonly NodeMessageKind[] = ['joined', 'heartbeat', 'left'];
+
+/**
+ * The conference kinds, on the same `{prefix}.node.{nodeId}.{kind}` subjects and from the same
+ * seq counter (one node's messages are totally ordered), but no membership fact: a reader routes
+ * them apart (decodeAgentMessage's `family`), never into the registry's seq bookkeeping.
+ */
+export type ConferenceMessageKind = 'conference' | 'rooms';
+export const CONFERENCE_MESSAGE_KINDS: readonly ConferenceMessageKind[] = ['conference', 'rooms'];
+
+/** Every kind an agent publishes on `{prefix}.node.{nodeId}.{kind}`. */
+export type AgentMessageKind = NodeMessageKind | ConferenceMessageKind;
 
 const PREFIX_SHAPE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
 
@@ -28,7 +43,7 @@ export function isValidSubjectPrefix(prefix: string): boolean {
 
 export interface Subjects {
   readonly prefix: string;
-  node(nodeId: string, kind: NodeMessageKind): string;
+  node(nodeId: string, kind: AgentMessageKind): string;
   /** Wildcard the control plane subscribes to for every node message. */
   readonly allNodeMessages: string;
   readonly reannounce: string;
@@ -41,7 +56,9 @@ export interface Subjects {
   command(nodeId: string): string;
   /** Wildcard over every node's command subject (for permissions). */
   readonly allCommands: string;
-  /** Splits a node message subject of a known kind; undefined when it is not one. */
+  /** Room pins: Kamailio -> control plane and other Kamailios (schema: not declared here). */
+  readonly kamailioPins: string;
+  /** Splits a node message subject of a membership kind; undefined when it is not one (a conference kind included). */
   parseNodeSubject(subject: string): { nodeId: string; kind: NodeMessageKind } | undefined;
   /** Splits anything shaped like a node message subject, whatever its last token. */
   splitNodeSubject(subject: string): { nodeId: string; kind: string } | undefined;
@@ -49,6 +66,10 @@ export interface Subjects {
 
 export function isNodeMessageKind(kind: string): kind is NodeMessageKind {
   return (NODE_MESSAGE_KINDS as readonly string[]).includes(kind);
+}
+
+export function isConferenceMessageKind(kind: string): kind is ConferenceMessageKind {
+  return (CONFERENCE_MESSAGE_KINDS as readonly string[]).includes(kind);
 }
 
 export function subjects(prefix: string): Subjects {
@@ -61,10 +82,11 @@ export function subjects(prefix: string): Subjects {
   };
   return Object.freeze({
     prefix,
-    node: (nodeId: string, kind: NodeMessageKind) => `${prefix}.node.${nodeId}.${kind}`,
+    node: (nodeId: string, kind: AgentMessageKind) => `${prefix}.node.${nodeId}.${kind}`,
     allNodeMessages: `${prefix}.node.*.*`,
     reannounce: `${prefix}.control.reannounce`,
     membershipChanged: `${prefix}.control.membership`,
+    kamailioPins: `${prefix}.kamailio.pins`,
     splitNodeSubject,
     command: (nodeId: string) => `${prefix}.cmd.${nodeId}`,
     allCommands: `${prefix}.cmd.*`,

@@ -4,7 +4,7 @@ import { createAgent, type Agent, type AgentSettings } from '../../../src/agent/
 import type { ApiReply, FreeSwitchLink, LinkState } from '../../../src/agent/esl.js';
 import type { EventHeaders } from '../../../src/agent/fs-events.js';
 import type { AgentBus } from '../../../src/agent/nats.js';
-import { apiOutput, capturedLiveStatus, MAIN_CORE_UUID, RESTARTED_CORE_UUID } from './captures.js';
+import { apiOutput, capturedLiveStatus, MAIN_CORE_UUID, plainEvents, RESTARTED_CORE_UUID } from './captures.js';
 
 /**
  * The agent shell against in-memory fakes of its two edges: a FreeSWITCH link that answers
@@ -21,6 +21,10 @@ class FakeFreeSwitch implements FreeSwitchLink {
   profile: 'running' | 'stopped' = 'running';
   profileOutput = apiOutput('api-replies', 'sofia status profile internal');
   connectionCount = 1;
+  /** What `conference json_list` answers: no conference. */
+  jsonList = '[]\n';
+  /** Answers to further commands, by exact command line. */
+  readonly answers = new Map<string, ApiReply>();
   readonly asked: Array<[string, number]> = [];
   private eventListeners: Array<(h: EventHeaders) => void> = [];
   private stateListeners: Array<(s: LinkState) => void> = [];
@@ -50,6 +54,9 @@ class FakeFreeSwitch implements FreeSwitchLink {
     if (command === 'fsctl pause_check inbound') return { ok: true, output: apiOutput('api-replies', command, this.inboundPaused ? 0 : 1) };
     if (command === 'status') return { ok: true, output: apiOutput('api-replies', 'status') };
     if (command === 'version') return { ok: true, output: apiOutput('api-replies', 'version') };
+    if (command === 'conference json_list') return { ok: true, output: this.jsonList };
+    const scripted = this.answers.get(command);
+    if (scripted) return scripted;
     return { ok: false, answered: true, error: `-ERR ${command} Command not found!` };
   }
 
@@ -107,15 +114,22 @@ interface Published {
 }
 
 class RecordingBus implements AgentBus {
+  /** Membership messages (joined, heartbeat, left). */
   readonly published: Published[] = [];
+  /** Conference messages (conference, rooms), apart: the membership tests do not see them. */
+  readonly conferences: Published[] = [];
   /** Replies to requests (on `_INBOX.` subjects), apart from node messages. */
   readonly replies: Array<{ subject: string; body: Record<string, unknown> }> = [];
-  /** Every subscribe, unsubscribe and publish, in order. */
+  /** Every subscribe, unsubscribe and publish, in order (conference messages apart, in `conferences`). */
   readonly log: string[] = [];
   flushes = 0;
   private handlers = new Map<string, (data: Uint8Array, reply: string | undefined) => void>();
   publish(subject: string, data: Uint8Array): void {
     const body = JSON.parse(new TextDecoder().decode(data)) as Published['msg'];
+    if (/\.node\.[^.]+\.(conference|rooms)$/.test(subject)) {
+      this.conferences.push({ subject, kind: subject.split('.').at(-1) ?? '', msg: body });
+      return;
+    }
     this.log.push(`pub ${subject}`);
     if (subject.startsWith('_INBOX.')) this.replies.push({ subject, body });
     else this.published.push({ subject, kind: subject.split('.').at(-1) ?? '', msg: body });
@@ -450,5 +464,61 @@ describe('agent shell: commands', () => {
     await agent.stop('SIGTERM');
     expect(bus.log.slice(-3)).toEqual([`pub ${PREFIX}.node.${MAIN_CORE_UUID}.left`, `unsub ${cmd(MAIN_CORE_UUID)}`, `unsub ${REANNOUNCE}`]);
     expect(bus.subscribed()).toEqual([]);
+  });
+});
+
+describe('agent shell: conferences', () => {
+  const B = '56f6295a-1feb-44f5-8540-4cb4de745c8b';
+  const conferenceEvents = (capture: string) => plainEvents(capture).filter((h) => h['Event-Subclass'] === 'conference::maintenance');
+
+  it('publishes rooms after the join, each conference edge as it happens, and the snapshot per heartbeat; one seq counter for all', async () => {
+    const fs = new FakeFreeSwitch();
+    fs.coreUuid = B;
+    const { bus, agent } = setup({ heartbeatMs: 60_000 }, fs);
+    await agent.start();
+    await waitFor(() => expect(bus.conferences.map((c) => c.kind)).toEqual(['rooms']));
+    expect(bus.conferences[0]?.msg).toMatchObject({ v: 1, nodeId: B, rooms: [] });
+    expect(bus.conferences[0]?.subject).toBe(`${PREFIX}.node.${B}.rooms`);
+    for (const h of conferenceEvents('hupall-b-plain').slice(0, 12)) fs.emit(h);
+    const edges = bus.conferences.slice(1).map((c) => `${c.msg.event as string} ${c.msg.room as string} ${c.msg.members as number}`);
+    expect(edges.slice(0, 3)).toEqual(['create 3000 0', 'add-member 3000 1', 'add-member 3000 2']);
+    const seqs = [...bus.published, ...bus.conferences].map((p) => p.msg.seq).sort((a, b) => a - b);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(bus.published[0]!.msg.seq).toBeLessThan(bus.conferences[0]!.msg.seq);
+    expect(agent.status()).toMatchObject({ unusableEvents: 0, conferences: { unpublishable: 0 } });
+  });
+
+  it('SBC_CONFERENCE_MESSAGES=off: no conference or rooms message, the commands still answered', async () => {
+    const fs = new FakeFreeSwitch();
+    fs.coreUuid = B;
+    const { bus, agent } = setup({ heartbeatMs: 60_000, conferenceMessages: false }, fs);
+    await agent.start();
+    for (const h of conferenceEvents('hupall-b-plain').slice(0, 3)) fs.emit(h);
+    bus.request(`${PREFIX}.cmd.${B}`, { v: 2, id: 'q', nodeId: B, sentAt: 1, command: 'conferences' }, '_INBOX.q');
+    await waitFor(() => expect(bus.replies).toHaveLength(1));
+    expect(bus.replies[0]?.body).toMatchObject({ v: 2, ok: true, command: 'conferences', result: { rooms: [] } });
+    expect(bus.conferences).toEqual([]);
+    expect(bus.kinds()).toEqual(['joined:start']);
+  });
+
+  it('a link command over NATS: the captured dial string as bgdial, answered with its job id', async () => {
+    const fs = new FakeFreeSwitch();
+    fs.coreUuid = B;
+    const { bus, agent } = setup({ heartbeatMs: 60_000 }, fs);
+    await agent.start();
+    for (const h of conferenceEvents('hupall-b-plain').slice(0, 2)) fs.emit(h); // conference 3000 with one caller
+    const args = { room: '3000', linkId: 'ab1', target: 'sip:127.0.0.1:5180', via: 'sip:127.0.0.1:5060' };
+    const command =
+      'conference 3000 bgdial {sip_h_X-SBC-Cascade=ab1,sip_h_X-SBC-Target=sip:127.0.0.1:5180,sip_h_X-SBC-Room=3000,origination_caller_id_name=cascade,origination_caller_id_number=3000,conference_member_flags=nomoh,conference_enter_sound=silence_stream://20,conference_exit_sound=silence_stream://20,media_timeout=10000}sofia/internal/3000@127.0.0.1:5060 3000 cascade';
+    fs.answers.set(command, { ok: true, output: '+OK Job-UUID: 240ebe9d-67b8-43b8-8030-72e02179ed66\n' });
+    bus.request(`${PREFIX}.cmd.${B}`, { v: 2, id: 'k1', nodeId: B, sentAt: 1, command: 'link', args }, '_INBOX.k');
+    bus.request(`${PREFIX}.cmd.${B}`, { v: 2, id: 'k2', nodeId: B, sentAt: 1, command: 'link', args: { ...args, room: '3999' } }, '_INBOX.l');
+    bus.request(`${PREFIX}.cmd.${B}`, { v: 2, id: 'k3', nodeId: MAIN_CORE_UUID, sentAt: 1, command: 'conferences' }, '_INBOX.m');
+    await waitFor(() => expect(bus.replies).toHaveLength(3));
+    expect(fs.asked.map(([c]) => c)).toContain(command);
+    const byId = Object.fromEntries(bus.replies.map((r) => [r.body.id as string, r.body]));
+    expect(byId.k1).toEqual({ v: 2, id: 'k1', nodeId: B, ok: true, command: 'link', result: { jobUuid: '240ebe9d-67b8-43b8-8030-72e02179ed66' } });
+    expect(byId.k2).toMatchObject({ v: 2, ok: false, error: { code: 'bad-request', message: expect.stringContaining('no conference 3999') as unknown } });
+    expect(byId.k3).toMatchObject({ v: 2, ok: false, error: { code: 'wrong-node' } });
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { commandsMachine, decideCommands, INITIAL_COMMANDS, type CommandsAction, type CommandsInput, type CommandsState } from '../../../src/agent/commands.js';
 import { readLiveStatus } from '../../../src/agent/live-status.js';
-import { decodeCommandRequest, encodeCommandReply, type AgentCommandRequest, type StatusResult } from '../../../src/events/commands.js';
+import { decodeCommandRequest, encodeAnyCommandReply, type AgentCommandRequest, type StatusResult } from '../../../src/events/commands.js';
 import { apiOutput, MAIN_CORE_UUID, RESTARTED_CORE_UUID } from './captures.js';
 
 const enc = (o: unknown) => new TextEncoder().encode(typeof o === 'string' ? o : JSON.stringify(o));
@@ -87,7 +87,7 @@ describe('commands: status', () => {
     expect(answered.state.counts).toMatchObject({ received: 1, answered: 1 });
     // What the machine replies passes the shared schema.
     const reply = answered.actions[0];
-    expect(reply?.kind === 'reply' && encodeCommandReply(reply.reply).ok).toBe(true);
+    expect(reply?.kind === 'reply' && encodeAnyCommandReply(reply.reply).ok).toBe(true);
   });
 
   it('requests arriving while a reading is in flight share it; each is answered with its own id', () => {
@@ -184,6 +184,31 @@ describe('commands: refusals', () => {
     const { state } = run([received(request())], serving);
     const long = run([{ kind: 'command-status-read', token: 1, read: { ok: false, code: 'freeswitch-error', detail: 'x'.repeat(5000) } }], state);
     const all = [...long.actions, ...run([received({ ...request(), v: 2 }), received(request({ command: 'reboot' }))], serving).actions];
-    for (const a of all) expect(a.kind === 'reply' && encodeCommandReply(a.reply).ok).toBe(true);
+    for (const a of all) expect(a.kind === 'reply' && encodeAnyCommandReply(a.reply).ok).toBe(true);
+  });
+});
+
+describe('commands: v2 (the conference commands)', () => {
+  const conferences = (over: Record<string, unknown> = {}) => ({ v: 2, id: 'c1', nodeId: MAIN_CORE_UUID, sentAt: 1, command: 'conferences', ...over });
+
+  it('a valid v2 request on the served, announced node is handed to the conference machine', () => {
+    const { actions, state } = run([received(conferences())], serving);
+    expect(actions).toEqual([{ kind: 'conference-command', request: conferences(), replyTo: '_INBOX.a' }]);
+    expect(state.reading).toBeUndefined();
+  });
+
+  it('v2 refusals are v2 replies with the v2 codes: wrong node, not announced, stopping, malformed, unknown v2 command', () => {
+    const codes = (inputs: CommandsInput[], from = serving) =>
+      run(inputs, from).actions.flatMap((a) => (a.kind === 'reply' ? [[a.reply.v, a.reply.ok === false && a.reply.error.code]] : []));
+    expect(codes([received(conferences({ nodeId: RESTARTED_CORE_UUID }))])).toEqual([[2, 'wrong-node']]);
+    expect(codes([announced(undefined), received(conferences())])).toEqual([[2, 'not-ready']]);
+    expect(codes([{ kind: 'stop' }, received(conferences())])).toEqual([[2, 'not-ready']]);
+    expect(codes([received(conferences({ command: 'link', args: { room: 'a b' } }))])).toEqual([[2, 'bad-request']]);
+    expect(codes([received(conferences({ command: 'status' }))])).toEqual([[2, 'unknown-command']]);
+    // v1 stays v1.
+    expect(codes([received(request({ command: 'link' }))])).toEqual([[1, 'unknown-command']]);
+    for (const a of run([received(conferences({ nodeId: RESTARTED_CORE_UUID })), received(conferences({ command: 'x' }))], serving).actions) {
+      expect(a.kind === 'reply' && encodeAnyCommandReply(a.reply).ok).toBe(true);
+    }
   });
 });

@@ -17,6 +17,7 @@ describe('agent config', () => {
       eslTimeoutMs: 2000,
       failedProbesBeforeLost: 1,
       reannounceMinIntervalMs: 1000,
+      conferenceMessages: true,
       logLevel: 'info',
     });
   });

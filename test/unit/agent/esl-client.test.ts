@@ -146,6 +146,15 @@ describe('EslClient: connecting', () => {
     expect(server.received).toEqual([['auth ClueCon', 'event json CHANNEL_CREATE HEARTBEAT BACKGROUND_JOB']]);
   });
 
+  it('CUSTOM subclasses go last, after BACKGROUND_JOB: FreeSWITCH reads every word after CUSTOM as a subclass', () => {
+    const opts = { host: '127.0.0.1', port: 1, password: 'x', handshakeTimeoutMs: 10, onEvent: () => undefined, onState: () => undefined };
+    expect(new EslClient({ ...opts, events: ['API', 'CUSTOM'], subclasses: ['conference::maintenance'] }).subscription).toBe(
+      'event json API BACKGROUND_JOB CUSTOM conference::maintenance',
+    );
+    expect(new EslClient({ ...opts, events: ['API'] }).subscription).toBe('event json API BACKGROUND_JOB');
+    expect(() => new EslClient({ ...opts, events: ['API'], subclasses: ['conference::maintenance BACKGROUND_JOB'] })).toThrow(TypeError);
+  });
+
   it('auth-failure.esl replayed: auth-refused with the real reply text, no subscription, and a later retry', async () => {
     const frames = captureBytes('auth-failure');
     const first = frames.indexOf('\n\n') + 2;

@@ -17,3 +17,11 @@ describe('agent configuration: checks across variables', () => {
     ]);
   });
 });
+
+describe('agent configuration: SBC_CONFERENCE_MESSAGES', () => {
+  it('on by default; off turns the conference messages off; anything else is refused', () => {
+    expect(loadAgentConfig({}).conferenceMessages).toBe(true);
+    expect(loadAgentConfig({ SBC_CONFERENCE_MESSAGES: 'off' }).conferenceMessages).toBe(false);
+    expect(() => loadAgentConfig({ SBC_CONFERENCE_MESSAGES: 'yes' })).toThrow(ConfigError);
+  });
+});

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
+  conferencesRequest,
+  decodeConferenceCommandReply,
+  encodeConferenceCommandReply,
+  encodeConferenceCommandRequest,
+  linkRequest,
+  unlinkRequest,
+  type ConferenceCommandReply,
   decodeCommandReply,
   decodeCommandRequest,
   encodeCommandReply,
@@ -82,5 +89,76 @@ describe('command replies', () => {
     const { id: _id, ...anonymous } = statusReply;
     expect(decodeCommandReply(enc(anonymous))).toMatchObject({ ok: false, reason: 'schema' });
     expect(encodeCommandReply({ ...statusReply, result: { ...statusReply.result, sessions: -1 } }).ok).toBe(false);
+  });
+});
+
+describe('v2: the conference commands', () => {
+  const link = linkRequest({ id: 'l1', nodeId: id, sentAt: 5, args: { room: '3000', linkId: 'a-b_1', target: 'sip:10.0.0.2:5080', via: 'sip:10.0.0.1:5060' } });
+
+  it('link, unlink and conferences requests round-trip through the strict encoder and the agent decoder', () => {
+    const unlink = unlinkRequest({ id: 'u1', nodeId: id, sentAt: 6, args: { room: '3000', linkId: 'a-b_1' } });
+    const conferences = conferencesRequest({ id: 'c1', nodeId: id, sentAt: 7 });
+    for (const r of [link, { ...link, args: { ...link.args, mediaTimeoutMs: 5000, via: 'sip:[::1]:5060' } }, unlink, conferences]) {
+      const e = encodeConferenceCommandRequest(r);
+      if (!e.ok) throw new Error(e.detail);
+      expect(decodeCommandRequest(e.data)).toEqual({ ok: true, value: r });
+    }
+  });
+
+  it('refuses malformed args as v2 bad-request, keeping the id; an unknown v2 command is unknown-command', () => {
+    const bad = (args: object) => decodeCommandRequest(enc({ ...link, args: { ...link.args, ...args } }));
+    expect(bad({ room: '3000;x' })).toMatchObject({ ok: false, id: 'l1', v: 2, detail: expect.stringContaining('/args/room') as unknown });
+    expect(bad({ linkId: 'a,b' })).toMatchObject({ ok: false, v: 2, detail: expect.stringContaining('/args/linkId') as unknown });
+    // Anything that would need quoting in a FreeSWITCH dial string, or is not exactly sip:host:port.
+    for (const uri of ['sip:10.0.0.2', 'sip:10.0.0.2:5080;transport=tcp', 'sip:a,b:5080', 'sip:x}y:5080', 'sips:10.0.0.2:5061', 'sip:u@10.0.0.2:5080', "sip:'h':5080"]) {
+      expect(bad({ target: uri }), uri).toMatchObject({ ok: false, v: 2, detail: expect.stringContaining('/args/target') as unknown });
+    }
+    expect(bad({ mediaTimeoutMs: 10.5 })).toMatchObject({ ok: false, v: 2 });
+    expect(bad({ extra: 1 })).toMatchObject({ ok: false, v: 2 });
+    expect(decodeCommandRequest(enc({ ...link, args: undefined }))).toMatchObject({ ok: false, v: 2, detail: expect.stringContaining('/args') as unknown });
+    expect(decodeCommandRequest(enc({ v: 2, id: 'x1', nodeId: id, sentAt: 1, command: 'reboot' }))).toMatchObject({ ok: false, id: 'x1', v: 2, code: 'unknown-command' });
+    expect(decodeCommandRequest(enc({ ...link, pad: 'x'.repeat(MAX_COMMAND_BYTES.request) }))).toMatchObject({ ok: false, detail: expect.stringMatching(/^too-large/) as unknown });
+    expect(encodeConferenceCommandRequest({ ...link, args: { ...link.args, via: 'sip:h' } })).toMatchObject({ ok: false });
+  });
+
+  it('replies round-trip; the control plane also reads a v1 agent refusing a v2 request', () => {
+    const replies: ConferenceCommandReply[] = [
+      { v: 2, id: 'l1', nodeId: id, ok: true, command: 'link', result: { jobUuid: '240ebe9d-67b8-43b8-8030-72e02179ed66' } },
+      { v: 2, id: 'u1', nodeId: id, ok: true, command: 'unlink', result: { found: false } },
+      { v: 2, id: 'c1', nodeId: id, ok: true, command: 'conferences', result: { rooms: [{ room: '3000', conferenceUuid: '2d02aade-f358-4b78-b596-f698e242eea6', members: 3, links: 1, linkIds: ['1'] }], readAt: 9 } },
+      { v: 2, id: 'l1', nodeId: id, ok: false, error: { code: 'cascade-loop', message: 'only links' } },
+    ];
+    for (const r of replies) {
+      const e = encodeConferenceCommandReply(r);
+      if (!e.ok) throw new Error(e.detail);
+      expect(decodeConferenceCommandReply(e.data)).toEqual({ ok: true, value: r });
+    }
+    const v1Refusal = { v: 1, id: 'l1', nodeId: id, ok: false, error: { code: 'bad-request', message: 'schema: /v: Expected 1' } };
+    expect(decodeConferenceCommandReply(enc(v1Refusal))).toEqual({ ok: true, value: v1Refusal });
+    // The v1 reader (status) does not take v2 replies, nor a v1 reply the new code.
+    expect(decodeCommandReply(enc(replies[0]))).toMatchObject({ ok: false, reason: 'schema' });
+    expect(decodeCommandReply(enc({ ...v1Refusal, error: { code: 'cascade-loop', message: 'x' } }))).toMatchObject({ ok: false, reason: 'schema' });
+    expect(decodeConferenceCommandReply(enc({ ...replies[0], result: { jobUuid: 'x' } }))).toMatchObject({ ok: false, reason: 'schema' });
+    expect(decodeConferenceCommandReply(enc({ ...replies[1], extra: true }))).toMatchObject({ ok: false, reason: 'schema' });
+    expect(decodeConferenceCommandReply(new Uint8Array(MAX_COMMAND_BYTES.conferenceReply + 1))).toMatchObject({ ok: false, reason: 'too-large' });
+  });
+});
+
+describe('v2 size limits', () => {
+  it('the largest valid v2 request and reply use at most a quarter of their limits', () => {
+    const uuid = 'ffffffff-ffff-4fff-bfff-ffffffffffff';
+    const host = `sip:${'h'.repeat(182)}:65535`; // 192 characters, the bound
+    const req = encodeConferenceCommandRequest(
+      linkRequest({ id: 'i'.repeat(64), nodeId: uuid, sentAt: Number.MAX_VALUE, args: { room: `R${'r'.repeat(127)}`, linkId: 'l'.repeat(64), target: host, via: host, mediaTimeoutMs: 3_600_000 } }),
+    );
+    if (!req.ok) throw new Error(req.detail);
+    expect(req.data.byteLength * 4).toBeLessThanOrEqual(MAX_COMMAND_BYTES.request);
+    const rooms = Array.from({ length: 500 }, (_, i) => ({
+      room: `${String(i).padStart(3, '0')}${'r'.repeat(125)}`, conferenceUuid: uuid, members: 100_000, links: 100_000,
+      linkIds: Array.from({ length: 4 }, (_, j) => `${j}${'l'.repeat(63)}`),
+    }));
+    const reply = encodeConferenceCommandReply({ v: 2, id: 'i'.repeat(64), nodeId: uuid, ok: true, command: 'conferences', result: { rooms, omitted: 1_000_000, readAt: Number.MAX_VALUE } });
+    if (!reply.ok) throw new Error(reply.detail);
+    expect(reply.data.byteLength * 4).toBeLessThanOrEqual(MAX_COMMAND_BYTES.conferenceReply);
   });
 });

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { heartbeatMessage, joinedMessage, leftMessage } from '../../../src/agent/messages.js';
-import { decodeNodeMessage, decodeReannounce, encodeChecked, encodeMessage } from '../../../src/events/codec.js';
+import { decodeAgentMessage, decodeNodeMessage, decodeReannounce, encodeChecked, encodeMessage } from '../../../src/events/codec.js';
+import { MAX_LINK_IDS_PER_ROOM, MAX_ROOMS_PER_SNAPSHOT } from '../../../src/events/schemas.js';
 import { MAX_MESSAGE_BYTES, type MessageKind } from '../../../src/events/limits.js';
 import { subjects } from '../../../src/events/subjects.js';
 import { v1NodeMessages, v1Reannounce } from '../../fixtures/nats/v1.js';
@@ -107,12 +108,20 @@ describe('each kind has its own size limit, checked before JSON parsing', () => 
   };
   const bodies = (): Record<MessageKind, Record<string, unknown>> => {
     const [joined, heartbeat, , , left] = v1NodeMessages();
-    return { joined: joined!.body, heartbeat: heartbeat!.body, left: left!.body, reannounce: v1Reannounce().body };
+    const nodeId = joined!.body.nodeId as string;
+    return {
+      joined: joined!.body,
+      heartbeat: heartbeat!.body,
+      left: left!.body,
+      conference: { v: 1, nodeId, seq: 1, sentAt: 1, event: 'create', room: '3000', conferenceUuid: nodeId, members: 0, links: 0 },
+      rooms: { v: 1, nodeId, seq: 1, sentAt: 1, rooms: [] },
+      reannounce: v1Reannounce().body,
+    };
   };
   const decode = (kind: MessageKind, data: Uint8Array) =>
-    kind === 'reannounce' ? decodeReannounce(data) : decodeNodeMessage(s, s.node(bodies()[kind].nodeId as string, kind), data);
+    kind === 'reannounce' ? decodeReannounce(data) : decodeAgentMessage(s, s.node(bodies()[kind].nodeId as string, kind), data);
 
-  it.each(['joined', 'heartbeat', 'left', 'reannounce'] as const)('%s: a message of exactly its limit is accepted, one byte more is too-large', (kind) => {
+  it.each(['joined', 'heartbeat', 'left', 'conference', 'rooms', 'reannounce'] as const)('%s: a message of exactly its limit is accepted, one byte more is too-large', (kind) => {
     const limit = MAX_MESSAGE_BYTES[kind];
     const atLimit = padded(bodies()[kind], limit);
     expect(atLimit.byteLength).toBe(limit);
@@ -141,6 +150,18 @@ describe('each kind has its own size limit, checked before JSON parsing', () => 
       joined: { ...facts, reason: 'reannounce' },
       heartbeat: facts,
       left: { v: 1, nodeId, seq: Number.MAX_SAFE_INTEGER, sentAt: huge, reason: 'freeswitch-shutdown' },
+      conference: {
+        v: 1, nodeId, seq: Number.MAX_SAFE_INTEGER, sentAt: huge, event: 'add-member', room: `R${'r'.repeat(127)}`, conferenceUuid: nodeId,
+        members: 100_000, links: 100_000,
+        member: { id: 2_147_483_647, uuid: nodeId, link: false, linkId: 'L'.repeat(64), direction: 'outbound', callId: '~'.repeat(256) },
+      },
+      rooms: {
+        v: 1, nodeId, seq: Number.MAX_SAFE_INTEGER, sentAt: huge, omitted: 1_000_000,
+        rooms: Array.from({ length: MAX_ROOMS_PER_SNAPSHOT }, (_, i) => ({
+          room: `${String(i).padStart(3, '0')}${'r'.repeat(125)}`, conferenceUuid: nodeId, members: 100_000, links: 100_000,
+          linkIds: Array.from({ length: MAX_LINK_IDS_PER_ROOM }, (_, j) => `${j}${'l'.repeat(63)}`),
+        })),
+      },
       reannounce: { v: 1, requestedAt: huge, requester: 'r'.repeat(128) },
     };
     for (const kind of Object.keys(largest) as MessageKind[]) {

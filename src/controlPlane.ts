@@ -6,7 +6,6 @@ import type { FastifyInstance } from 'fastify';
 import type { ControlPlaneConfig } from './config/controlPlane.js';
 import { ConfigError } from './config/env.js';
 import { checkReloadDelta } from './config/kamailioReloadDelta.js';
-import { kamailioPinsSubject } from './events/pins.js';
 import { subjects } from './events/subjects.js';
 import { buildApp } from './http/app.js';
 import { reconcilerReadiness, replicaReadiness } from './http/readiness.js';
@@ -186,13 +185,21 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
         publishMembershipNotice(bus, subjects(config.SBC_NATS_PREFIX).membershipChanged, urgent);
       },
       isKamailioAddress: (uri) => addresses.has(uri),
+      conferences: {
+        rooms,
+        // A fact for the leader's next pass (pins confirmed or ended, splits found).
+        onRecorded: () => {
+          reconciler.trigger(false);
+          publishMembershipNotice(bus, subjects(config.SBC_NATS_PREFIX).membershipChanged, false);
+        },
+      },
     });
     consumer.start();
     const notices = consumeMembershipNotices(bus, subjects(config.SBC_NATS_PREFIX).membershipChanged, (urgent) => reconciler.trigger(urgent), {
       metrics,
       logger: logger.child({ component: 'nats' }),
     });
-    const pins = consumePinMessages(bus, kamailioPinsSubject(config.SBC_NATS_PREFIX), {
+    const pins = consumePinMessages(bus, subjects(config.SBC_NATS_PREFIX).kamailioPins, {
       rooms,
       metrics,
       logger: logger.child({ component: 'nats' }),

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { parsePin, ROOM_KEY_PATTERN, type Pin } from '../core/pins.js';
+import { subjects } from './subjects.js';
 
 /**
  * A pin a Kamailio made, as routing.lua publishes it on `{prefix}.kamailio.pins` (the nats
@@ -13,7 +14,7 @@ import { parsePin, ROOM_KEY_PATTERN, type Pin } from '../core/pins.js';
 export const MAX_PIN_MESSAGE_BYTES = 1024;
 
 /** Where routing.lua publishes pins (kamailio.cfg's SBC_NATS_PINS_SUBSCRIPTION names the same subject). */
-export const kamailioPinsSubject = (prefix: string): string => `${prefix}.kamailio.pins`;
+export const kamailioPinsSubject = (prefix: string): string => subjects(prefix).kamailioPins;
 
 export const KamailioPinMessage = Type.Object(
   {

@@ -144,6 +144,12 @@ export function createMetrics() {
       labelNames: ['kamailio'] as const,
       registers: [registry],
     }),
+    conferenceMessages: new Counter({
+      name: 'sbc_conference_messages_total',
+      help: "Agents' conference messages, by kind (conference, rooms) and outcome (recorded, unknown-node: not a live node of the registry, registry-error)",
+      labelNames: ['kind', 'outcome'] as const,
+      registers: [registry],
+    }),
     pinMessages: new Counter({
       name: 'sbc_pin_messages_total',
       help: 'Pin messages heard from Kamailio on NATS, by outcome (taken, kept: an earlier or decided pin stays, rejected-<reason>)',

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
-import { decodeNodeMessage, encodeChecked, type RejectReason } from '../events/codec.js';
-import { SCHEMA_VERSION, type ReannounceRequest } from '../events/schemas.js';
+import { decodeAgentMessage, encodeChecked, type RejectReason } from '../events/codec.js';
+import { SCHEMA_VERSION, type ConferenceNodeMessage, type ReannounceRequest } from '../events/schemas.js';
 import type { Subjects } from '../events/subjects.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { affectsRouting, ingestNodeMessage, removesFromRouting, type MembershipPolicy, type SlotSource } from '../registry/membership.js';
 import type { BusSubscription, MessageBus } from '../ports/messageBus.js';
 import type { NodeRegistry } from '../ports/nodeRegistry.js';
+import type { RoomRegistry } from '../ports/roomRegistry.js';
+import { ingestConferenceMessage } from '../registry/conferences.js';
 import { QUEUE_GROUP } from './queueGroup.js';
 
 export interface ConsumerDeps {
@@ -26,6 +28,12 @@ export interface ConsumerDeps {
   /** Whether a SIP URI is one of the Kamailios' own addresses (those are refused as nodes). */
   readonly isKamailioAddress?: (sipUri: string) => boolean;
   readonly now?: () => number;
+  /**
+   * Where the agents' conference messages go (the room table), and what to do once one was
+   * recorded (the leader's next pass decides pins and splits from it). Without it they are
+   * counted and dropped.
+   */
+  readonly conferences?: { readonly rooms: RoomRegistry; readonly onRecorded: () => void };
 }
 
 export { QUEUE_GROUP };
@@ -81,14 +89,40 @@ export class NodeMessageConsumer {
   }
 
   /** Public for tests: one message exactly as NATS delivered it. */
+  private async conference(message: ConferenceNodeMessage): Promise<void> {
+    const { metrics, logger } = this.deps;
+    const c = this.deps.conferences;
+    if (!c) {
+      metrics.conferenceMessages.inc({ kind: message.kind, outcome: 'unknown-node' });
+      return;
+    }
+    try {
+      const outcome = await ingestConferenceMessage(c.rooms, this.deps.registry, message, this.deps.now ?? Date.now);
+      metrics.conferenceMessages.inc({ kind: message.kind, outcome });
+      if (outcome === 'recorded') {
+        if (message.kind === 'conference') {
+          logger.debug({ nodeId: message.msg.nodeId, room: message.msg.room, event: message.msg.event, members: message.msg.members }, 'conference event recorded');
+        }
+        c.onRecorded();
+      } else logger.info({ nodeId: message.msg.nodeId, kind: message.kind }, 'conference message of a node the registry does not know (dropped)');
+    } catch (err) {
+      metrics.conferenceMessages.inc({ kind: message.kind, outcome: 'registry-error' });
+      logger.error({ err, nodeId: message.msg.nodeId, kind: message.kind }, 'could not record a conference message');
+    }
+  }
+
   async handle(subject: string, data: Uint8Array): Promise<void> {
     const { registry, membership, metrics } = this.deps;
-    const decoded = decodeNodeMessage(this.deps.subjects, subject, data);
+    const decoded = decodeAgentMessage(this.deps.subjects, subject, data);
     if (!decoded.ok) {
       this.reject(decoded.reason, { subject, detail: decoded.detail, bytes: data.byteLength });
       return;
     }
-    const message = decoded.value;
+    if (decoded.value.family === 'conference') {
+      await this.conference(decoded.value.message);
+      return;
+    }
+    const message = decoded.value.message;
     if ('sipUri' in message.msg && this.deps.isKamailioAddress?.(message.msg.sipUri)) {
       // A node at a Kamailio's own address would make Kamailio relay calls to itself.
       this.reject('kamailio-address', { subject, sipUri: message.msg.sipUri });

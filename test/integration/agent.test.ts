@@ -8,11 +8,12 @@ import { openFreeSwitchLink } from '../../src/agent/esl.js';
 import { connectNats, natsBus } from '../../src/agent/nats.js';
 import {
   decodeCommandReply,
-  decodeNodeMessage,
+  decodeAgentMessage,
   encodeCommandRequest,
   encodeMessage,
   subjects,
   type AgentCommandReply,
+  type ConferenceNodeMessage,
   type NodeMessage,
 } from '../../src/events/index.js';
 import { VERSION } from '../standin/api.js';
@@ -54,6 +55,7 @@ interface Seen {
 class Watcher {
   readonly seen: Seen[] = [];
   readonly invalid: string[] = [];
+  readonly conferences: ConferenceNodeMessage[] = [];
   private constructor(
     readonly nc: NatsConnection,
     readonly prefix: string,
@@ -66,9 +68,10 @@ class Watcher {
     nc.subscribe(`${prefix}.node.>`, {
       callback: (err, m) => {
         if (err) return;
-        const d = decodeNodeMessage(subs, m.subject, m.data);
-        if (d.ok) w.seen.push(d.value);
-        else w.invalid.push(`${m.subject}: ${d.reason} ${d.detail}`);
+        const d = decodeAgentMessage(subs, m.subject, m.data);
+        if (!d.ok) w.invalid.push(`${m.subject}: ${d.reason} ${d.detail}`);
+        else if (d.value.family === 'membership') w.seen.push(d.value.message);
+        else w.conferences.push(d.value.message);
       },
     });
     await nc.flush();

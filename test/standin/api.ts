@@ -1,4 +1,5 @@
 import type { Call } from './call.js';
+import { conferenceApi, type ConferenceApiHost } from './conference-api.js';
 import { sofia, type SofiaHost } from './api-sofia.js';
 import { localStamp, type Identity } from './events.js';
 import { upTime, type SessionStats } from './stats.js';
@@ -28,7 +29,7 @@ function coreReady(p: Pause): boolean {
 }
 
 /** What the api commands read from (and do to) the running switch. */
-export interface ApiHost extends SofiaHost {
+export interface ApiHost extends SofiaHost, ConferenceApiHost {
   readonly identity: Identity;
   readonly maxSessions: number;
   readonly stats: SessionStats;
@@ -39,10 +40,12 @@ export interface ApiHost extends SofiaHost {
   /** `fsctl shutdown`: the reply goes out first, SHUTDOWN follows later (see lifecycle.ts). */
   requestShutdown(): void;
   killChannel(uuid: string, cause: string): boolean;
+  /** A channel variable of an inbound call or a dialled leg; null: no such channel. */
+  channelVar(uuid: string, name: string): string | undefined | null;
 }
 
 /** Runs one api command with mod_commands / mod_sofia output formats; undefined if unknown. */
-export function runApi(host: ApiHost, cmd: string, arg: string | undefined): string | undefined {
+export function runApi(host: ApiHost, cmd: string, arg: string | undefined): string | Promise<string> | undefined {
   const args = (arg ?? '').trim().split(/\s+/).filter((a) => a !== '');
   switch (cmd) {
     case 'version':
@@ -62,10 +65,12 @@ export function runApi(host: ApiHost, cmd: string, arg: string | undefined): str
     case 'uuid_kill':
       return host.killChannel(args[0] ?? '', args[1] ?? 'NORMAL_CLEARING') ? '+OK\n' : '-ERR No such channel!\n';
     case 'uuid_getvar': {
-      const call = host.activeCalls().find((c) => c.uuid === args[0]);
-      if (!call) return '-ERR No such channel!\n';
-      return call.getVar(args[1] ?? '') ?? '_undef_';
+      const v = host.channelVar(args[0] ?? '', args[1] ?? '');
+      if (v === null) return '-ERR No such channel!\n';
+      return v ?? '_undef_';
     }
+    case 'conference':
+      return conferenceApi(host, args);
     default:
       return undefined;
   }

@@ -11,7 +11,8 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { parseFrames, parseEventFrame, getHeader, type HeaderList, type EslEvent } from '../esl-frames.js';
 import type { CallTemplates, Calling, PhaseName, SystemTemplates, TemplateStep, VarOps } from '../templates.js';
 import { CAPTURES } from '../captures.js';
-import { rule, CALL_A, CALL_B, LEFTOVER_TOKENS } from './template-rules.js';
+import { rule, CALL_A, CALL_B, CALL_C, CONF_LEFTOVER_TOKENS, LEFTOVER_TOKENS } from './template-rules.js';
+import { conferenceTemplates } from './extract-conference.js';
 
 const dir = process.argv[2] ?? CAPTURES;
 const outDir = new URL('../templates/', import.meta.url);
@@ -178,6 +179,22 @@ const hangupInTone = steps(b, toneAt, b.length, bAnswer.vars);
 const hangupRinging = ringingTail(b.slice(toneAt), route.vars, bAnswer.vars);
 
 /**
+ * A SIPp call into conference 3000 (c, 7d3e7e8f…): the same route as the tone calls, then answer
+ * and `conference 3000@default`; the member leaves on the caller's BYE. The conference::maintenance
+ * events that carry its Unique-ID are left out here: conference.json renders them.
+ */
+const c = callEvents(all, CALL_C.uuid)
+  .filter((ev) => h(ev, 'Event-Name') !== 'CUSTOM')
+  .map((ev) => withOptionalVars(shape(ev, CALL_C)));
+const cAnswerAt = idx(c, 'CHANNEL_EXECUTE answer');
+const cHangupAt = idx(c, 'CHANNEL_HANGUP');
+const cRoute = steps(c, 0, cAnswerAt, []);
+if (JSON.stringify(cRoute.steps) !== JSON.stringify(route.steps)) throw new Error('the conference call routes differently');
+const confJoin = steps(c, cAnswerAt, cHangupAt, cRoute.vars);
+const confHangup = steps(c, cHangupAt, cHangupAt + 1, confJoin.vars);
+const confLeave = steps(c, cHangupAt + 1, c.length, confHangup.vars);
+
+/**
  * No capture has a call that ends before it is answered; this tail is derived from call B's
  * (hang-up during the tone): no PLAYBACK/EXECUTE_COMPLETE, no codec headers (no media was set
  * up), call state RINGING instead of ACTIVE, and only the variables set by the hang-up itself.
@@ -205,15 +222,18 @@ const phases: Record<PhaseName, TemplateStep[]> = {
   hangupParked: hangupParked.steps,
   hangupInTone: hangupInTone.steps,
   hangupRinging,
+  confJoin: confJoin.steps,
+  confHangup: confHangup.steps,
+  confLeave: confLeave.steps,
 };
 const callOut: CallTemplates = {
-  source: `plain-events-calls.esl: ${CALL_A.uuid} (BYE while parked), ${CALL_B.uuid} (BYE during the tone)`,
+  source: `plain-events-calls.esl: ${CALL_A.uuid} (BYE while parked), ${CALL_B.uuid} (BYE during the tone), ${CALL_C.uuid} (conference 3000, BYE)`,
   blocks,
   phases,
 };
 
 const text = JSON.stringify({ blocks, phases });
-for (const token of LEFTOVER_TOKENS) {
+for (const token of [...LEFTOVER_TOKENS, ...CONF_LEFTOVER_TOKENS]) {
   const at = text.indexOf(token);
   if (at >= 0) throw new Error(`call-specific value left in templates: ${token} in …${text.slice(at - 120, at + 40)}`);
 }
@@ -251,5 +271,6 @@ function pretty(value: unknown): string {
 mkdirSync(outDir, { recursive: true });
 writeFileSync(new URL('inbound-call.json', outDir), pretty(callOut));
 writeFileSync(new URL('system-events.json', outDir), pretty(system()));
+writeFileSync(new URL('conference.json', outDir), pretty(conferenceTemplates(dir)));
 const count = Object.values(phases).reduce((n, p) => n + p.length, 0);
 console.log(`wrote ${count} call steps, ${Object.keys(blocks).length} blocks`);

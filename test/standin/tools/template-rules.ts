@@ -5,6 +5,11 @@
 
 export const CALL_A = { uuid: 'b543c7e7-6a53-45a4-a02d-66d38aaf9b40', dest: '9000' };
 export const CALL_B = { uuid: 'b2b12f6f-1526-48bb-bc33-86b077148ccc', dest: '9002' };
+/** A SIPp call into conference 3000 (first member, BYE while in the conference). */
+export const CALL_C = { uuid: '7d3e7e8f-92af-4233-8e12-0f575d3d1431', dest: '3000' };
+
+/** Strings from the conference template call that must not survive as literals. */
+export const CONF_LEFTOVER_TOKENS = [CALL_C.uuid, '8f21df08', '5821', ':5070', '3000'];
 
 /** Strings from the two template calls that must not survive as literals. */
 export const LEFTOVER_TOKENS = [
@@ -81,6 +86,11 @@ const WHOLE: Record<string, string> = {
   'Application-UUID': '{{appUuid}}',
   'Hangup-Cause': '{{hangupCause}}',
   variable_hangup_cause: '{{hangupCause}}',
+  variable_conference_name: '{{confName}}',
+  variable_conference_uuid: '{{confUuid}}',
+  variable_app_session_uuid: '{{confUuid}}',
+  variable_conference_member_id: '{{memberId}}',
+  variable_conference_call_key: 'conference_{{confName}}_{{remoteIp}}_{{fromUser}}',
   variable_hangup_cause_q850: '{{q850}}',
   variable_sip_term_cause: '{{q850}}',
   variable_sip_term_status: '{{termStatus}}',
@@ -153,6 +163,7 @@ export function rule(name: string, value: string, call: { dest: string }): strin
   const whole = WHOLE[name];
   if (whole !== undefined) return whole;
   if (name === 'Application-Data' || name === 'variable_current_application_data') {
+    if (value === `${call.dest}@default`) return '{{confName}}@default';
     return value.replace(/^RFC2822_DATE=.*$/, 'RFC2822_DATE={{rfc2822}}');
   }
   if (value === call.dest) throw new Error(`${name} holds the destination number but has no rule`);

@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import type { Conference, Conferences, Member } from './conference.js';
+
+/** What the `conference` api command needs from the switch. */
+export interface ConferenceApiHost {
+  readonly conferences: Conferences;
+  /** Starts a dial into `room`; `onResult` hears SUCCESS (at answer) or the failure cause. */
+  dial(room: string, dialString: string, cidNumber: string | undefined, cidName: string | undefined, onResult: (cause: string, uuid: string | undefined) => void): void;
+}
+
+const badArgs = (sub: string) => `-ERR Bad Args\n${sub} <endpoint_module_name>/<destination> <callerid number> <callerid name>`;
+
+/**
+ * `conference …` as mod_conference answers it. Texts from the captures: `list` (with and without
+ * rooms), `<name> list`, `<name> json_list`, `9999 list` (not found), `hup <id>|all`, `dial` /
+ * `bgdial` without arguments, `bgdial` (`+OK Job-UUID: …`), `dial` (`+OK Call Requested: result: [...]`).
+ * From mod_conference's source wording, not captured: `kick` (`+OK kicked <id>`), a member id that
+ * does not exist (`-ERR Non-Existant ID <id>`), `json_list` with no room (`[]` when there is none).
+ */
+export function conferenceApi(host: ConferenceApiHost, args: string[]): string | Promise<string> {
+  const confs = host.conferences;
+  const [name, sub, ...rest] = args;
+  if (name === undefined || name === 'list') return confs.listAll();
+  if (name === 'json_list') return confs.jsonList([...confs.rooms.values()]);
+  if (sub === 'dial' || sub === 'bgdial') {
+    const [dialString, cidNumber, cidName] = rest;
+    if (dialString === undefined) return badArgs(sub);
+    if (sub === 'bgdial') {
+      const job = randomUUID();
+      host.dial(name, dialString, cidNumber, cidName, (cause, uuid) => {
+        const conf = confs.get(name);
+        if (conf) confs.bgdialResult(conf, job, cause, uuid ?? '');
+      });
+      return `+OK Job-UUID: ${job}\n`;
+    }
+    return new Promise((resolve) => host.dial(name, dialString, cidNumber, cidName, (cause) => resolve(`+OK Call Requested: result: [${cause}]\n`)));
+  }
+  const conf = confs.get(name);
+  if (!conf) return `-ERR Conference ${name} not found\n`;
+  switch (sub) {
+    case undefined:
+    case 'list':
+      return confs.list(conf);
+    case 'json_list':
+      return confs.jsonList([conf]);
+    case 'hup':
+    case 'kick':
+      return memberCmd(conf, rest[0], (m) => {
+        m.channel.hupFromConference(sub === 'hup' ? 'hup-member' : 'kick-member');
+        return sub === 'hup' ? `+OK hup ${m.id}\n` : `+OK kicked ${m.id}\n`;
+      });
+    default:
+      return `-ERR Unsupported command ${sub}\n`;
+  }
+}
+
+/** conference_api_member_cmd(): one member by id, `all`, or `last`. */
+function memberCmd(conf: Conference, which: string | undefined, run: (m: Member) => string): string {
+  if (which === undefined) return '-ERR Invalid member!\n';
+  if (which === 'all') return [...conf.members].map(run).join('');
+  if (which === 'last') {
+    const m = conf.members[0];
+    return m ? run(m) : '-ERR Invalid member!\n';
+  }
+  const id = Number(which);
+  const m = conf.members.find((x) => x.id === id);
+  return m ? run(m) : `-ERR Non-Existant ID ${which}\n`;
+}

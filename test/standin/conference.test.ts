@@ -202,6 +202,10 @@ describe('a room on one node (verboseEvents off, like node A)', () => {
     expect(await api(c, 'conference 3000 dial')).toBe('-ERR Bad Args\ndial <endpoint_module_name>/<destination> <callerid number> <callerid name>');
     expect(await api(c, 'conference 3000 bgdial')).toBe('-ERR Bad Args\nbgdial <endpoint_module_name>/<destination> <callerid number> <callerid name>');
     expect(await api(c, 'conference 3000 hup 99')).toBe('-ERR Non-Existant ID 99\n');
+    expect(await api(c, 'conference 3000 hup')).toBe('hup <[member_id|all|last|non_moderator]>');
+    expect(await api(c, 'conference 3000 bogus')).toBe("Conference command 'bogus' not found.\n");
+    expect(await api(c, 'conference 3000')).toBe("Conference command, not specified.\nTry 'help'\n");
+    expect(s.conferenceList()[0]?.members).toHaveLength(2);
   });
 
   it('hup <id>: hup-member, del-member without Hangup-Cause, then BYE and CHANNEL_HANGUP; hup all: one line per member', async () => {

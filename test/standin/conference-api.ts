@@ -5,7 +5,10 @@ import type { Conference, Conferences, Member } from './conference.js';
 export interface ConferenceApiHost {
   readonly conferences: Conferences;
   /** Starts a dial into `room`; `onResult` hears SUCCESS (at answer) or the failure cause. */
-  dial(room: string, dialString: string, cidNumber: string | undefined, cidName: string | undefined, onResult: (cause: string, uuid: string | undefined) => void): void;
+  dial(
+    room: string, dialString: string, cidNumber: string | undefined, cidName: string | undefined, jobId: string | undefined,
+    onResult: (cause: string, uuid: string | undefined) => void,
+  ): void;
 }
 
 const badArgs = (sub: string) => `-ERR Bad Args\n${sub} <endpoint_module_name>/<destination> <callerid number> <callerid name>`;
@@ -31,13 +34,13 @@ export function conferenceApi(host: ConferenceApiHost, args: string[]): string |
     if (dialString === undefined) return badArgs(sub);
     if (sub === 'bgdial') {
       const job = randomUUID();
-      host.dial(name, dialString, cidNumber, cidName, (cause, uuid) => {
+      host.dial(name, dialString, cidNumber, cidName, job, (cause, uuid) => {
         const conf = confs.get(name);
         if (conf) confs.bgdialResult(conf, job, cause, uuid ?? '');
       });
       return `+OK Job-UUID: ${job}\n`;
     }
-    return new Promise((resolve) => host.dial(name, dialString, cidNumber, cidName, (cause) => resolve(`+OK Call Requested: result: [${cause}]\n`)));
+    return new Promise((resolve) => host.dial(name, dialString, cidNumber, cidName, undefined, (cause) => resolve(`+OK Call Requested: result: [${cause}]\n`)));
   }
   const conf = confs.get(name);
   if (!conf) return `-ERR Conference ${name} not found\n`;

@@ -227,6 +227,50 @@ describe('cascade link between two stand-ins', () => {
     expect(b.calls.find((c) => c.callId === leg.uuid)?.hangupCause).toBe('NORMAL_CLEARING');
   });
 
+  it("the dialled leg's channel events: the captured outbound leg 65f4d1d9…, event by event", async () => {
+    const { a, b, aEvents, aApi } = await pair();
+    // The capture's originate variables, in its order; the room it joined was 3001.
+    const ds = `{origination_caller_id_number=3001,origination_caller_id_name=cascade-3001}sofia/internal/3000@127.0.0.1:${b.sipPort}`;
+    expect(await api(aApi, `conference 3001 dial ${ds}`)).toBe('+OK Call Requested: result: [SUCCESS]\n');
+    const leg = a.dialedLinks()[0]!;
+    expect(await api(aApi, `uuid_kill ${leg.uuid}`)).toBe('+OK\n');
+    await aEvents.waitForEvent((e) => h(e, 'Unique-ID') === leg.uuid && h(e, 'Channel-State') === 'CS_DESTROY', 'CS_DESTROY');
+    const label = (e: EslEvent) => (isConf(e) ? h(e, 'Action') : h(e, 'Event-Name'));
+    const mine = aEvents.events().filter((e) => h(e, 'Unique-ID') === leg.uuid);
+    const theirs = captureEvents('plain-events-calls').filter((e) => h(e, 'Unique-ID') === '65f4d1d9-a8e3-42f7-b216-051f12a55f73');
+    // The capture's leg also talked (start-talking), which needs RTP.
+    expect(mine.map(label)).toEqual(theirs.map(label).filter((l) => l !== 'start-talking'));
+    const channel = (list: EslEvent[]) => list.filter((e) => !isConf(e));
+    const [m, t] = [channel(mine), channel(theirs)];
+    m.forEach((e, i) => expect(names(e), `${i}: ${h(e, 'Event-Name')}`).toEqual(names(t[i]!)));
+    const answer = m.find((e) => h(e, 'Event-Name') === 'CHANNEL_ANSWER');
+    expect(h(answer, 'variable_sip_call_id')).toBe(leg.uuid);
+    expect(h(answer, 'Channel-Name')).toBe(`sofia/internal/3000@127.0.0.1:${b.sipPort}`);
+    expect(h(answer, 'variable_sip_destination_url')).toBe(`sip:3000@127.0.0.1:${b.sipPort}`);
+    expect(h(answer, 'variable_sofia_profile_url')).toBe(`sip:mod_sofia@127.0.0.1:${a.sipPort}`);
+    const bCall = b.calls.find((c) => c.callId === leg.uuid);
+    expect(h(answer, 'variable_sip_to_tag')).toMatch(/^[A-Za-z0-9]{13}$/);
+    const complete = m.find((e) => h(e, 'Event-Name') === 'CHANNEL_HANGUP_COMPLETE');
+    expect([h(complete, 'Hangup-Cause'), h(complete, 'variable_sip_hangup_disposition'), h(complete, 'variable_conference_name'), h(complete, 'variable_last_arg')])
+      .toEqual(['NORMAL_CLEARING', 'send_bye', '3001', '3001']);
+    expect(bCall?.hangupCause).toBe('NORMAL_CLEARING');
+  });
+
+  it("bgdial leg variables: the dial string's, after sip_destination_url, as on node A", async () => {
+    const { b, aEvents, aApi } = await pair();
+    await api(aApi, `conference 3000 bgdial ${dialString(b.sipPort)}`);
+    const result = await aEvents.waitForEvent(action('bgdial-result'), 'bgdial-result');
+    const create = aEvents.events().find((e) => h(e, 'Event-Name') === 'CHANNEL_CREATE' && h(e, 'Unique-ID') === h(result, 'Peer-UUID'));
+    const theirs = capturedA('link CHANNEL_CREATE', (e) => h(e, 'Event-Name') === 'CHANNEL_CREATE' && h(e, 'Unique-ID') === '8ffbcdcd-7346-4fee-aa63-d364aa74fbf6');
+    const span = (e: EslEvent) => {
+      const n = names(e);
+      return n.slice(n.indexOf('variable_sip_destination_url'), n.indexOf('variable_originate_early_media') + 1);
+    };
+    expect(span(create!)).toEqual(span(theirs));
+    expect(h(create, 'variable_conference_bgdial_jobid')).toBe(h(result, 'Job-UUID'));
+    expect(h(create, 'variable_sip_h_X-SBC-Cascade')).toBe('1');
+  });
+
   it('kill -9 of B: A keeps its link member (no media timeout by default)', async () => {
     const { a, b, aEvents, aApi } = await pair();
     expect(await api(aApi, `conference 3000 dial ${dialString(b.sipPort)} 3000 cascade`)).toBe('+OK Call Requested: result: [SUCCESS]\n');

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Conferences, Member, MemberChannel } from './conference.js';
 import type { HeaderList } from './esl-frames.js';
-import { nowUs } from './events.js';
+import { localStamp, nowUs, type EventBus } from './events.js';
+import { header, headers, sofiaTag } from './sip-message.js';
 import { randomMediaPort, sdpAnswer, type SipUas } from './sip-uas.js';
 import { hangupReason } from './call.js';
+import { applyVarOps, callTemplates, fill, renderStep, type PhaseName, type TemplateStep } from './templates.js';
+import { randomBytes } from 'node:crypto';
 
 /** `{var=val,…}sofia/<profile>/<user>@<host>[:<port>]`, one space-free token as the conference api takes it. */
 export interface DialTarget {
@@ -43,8 +46,14 @@ export function sipStatusCause(status: number): string {
 
 export interface LegContext {
   readonly uas: SipUas;
+  readonly bus: EventBus;
   readonly conferences: Conferences;
+  readonly profile: string;
   readonly sipHost: string;
+  readonly sipPort: number;
+  readonly sessionId: number;
+  /** The bgdial job id (variable conference_bgdial_jobid), undefined for dial. */
+  readonly jobId: string | undefined;
   readonly dialTimeoutMs: number;
   ended(leg: OutboundLeg): void;
 }
@@ -84,6 +93,23 @@ export class OutboundLeg implements MemberChannel {
   private mediaTimer: NodeJS.Timeout | undefined;
   private readonly origName: string;
   private readonly origNumber: string;
+  private hangupUs = 0;
+  private lastMemberId = '';
+  private vars: HeaderList = [];
+  private dialVarsPlaced = false;
+  private confUuid = '';
+  private confOpened = false;
+  private appUuid = '';
+  private disposition: 'send_bye' | 'recv_bye' = 'send_bye';
+  private readonly fromTag = sofiaTag();
+  private readonly branch = `z9hG4bK${sofiaTag(13)}`;
+  private readonly cseq = 1 + Math.floor(Math.random() * 100_000_000);
+  private readonly localMediaPort = randomMediaPort();
+  private readonly localSdp: string;
+  private readonly ssrc = String(randomBytes(4).readUInt32BE(0));
+  private far: { toTag: string; userAgent: string | undefined; allow: string | undefined; sdp: string | undefined; mediaPort: string | undefined } = {
+    toTag: '', userAgent: undefined, allow: undefined, sdp: undefined, mediaPort: undefined,
+  };
 
   constructor(
     private readonly ctx: LegContext,
@@ -96,11 +122,12 @@ export class OutboundLeg implements MemberChannel {
     // Dial-string variables win over the api's caller-id arguments; mod_conference's defaults otherwise.
     this.origName = target.vars.get('origination_caller_id_name') ?? cidName ?? 'Conference';
     this.origNumber = target.vars.get('origination_caller_id_number') ?? cidNumber ?? '0000000000';
-    const headers: Record<string, string> = {};
-    for (const [k, v] of target.vars) if (/^sip_h_X-/i.test(k)) headers[k.slice(6)] = v;
+    const xHeaders: Record<string, string> = {};
+    for (const [k, v] of target.vars) if (/^sip_h_X-/i.test(k)) xHeaders[k.slice(6)] = v;
+    this.localSdp = sdpAnswer(ctx.sipHost, this.localMediaPort);
     this.record = {
       uuid: this.uuid, conference: room, dialString, target: { host: target.host, port: target.port, user: target.user },
-      linkId: target.vars.get('sip_h_X-SBC-Cascade'), headers, state: 'dialing', cause: undefined,
+      linkId: target.vars.get('sip_h_X-SBC-Cascade'), headers: xHeaders, state: 'dialing', cause: undefined,
       startedAt: Date.now(), answeredAt: undefined, endedAt: undefined,
     };
   }
@@ -130,7 +157,6 @@ export class OutboundLeg implements MemberChannel {
   dial(onAnswer: (cause: string) => void): Promise<string> {
     return new Promise((resolve) => {
       const t = this.target;
-      const port = randomMediaPort();
       const extra: HeaderList = Object.entries(this.record.headers).map(([k, v]) => [k, v]);
       this.ctx.uas.sendInvite(
         {
@@ -141,18 +167,34 @@ export class OutboundLeg implements MemberChannel {
           callId: this.uuid,
           contactUser: 'mod_sofia',
           extra,
-          sdp: sdpAnswer(this.ctx.sipHost, port),
+          sdp: this.localSdp,
           timeoutMs: this.ctx.dialTimeoutMs,
+          fromTag: this.fromTag,
+          branch: this.branch,
+          cseq: this.cseq,
         },
         {
-          answered: () => {
+          answered: (ok) => {
             if (this.record.state !== 'dialing') return;
             this.answeredUs = nowUs();
             this.record.state = 'up';
             this.record.cause = 'SUCCESS';
             this.record.answeredAt = Date.now();
+            const sdp = ok.body.trim() === '' ? undefined : ok.body;
+            this.far = {
+              toTag: /;\s*tag=([^;]+)/i.exec(header(ok, 'To') ?? '')?.[1] ?? '',
+              userAgent: header(ok, 'User-Agent'),
+              allow: headers(ok, 'Allow').join(', ') || undefined,
+              sdp,
+              mediaPort: sdp ? /^m=audio (\d+)/m.exec(sdp)?.[1] : undefined,
+            };
+            // The originate events, answer and CID flip (emitted at the answer; see the README).
+            this.run('legOriginate');
+            this.run('legAnswer');
             onAnswer('SUCCESS');
+            this.run('legJoin');
             this.member = this.ctx.conferences.join(this.room, this);
+            this.lastMemberId = String(this.member.id);
             resolve('SUCCESS');
           },
           failed: (status) => {
@@ -177,11 +219,19 @@ export class OutboundLeg implements MemberChannel {
     clearTimeout(this.mediaTimer);
     this.record.state = 'ended';
     this.cause = cause;
+    this.disposition = how;
+    this.hangupUs = nowUs();
     this.hungUp = true;
     if (how === 'send_bye') this.ctx.uas.sendUacBye(this.uuid, hangupReason(cause));
+    // CHANNEL_HANGUP, del-member with Hangup-Cause, the rest of the channel's events.
+    this.run('legHangup');
+    if (this.member) this.ctx.conferences.leave(this.member);
+    this.member = undefined;
+    this.run('legLeave');
     this.finish();
   }
 
+  /** `conference … hup|kick`: hup-member, del-member, CODEC, EXECUTE_COMPLETE, then CHANNEL_HANGUP (capture order). */
   hupFromConference(action: 'hup-member' | 'kick-member'): void {
     if (this.record.state !== 'up' || !this.member) return;
     this.ctx.conferences.announceHup(this.member, action);
@@ -189,8 +239,51 @@ export class OutboundLeg implements MemberChannel {
     this.record.state = 'ended';
     this.ctx.conferences.leave(this.member);
     this.member = undefined;
+    this.hangupUs = nowUs();
+    this.hungUp = true;
     this.ctx.uas.sendUacBye(this.uuid, hangupReason('NORMAL_CLEARING'));
+    const hangup = this.render('legHangup');
+    const rest = this.render('legLeave');
+    const head = rest.findIndex((r) => r.step.label.startsWith('CHANNEL_EXECUTE_COMPLETE')) + 1;
+    for (const r of [...rest.slice(0, head), ...hangup, ...rest.slice(head)]) this.ctx.bus.fire(r.step.event, r.step.calling, r.hdrs);
     this.finish();
+  }
+
+  private run(phase: PhaseName): void {
+    for (const r of this.render(phase)) this.ctx.bus.fire(r.step.event, r.step.calling, r.hdrs);
+  }
+
+  private render(phase: PhaseName): Array<{ step: TemplateStep; hdrs: HeaderList }> {
+    return callTemplates().phases[phase].map((step) => {
+      const [event, app] = step.label.split(' ');
+      if (event === 'CHANNEL_EXECUTE' && app) this.appUuid = randomUUID();
+      if (event === 'CODEC' && phase === 'legJoin' && !this.confOpened) {
+        // mod_conference creates the room when the conference application starts, before its codec.
+        this.confOpened = true;
+        this.confUuid = this.ctx.conferences.open(this.room, this).uuid;
+      }
+      if (step.vars) this.vars = this.withDialVars(applyVarOps(this.vars, step.vars));
+      return { step, hdrs: renderStep(step, this.vars, (k) => this.value(k)) };
+    });
+  }
+
+  /**
+   * The dial string's variables where node A shows them: after sip_destination_url, in the dial
+   * string's order (bgdial's conference_bgdial_jobid first), in place of the template's two
+   * origination_caller_id_* variables.
+   */
+  private withDialVars(vars: HeaderList): HeaderList {
+    if (this.dialVarsPlaced) return vars;
+    const at = vars.findIndex(([k]) => k === 'variable_origination_caller_id_number');
+    if (at < 0) return vars;
+    this.dialVarsPlaced = true;
+    const mine: HeaderList = [];
+    if (this.ctx.jobId !== undefined) mine.push(['variable_conference_bgdial_jobid', this.ctx.jobId]);
+    for (const [k, v] of this.target.vars) mine.push([`variable_${k}`, v]);
+    if (!this.target.vars.has('origination_caller_id_name')) mine.push(['variable_origination_caller_id_name', '{{origCallerName}}']);
+    if (!this.target.vars.has('origination_caller_id_number')) mine.push(['variable_origination_caller_id_number', '{{origCallerNumber}}']);
+    const rest = vars.filter(([k], i) => i < at || !/^variable_origination_caller_id_(name|number)$/.test(k));
+    return [...rest.slice(0, at), ...mine, ...rest.slice(at)];
   }
 
   /** The peer is gone (its stand-in was killed): with media_timeout set, hang up MEDIA_TIMEOUT after it. */
@@ -213,14 +306,60 @@ export class OutboundLeg implements MemberChannel {
   private finish(): void {
     this.record.cause = this.cause;
     this.record.endedAt = Date.now();
-    if (this.member) this.ctx.conferences.leave(this.member);
-    this.member = undefined;
     this.ctx.conferences.settle(this.room);
     this.ctx.ended(this);
   }
 
   value(key: string): string | undefined {
+    const us = (t: number) => String(t);
+    const s = (t: number) => String(Math.floor(t / 1e6));
+    const stamp = (t: number) => localStamp(Math.floor(t / 1000));
+    const ms = (t: number) => String(Math.floor(t / 1000));
+    const dur = this.hangupUs - this.createdUs;
+    const bill = this.answeredUs ? this.hangupUs - this.answeredUs : 0;
+    const wait = this.answeredUs ? this.answeredUs - this.createdUs : 0;
     switch (key) {
+      case 'sessionId': return String(this.ctx.sessionId);
+      case 'profile': return this.ctx.profile;
+      case 'sipHost': return this.ctx.sipHost;
+      case 'sipPort': return String(this.ctx.sipPort);
+      case 'remotePort': return String(this.target.port);
+      case 'confName': return this.room;
+      case 'confApp': return this.room; // bgdial's application data is the bare room name (node A)
+      case 'confUuid': return this.confUuid;
+      case 'memberId': return this.member ? String(this.member.id) : this.lastMemberId;
+      case 'appUuid': return this.appUuid;
+      case 'lastApp': return 'conference';
+      case 'farUserAgent': return this.far.userAgent;
+      case 'farAllow': return this.far.allow;
+      case 'toTag': return this.far.toTag;
+      case 'fromTag': return this.fromTag;
+      case 'viaBranch': return this.branch;
+      case 'inviteCseq': return String(this.cseq);
+      case 'localSdp': return this.localSdp;
+      case 'localMediaPort': return String(this.localMediaPort);
+      case 'remoteSdp': return this.far.sdp;
+      case 'remoteMediaPort': return this.far.mediaPort;
+      case 'ssrc': return this.ssrc;
+      case 'q850': return String(({ NORMAL_CLEARING: 16, USER_BUSY: 17, NO_ANSWER: 19, CALL_REJECTED: 21 } as Record<string, number>)[this.cause] ?? 16);
+      case 'hangupDisposition': return this.disposition;
+      case 'createdS': return s(this.createdUs);
+      case 'createdStamp': return stamp(this.createdUs);
+      case 'answeredS': return s(this.answeredUs);
+      case 'answeredStamp': return this.answeredUs ? stamp(this.answeredUs) : undefined;
+      case 'hangupUs': return us(this.hangupUs);
+      case 'hangupS': return s(this.hangupUs);
+      case 'hangupStamp': return stamp(this.hangupUs);
+      case 'durationS': return s(dur);
+      case 'durationMs': return ms(dur);
+      case 'durationUs': return String(dur);
+      case 'billS': return s(bill);
+      case 'billMs': return ms(bill);
+      case 'billUs': return String(bill);
+      case 'waitS': return s(wait);
+      case 'waitMs': return ms(wait);
+      case 'waitUs': return String(wait);
+      case 'outPackets': case 'outBytes': case 'inSkipPackets': return '0'; // no RTP is sent
       case 'uuid': return this.uuid;
       case 'channelName': return this.channelName;
       case 'callerName': return this.callerIdName;
@@ -238,14 +377,13 @@ export class OutboundLeg implements MemberChannel {
     }
   }
 
-  /** A short variable list (not the full one FreeSWITCH would show; see the README). */
+  /** The channel variables as verbose-events show them on member events. */
   variables(): HeaderList {
-    const out: HeaderList = [
-      ['variable_direction', 'outbound'],
-      ['variable_uuid', this.uuid],
-      ['variable_sip_call_id', this.uuid],
-    ];
-    for (const [k, v] of this.target.vars) out.push([`variable_${k}`, v]);
+    const out: HeaderList = [];
+    for (const [k, v] of this.vars) {
+      const filled = fill(v, (key) => this.value(key));
+      if (filled !== undefined) out.push([k, filled]);
+    }
     return out;
   }
 

@@ -74,6 +74,10 @@ export interface UacInvite {
   extra: HeaderList;
   sdp: string;
   timeoutMs: number;
+  /** From tag, top Via branch and INVITE CSeq number; drawn when absent. */
+  fromTag?: string;
+  branch?: string;
+  cseq?: number;
 }
 
 interface UacState {
@@ -173,7 +177,8 @@ export class SipUas {
   /** An INVITE from our port (conference dial): retransmitted on Timer A until a response, ACKs sent for us. */
   sendInvite(inv: UacInvite, cb: UacCallbacks): void {
     const u: UacState = {
-      inv, cb, fromTag: sofiaTag(), branch: `z9hG4bK${sofiaTag(13)}`, cseq: 1 + Math.floor(Math.random() * 100_000_000),
+      inv, cb, fromTag: inv.fromTag ?? sofiaTag(), branch: inv.branch ?? `z9hG4bK${sofiaTag(13)}`,
+      cseq: inv.cseq ?? 1 + Math.floor(Math.random() * 100_000_000),
       final: undefined, toWithTag: inv.toHeader, remoteTarget: inv.uri, ack: undefined, timer: undefined, up: false,
     };
     this.uac.set(inv.callId, u);

@@ -273,26 +273,33 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   }
 
   /** `conference <room> dial|bgdial <dial string>`: a real INVITE from our SIP port. */
-  dial(room: string, dialString: string, cidNumber: string | undefined, cidName: string | undefined, onResult: (cause: string, uuid: string | undefined) => void): void {
+  dial(
+    room: string, dialString: string, cidNumber: string | undefined, cidName: string | undefined, jobId: string | undefined,
+    onResult: (cause: string, uuid: string | undefined) => void,
+  ): void {
     const target = parseDialString(dialString);
     // Refused dials create no channel (capture: DESTINATION_OUT_OF_ORDER while paused outbound).
     if (!target) return onResult('CHAN_NOT_IMPLEMENTED', undefined);
     if (this.pause.outbound || this.stats.count >= this.maxSessions) return onResult('DESTINATION_OUT_OF_ORDER', undefined);
     if (!this.uas || target.profile !== this.profile) return onResult('CHAN_NOT_IMPLEMENTED', undefined);
-    const leg = new OutboundLeg(this.legContext(), room, target, dialString, cidNumber, cidName);
-    this.stats.sessionCreated();
+    const leg = new OutboundLeg(this.legContext(this.stats.sessionCreated(), jobId), room, target, dialString, cidNumber, cidName);
     this.legs.set(leg.uuid, leg);
     this.dialed.push(leg.record);
     void leg.dial((cause) => onResult(cause, cause === 'SUCCESS' ? leg.uuid : undefined));
   }
 
-  private legContext(): LegContext {
+  private legContext(sessionId: number, jobId: string | undefined): LegContext {
     const uas = this.uas;
     if (!uas) throw new Error('stand-in not running');
     return {
       uas,
+      bus: this.bus,
       conferences: this.conferences,
+      profile: this.profile,
       sipHost: this.sipHost,
+      sipPort: this.sipPort,
+      sessionId,
+      jobId,
       dialTimeoutMs: this.opts.dialTimeoutMs ?? 32_000,
       ended: (leg) => {
         if (this.legs.delete(leg.uuid)) this.stats.ended();

@@ -32,7 +32,8 @@ export interface TemplateStep {
 
 export type PhaseName =
   | 'route' | 'answer' | 'toneDone' | 'hangupParked' | 'hangupInTone' | 'hangupRinging'
-  | 'confJoin' | 'confHangup' | 'confLeave';
+  | 'confJoin' | 'confHangup' | 'confLeave'
+  | 'legOriginate' | 'legAnswer' | 'legJoin' | 'legHangup' | 'legLeave';
 
 export interface CallTemplates {
   source: string;

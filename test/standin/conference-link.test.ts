@@ -179,6 +179,23 @@ describe('cascade link between two stand-ins', () => {
     expect(a.dialedLinks()).toHaveLength(dialsBefore); // no channel, no INVITE
     expect(await api(aApi, 'fsctl resume')).toBe('+OK\n');
     expect(await api(aApi, 'conference 3000 dial nonsense/3000')).toBe('+OK Call Requested: result: [CHAN_NOT_IMPLEMENTED]\n');
+    b.setInviteResponse({ status: 503, reason: 'Service Unavailable' });
+    expect(await api(aApi, `conference 3000 dial ${dialString(b.sipPort)}`)).toBe('+OK Call Requested: result: [NORMAL_TEMPORARY_FAILURE]\n');
+    expect(a.conferenceList()[0]?.members).toHaveLength(1);
+  });
+
+  it('a far end that never answers: the dial fails RECOVERY_ON_TIMER_EXPIRE after dialTimeoutMs', async () => {
+    const a = await standin({ dialTimeoutMs: 400 });
+    const aApi = await client(a);
+    await join(a);
+    const deaf = await standin();
+    deaf.setInviteResponse('ignore');
+    const started = Date.now();
+    expect(await api(aApi, `conference 3000 dial ${dialString(deaf.sipPort)}`)).toBe('+OK Call Requested: result: [RECOVERY_ON_TIMER_EXPIRE]\n');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(380);
+    // The INVITE was retransmitted (Timer A) and reached the deaf node.
+    expect(deaf.calls.filter((c) => c.callId === a.dialedLinks()[0]?.uuid)).toHaveLength(1);
+    expect(a.dialedLinks()[0]).toMatchObject({ state: 'failed', cause: 'RECOVERY_ON_TIMER_EXPIRE' });
   });
 
   it('sync dial waits for the answer; hup on B: A gets BYE, del-member with Hangup-Cause NORMAL_CLEARING', async () => {

@@ -184,6 +184,46 @@ describe('cascade link between two stand-ins', () => {
     expect(a.conferenceList()[0]?.members).toHaveLength(1);
   });
 
+  it('uuid_kill of a leg still ringing: CANCEL, the far end 487 is ACKed, bgdial-result with the cause, no member', async () => {
+    const a = await standin();
+    const aEvents = await client(a, 'event plain CUSTOM conference::maintenance');
+    const aApi = await client(a);
+    await join(a);
+    const sock = createSocket('udp4');
+    closeLater({ close: () => sock.close() });
+    const got: SipMessage[] = [];
+    const reply = (m: SipMessage, status: string, to: { port: number; address: string }, cseq?: string) => {
+      const lines = [`SIP/2.0 ${status}`, ...m.headers.filter(([k]) => ['Via', 'From', 'To', 'Call-ID', 'CSeq'].includes(k)).map(([k, v]) => `${k}: ${k === 'To' ? `${v};tag=far` : k === 'CSeq' && cseq ? cseq : v}`), 'Content-Length: 0', '', ''];
+      sock.send(lines.join('\r\n'), to.port, to.address);
+    };
+    let invite: SipMessage | undefined;
+    sock.on('message', (d, r) => {
+      const m = parseSip(d);
+      if (!m) return;
+      got.push(m);
+      if (m.method === 'INVITE' && !invite) {
+        invite = m;
+        reply(m, '180 Ringing', r);
+      } else if (m.method === 'CANCEL' && invite) {
+        reply(m, '200 OK', r);
+        reply(invite, '487 Request Terminated', r);
+      }
+    });
+    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+    await api(aApi, `conference 3000 bgdial ${dialString(sock.address().port)}`);
+    const leg = await until('the leg', () => a.dialedLinks()[0]);
+    await until('INVITE', () => invite);
+    expect(await api(aApi, `uuid_kill ${leg.uuid}`)).toBe('+OK\n');
+    const cancel = await until('CANCEL', () => got.find((m) => m.method === 'CANCEL'));
+    expect(header(cancel, 'CSeq')).toBe(`${(header(invite!, 'CSeq') ?? '').split(' ')[0]} CANCEL`);
+    await until('ACK of the 487', () => got.find((m) => m.method === 'ACK'));
+    const result = await aEvents.waitForEvent(action('bgdial-result'), 'bgdial-result');
+    expect(h(result, 'Result')).toBe('NORMAL_CLEARING');
+    expect(leg).toMatchObject({ state: 'failed', cause: 'NORMAL_CLEARING' });
+    expect(links(a)).toEqual([]);
+    expect(a.activeSessions()).toBe(1);
+  });
+
   it('a far end that never answers: the dial fails RECOVERY_ON_TIMER_EXPIRE after dialTimeoutMs', async () => {
     const a = await standin({ dialTimeoutMs: 400 });
     const aApi = await client(a);

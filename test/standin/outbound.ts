@@ -94,6 +94,7 @@ export class OutboundLeg implements MemberChannel {
   private readonly origName: string;
   private readonly origNumber: string;
   private hangupUs = 0;
+  private cancelDial: ((cause: string) => void) | undefined;
   private lastMemberId = '';
   private vars: HeaderList = [];
   private dialVarsPlaced = false;
@@ -156,6 +157,15 @@ export class OutboundLeg implements MemberChannel {
   /** Sends the INVITE; resolves with SUCCESS once answered and joined, or with the failure cause. */
   dial(onAnswer: (cause: string) => void): Promise<string> {
     return new Promise((resolve) => {
+      this.cancelDial = (cause) => {
+        this.record.state = 'failed';
+        this.record.cause = cause;
+        this.record.endedAt = Date.now();
+        this.ctx.uas.cancelUac(this.uuid);
+        this.ctx.ended(this);
+        onAnswer(cause);
+        resolve(cause);
+      };
       const t = this.target;
       const extra: HeaderList = Object.entries(this.record.headers).map(([k, v]) => [k, v]);
       this.ctx.uas.sendInvite(
@@ -215,6 +225,8 @@ export class OutboundLeg implements MemberChannel {
 
   /** The channel hangs up (BYE either way, uuid_kill, media timeout, shutdown); the member leaves. */
   hangup(cause: string, how: 'send_bye' | 'recv_bye'): void {
+    // Still ringing: sofia sends CANCEL, the dial fails with the hangup cause (no channel events emitted yet).
+    if (this.record.state === 'dialing' && how === 'send_bye') return this.cancelDial?.(cause);
     if (this.record.state !== 'up') return;
     clearTimeout(this.mediaTimer);
     this.record.state = 'ended';

@@ -225,6 +225,24 @@ export class SipUas {
     this.sendUntilAnswered(serialize(`BYE ${u.remoteTarget} SIP/2.0`, hdrs), u.inv.to, `${callId}|${u.cseq} BYE`);
   }
 
+  /** CANCEL for our INVITE still without a final response (uuid_kill of a leg that is ringing). */
+  cancelUac(callId: string): void {
+    const u = this.uac.get(callId);
+    if (!u || u.final !== undefined) return;
+    clearTimeout(u.timer);
+    this.outstanding.delete(`${callId}|${u.cseq} INVITE`);
+    const hdrs: HeaderList = [
+      ['Via', `SIP/2.0/UDP ${this.host}:${this.port};rport;branch=${u.branch}`],
+      ['Max-Forwards', '70'],
+      ['From', `${u.inv.from};tag=${u.fromTag}`],
+      ['To', u.inv.toHeader],
+      ['Call-ID', callId],
+      ['CSeq', `${u.cseq} CANCEL`],
+      ['Reason', 'Q.850;cause=16;text="NORMAL_CLEARING"'],
+    ];
+    this.sendUntilAnswered(serialize(`CANCEL ${u.inv.uri} SIP/2.0`, hdrs), u.inv.to, `${callId}|${u.cseq} CANCEL`);
+  }
+
   /** Forgets an outbound dialog without a BYE (kill). */
   dropUac(callId: string): void {
     const u = this.uac.get(callId);

@@ -3,7 +3,10 @@
  *   npx tsx test/standin/tools/extract-templates.ts [fixture dir]
  *
  * Call templates come from two SIPp calls to the tone extension (answer, play tone, park):
- * b543c7e7… (caller hangs up while parked) and b2b12f6f… (caller hangs up during the tone).
+ * b543c7e7… (caller hangs up while parked) and b2b12f6f… (caller hangs up during the tone);
+ * conference member phases from 7d3e7e8f… (SIPp caller in conference 3000) and dialled-leg phases
+ * from 65f4d1d9… (outbound leg into conference 3001). conference.json (conference::maintenance)
+ * comes from the two-node captures, see extract-conference.ts.
  * Call-specific values are replaced by {{placeholders}} by header name; the run fails if any
  * value of the template calls (UUID, Call-ID, ports, times, …) survives as a literal.
  */

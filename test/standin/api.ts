@@ -140,7 +140,7 @@ function channelRow(host: ApiHost, c: Call): Record<string, string> {
   return {
     ...common(host, c),
     application: c.currentApp,
-    application_data: c.currentApp === 'playback' ? 'tone_stream://%(1000,500,440);loops=2' : '',
+    application_data: c.currentApp === 'playback' ? 'tone_stream://%(1000,500,440);loops=2' : c.currentApp === 'conference' ? `${c.route?.room ?? ''}@default` : '',
     dialplan: 'XML', context: 'public',
     read_codec: media[0]!, read_rate: media[1]!, read_bit_rate: media[2]!,
     write_codec: media[0]!, write_rate: media[1]!, write_bit_rate: media[2]!,

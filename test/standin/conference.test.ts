@@ -74,6 +74,8 @@ describe('dialplan', () => {
       const uuid = uuidOf(s, u);
       await waitFor(esl, (ev) => h(ev, 'Unique-ID') === uuid && h(ev, 'Event-Name') === 'PLAYBACK_START', `tone of ${u.dest}`);
     }
+    const rows = (JSON.parse(await api(await client(s), 'show channels as json')) as { rows: Array<Record<string, string>> }).rows;
+    expect(rows.find((r) => r['uuid'] === uuidOf(s, a))).toMatchObject({ application: 'conference', application_data: '3000@default', dest: '3000' });
     const confApps = esl.events().filter((ev) => h(ev, 'Event-Name') === 'CHANNEL_EXECUTE' && h(ev, 'Application') === 'conference');
     expect(confApps.map((ev) => h(ev, 'Application-Data'))).toEqual(['3000@default', 'sales.eu-1/room_2@default']);
   });

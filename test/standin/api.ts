@@ -40,6 +40,8 @@ export interface ApiHost extends SofiaHost, ConferenceApiHost {
   /** `fsctl shutdown`: the reply goes out first, SHUTDOWN follows later (see lifecycle.ts). */
   requestShutdown(): void;
   killChannel(uuid: string, cause: string): boolean;
+  /** `hupall`: every channel (calls and dialled legs) hung up with this cause, BYE sent. */
+  hangupAll(cause: string): void;
   /** A channel variable of an inbound call or a dialled leg; null: no such channel. */
   channelVar(uuid: string, name: string): string | undefined | null;
 }
@@ -71,6 +73,12 @@ export function runApi(host: ApiHost, cmd: string, arg: string | undefined): str
     }
     case 'conference':
       return conferenceApi(host, args);
+    case 'hupall': {
+      // hupall-b-api.esl; mod_commands takes MANAGER_REQUEST when no cause is given.
+      const cause = (args[0] ?? 'MANAGER_REQUEST').toUpperCase();
+      host.hangupAll(cause);
+      return `+OK hangup all channels with cause ${cause}\n`;
+    }
     default:
       return undefined;
   }

@@ -265,6 +265,30 @@ describe('a room on one node (verboseEvents off, like node A)', () => {
   });
 });
 
+describe('hupall (hupall-b-*)', () => {
+  it('every member hung up with the cause: BYE, del-member with Hangup-Cause, no hup-member, conference-destroy', async () => {
+    const s = await standin({ verboseEvents: true });
+    const esl = await client(s, 'event plain ALL');
+    const c = await client(s);
+    const one = await join(s);
+    const two = await join(s);
+    const tone = await join(s, '9000');
+    expect(await api(c, 'hupall MANAGER_REQUEST')).toBe('+OK hangup all channels with cause MANAGER_REQUEST\n');
+    for (const u of [one, two, tone]) {
+      const bye = await u.request('BYE');
+      expect(header(bye, 'Reason')).toBe('SIP;cause=503;text="MANAGER_REQUEST"');
+      u.answerBye(bye);
+    }
+    await waitFor(esl, action('conference-destroy'), 'conference-destroy');
+    const dels = esl.events().filter(action('del-member'));
+    expect(dels.map((e) => h(e, 'Hangup-Cause'))).toEqual(['MANAGER_REQUEST', 'MANAGER_REQUEST']);
+    expect(esl.events().some(action('hup-member'))).toBe(false);
+    const theirs = captured(captureEvents('hupall-b-plain'), 'hupall del-member', (e) => action('del-member')(e) && h(e, 'Hangup-Cause') === 'MANAGER_REQUEST');
+    expect(nonVarNames(dels[0]!)).toEqual(nonVarNames(theirs));
+    expect(s.activeSessions()).toBe(0);
+  });
+});
+
 describe('verboseEvents (like node B)', () => {
   it('member events carry the channel variables, X- headers among them; conference-create the first member', async () => {
     const s = await standin({ verboseEvents: true });

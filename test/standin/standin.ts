@@ -481,6 +481,11 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     return closed;
   }
 
+  hangupAll(cause: string): void {
+    for (const call of this.activeCalls()) call.hangup('send_bye', cause);
+    for (const leg of [...this.legs.values()]) leg.hangup(cause, 'send_bye');
+  }
+
   killChannel(uuid: string, cause: string): boolean {
     const call = this.activeCalls().find((c) => c.uuid === uuid);
     call?.hangup('send_bye', cause);

@@ -130,7 +130,7 @@ export function conferenceTemplates(dir: string): ConferenceTemplates {
   const outboundLive = act(a, 'add-member', linkLeg);
   const outboundHungup = act(a, 'del-member', (e) => linkLeg(e) && h(e, 'Hangup-Cause') !== '');
   const inboundValue = (k: string, v: string) => rule(k, v, { dest: '3000' });
-  const outboundValue = (k: string, v: string) => OUTBOUND[k] ?? (/-Time$/.test(k) ? v : v);
+  const outboundValue = (k: string, v: string) => OUTBOUND[k] ?? v;
 
   /** One shape per action; floor-change has two (a new holder, or none). */
   function actions(list: EslEvent[]): Record<string, ConfEventTemplate> {

@@ -1,4 +1,5 @@
 import type { Call } from './call.js';
+import { conferenceApi, type ConferenceApiHost } from './conference-api.js';
 import { sofia, type SofiaHost } from './api-sofia.js';
 import { localStamp, type Identity } from './events.js';
 import { upTime, type SessionStats } from './stats.js';
@@ -28,7 +29,7 @@ function coreReady(p: Pause): boolean {
 }
 
 /** What the api commands read from (and do to) the running switch. */
-export interface ApiHost extends SofiaHost {
+export interface ApiHost extends SofiaHost, ConferenceApiHost {
   readonly identity: Identity;
   readonly maxSessions: number;
   readonly stats: SessionStats;
@@ -39,10 +40,14 @@ export interface ApiHost extends SofiaHost {
   /** `fsctl shutdown`: the reply goes out first, SHUTDOWN follows later (see lifecycle.ts). */
   requestShutdown(): void;
   killChannel(uuid: string, cause: string): boolean;
+  /** `hupall`: every channel (calls and dialled legs) hung up with this cause, BYE sent. */
+  hangupAll(cause: string): void;
+  /** A channel variable of an inbound call or a dialled leg; null: no such channel. */
+  channelVar(uuid: string, name: string): string | undefined | null;
 }
 
 /** Runs one api command with mod_commands / mod_sofia output formats; undefined if unknown. */
-export function runApi(host: ApiHost, cmd: string, arg: string | undefined): string | undefined {
+export function runApi(host: ApiHost, cmd: string, arg: string | undefined): string | Promise<string> | undefined {
   const args = (arg ?? '').trim().split(/\s+/).filter((a) => a !== '');
   switch (cmd) {
     case 'version':
@@ -62,9 +67,17 @@ export function runApi(host: ApiHost, cmd: string, arg: string | undefined): str
     case 'uuid_kill':
       return host.killChannel(args[0] ?? '', args[1] ?? 'NORMAL_CLEARING') ? '+OK\n' : '-ERR No such channel!\n';
     case 'uuid_getvar': {
-      const call = host.activeCalls().find((c) => c.uuid === args[0]);
-      if (!call) return '-ERR No such channel!\n';
-      return call.getVar(args[1] ?? '') ?? '_undef_';
+      const v = host.channelVar(args[0] ?? '', args[1] ?? '');
+      if (v === null) return '-ERR No such channel!\n';
+      return v ?? '_undef_';
+    }
+    case 'conference':
+      return conferenceApi(host, args);
+    case 'hupall': {
+      // hupall-b-api.esl; mod_commands takes MANAGER_REQUEST when no cause is given.
+      const cause = (args[0] ?? 'MANAGER_REQUEST').toUpperCase();
+      host.hangupAll(cause);
+      return `+OK hangup all channels with cause ${cause}\n`;
     }
     default:
       return undefined;
@@ -135,7 +148,7 @@ function channelRow(host: ApiHost, c: Call): Record<string, string> {
   return {
     ...common(host, c),
     application: c.currentApp,
-    application_data: c.currentApp === 'playback' ? 'tone_stream://%(1000,500,440);loops=2' : '',
+    application_data: c.currentApp === 'playback' ? 'tone_stream://%(1000,500,440);loops=2' : c.currentApp === 'conference' ? `${c.route?.room ?? ''}@default` : '',
     dialplan: 'XML', context: 'public',
     read_codec: media[0]!, read_rate: media[1]!, read_bit_rate: media[2]!,
     write_codec: media[0]!, write_rate: media[1]!, write_bit_rate: media[2]!,

@@ -3,7 +3,8 @@ import type { HeaderList } from './esl-frames.js';
 import { localStamp, nowUs, rfc2822, type EventBus } from './events.js';
 import { header, headers, parseCSeq, parseNameAddr, parseUri, parseVia, uriUserHostPort, type SipMessage } from './sip-message.js';
 import { randomMediaPort, sdpAnswer, type InviteTx, type SipUas } from './sip-uas.js';
-import { applyVarOps, callTemplates, fill, renderStep, type PhaseName } from './templates.js';
+import { applyVarOps, callTemplates, fill, renderStep, type PhaseName, type TemplateStep } from './templates.js';
+import type { Conferences, Member, MemberChannel } from './conference.js';
 
 /** What a test can see about every INVITE the stand-in received (retransmissions excluded). */
 export interface CallRecord {
@@ -30,8 +31,23 @@ export interface CallContext {
   readonly toneMs: number;
   /** When > 0, the stand-in sends BYE this long after answering (0: the call waits for the caller). */
   readonly autoHangupMs: number;
+  readonly conferences: Conferences;
   ended(call: Call): void;
 }
+
+/** Where the dialplan sends a call: the tone extension (undefined) or a conference room. */
+export interface RoomRoute {
+  room: string;
+  /** X-SBC-Cascade of a cascade link leg (joins with the link flags), else undefined. */
+  linkId: string | undefined;
+}
+
+/** The `cascade` extension's variables (fixture README, "Configuration (two-node captures)"). */
+const LINK_VARS: Array<[string, string]> = [
+  ['variable_conference_member_flags', 'nomoh'],
+  ['variable_conference_enter_sound', 'silence_stream://20'],
+  ['variable_conference_exit_sound', 'silence_stream://20'],
+];
 
 type HangupKind = 'recv_bye' | 'send_bye' | 'recv_cancel';
 
@@ -58,9 +74,17 @@ export function hangupReason(cause: string): string {
  * One inbound SIP channel running the tone extension (answer, 440 Hz tone, park until BYE),
  * emitting the captured event sequence with this call's values.
  */
-export class Call {
+export class Call implements MemberChannel {
   readonly uuid = randomUUID();
-  state: 'ringing' | 'tone' | 'parked' | 'ended' = 'ringing';
+  readonly direction = 'inbound' as const;
+  state: 'ringing' | 'tone' | 'parked' | 'conference' | 'ended' = 'ringing';
+  /** True once the channel hung up (a conference member's del-member then carries Hangup-Cause). */
+  hungUp = false;
+  member: Member | undefined;
+  private memberId = '';
+  private confUuid = '';
+  private confOpened = false;
+  private readonly xVars: HeaderList;
   currentApp = '';
   private vars: HeaderList = [];
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -87,8 +111,11 @@ export class Call {
     private readonly tx: InviteTx,
     readonly record: CallRecord,
     readonly sessionId: number,
+    readonly route?: RoomRoute,
   ) {
     this.sip = inviteValues(tx.request, tx.source);
+    // sofia turns every X- header of the INVITE into a sip_h_X-* variable (after max_forwards, as on node B).
+    this.xVars = tx.request.headers.filter(([k]) => /^X-/i.test(k)).map(([k, v]): [string, string] => [`variable_sip_h_${k}`, v]);
     this.fullVia = this.sip.fullVia ?? '';
     this.localSdp = sdpAnswer(ctx.sipHost, this.localMediaPort);
     record.uuid = this.uuid;
@@ -100,6 +127,32 @@ export class Call {
 
   get values(): Readonly<Record<string, string | undefined>> {
     return this.sip;
+  }
+
+  get linkId(): string | undefined {
+    return this.route?.linkId;
+  }
+  get channelName(): string {
+    return `sofia/${this.ctx.profile}/${this.sip.fromUri ?? ''}`;
+  }
+  get callerIdName(): string {
+    return this.sip.callerName ?? '';
+  }
+  get callerIdNumber(): string {
+    return this.sip.fromUser ?? '';
+  }
+  get peer(): { address: string; port: number } {
+    return { ...this.tx.source };
+  }
+
+  /** The channel variables as verbose-events show them on conference member events. */
+  variables(): HeaderList {
+    const out: HeaderList = [];
+    for (const [k, v] of this.vars) {
+      const filled = fill(v, (key) => this.value(key));
+      if (filled !== undefined) out.push([k, filled]);
+    }
+    return out;
   }
 
   /** A channel variable as `uuid_getvar` shows it (undefined: not set). */
@@ -138,12 +191,52 @@ export class Call {
       this.refused = true;
       this.tx.reject(status, reasonFor(status), [['Reason', hangupReason(this.cause)]]);
     } else if (kind === 'send_bye') this.ctx.uas.sendBye(this.record.callId, hangupReason(this.cause));
-    const tail: PhaseName = from === 'ringing' ? 'hangupRinging' : from === 'tone' ? 'hangupInTone' : 'hangupParked';
     this.record.hangupCause = this.cause;
     this.record.finalStatus ??= this.tx.final;
-    this.run(tail);
+    this.hungUp = true;
+    if (from === 'conference') {
+      // CHANNEL_HANGUP, del-member (with Hangup-Cause), the channel's other events, conference-destroy.
+      this.run('confHangup');
+      this.leaveConference();
+      this.run('confLeave');
+      if (this.route) this.ctx.conferences.settle(this.route.room);
+    } else {
+      this.run(from === 'ringing' ? 'hangupRinging' : from === 'tone' ? 'hangupInTone' : 'hangupParked');
+    }
     this.record.endedAt = Date.now();
     this.ctx.ended(this);
+  }
+
+  /**
+   * `conference … hup|kick`: hup-member, del-member (no Hangup-Cause), then the channel hangs up
+   * with BYE; CHANNEL_HANGUP comes after the conference application's EXECUTE_COMPLETE (capture).
+   */
+  hupFromConference(action: 'hup-member' | 'kick-member'): void {
+    if (this.state !== 'conference' || !this.member) return;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.ctx.conferences.announceHup(this.member, action);
+    this.leaveConference();
+    this.state = 'ended';
+    this.hangupUs = nowUs();
+    this.disposition = 'send_bye';
+    this.cause = 'NORMAL_CLEARING';
+    this.hungUp = true;
+    this.ctx.uas.sendBye(this.record.callId, hangupReason(this.cause));
+    this.record.hangupCause = this.cause;
+    this.record.finalStatus ??= this.tx.final;
+    const hangup = this.render('confHangup');
+    const rest = this.render('confLeave');
+    const head = rest.findIndex((r) => r.step.label.startsWith('CHANNEL_EXECUTE_COMPLETE')) + 1;
+    for (const r of [...rest.slice(0, head), ...hangup, ...rest.slice(head)]) this.ctx.bus.fire(r.step.event, r.step.calling, r.hdrs);
+    if (this.route) this.ctx.conferences.settle(this.route.room);
+    this.record.endedAt = Date.now();
+    this.ctx.ended(this);
+  }
+
+  private leaveConference(): void {
+    if (this.member) this.ctx.conferences.leave(this.member);
+    this.member = undefined;
   }
 
   /** Stops timers without events (kill). */
@@ -155,6 +248,17 @@ export class Call {
 
   private answer(): void {
     if (this.state !== 'ringing') return;
+    if (this.route) {
+      if (this.route.linkId !== undefined) this.vars = applyVarOps(this.vars, { set: LINK_VARS });
+      this.run('confJoin');
+      this.state = 'conference';
+      this.member = this.ctx.conferences.join(this.route.room, this);
+      const conf = this.ctx.conferences.roomOf(this.member);
+      this.memberId = String(this.member.id);
+      this.confUuid = conf?.uuid ?? '';
+      if (this.ctx.autoHangupMs > 0) this.later(this.ctx.autoHangupMs, () => this.hangup('send_bye'));
+      return;
+    }
     this.run('answer');
     this.state = 'tone';
     this.later(this.ctx.toneMs, () => {
@@ -175,11 +279,27 @@ export class Call {
 
   private run(phase: PhaseName): void {
     for (const step of callTemplates().phases[phase]) {
-      this.beforeStep(step.label);
-      if (step.vars) this.vars = applyVarOps(this.vars, step.vars);
-      const hdrs = renderStep(step, this.vars, (k) => this.value(k));
+      const hdrs = this.renderOne(step);
       this.ctx.bus.fire(step.event, step.calling, hdrs);
     }
+  }
+
+  private render(phase: PhaseName): Array<{ step: TemplateStep; hdrs: HeaderList }> {
+    return callTemplates().phases[phase].map((step) => ({ step, hdrs: this.renderOne(step) }));
+  }
+
+  private renderOne(step: TemplateStep): HeaderList {
+    this.beforeStep(step.label);
+    if (step.vars) this.vars = this.withXVars(applyVarOps(this.vars, step.vars));
+    return renderStep(step, this.vars, (k) => this.value(k));
+  }
+
+  /** The INVITE's X- headers as sip_h_X-* variables, right after max_forwards. */
+  private withXVars(vars: HeaderList): HeaderList {
+    if (this.xVars.length === 0 || vars.some(([k]) => k === this.xVars[0]?.[0])) return vars;
+    const at = vars.findIndex(([k]) => k === 'variable_max_forwards');
+    if (at < 0) return vars;
+    return [...vars.slice(0, at + 1), ...this.xVars, ...vars.slice(at + 1)];
   }
 
   /** State changes that happen in FreeSWITCH right before each captured event. */
@@ -189,7 +309,11 @@ export class Call {
       this.appUuid = randomUUID();
       this.currentApp = app;
       this.lastApp = app;
-      this.lastArg = app === 'export' ? `RFC2822_DATE=${this.rfcDate}` : APP_DATA[app] ?? '';
+      this.lastArg = app === 'export' ? `RFC2822_DATE=${this.rfcDate}` : app === 'conference' ? `${this.route?.room ?? ''}@default` : APP_DATA[app] ?? '';
+    } else if (event === 'CODEC' && this.lastApp === 'conference' && this.route && !this.confOpened) {
+      // mod_conference creates the room when the conference application starts, before its codec.
+      this.confOpened = true;
+      this.confUuid = this.ctx.conferences.open(this.route.room, this).uuid;
     } else if (label === 'API strftime') {
       this.rfcDate = rfc2822(Date.now());
     } else if (event === 'CODEC' && this.answeredUs === 0) {
@@ -210,7 +334,7 @@ export class Call {
   }
 
   /** Placeholder values; see tools/template-rules.ts for where each one appears. */
-  private value(key: string): string | undefined {
+  value(key: string): string | undefined {
     const us = (t: number) => String(t);
     const s = (t: number) => String(Math.floor(t / 1e6));
     const stamp = (t: number) => localStamp(Math.floor(t / 1000));
@@ -266,6 +390,9 @@ export class Call {
       case 'q850': return String(this.q850());
       case 'termStatus': return String(this.disposition === 'recv_cancel' ? 487 : 200);
       case 'hangupDisposition': return this.refused ? 'send_refuse' : this.disposition;
+      case 'confName': return this.route?.room;
+      case 'confUuid': return this.confUuid;
+      case 'memberId': return this.memberId;
       default: return this.sip[key];
     }
   }

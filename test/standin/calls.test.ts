@@ -3,8 +3,7 @@
  *
  * Kind of channel: an inbound SIP channel from a SIPp `uac` INVITE into the tone extension
  * (answer, tone, park until BYE): capture channels b543c7e7… (BYE while parked) and b2b12f6f…
- * (BYE during the tone). Conference channels (3xxx) are not emulated: they add
- * CUSTOM conference::maintenance events and run `conference` instead of playback/park.
+ * (BYE during the tone). Conference channels (3xxx) are compared in conference.test.ts.
  *
  * Rules, for both `event plain ALL` and `event json ALL` subscribers:
  *  1. sequence: the events carrying the call's Unique-ID, in order, have the same Event-Name and

@@ -8,7 +8,7 @@ import type { EventBus, FiredEvent } from './events.js';
 import { systemTemplates } from './templates.js';
 
 /** Runs an api command; undefined means "no such command". */
-export type ApiRunner = (cmd: string, arg: string | undefined) => string | undefined;
+export type ApiRunner = (cmd: string, arg: string | undefined) => string | Promise<string> | undefined;
 
 interface Command {
   line: string;
@@ -50,6 +50,9 @@ class Listener {
   private readonly subclasses = new Set<string>();
   private logging = false;
   private closed = false;
+  /** A command still running (synchronous `conference … dial`): later commands wait, as in mod_event_socket. */
+  private busy = false;
+  private readonly queue: Command[] = [];
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -112,7 +115,21 @@ class Listener {
       const end = m.index + m[0].length;
       if (this.buf.length < end + len) return;
       this.buf = this.buf.subarray(end + len);
-      this.command({ line: Buffer.from(lines[0] ?? '', 'latin1').toString('utf8'), headers });
+      this.queue.push({ line: Buffer.from(lines[0] ?? '', 'latin1').toString('utf8'), headers });
+      this.drain();
+    }
+  }
+
+  private drain(): void {
+    while (!this.busy && !this.closed && this.queue.length > 0) {
+      const next = this.command(this.queue.shift()!);
+      if (next instanceof Promise) {
+        this.busy = true;
+        void next.finally(() => {
+          this.busy = false;
+          this.drain();
+        });
+      }
     }
   }
 
@@ -120,7 +137,7 @@ class Listener {
     this.socket.write(commandReplyFrame(text, extra));
   }
 
-  private command(cmd: Command): void {
+  private command(cmd: Command): void | Promise<void> {
     const line = cmd.line.trim();
     const lower = line.toLowerCase();
     if (lower.startsWith('exit') || lower.startsWith('...')) {
@@ -157,11 +174,16 @@ class Listener {
   }
 
   /** api_exec(): the output verbatim, `-ERR no reply` when empty; the API event is queued after it. */
-  private api(text: string): void {
+  private api(text: string): void | Promise<void> {
     const [cmd, arg] = this.split(text);
     const out = this.server.run(cmd, arg);
-    this.socket.write(apiResponseFrame(out === '' ? '-ERR no reply\n' : out));
-    this.server.apiEvent(cmd, arg);
+    const write = (o: string) => {
+      if (this.closed) return;
+      this.socket.write(apiResponseFrame(o === '' ? '-ERR no reply\n' : o));
+      this.server.apiEvent(cmd, arg);
+    };
+    if (typeof out === 'string') return write(out);
+    return out.then(write);
   }
 
   private bgapi(text: string, headers: HeaderList): void {
@@ -170,11 +192,16 @@ class Listener {
     this.reply(`+OK Job-UUID: ${job}`, [['Job-UUID', job]]);
     setImmediate(() => {
       if (!this.server.running) return;
-      const out = this.server.run(cmd, arg);
-      this.server.apiEvent(cmd, arg);
-      const hdrs: HeaderList = [['Job-UUID', job], ['Job-Command', cmd]];
-      if (arg !== undefined) hdrs.push(['Job-Command-Arg', arg]);
-      this.server.bus.fire('BACKGROUND_JOB', systemTemplates().backgroundJob, hdrs, { body: out === '' ? 'Command returned no output!' : out });
+      const result = this.server.run(cmd, arg);
+      const finish = (out: string) => {
+        if (!this.server.running) return;
+        this.server.apiEvent(cmd, arg);
+        const hdrs: HeaderList = [['Job-UUID', job], ['Job-Command', cmd]];
+        if (arg !== undefined) hdrs.push(['Job-Command-Arg', arg]);
+        this.server.bus.fire('BACKGROUND_JOB', systemTemplates().backgroundJob, hdrs, { body: out === '' ? 'Command returned no output!' : out });
+      };
+      if (typeof result === 'string') finish(result);
+      else void result.then(finish);
     });
   }
 
@@ -276,7 +303,7 @@ export class EslServer {
     return typeof addr === 'object' && addr ? addr.port : 0;
   }
 
-  run(cmd: string, arg: string | undefined): string {
+  run(cmd: string, arg: string | undefined): string | Promise<string> {
     return this.opts.api(cmd, arg) ?? `-ERR ${cmd} Command not found!\n`;
   }
 

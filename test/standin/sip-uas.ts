@@ -2,7 +2,7 @@ import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import type { HeaderList } from './esl-frames.js';
 import {
-  header, headers, parseNameAddr, parseSip, parseVia, serialize, sofiaTag, type SipMessage,
+  header, headers, parseCSeq, parseNameAddr, parseSip, parseVia, serialize, sofiaTag, type SipMessage,
 } from './sip-message.js';
 
 /** What mod_sofia 1.11.2 puts in its responses (see sip-invite-while-paused-inbound.txt). */
@@ -52,6 +52,48 @@ export interface UasHandler {
   options(req: SipMessage): { status: number; reason: string; extra?: HeaderList };
 }
 
+/** What the outbound side (conference dial/bgdial) hears about its INVITE. */
+export interface UacCallbacks {
+  /** 2xx: the ACK is already sent. */
+  answered(ok: SipMessage): void;
+  /** A final response >= 300 (ACKed), or no final response within the dial timeout (status 408). */
+  failed(status: number, reason: string): void;
+  /** The far end sent BYE in the dialog (already answered 200 OK). */
+  bye(): void;
+}
+
+export interface UacInvite {
+  /** Request-URI, e.g. sip:3000@127.0.0.1:5280 */
+  uri: string;
+  to: Peer;
+  /** From name-addr without tag. */
+  from: string;
+  toHeader: string;
+  callId: string;
+  contactUser: string;
+  extra: HeaderList;
+  sdp: string;
+  timeoutMs: number;
+  /** From tag, top Via branch and INVITE CSeq number; drawn when absent. */
+  fromTag?: string;
+  branch?: string;
+  cseq?: number;
+}
+
+interface UacState {
+  inv: UacInvite;
+  cb: UacCallbacks;
+  fromTag: string;
+  branch: string;
+  cseq: number;
+  final: number | undefined;
+  toWithTag: string;
+  remoteTarget: string;
+  ack: Buffer | undefined;
+  timer: NodeJS.Timeout | undefined;
+  up: boolean;
+}
+
 interface TxState extends InviteTx {
   final: number | undefined;
   last: Buffer | undefined;
@@ -67,6 +109,7 @@ export class SipUas {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly acked = new WeakSet<TxState>();
   private readonly outstanding = new Set<string>(); // our BYEs still waiting for a response
+  private readonly uac = new Map<string, UacState>(); // our INVITEs and their dialogs, by Call-ID
   private host = '127.0.0.1';
   private port = 0;
   private inflight = 0;
@@ -99,6 +142,8 @@ export class SipUas {
     for (let i = 0; this.inflight > 0 && i < 100; i++) await new Promise((r) => setImmediate(r));
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    for (const u of this.uac.values()) clearTimeout(u.timer);
+    this.uac.clear();
     this.txs.clear();
     this.dialogs.clear();
     this.replies.clear();
@@ -129,12 +174,123 @@ export class SipUas {
     this.sendUntilAnswered(serialize(`BYE ${d.remoteTarget} SIP/2.0`, hdrs), tx.source, `${callId}|${d.cseq} BYE`);
   }
 
+  /** An INVITE from our port (conference dial): retransmitted on Timer A until a response, ACKs sent for us. */
+  sendInvite(inv: UacInvite, cb: UacCallbacks): void {
+    const u: UacState = {
+      inv, cb, fromTag: inv.fromTag ?? sofiaTag(), branch: inv.branch ?? `z9hG4bK${sofiaTag(13)}`,
+      cseq: inv.cseq ?? 1 + Math.floor(Math.random() * 100_000_000),
+      final: undefined, toWithTag: inv.toHeader, remoteTarget: inv.uri, ack: undefined, timer: undefined, up: false,
+    };
+    this.uac.set(inv.callId, u);
+    const hdrs: HeaderList = [
+      ['Via', `SIP/2.0/UDP ${this.host}:${this.port};rport;branch=${u.branch}`],
+      ['Max-Forwards', '70'],
+      ['From', `${inv.from};tag=${u.fromTag}`],
+      ['To', inv.toHeader],
+      ['Call-ID', inv.callId],
+      ['CSeq', `${u.cseq} INVITE`],
+      ['Contact', `<sip:${inv.contactUser}@${this.host}:${this.port};transport=udp>`],
+      ...SOFIA_TAIL.filter(([k]) => k !== 'Accept'),
+      ['Content-Type', 'application/sdp'],
+      ['Content-Disposition', 'session'],
+      ...inv.extra,
+    ];
+    const id = `${inv.callId}|${u.cseq} INVITE`;
+    this.sendUntilAnswered(serialize(`INVITE ${inv.uri} SIP/2.0`, hdrs, inv.sdp), inv.to, id);
+    u.timer = setTimeout(() => {
+      if (u.final !== undefined) return;
+      u.final = 408;
+      this.outstanding.delete(id);
+      this.uac.delete(inv.callId);
+      cb.failed(408, 'Request Timeout');
+    }, inv.timeoutMs).unref();
+  }
+
+  /** BYE in a dialog we created with sendInvite(). */
+  sendUacBye(callId: string, reason: string): void {
+    const u = this.uac.get(callId);
+    if (!u?.up) return;
+    this.uac.delete(callId);
+    u.cseq++;
+    const hdrs: HeaderList = [
+      ['Via', `SIP/2.0/UDP ${this.host}:${this.port};rport;branch=z9hG4bK${sofiaTag(13)}`],
+      ['Max-Forwards', '70'],
+      ['From', `${u.inv.from};tag=${u.fromTag}`],
+      ['To', u.toWithTag],
+      ['Call-ID', callId],
+      ['CSeq', `${u.cseq} BYE`],
+      ...SOFIA_TAIL.filter(([k]) => k !== 'Accept' && k !== 'Allow-Events'),
+      ['Reason', reason],
+    ];
+    this.sendUntilAnswered(serialize(`BYE ${u.remoteTarget} SIP/2.0`, hdrs), u.inv.to, `${callId}|${u.cseq} BYE`);
+  }
+
+  /** CANCEL for our INVITE still without a final response (uuid_kill of a leg that is ringing). */
+  cancelUac(callId: string): void {
+    const u = this.uac.get(callId);
+    if (!u || u.final !== undefined) return;
+    clearTimeout(u.timer);
+    this.outstanding.delete(`${callId}|${u.cseq} INVITE`);
+    const hdrs: HeaderList = [
+      ['Via', `SIP/2.0/UDP ${this.host}:${this.port};rport;branch=${u.branch}`],
+      ['Max-Forwards', '70'],
+      ['From', `${u.inv.from};tag=${u.fromTag}`],
+      ['To', u.inv.toHeader],
+      ['Call-ID', callId],
+      ['CSeq', `${u.cseq} CANCEL`],
+      ['Reason', 'Q.850;cause=16;text="NORMAL_CLEARING"'],
+    ];
+    this.sendUntilAnswered(serialize(`CANCEL ${u.inv.uri} SIP/2.0`, hdrs), u.inv.to, `${callId}|${u.cseq} CANCEL`);
+  }
+
+  /** Forgets an outbound dialog without a BYE (kill). */
+  dropUac(callId: string): void {
+    const u = this.uac.get(callId);
+    if (u) clearTimeout(u.timer);
+    this.uac.delete(callId);
+  }
+
+  private uacResponse(msg: SipMessage, u: UacState): void {
+    const [, method] = parseCSeq(msg);
+    if (method !== 'INVITE') return;
+    if (msg.status < 200) return;
+    if (u.ack) return this.send(u.ack, u.inv.to); // a retransmitted final response
+    clearTimeout(u.timer);
+    u.final = msg.status;
+    u.toWithTag = header(msg, 'To') ?? u.inv.toHeader;
+    const ok = msg.status < 300;
+    if (ok) u.remoteTarget = parseNameAddr(header(msg, 'Contact') ?? '').uri || u.inv.uri;
+    u.ack = serialize(`ACK ${ok ? u.remoteTarget : u.inv.uri} SIP/2.0`, [
+      ['Via', `SIP/2.0/UDP ${this.host}:${this.port};rport;branch=${ok ? `z9hG4bK${sofiaTag(13)}` : u.branch}`],
+      ['Max-Forwards', '70'],
+      ['From', `${u.inv.from};tag=${u.fromTag}`],
+      ['To', u.toWithTag],
+      ['Call-ID', u.inv.callId],
+      ['CSeq', `${u.cseq} ACK`],
+    ]);
+    this.send(u.ack, u.inv.to);
+    if (ok) {
+      u.up = true;
+      u.cb.answered(msg);
+    } else {
+      // Keep the state a while so retransmissions of the final response are ACKed again.
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        if (this.uac.get(u.inv.callId) === u) this.uac.delete(u.inv.callId);
+      }, TIMER_H).unref();
+      this.timers.add(t);
+      u.cb.failed(msg.status, msg.reason);
+    }
+  }
+
   private receive(data: Buffer, rinfo: RemoteInfo): void {
     const msg = parseSip(data);
     if (!msg) return;
     const source = { address: rinfo.address, port: rinfo.port };
     if (msg.status !== 0) {
       this.outstanding.delete(`${header(msg, 'Call-ID') ?? ''}|${(header(msg, 'CSeq') ?? '').trim()}`);
+      const u = this.uac.get(header(msg, 'Call-ID') ?? '');
+      if (u) this.uacResponse(msg, u);
       return;
     }
     if (!this.handler.accepts(msg)) return;
@@ -237,7 +393,12 @@ export class SipUas {
     if (cached) return this.send(cached.data, source);
     let reply: Buffer;
     const callId = header(msg, 'Call-ID') ?? '';
-    if (msg.method === 'BYE') {
+    const mine = this.uac.get(callId);
+    if (msg.method === 'BYE' && mine?.up) {
+      this.uac.delete(callId);
+      reply = this.response(msg, source, 200, 'OK', { tail: SOFIA_TAIL.filter(([k]) => k !== 'Accept' && k !== 'Allow-Events') });
+      mine.cb.bye();
+    } else if (msg.method === 'BYE') {
       const known = this.dialogs.has(callId) && this.handler.bye(callId, msg);
       this.dialogs.delete(callId);
       reply = known

@@ -1,4 +1,6 @@
 import type { CallRecord } from './call.js';
+import type { ConferenceView } from './conference.js';
+import type { DialedLink } from './outbound.js';
 import type { HeaderList } from './esl-frames.js';
 
 /** The stand-in's public shape: its options and the handle tests hold (see standin.ts). */
@@ -41,6 +43,12 @@ export interface StandinOptions {
   seed?: number;
   /** `sofia profile <name> stop|restart` refuses until the profile has been up this long (mod_sofia: 10 s). */
   profileMinUptimeSec?: number;
+  /** Destinations (R-URI user) that join the conference of that name (default /^3\d{3}$/, the captures' `room`). */
+  roomPattern?: RegExp;
+  /** The conference profile's verbose-events (node B: true): channel variables on member events. Default false (node A). */
+  verboseEvents?: boolean;
+  /** How long a `conference … dial|bgdial` INVITE waits for a final response before failing 408 (default 32 000 ms, Timer B). */
+  dialTimeoutMs?: number;
 }
 
 /** How the next INVITEs are handled (after the pause / max-sessions check, which always wins). */
@@ -87,6 +95,10 @@ export interface Standin {
    * fresh counters; resolves once ready (ESL accepts after `eslReadyDelayMs`, default the stand-in's).
    */
   restart(opts?: { coreUuid?: string; eslReadyDelayMs?: number }): Promise<void>;
+  /** Every conference now: name, Conference-Unique-ID, members (uuid, memberId, link, linkId, direction, peer, floor). */
+  conferenceList(): ConferenceView[];
+  /** Every leg this node dialled (`conference … dial|bgdial`), oldest first: target, linkId, X- headers, state, cause. */
+  dialedLinks(): readonly DialedLink[];
   /** Test cleanup: releases everything, silently; safe to call twice. */
   stop(): Promise<void>;
 }

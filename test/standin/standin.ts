@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inboundPaused, runApi, type ApiHost, type Pause } from './api.js';
-import { Call, offersPcmu, type CallContext, type CallRecord } from './call.js';
+import { Call, offersPcmu, type CallContext, type CallRecord, type RoomRoute } from './call.js';
+import { Conferences, type ConferenceView } from './conference.js';
+import { OutboundLeg, parseDialString, type DialedLink, type LegContext } from './outbound.js';
 import type { HeaderList } from './esl-frames.js';
 import { SHUTTING_DOWN } from './esl-encode.js';
 import { EslServer } from './esl-server.js';
@@ -15,6 +17,14 @@ import type { InviteResponse, Standin, StandinOptions } from './standin-types.js
 import { systemTemplates } from './templates.js';
 
 export type { CallRecord } from './call.js';
+export type { ConferenceView } from './conference.js';
+export type { DialedLink } from './outbound.js';
+
+/** Running stand-ins of this process, so a killed one's peers can notice it is gone (media_timeout). */
+const live = new Set<StandinImpl>();
+
+/** mod_conference room names the dialplan accepts (letters, digits, `.`, `-`, `_`, `/`). */
+const ROOM_NAME = /^[A-Za-z0-9._/-]+$/;
 
 export type { StandinOptions, InviteResponse, Standin } from './standin-types.js';
 
@@ -81,6 +91,9 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   private mode: InviteResponse = 'answer';
   private answerDelayMs: number;
   private readonly active = new Map<string, Call>();
+  private readonly legs = new Map<string, OutboundLeg>();
+  private readonly dialed: DialedLink[] = [];
+  readonly conferences: Conferences;
   private closing: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: StandinOptions) {
@@ -94,6 +107,17 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     this.random = opts.seed === undefined ? Math.random : seededRandom(opts.seed);
     this.identity = { coreUuid: opts.coreUuid ?? randomUUID(), hostname: opts.hostname ?? '', ipv4: '127.0.0.1', ipv6: '::1' };
     this.bus = new EventBus(this.identity);
+    this.conferences = new Conferences(this.bus, opts.verboseEvents ?? false);
+  }
+
+  /** Every conference now, with its members (newest first). */
+  conferenceList(): ConferenceView[] {
+    return this.conferences.view();
+  }
+
+  /** Every leg this node dialled with `conference … dial|bgdial`, oldest first, across restarts. */
+  dialedLinks(): readonly DialedLink[] {
+    return this.dialed;
   }
 
   get coreUuid(): string {
@@ -161,10 +185,11 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     this.profileStartedMs = Date.now();
     this.running = true;
     this.phase = 'running';
+    live.add(this);
   }
 
   activeSessions(): number {
-    return this.active.size;
+    return this.active.size + this.legs.size;
   }
   activeCalls(): Call[] {
     return [...this.active.values()];
@@ -208,7 +233,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     if (!offersPcmu(tx.request.body)) return refuse(488, 'Not Acceptable Here');
     tx.trying();
     const sessionId = this.stats.sessionCreated();
-    const call = new Call(this.callContext(), tx, record, sessionId);
+    const call = new Call(this.callContext(), tx, record, sessionId, this.routeFor(tx.request));
     this.active.set(tx.callId, call);
     call.start(this.answerDelayMs);
   }
@@ -233,6 +258,65 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     const busy = inboundPaused(this.pause) || this.stats.count >= this.maxSessions;
     if (this.opts.optionsRespond503OnBusy && busy) return { status: 503, reason: 'Maximum Calls In Progress', extra: [['Retry-After', '300']] };
     return { status: 200, reason: 'OK' };
+  }
+
+  /**
+   * The dialplan: X-SBC-Room, or a destination matching `roomPattern` (default 3xxx), joins that
+   * conference (with the link flags when X-SBC-Cascade is present); anything else: the tone extension.
+   */
+  private routeFor(msg: SipMessage): RoomRoute | undefined {
+    const x = (name: string) => msg.headers.find(([k]) => k.toLowerCase() === name.toLowerCase())?.[1];
+    const dest = parseUri(msg.uri).user ?? '';
+    const room = x('X-SBC-Room') ?? ((this.opts.roomPattern ?? /^3\d{3}$/).test(dest) ? dest : undefined);
+    if (room === undefined || !ROOM_NAME.test(room)) return undefined;
+    return { room, linkId: x('X-SBC-Cascade') };
+  }
+
+  /** `conference <room> dial|bgdial <dial string>`: a real INVITE from our SIP port. */
+  dial(
+    room: string, dialString: string, cidNumber: string | undefined, cidName: string | undefined, jobId: string | undefined,
+    onResult: (cause: string, uuid: string | undefined) => void,
+  ): void {
+    const target = parseDialString(dialString);
+    // Refused dials create no channel (capture: DESTINATION_OUT_OF_ORDER while paused outbound).
+    if (!target) return onResult('CHAN_NOT_IMPLEMENTED', undefined);
+    if (this.pause.outbound || this.stats.count >= this.maxSessions) return onResult('DESTINATION_OUT_OF_ORDER', undefined);
+    if (!this.uas || target.profile !== this.profile) return onResult('CHAN_NOT_IMPLEMENTED', undefined);
+    const leg = new OutboundLeg(this.legContext(this.stats.sessionCreated(), jobId), room, target, dialString, cidNumber, cidName);
+    this.legs.set(leg.uuid, leg);
+    this.dialed.push(leg.record);
+    void leg.dial((cause) => onResult(cause, cause === 'SUCCESS' ? leg.uuid : undefined));
+  }
+
+  private legContext(sessionId: number, jobId: string | undefined): LegContext {
+    const uas = this.uas;
+    if (!uas) throw new Error('stand-in not running');
+    return {
+      uas,
+      bus: this.bus,
+      conferences: this.conferences,
+      profile: this.profile,
+      sipHost: this.sipHost,
+      sipPort: this.sipPort,
+      sessionId,
+      jobId,
+      dialTimeoutMs: this.opts.dialTimeoutMs ?? 32_000,
+      ended: (leg) => {
+        if (this.legs.delete(leg.uuid)) this.stats.ended();
+      },
+    };
+  }
+
+  /** Another stand-in on this machine was killed or stopped: legs to it with media_timeout start counting. */
+  peerGone(host: string, port: number): void {
+    for (const leg of this.legs.values()) if (leg.peer.port === port && leg.peer.address === host) leg.peerGone();
+  }
+
+  channelVar(uuid: string, name: string): string | undefined | null {
+    const call = this.activeCalls().find((c) => c.uuid === uuid);
+    if (call) return call.getVar(name);
+    const leg = this.legs.get(uuid);
+    return leg ? leg.getVar(name) : null;
   }
 
   private newRecord(msg: SipMessage): CallRecord {
@@ -260,6 +344,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
       sipPort: this.sipPort,
       toneMs: this.opts.toneMs ?? 3000,
       autoHangupMs: this.opts.autoHangupMs ?? 0,
+      conferences: this.conferences,
       ended: (c) => {
         this.active.delete(c.record.callId);
         this.stats.ended();
@@ -308,6 +393,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     const uas = this.uas;
     if (!uas) return;
     for (const call of this.activeCalls()) call.hangup('send_bye', 'MANAGER_REQUEST');
+    for (const leg of [...this.legs.values()]) leg.hangup('MANAGER_REQUEST', 'send_bye');
     this.uas = undefined;
     await uas.close();
   }
@@ -368,6 +454,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     const t = systemTemplates();
     this.bus.fire('SHUTDOWN', t.shutdown.calling, t.shutdown.headers);
     for (const call of this.activeCalls()) call.hangup('send_bye', 'SYSTEM_SHUTDOWN');
+    for (const leg of [...this.legs.values()]) leg.hangup('SYSTEM_SHUTDOWN', 'send_bye');
     for (const m of t.moduleUnload) this.bus.fire('MODULE_UNLOAD', m.calling, m.headers);
     return this.release(false);
   }
@@ -394,10 +481,17 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     return closed;
   }
 
+  hangupAll(cause: string): void {
+    for (const call of this.activeCalls()) call.hangup('send_bye', cause);
+    for (const leg of [...this.legs.values()]) leg.hangup(cause, 'send_bye');
+  }
+
   killChannel(uuid: string, cause: string): boolean {
     const call = this.activeCalls().find((c) => c.uuid === uuid);
     call?.hangup('send_bye', cause);
-    return call !== undefined;
+    const leg = this.legs.get(uuid);
+    leg?.hangup(cause, 'send_bye');
+    return call !== undefined || leg !== undefined;
   }
 
   async restart(o: { coreUuid?: string; eslReadyDelayMs?: number } = {}): Promise<void> {
@@ -409,6 +503,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     this.stats = new SessionStats();
     this.pause = { inbound: false, outbound: false };
     this.profileCounters = { callsIn: 0, failedCallsIn: 0 };
+    this.conferences.reset();
     await this.start(o.eslReadyDelayMs ?? this.opts.eslReadyDelayMs ?? ESL_READY_DELAY_MS);
     await this.ready;
   }
@@ -416,6 +511,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   /** Closes ESL (graceful: shutdown notice; abrupt: reset) and SIP; calls vanish without events. */
   private release(abrupt: boolean): Promise<void> {
     this.phase = 'stopped';
+    if (live.delete(this)) for (const other of live) other.peerGone(this.sipHost, this.sipPort);
     this.shutdownPending = undefined;
     this.closing = this.closeAll(abrupt);
     return this.closing;
@@ -424,6 +520,9 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   private async closeAll(abrupt: boolean): Promise<void> {
     for (const call of this.activeCalls()) call.abandon();
     this.active.clear();
+    for (const leg of this.legs.values()) leg.abandon();
+    this.legs.clear();
+    this.conferences.rooms.clear();
     this.stats.count = 0;
     const esl = this.esl;
     const uas = this.uas;

@@ -30,7 +30,10 @@ export interface TemplateStep {
   label: string;
 }
 
-export type PhaseName = 'route' | 'answer' | 'toneDone' | 'hangupParked' | 'hangupInTone' | 'hangupRinging';
+export type PhaseName =
+  | 'route' | 'answer' | 'toneDone' | 'hangupParked' | 'hangupInTone' | 'hangupRinging'
+  | 'confJoin' | 'confHangup' | 'confLeave'
+  | 'legOriginate' | 'legAnswer' | 'legJoin' | 'legHangup' | 'legLeave';
 
 export interface CallTemplates {
   source: string;
@@ -48,12 +51,36 @@ export interface SystemTemplates {
   moduleUnload: Array<{ calling: Calling; headers: HeaderList }>;
 }
 
+/** One conference::maintenance event: its calling triple and its runs (see tools/extract-conference.ts). */
+export interface ConfEventTemplate {
+  calling: Calling;
+  /** `$conf`, `$floor`, `$channel`, `$vars`, `$member`, or a key of `blocks`. */
+  parts: string[];
+}
+
+export interface ConferenceTemplates {
+  source: string;
+  conf: HeaderList;
+  member: HeaderList;
+  channel: { inbound: HeaderList; inboundHungup: HeaderList; outbound: HeaderList; outboundHungup: HeaderList };
+  blocks: Record<string, HeaderList>;
+  /** Node A's shapes (conference profile without verbose-events). */
+  plain: Record<string, ConfEventTemplate>;
+  /** Node B's shapes (verbose-events true: channel variables on member events, channel on conference-create). */
+  verbose: Record<string, ConfEventTemplate>;
+}
+
 function loadJson<T>(name: string): T {
   return JSON.parse(readFileSync(new URL(`./templates/${name}`, import.meta.url), 'utf8')) as T;
 }
 
 let callCache: CallTemplates | undefined;
 let systemCache: SystemTemplates | undefined;
+let conferenceCache: ConferenceTemplates | undefined;
+
+export function conferenceTemplates(): ConferenceTemplates {
+  return (conferenceCache ??= loadJson<ConferenceTemplates>('conference.json'));
+}
 
 export function callTemplates(): CallTemplates {
   return (callCache ??= loadJson<CallTemplates>('inbound-call.json'));

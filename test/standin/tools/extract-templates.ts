@@ -3,7 +3,10 @@
  *   npx tsx test/standin/tools/extract-templates.ts [fixture dir]
  *
  * Call templates come from two SIPp calls to the tone extension (answer, play tone, park):
- * b543c7e7… (caller hangs up while parked) and b2b12f6f… (caller hangs up during the tone).
+ * b543c7e7… (caller hangs up while parked) and b2b12f6f… (caller hangs up during the tone);
+ * conference member phases from 7d3e7e8f… (SIPp caller in conference 3000) and dialled-leg phases
+ * from 65f4d1d9… (outbound leg into conference 3001). conference.json (conference::maintenance)
+ * comes from the two-node captures, see extract-conference.ts.
  * Call-specific values are replaced by {{placeholders}} by header name; the run fails if any
  * value of the template calls (UUID, Call-ID, ports, times, …) survives as a literal.
  */
@@ -11,7 +14,8 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { parseFrames, parseEventFrame, getHeader, type HeaderList, type EslEvent } from '../esl-frames.js';
 import type { CallTemplates, Calling, PhaseName, SystemTemplates, TemplateStep, VarOps } from '../templates.js';
 import { CAPTURES } from '../captures.js';
-import { rule, CALL_A, CALL_B, LEFTOVER_TOKENS } from './template-rules.js';
+import { rule, legRule, CALL_A, CALL_B, CALL_C, CONF_LEFTOVER_TOKENS, LEFTOVER_TOKENS, LEG, LEG_LEFTOVER_TOKENS } from './template-rules.js';
+import { conferenceTemplates } from './extract-conference.js';
 
 const dir = process.argv[2] ?? CAPTURES;
 const outDir = new URL('../templates/', import.meta.url);
@@ -60,10 +64,10 @@ interface Shaped {
   vars: HeaderList | undefined;
 }
 
-function shape(ev: EslEvent, call: typeof CALL_A): Shaped {
+function shape(ev: EslEvent, call: typeof CALL_A, valueRule: (k: string, v: string) => string = (k, v) => rule(k, v, call)): Shaped {
   const core = ev.headers.slice(0, CORE).map(([k]) => k).join(',');
   if (!core.startsWith('Event-Name,Core-UUID,') || !core.endsWith(',Event-Sequence')) throw new Error(`unexpected core headers ${core}`);
-  const rest = ev.headers.slice(CORE).map(([k, v]): [string, string] => [k, rule(k, v, call)]);
+  const rest = ev.headers.slice(CORE).map(([k, v]): [string, string] => [k, valueRule(k, v)]);
   const nonVar: HeaderList[] = [];
   const parts: Array<'block' | '$vars'> = [];
   let vars: HeaderList | undefined;
@@ -178,6 +182,39 @@ const hangupInTone = steps(b, toneAt, b.length, bAnswer.vars);
 const hangupRinging = ringingTail(b.slice(toneAt), route.vars, bAnswer.vars);
 
 /**
+ * A SIPp call into conference 3000 (c, 7d3e7e8f…): the same route as the tone calls, then answer
+ * and `conference 3000@default`; the member leaves on the caller's BYE. The conference::maintenance
+ * events that carry its Unique-ID are left out here: conference.json renders them.
+ */
+const c = callEvents(all, CALL_C.uuid)
+  .filter((ev) => h(ev, 'Event-Name') !== 'CUSTOM')
+  .map((ev) => withOptionalVars(shape(ev, CALL_C)));
+const cAnswerAt = idx(c, 'CHANNEL_EXECUTE answer');
+const cHangupAt = idx(c, 'CHANNEL_HANGUP');
+const cRoute = steps(c, 0, cAnswerAt, []);
+if (JSON.stringify(cRoute.steps) !== JSON.stringify(route.steps)) throw new Error('the conference call routes differently');
+const confJoin = steps(c, cAnswerAt, cHangupAt, cRoute.vars);
+const confHangup = steps(c, cHangupAt, cHangupAt + 1, confJoin.vars);
+const confLeave = steps(c, cHangupAt + 1, c.length, confHangup.vars);
+
+/**
+ * The main run's outbound leg into a conference (65f4d1d9…, uuid_kill'ed): originate until
+ * CS_CONSUME_MEDIA, the answer (CODEC … CALL_UPDATE), the conference application, and the hang-up
+ * around its del-member. Its maintenance events are rendered from conference.json.
+ */
+const leg = callEvents(all, LEG.uuid)
+  .filter((ev) => h(ev, 'Event-Name') !== 'CUSTOM')
+  .map((ev) => shape(ev, LEG, legRule));
+const legAnswerAt = idx(leg, 'CODEC');
+const legJoinAt = idx(leg, 'CHANNEL_STATE CS_EXECUTE');
+const legHangupAt = idx(leg, 'CHANNEL_HANGUP');
+const legOriginate = steps(leg, 0, legAnswerAt, []);
+const legAnswer = steps(leg, legAnswerAt, legJoinAt, legOriginate.vars);
+const legJoin = steps(leg, legJoinAt, legHangupAt, legAnswer.vars);
+const legHangup = steps(leg, legHangupAt, legHangupAt + 1, legJoin.vars);
+const legLeave = steps(leg, legHangupAt + 1, leg.length, legHangup.vars);
+
+/**
  * No capture has a call that ends before it is answered; this tail is derived from call B's
  * (hang-up during the tone): no PLAYBACK/EXECUTE_COMPLETE, no codec headers (no media was set
  * up), call state RINGING instead of ACTIVE, and only the variables set by the hang-up itself.
@@ -205,15 +242,23 @@ const phases: Record<PhaseName, TemplateStep[]> = {
   hangupParked: hangupParked.steps,
   hangupInTone: hangupInTone.steps,
   hangupRinging,
+  confJoin: confJoin.steps,
+  confHangup: confHangup.steps,
+  confLeave: confLeave.steps,
+  legOriginate: legOriginate.steps,
+  legAnswer: legAnswer.steps,
+  legJoin: legJoin.steps,
+  legHangup: legHangup.steps,
+  legLeave: legLeave.steps,
 };
 const callOut: CallTemplates = {
-  source: `plain-events-calls.esl: ${CALL_A.uuid} (BYE while parked), ${CALL_B.uuid} (BYE during the tone)`,
+  source: `plain-events-calls.esl: ${CALL_A.uuid} (BYE while parked), ${CALL_B.uuid} (BYE during the tone), ${CALL_C.uuid} (conference 3000, BYE), ${LEG.uuid} (outbound leg into conference 3001, uuid_kill)`,
   blocks,
   phases,
 };
 
 const text = JSON.stringify({ blocks, phases });
-for (const token of LEFTOVER_TOKENS) {
+for (const token of [...LEFTOVER_TOKENS, ...CONF_LEFTOVER_TOKENS, ...LEG_LEFTOVER_TOKENS]) {
   const at = text.indexOf(token);
   if (at >= 0) throw new Error(`call-specific value left in templates: ${token} in …${text.slice(at - 120, at + 40)}`);
 }
@@ -251,5 +296,6 @@ function pretty(value: unknown): string {
 mkdirSync(outDir, { recursive: true });
 writeFileSync(new URL('inbound-call.json', outDir), pretty(callOut));
 writeFileSync(new URL('system-events.json', outDir), pretty(system()));
+writeFileSync(new URL('conference.json', outDir), pretty(conferenceTemplates(dir)));
 const count = Object.values(phases).reduce((n, p) => n + p.length, 0);
 console.log(`wrote ${count} call steps, ${Object.keys(blocks).length} blocks`);

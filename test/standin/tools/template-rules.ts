@@ -5,6 +5,11 @@
 
 export const CALL_A = { uuid: 'b543c7e7-6a53-45a4-a02d-66d38aaf9b40', dest: '9000' };
 export const CALL_B = { uuid: 'b2b12f6f-1526-48bb-bc33-86b077148ccc', dest: '9002' };
+/** A SIPp call into conference 3000 (first member, BYE while in the conference). */
+export const CALL_C = { uuid: '7d3e7e8f-92af-4233-8e12-0f575d3d1431', dest: '3000' };
+
+/** Strings from the conference template call that must not survive as literals. */
+export const CONF_LEFTOVER_TOKENS = [CALL_C.uuid, '8f21df08', '5821', ':5070', '3000'];
 
 /** Strings from the two template calls that must not survive as literals. */
 export const LEFTOVER_TOKENS = [
@@ -81,6 +86,11 @@ const WHOLE: Record<string, string> = {
   'Application-UUID': '{{appUuid}}',
   'Hangup-Cause': '{{hangupCause}}',
   variable_hangup_cause: '{{hangupCause}}',
+  variable_conference_name: '{{confName}}',
+  variable_conference_uuid: '{{confUuid}}',
+  variable_app_session_uuid: '{{confUuid}}',
+  variable_conference_member_id: '{{memberId}}',
+  variable_conference_call_key: 'conference_{{confName}}_{{remoteIp}}_{{fromUser}}',
   variable_hangup_cause_q850: '{{q850}}',
   variable_sip_term_cause: '{{q850}}',
   variable_sip_term_status: '{{termStatus}}',
@@ -153,8 +163,80 @@ export function rule(name: string, value: string, call: { dest: string }): strin
   const whole = WHOLE[name];
   if (whole !== undefined) return whole;
   if (name === 'Application-Data' || name === 'variable_current_application_data') {
+    if (value === `${call.dest}@default`) return '{{confName}}@default';
     return value.replace(/^RFC2822_DATE=.*$/, 'RFC2822_DATE={{rfc2822}}');
   }
   if (value === call.dest) throw new Error(`${name} holds the destination number but has no rule`);
   return value;
+}
+
+/**
+ * The main run's outbound sofia leg 65f4d1d9… (`originate {origination_caller_id_number=3001,
+ * origination_caller_id_name=cascade-3001}sofia/internal/3000@127.0.0.1:5080 &conference(3001@default)`,
+ * ended by uuid_kill). Its far end was the same server, so 5080 is both ports: by header name the
+ * stand-in's own (sipPort) or the dialled one (targetPort).
+ */
+export const LEG = { uuid: '65f4d1d9-a8e3-42f7-b216-051f12a55f73', dest: '3000', cidName: 'cascade-3001', cidNumber: '3001' };
+
+export const LEG_LEFTOVER_TOKENS = [
+  LEG.uuid, 'c6e411c5', '3001', 'cascade-3001', '66496D9mU6BBN', '7Fy288SrrF2Xg', '2jBBmjSH1XBtp', '123069852',
+  '1795247', '25782', '20298', '5080', '1795403088',
+];
+
+const LEG_WHOLE: Record<string, string> = {
+  'Channel-Name': '{{channelName}}',
+  'Caller-Channel-Name': '{{channelName}}',
+  variable_channel_name: '{{channelName}}',
+  'Caller-ANI': '{{origCallerNumber}}',
+  'Caller-Orig-Caller-ID-Name': '{{origCallerName}}',
+  'Caller-Orig-Caller-ID-Number': '{{origCallerNumber}}',
+  'Caller-Destination-Number': '{{dest}}',
+  variable_origination_caller_id_name: '{{origCallerName}}',
+  variable_origination_caller_id_number: '{{origCallerNumber}}',
+  variable_pre_transfer_caller_id_name: '{{origCallerName}}',
+  variable_pre_transfer_caller_id_number: '{{origCallerNumber}}',
+  variable_caller_id: '"{{dest}}" <{{dest}}>',
+  variable_conference_call_key: 'conference_{{confName}}_{{remoteIp}}_{{dest}}',
+  'Application-Data': '{{confApp}}',
+  variable_current_application_data: '{{confApp}}',
+  variable_last_arg: '{{confApp}}',
+  variable_sip_destination_url: 'sip:{{dest}}@{{remoteIp}}:{{remotePort}}',
+  variable_sip_outgoing_contact_uri: '<sip:mod_sofia@{{sipHost}}:{{sipPort}}>',
+  variable_sip_req_uri: '{{dest}}@{{remoteIp}}:{{remotePort}}',
+  variable_sip_from_host: '{{sipHost}}',
+  variable_sip_reply_host: '{{remoteIp}}',
+  variable_sip_reply_port: '{{remotePort}}',
+  variable_sip_user_agent: '{{farUserAgent}}',
+  variable_sip_allow: '{{farAllow}}',
+  variable_sip_recover_contact: '<sip:{{dest}}@{{remoteIp}}:{{remotePort}};transport=udp>',
+  variable_sip_full_via: 'SIP/2.0/UDP {{sipHost}}:{{sipPort}};rport={{sipPort}};branch={{viaBranch}}',
+  variable_sip_recover_via: 'SIP/2.0/UDP {{sipHost}}:{{sipPort}};rport={{sipPort}};branch={{viaBranch}}',
+  variable_sip_full_from: '"{{origCallerName}}" <sip:{{origCallerNumber}}@{{sipHost}}>;tag={{fromTag}}',
+  variable_sip_full_to: '<sip:{{dest}}@{{remoteIp}}:{{remotePort}}>;tag={{toTag}}',
+  variable_sip_from_user: '{{origCallerNumber}}',
+  variable_sip_from_uri: '{{origCallerNumber}}@{{sipHost}}',
+  variable_sip_from_display: '{{origCallerName}}',
+  variable_sip_to_user: '{{dest}}',
+  variable_sip_to_port: '{{remotePort}}',
+  variable_sip_to_uri: '{{dest}}@{{remoteIp}}:{{remotePort}}',
+  variable_sip_contact_user: '{{dest}}',
+  variable_sip_contact_port: '{{remotePort}}',
+  variable_sip_contact_uri: '{{dest}}@{{remoteIp}}:{{remotePort}}',
+  variable_sip_contact_host: '{{remoteIp}}',
+  variable_sip_call_id: '{{uuid}}',
+  variable_sip_profile_name: '{{profile}}',
+};
+
+/** Placeholder form of one header value of the captured outbound leg. */
+export function legRule(name: string, value: string): string {
+  const whole = LEG_WHOLE[name];
+  if (whole !== undefined) return whole;
+  if (name === 'variable_sip_to_host') return value.includes(':') ? '{{remoteIp}}:{{remotePort}}' : '{{remoteIp}}';
+  if (/^Caller-(Caller|Callee)-ID-(Name|Number)$/.test(name)) {
+    if (value === LEG.cidName) return '{{origCallerName}}';
+    if (value === LEG.cidNumber) return '{{origCallerNumber}}';
+    if (value === LEG.dest) return '{{dest}}';
+    return value; // "Outbound Call", the callee name before the answer
+  }
+  return rule(name, value, LEG);
 }

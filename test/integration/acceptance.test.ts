@@ -139,7 +139,7 @@ describe('acceptance: FreeSWITCH nodes join and leave Kamailio routing through N
     const leaving = nodes[1]!;
     await leaving.agent.stop('SIGTERM');
     expect(leaving.agent.child.exitCode).toBe(0);
-    const left = published.find((p) => p.subject.endsWith('.left') && p.body.nodeId === leaving.fs.coreUuid);
+    const left = published.findLast((p) => p.subject.endsWith('.left') && p.body.nodeId === leaving.fs.coreUuid);
     expect(left?.body.reason).toBe('agent-stopping');
     await waitFor('left node out of selection', async () => !(await selectable()).includes(leaving.fs.sipUri), 10_000);
     expect(await nodeState(leaving.fs.coreUuid)).toMatchObject({ state: 'gone', goneReason: 'agent-stopping' });

@@ -1,0 +1,191 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
+import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
+import { isSelectable } from '../../src/core/kamailioView.js';
+import { parseDispatcherList } from '../../src/kamailio/answers.js';
+import { migrate } from '../../src/postgres/migrations.js';
+import { startAgentProcess } from '../support/agentProcess.js';
+import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
+import { waitFor, type RunningProcess } from '../support/process.js';
+import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
+import { runSippUac, type UacResult } from '../support/sipp.js';
+import { startStandin, type Standin } from '../standin/standin.js';
+
+/**
+ * Conference rooms end to end: two real Kamailios sharing pins over a real NATS (nats
+ * module), the control plane with its room table in a real Redis, the shipped agent beside
+ * each FreeSWITCH stand-in (conferences as mod_conference makes them), sipp callers. A room
+ * is split when its participants sit in conferences on more than one node.
+ */
+const HEARTBEAT_MS = 500;
+
+interface Node {
+  fs: Standin;
+  agent: RunningProcess;
+  dead?: boolean;
+}
+
+interface RoomView {
+  room: string;
+  pin: { uri: string; nodeId: string | null; confirmedAt: string | null } | null;
+  members: number;
+}
+
+describe('rooms: every caller of a room reaches one node while nodes join and die (2 Kamailios, NATS pins, agents, stand-ins)', () => {
+  let db: Service;
+  let redis: Service;
+  let nats: Service;
+  let k1: KamailioInstance;
+  let k2: KamailioInstance;
+  let cp: ControlPlane;
+  const prefix = `rooms${randomBytes(3).toString('hex')}`;
+  const nodes: Node[] = [];
+  const background: Promise<UacResult>[] = [];
+
+  const addNode = async (): Promise<Node> => {
+    const fs = await startStandin({ toneMs: 0 });
+    const node: Node = { fs, agent: startAgentProcess(fs, { natsUrl: nats.url, prefix, heartbeatMs: HEARTBEAT_MS, eslTimeoutMs: 400 }) };
+    nodes.push(node);
+    return node;
+  };
+  const live = () => nodes.filter((n) => !n.dead);
+
+  const selectable = async (k: KamailioInstance): Promise<string[]> => {
+    try {
+      return parseDispatcherList(await k.rpc('dispatcher.list')).destinations.filter((d) => d.setId === 2 && isSelectable(d)).map((d) => d.uri);
+    } catch {
+      return [];
+    }
+  };
+  const allSelectable = async (uris: readonly string[]) => {
+    for (const k of [k1, k2]) {
+      const have = await selectable(k);
+      if (uris.some((u) => !have.includes(u)) || have.length !== uris.length) return false;
+    }
+    return true;
+  };
+
+  /** room -> nodes (index) whose conference of it holds a participant that is not a link. */
+  const hosts = (): Map<string, Set<number>> => {
+    const m = new Map<string, Set<number>>();
+    nodes.forEach((n, i) => {
+      if (n.dead) return;
+      for (const c of n.fs.conferenceList()) {
+        if (!c.members.some((mem) => !mem.link)) continue;
+        m.set(c.name, (m.get(c.name) ?? new Set()).add(i));
+      }
+    });
+    return m;
+  };
+  const split = () => [...hosts()].filter(([, s]) => s.size > 1).map(([room]) => room);
+
+  /** Callers that stay in their rooms for `holdMs` (sipp in the background); resolves once all are answered. */
+  const join = async (k: KamailioInstance, rooms: readonly string[], perRoom: number, holdMs: number) => {
+    const service = Array.from({ length: perRoom }, () => rooms).flat();
+    const run = runSippUac({ target: `127.0.0.1:${k.sipPort}`, service, calls: service.length, rate: 50, holdMs });
+    background.push(run);
+    const before = nodes.reduce((n, x) => n + x.fs.calls.filter((c) => c.answeredAt !== undefined).length, 0);
+    await waitFor(`${service.length} callers answered`, () => nodes.reduce((n, x) => n + x.fs.calls.filter((c) => c.answeredAt !== undefined).length, 0) >= before + service.length, 20_000);
+  };
+
+  const roomsApi = async () => (await cp.app.inject('/v1/rooms')).json<{ rooms: RoomView[] }>().rooms;
+
+  beforeAll(async () => {
+    [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
+    const pool = new pg.Pool({ connectionString: db.url });
+    await migrate(pool);
+    await pool.end();
+    const kenv = (id: string) => ({ SBC_NATS_URL: nats.url, SBC_NATS_PINS_SUBSCRIPTION: `${prefix}.kamailio.pins:${id}`, SBC_KAMAILIO_ID: id });
+    [k1, k2] = await Promise.all([startKamailio({ dbUrl: db.url, env: kenv('kam-1') }), startKamailio({ dbUrl: db.url, env: kenv('kam-2') })]);
+    const config = loadControlPlaneConfig({
+      ...controlPlaneServiceEnv({ nats, redis, db, prefix, kamailioRpcUrls: [k1.rpcUrl, k2.rpcUrl] }),
+      SBC_RELOAD_DELTA_MS: '1000',
+      SBC_RESYNC_MS: '2000',
+      SBC_ROOM_PIN_GRACE_MS: '5000',
+    });
+    cp = await startControlPlane(config, pino({ level: 'warn' }));
+    for (let i = 0; i < 3; i++) await addNode();
+    await waitFor('3 nodes in both Kamailios', () => allSelectable(live().map((n) => n.fs.sipUri)), 20_000);
+  });
+
+  afterAll(async () => {
+    await Promise.allSettled(background);
+    for (const n of nodes) await n.agent.stop('SIGKILL');
+    for (const n of nodes) await n.fs.stop();
+    await cp?.stop();
+    await Promise.allSettled([k1?.stop(), k2?.stop()]);
+    await Promise.all([nats?.stop(), redis?.stop(), db?.stop()]);
+  });
+
+  const oldRooms = Array.from({ length: 12 }, (_, i) => String(3100 + i));
+
+  it('12 rooms with 2 callers each: every room on one node, pinned and confirmed in the room table', async () => {
+    await join(k1, oldRooms, 2, 30_000);
+    expect(split()).toEqual([]);
+    expect([...hosts().keys()].sort()).toEqual(oldRooms);
+    await waitFor('rooms confirmed', async () => {
+      const r = await roomsApi();
+      return oldRooms.every((room) => r.some((x) => x.room === room && x.pin?.confirmedAt && x.members === 2));
+    }, 10_000);
+    const api = await roomsApi();
+    for (const room of oldRooms) {
+      const view = api.find((x) => x.room === room)!;
+      const [host] = [...(hosts().get(room) ?? [])];
+      expect(view.pin?.uri, room).toBe(nodes[host!]!.fs.sipUri);
+      expect(view.pin?.nodeId, room).toBe(nodes[host!]!.fs.coreUuid);
+    }
+    // The other Kamailio holds every pin too (heard on NATS, kept by the control plane).
+    const dump = (await k2.rpc('htable.dump', ['pins'])) as { slot: { name: string }[] }[];
+    const keys = dump.flatMap((b) => b.slot.map((s) => s.name));
+    for (const room of oldRooms) expect(keys).toContain(room);
+  });
+
+  it('2 nodes join; the rooms\' next callers, through the other Kamailio, still join their room: 0 rooms split', async () => {
+    await addNode();
+    await addNode();
+    await waitFor('5 nodes in both Kamailios', () => allSelectable(live().map((n) => n.fs.sipUri)), 20_000);
+    const placed = new Map([...hosts()].map(([room, s]) => [room, [...s][0]]));
+    const newRooms = Array.from({ length: 20 }, (_, i) => String(3200 + i));
+    await join(k2, oldRooms, 1, 20_000);
+    await join(k1, newRooms, 1, 20_000);
+    expect(split()).toEqual([]);
+    for (const room of oldRooms) expect([...(hosts().get(room) ?? [])], room).toEqual([placed.get(room)]);
+    // New rooms are placed over all five nodes (the new ones included).
+    const newHosts = new Set(newRooms.flatMap((r) => [...(hosts().get(r) ?? [])]));
+    expect(newHosts.size).toBeGreaterThanOrEqual(3);
+    expect([...newHosts].some((i) => i >= 3)).toBe(true);
+  });
+
+  it('a killed node\'s rooms restart elsewhere with their next caller; the others stay whole', async () => {
+    const victimIndex = [...hosts().values()].map((s) => [...s][0]!).find((i) => i < 3)!;
+    const victim = nodes[victimIndex]!;
+    const itsRooms = [...hosts()].filter(([, s]) => s.has(victimIndex)).map(([room]) => room);
+    expect(itsRooms.length).toBeGreaterThan(0);
+    victim.dead = true;
+    await victim.agent.stop('SIGKILL');
+    await victim.fs.kill();
+    await waitFor('killed node out of both Kamailios', () => allSelectable(live().map((n) => n.fs.sipUri)), 20_000);
+    await join(k1, itsRooms, 2, 5000);
+    expect(split()).toEqual([]);
+    for (const room of itsRooms) {
+      const h = [...(hosts().get(room) ?? [])];
+      expect(h, room).toHaveLength(1);
+      expect(h[0], room).not.toBe(victimIndex);
+    }
+    await waitFor('pins of the killed node moved', async () => {
+      const r = await roomsApi();
+      return itsRooms.every((room) => r.find((x) => x.room === room)?.pin?.uri !== victim.fs.sipUri);
+    }, 10_000);
+  });
+
+  it('callers of one new room arriving at both Kamailios at the same moment end on one node', async () => {
+    const rooms = Array.from({ length: 8 }, (_, i) => String(3300 + i));
+    const both = [runSippUac({ target: `127.0.0.1:${k1.sipPort}`, service: rooms, calls: rooms.length, rate: 200, holdMs: 3000 }), runSippUac({ target: `127.0.0.1:${k2.sipPort}`, service: rooms, calls: rooms.length, rate: 200, holdMs: 3000 })];
+    background.push(...both);
+    await waitFor('16 callers in conferences', () => rooms.every((r) => nodes.some((n) => !n.dead && n.fs.conferenceList().some((c) => c.name === r && c.members.length === 2)) || (hosts().get(r)?.size ?? 0) > 1), 15_000);
+    expect(split().filter((r) => rooms.includes(r))).toEqual([]);
+  });
+});

@@ -26,6 +26,7 @@ import { Reconciler } from './reconciler/reconciler.js';
 import { publishEpoch } from './redis/epochFence.js';
 import { RedisNodeRegistry } from './redis/redisNodeRegistry.js';
 import { RedisRoomRegistry } from './redis/redisRoomRegistry.js';
+import { PgRoomPolicyStore } from './postgres/roomPolicyStore.js';
 import { slotsRecoveredFrom } from './registry/membership.js';
 import { waitForDependency } from './startup.js';
 import { PACKAGE_VERSION } from './version.js';
@@ -112,6 +113,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     );
     const rooms = new RedisRoomRegistry(redis, config.SBC_REDIS_PREFIX, (room, reason) => logger.error({ room, reason }, 'unreadable room record in Redis skipped'));
     const store = new PgDispatcherStore(pool, config.managedSets);
+    const policies = new PgRoomPolicyStore(pool);
     const addresses = new KamailioAddressBook(config.SBC_KAMAILIO_SIP_URIS);
     const reconciler = new Reconciler({
       addresses,
@@ -128,7 +130,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       logger: logger.child({ component: 'reconciler' }),
       metrics,
       leadership: { epoch: () => election.epoch(), fencedOut: (err) => election.fencedOut(err) },
-      rooms: { registry: rooms, pinGraceMs: config.SBC_ROOM_PIN_GRACE_MS },
+      rooms: { registry: rooms, pinGraceMs: config.SBC_ROOM_PIN_GRACE_MS, policies },
     });
     // Every replica consumes and serves the API; only the elected leader reconciles.
     const electionLog = logger.child({ component: 'election' });
@@ -225,6 +227,11 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const app = await buildApp({
       registry,
       rooms,
+      policies,
+      onPolicyChange: () => {
+        reconciler.trigger(false);
+        publishMembershipNotice(bus, subjects(config.SBC_NATS_PREFIX).membershipChanged, false);
+      },
       agents,
       dispatcher: reconciler,
       cluster: election,

@@ -18,6 +18,7 @@ export type { ReadinessCheck } from './readiness.js';
 export interface AppDeps extends NodeRoutesDeps, RoomRoutesDeps, DispatcherRoutesDeps, ClusterRoutesDeps, HealthRoutesDeps, MetricsRoutesDeps {
   readonly logger?: FastifyBaseLogger;
   readonly version: string;
+  readonly onPolicyChange?: () => void;
 }
 
 /** Builds the HTTP API without listening: tests call inject(), src/main.ts listens. */
@@ -57,9 +58,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   // One plugin per resource; each is handed only the dependencies it declares.
-  const { registry, rooms, agents, dispatcher, managedSets, cluster, readiness, metrics } = deps;
+  const { registry, rooms, policies, agents, dispatcher, managedSets, cluster, readiness, metrics } = deps;
   await app.register(nodeRoutes, { registry, agents });
-  await app.register(roomRoutes, { rooms, registry });
+  await app.register(roomRoutes, { rooms, registry, policies, ...(deps.onPolicyChange ? { onPolicyChange: deps.onPolicyChange } : {}) });
   await app.register(dispatcherRoutes, { dispatcher, managedSets });
   await app.register(clusterRoutes, { cluster });
   await app.register(healthRoutes, { readiness });

@@ -17,7 +17,7 @@ export const HTTP_ERRORS = {
   'malformed-request': { status: 400, when: 'HTTP that Node\'s parser refuses, or a body that does not match its Content-Length' },
   unauthorized: { status: 401, when: 'a route that requires credentials got none, or none that are valid (no route requires them yet: API tokens are on the roadmap)' },
   forbidden: { status: 403, when: 'valid credentials that may not use this route (no route checks them yet)' },
-  'not-found': { status: 404, when: 'no route for the path, or no node or room with that id' },
+  'not-found': { status: 404, when: 'no route for the path, or no node, room or room policy with that id' },
   'method-not-allowed': { status: 405, when: 'a known path with a method it does not have; `Allow` lists those it has' },
   'request-timeout': { status: 408, when: 'the request did not arrive in full within the server\'s request timeout' },
   conflict: { status: 409, when: 'the request contradicts the current state of what it names, e.g. a change the node\'s state does not allow (no route changes state yet: drain and scaling are the next issues)' },
@@ -79,6 +79,13 @@ export class RoomNotFoundError extends Error {
   }
 }
 
+export class RoomPolicyNotFoundError extends Error {
+  override readonly name = 'RoomPolicyNotFoundError';
+  constructor(readonly room: string) {
+    super(`no policy for room ${room}`);
+  }
+}
+
 export class RouteNotFoundError extends Error {
   override readonly name = 'RouteNotFoundError';
   constructor(method: string, path: string) {
@@ -134,6 +141,7 @@ export class ServerClosingError extends Error {
 const TYPED: readonly (readonly [new (...args: never[]) => Error, ErrorCode])[] = [
   [NodeNotFoundError, 'not-found'],
   [RoomNotFoundError, 'not-found'],
+  [RoomPolicyNotFoundError, 'not-found'],
   [InvalidRequestError, 'bad-request'],
   [RouteNotFoundError, 'not-found'],
   [MethodNotAllowedError, 'method-not-allowed'],

@@ -175,3 +175,18 @@ export const RoomView = Type.Object({
   members: Type.Integer({ description: 'Participants over all nodes (links not counted)' }),
   splitsRepaired: Type.Integer({ description: 'Times the room was found on two nodes without a cascade and its pin pointed at the larger half' }),
 });
+
+export const RoomPolicyBody = Type.Object(
+  {
+    mode: Type.Literal('cascade', { description: 'Spread the room over several nodes, linked in a tree' }),
+    shards: Type.Integer({ minimum: 2, maximum: 64, description: 'How many nodes (shards); each participant is put in one, from a stable participant key (SBC_ROOM_SHARD_KEY)' }),
+  },
+  { additionalProperties: false },
+);
+
+export const RoomPolicyView = Type.Object({
+  room: Type.String(),
+  mode: Type.Literal('cascade'),
+  shards: Type.Integer(),
+  updatedAt: Type.String({ format: 'date-time' }),
+});

@@ -57,6 +57,21 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 3,
+    name: 'room policies',
+    // An operator's wish for one room (PUT /v1/rooms/{room}/policy): cascade it over `shards`
+    // nodes. Durable like the dispatcher table; the control plane pushes it into every
+    // Kamailio's `cascade` htable.
+    sql: `
+      CREATE TABLE IF NOT EXISTS sbc_room_policy (
+        room TEXT PRIMARY KEY,
+        mode TEXT NOT NULL CHECK (mode IN ('cascade')),
+        shards INTEGER NOT NULL CHECK (shards BETWEEN 2 AND 64),
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** Any constant works; it only has to be the same for every control plane replica. */

@@ -80,6 +80,8 @@ export interface RoomsOutcome {
   readonly ended: ReadonlySet<string>;
   /** Keys the table knows (pinned or not): a Kamailio pin outside them is adopted, never deleted. */
   readonly known: ReadonlySet<string>;
+  /** Cascaded rooms and their shard counts: every Kamailio's `cascade` htable. */
+  readonly cascade: ReadonlyMap<string, number>;
   readonly error?: string;
 }
 

@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { DispatcherStore } from '../ports/dispatcherStore.js';
 import type { KamailioRpc } from '../ports/kamailioRpc.js';
 import type { NodeRegistry } from '../ports/nodeRegistry.js';
+import type { RoomPolicyStore } from '../ports/roomPolicyStore.js';
 import type { RoomRegistry } from '../ports/roomRegistry.js';
 import type { MembershipPolicy } from '../registry/membership.js';
 import { newDispatcherPass, type AppliedTransition, type DispatcherPass, type KamailioObservation, type KamailioOutcome } from './dispatcherPass.js';
@@ -49,7 +50,7 @@ export interface ReconcilerDeps {
   /** Wall clock for stored deadlines; injectable for tests. */
   readonly now?: () => number;
   /** The room table and its pins in every Kamailio (steps/rooms.ts, steps/kamailioPins.ts). */
-  readonly rooms?: { readonly registry: RoomRegistry; readonly pinGraceMs: number };
+  readonly rooms?: { readonly registry: RoomRegistry; readonly pinGraceMs: number; readonly policies?: RoomPolicyStore };
 }
 
 export interface ReconcileReport {
@@ -95,7 +96,7 @@ export class Reconciler {
       ),
       ...(rooms
         ? [
-            roomsStep({ rooms: rooms.registry, pinGraceMs: rooms.pinGraceMs, metrics: deps.metrics, now, ...leader }),
+            roomsStep({ rooms: rooms.registry, pinGraceMs: rooms.pinGraceMs, metrics: deps.metrics, now, ...leader, ...(rooms.policies ? { policies: rooms.policies } : {}) }),
             deps.kamailios.map((kamailio) => kamailioPinsStep({ kamailio, rooms: rooms.registry, metrics: deps.metrics, ...leader })),
           ]
         : []),

@@ -3,14 +3,20 @@ import { Type, type Static } from '@sinclair/typebox';
 import { inRouting } from '../../core/node.js';
 import { participants, type RoomRecord } from '../../core/rooms.js';
 import type { NodeRegistry } from '../../ports/nodeRegistry.js';
+import type { RoomPolicy, RoomPolicyStore } from '../../ports/roomPolicyStore.js';
 import type { RoomRegistry } from '../../ports/roomRegistry.js';
-import { RoomNotFoundError } from '../errors.js';
-import { RoomParams, RoomView } from '../schemas.js';
+import { RoomNotFoundError, RoomPolicyNotFoundError } from '../errors.js';
+import { RoomParams, RoomPolicyBody, RoomPolicyView, RoomView } from '../schemas.js';
 
 export interface RoomRoutesDeps {
   readonly rooms: RoomRegistry;
   readonly registry: NodeRegistry;
+  readonly policies: RoomPolicyStore;
+  /** A policy changed: the leader pushes it to every Kamailio in its next pass. */
+  readonly onPolicyChange?: () => void;
 }
+
+const policyView = (p: RoomPolicy): Static<typeof RoomPolicyView> => ({ room: p.room, mode: p.mode, shards: p.shards, updatedAt: iso(p.updatedAt) });
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -52,6 +58,29 @@ export const roomRoutes: FastifyPluginCallbackTypebox<RoomRoutesDeps> = (app, de
     const [room, at] = await Promise.all([deps.rooms.get(req.params.room), nodeAt()]);
     if (!room) throw new RoomNotFoundError(req.params.room);
     return toView(room, at);
+  });
+  app.get('/v1/rooms/:room/policy', {
+    schema: { tags: ['rooms'], summary: "A room's policy (cascade over several nodes)", params: RoomParams, response: { 200: RoomPolicyView } },
+  }, async (req) => {
+    const p = await deps.policies.get(req.params.room);
+    if (!p) throw new RoomPolicyNotFoundError(req.params.room);
+    return policyView(p);
+  });
+
+  app.put('/v1/rooms/:room/policy', {
+    schema: { tags: ['rooms'], summary: 'Sets a room\'s policy: `{"mode":"cascade","shards":3}` spreads its participants over 3 nodes, linked in a tree', params: RoomParams, body: RoomPolicyBody, response: { 200: RoomPolicyView } },
+  }, async (req) => {
+    const p = await deps.policies.put({ room: req.params.room, mode: req.body.mode, shards: req.body.shards });
+    deps.onPolicyChange?.();
+    return policyView(p);
+  });
+
+  app.delete('/v1/rooms/:room/policy', {
+    schema: { tags: ['rooms'], summary: "Removes a room's policy: new participants join it as an ordinary room", params: RoomParams, response: { 204: Type.Null() } },
+  }, async (req, reply) => {
+    if (!(await deps.policies.delete(req.params.room))) throw new RoomPolicyNotFoundError(req.params.room);
+    deps.onPolicyChange?.();
+    return reply.code(204).send(null);
   });
   done();
 };

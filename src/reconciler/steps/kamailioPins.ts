@@ -8,6 +8,7 @@ import type { ReconcileStep } from '../runner.js';
 import { stillLeading } from './leadership.js';
 
 export const PINS_TABLE = 'pins';
+export const CASCADE_TABLE = 'cascade';
 
 export interface KamailioPinsDeps {
   readonly kamailio: KamailioRpc;
@@ -53,6 +54,20 @@ export function kamailioPinsStep(deps: KamailioPinsDeps): ReconcileStep<Dispatch
             await deps.rooms.recordPin(key, pin);
             ctx.logger.info({ kamailio: k.name, key, uri: pin.uri, by: pin.by }, 'adopted a pin the room table did not know');
           }
+        }
+        // Cascaded rooms: the control plane owns the `cascade` htable (policies from the API).
+        const policies = new Map((await k.htableDump(CASCADE_TABLE)).map((i) => [i.key, Number(i.value)]));
+        for (const [room, shards] of rooms.cascade) {
+          if (policies.get(room) === shards) continue;
+          stillLeading(deps.leadership, pass, `cascade ${room} on ${k.name}`);
+          await k.htableSet(CASCADE_TABLE, room, shards);
+          writes++;
+        }
+        for (const room of policies.keys()) {
+          if (rooms.cascade.has(room)) continue;
+          stillLeading(deps.leadership, pass, `uncascade ${room} on ${k.name}`);
+          await k.htableDelete(CASCADE_TABLE, room);
+          writes++;
         }
         deps.metrics.kamailioPinsInSync.set({ kamailio: k.name }, 1);
         if (writes > 0) ctx.logger.info({ kamailio: k.name, writes }, 'pins synced');

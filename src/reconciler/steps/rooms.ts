@@ -1,7 +1,9 @@
-import { inRouting } from '../../core/node.js';
+import { acceptsCalls, inRouting } from '../../core/node.js';
+import { placeShards } from '../../core/shards.js';
 import { decideRooms, type RoomDecision, type RoomRecord } from '../../core/rooms.js';
 import type { Leadership } from '../../leader/leadership.js';
 import type { Metrics } from '../../metrics/metrics.js';
+import type { RoomPolicyStore } from '../../ports/roomPolicyStore.js';
 import type { RoomRegistry } from '../../ports/roomRegistry.js';
 import type { DispatcherPass } from '../dispatcherPass.js';
 import type { ReconcileStep } from '../runner.js';
@@ -9,6 +11,8 @@ import { refusedByFence } from './leadership.js';
 
 export interface RoomsStepDeps {
   readonly rooms: RoomRegistry;
+  /** Operators' room policies (cascaded rooms); without it no room is cascaded. */
+  readonly policies?: RoomPolicyStore;
   /** How long a pin may wait for its conference (SBC_ROOM_PIN_GRACE_MS). */
   readonly pinGraceMs: number;
   readonly metrics: Pick<Metrics, 'rooms' | 'roomPinsEnded' | 'roomSplits' | 'fencedWrites'>;
@@ -36,11 +40,36 @@ export function roomsStep(deps: RoomsStepDeps): ReconcileStep<DispatcherPass> {
     async run(pass, ctx) {
       try {
         for (const t of pass.transitions) if (t.to === 'gone') await deps.rooms.forgetNode(t.nodeId);
-        const records = await deps.rooms.list();
+        const [all, policies] = await Promise.all([deps.rooms.list(), deps.policies?.list() ?? []]);
+        const now = deps.now();
         const nodes = pass.nodes.filter((n) => inRouting(n.state)).map((n) => ({ nodeId: n.nodeId, uri: n.sipUri }));
-        const decisions = decideRooms({ rooms: records, nodes, now: deps.now(), pinGraceMs: deps.pinGraceMs });
+        const cordoned = new Set(pass.machines.filter((m) => m.cordoned).map((m) => m.machineId));
+        const accepting = pass.nodes.filter((n) => acceptsCalls(n) && !cordoned.has(n.machineId ?? '')).map((n) => ({ nodeId: n.nodeId, uri: n.sipUri }));
+        const cascade = new Map(policies.map((p) => [p.room, p.shards]));
+        // Shard pins ("<room>-<shard>") of cascaded rooms are placed here, not decided as rooms.
+        const shardOf = (key: string) => {
+          const m = /^(.*)-(\d{1,2})$/.exec(key);
+          return m && cascade.has(m[1] as string) ? { room: m[1] as string, shard: Number(m[2]) } : undefined;
+        };
+        const records = all.filter((r) => !shardOf(r.room)).map((r) => (cascade.has(r.room) ? { ...r, cascaded: true } : r));
+        const decisions = decideRooms({ rooms: records, nodes, now, pinGraceMs: deps.pinGraceMs });
         const pins = new Map<string, NonNullable<RoomDecision['pin']>>();
         const ended = new Set<string>();
+        const shardPins = new Map(all.filter((r) => shardOf(r.room) && r.pin).map((r) => [r.room, r.pin as NonNullable<RoomDecision['pin']>]));
+        for (const r of all) {
+          const s = shardOf(r.room);
+          if (s && s.shard >= (cascade.get(s.room) ?? 0) && r.pin) {
+            await deps.rooms.saveDecision({ room: r.room, pin: undefined, confirmedAt: undefined, ended: 'destroyed' }, pass.epoch);
+            ended.add(r.room);
+          }
+        }
+        for (const p of policies) {
+          const plan = placeShards(p.room, p.shards, shardPins, nodes, accepting, now);
+          for (const [key, pin] of plan.pins) {
+            pins.set(key, pin);
+            if (plan.changed.includes(key)) await deps.rooms.saveDecision({ room: key, pin, confirmedAt: now }, pass.epoch);
+          }
+        }
         let splits = 0;
         for (const [i, d] of decisions.entries()) {
           const r = records[i] as RoomRecord;
@@ -61,11 +90,11 @@ export function roomsStep(deps: RoomsStepDeps): ReconcileStep<DispatcherPass> {
         }
         deps.metrics.rooms.set({ kind: 'pinned' }, pins.size);
         deps.metrics.rooms.set({ kind: 'split' }, splits);
-        pass.rooms = { pins, ended, known: new Set(records.flatMap((r) => [r.room, ...(r.pin ? [r.pin.key] : [])])) };
+        pass.rooms = { pins, ended, cascade, known: new Set(all.flatMap((r) => [r.room, ...(r.pin ? [r.pin.key] : [])])) };
       } catch (err) {
         if (refusedByFence(err, { ...leader, metrics: deps.metrics }, ctx, 'room decision')) throw err;
         ctx.logger.error({ err }, 'room table pass failed; pins stay as they are');
-        pass.rooms = { pins: new Map(), ended: new Set(), known: new Set(), error: (err as Error).message };
+        pass.rooms = { pins: new Map(), ended: new Set(), known: new Set(), cascade: new Map(), error: (err as Error).message };
       }
     },
   };

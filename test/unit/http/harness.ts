@@ -4,6 +4,7 @@ import { buildApp, type AppDeps } from '../../../src/http/app.js';
 import type { AgentCommands } from '../../../src/nats/agentCommands.js';
 import { createMetrics, type Metrics } from '../../../src/metrics/metrics.js';
 import { InMemoryRoomRegistry } from '../../fakes/inMemoryRoomRegistry.js';
+import { InMemoryRoomPolicyStore } from '../../fakes/inMemoryRoomPolicyStore.js';
 import { InMemoryNodeRegistry } from '../../fakes/inMemoryNodeRegistry.js';
 import { FakeStore } from '../../fakes/fakeDispatcherStore.js';
 import { FakeKamailio } from '../../fakes/fakeKamailio.js';
@@ -47,6 +48,7 @@ export class FakeAgents implements AgentCommands {
 export interface Fakes {
   readonly registry: InMemoryNodeRegistry;
   readonly rooms: InMemoryRoomRegistry;
+  readonly policies: InMemoryRoomPolicyStore;
   readonly store: FakeStore;
   readonly kamailios: readonly [FakeKamailio, FakeKamailio];
   readonly metrics: Metrics;
@@ -87,7 +89,7 @@ export async function fakes(): Promise<Fakes> {
       { replicaId: 'cp-b', order: 2, role: 'follower', lastSeenMsAgo: 412.6, live: true },
     ],
   };
-  return { registry, rooms: new InMemoryRoomRegistry(), store, kamailios: [up, down], metrics, agents: new FakeAgents(), reconciler, cluster };
+  return { registry, rooms: new InMemoryRoomRegistry(), policies: new InMemoryRoomPolicyStore(() => 1_764_650_000_000), store, kamailios: [up, down], metrics, agents: new FakeAgents(), reconciler, cluster };
 }
 
 /** The HTTP API over `fx` (fresh fakes by default); `over` replaces any dependency. */
@@ -96,6 +98,7 @@ export async function testApp(over: Partial<AppDeps> = {}, fx?: Fakes): Promise<
   const app = await buildApp({
     registry: f.registry,
     rooms: f.rooms,
+    policies: f.policies,
     agents: f.agents,
     dispatcher: f.reconciler,
     managedSets: managed,

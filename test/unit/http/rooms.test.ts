@@ -50,4 +50,32 @@ describe('GET /v1/rooms, /v1/rooms/{room}', () => {
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ error: 'bad-request' });
   });
+
+  it('PUT, GET and DELETE a room policy; a bad body or key is 400 with the reason, a missing policy 404', async () => {
+    let changes = 0;
+    t = await testApp({ onPolicyChange: () => changes++ });
+    const put = await t.app.inject({ method: 'PUT', url: '/v1/rooms/3000/policy', payload: { mode: 'cascade', shards: 3 } });
+    expect(put.statusCode).toBe(200);
+    expect(put.json()).toEqual({ room: '3000', mode: 'cascade', shards: 3, updatedAt: '2025-12-02T04:33:20.000Z' });
+    expect(changes).toBe(1);
+    expect((await t.app.inject('/v1/rooms/3000/policy')).json()).toMatchObject({ shards: 3 });
+
+    const one = await t.app.inject({ method: 'PUT', url: '/v1/rooms/3000/policy', payload: { mode: 'cascade', shards: 1 } });
+    expect(one.statusCode).toBe(400);
+    expect(one.json<{ message: string }>().message).toMatch(/shards/);
+    const mode = await t.app.inject({ method: 'PUT', url: '/v1/rooms/3000/policy', payload: { mode: 'mesh', shards: 3 } });
+    expect(mode.statusCode).toBe(400);
+    const extra = await t.app.inject({ method: 'PUT', url: '/v1/rooms/3000/policy', payload: { mode: 'cascade', shards: 3, x: 1 } });
+    expect(extra.statusCode).toBe(400);
+    const key = await t.app.inject({ method: 'PUT', url: `/v1/rooms/${encodeURIComponent('"x"')}/policy`, payload: { mode: 'cascade', shards: 3 } });
+    expect(key.statusCode).toBe(400);
+    expect(changes).toBe(1);
+
+    expect((await t.app.inject({ method: 'DELETE', url: '/v1/rooms/3000/policy' })).statusCode).toBe(204);
+    expect(changes).toBe(2);
+    const gone = await t.app.inject('/v1/rooms/3000/policy');
+    expect(gone.statusCode).toBe(404);
+    expect(gone.json()).toMatchObject({ error: 'not-found', message: 'no policy for room 3000' });
+    expect((await t.app.inject({ method: 'DELETE', url: '/v1/rooms/3000/policy' })).statusCode).toBe(404);
+  });
 });

@@ -98,7 +98,7 @@ describe('HTTP query parameters', () => {
     t = await testApp();
     const doc = (await t.app.inject('/openapi.json')).json<{ paths: Record<string, unknown> }>();
     const paths = [...Object.keys(doc.paths).map((p) => p.replace('{nodeId}', id).replace('{room}', '3000')), '/openapi.json'].sort();
-    expect(paths).toHaveLength(11);
+    expect(paths).toHaveLength(12);
     const answers = await Promise.all(paths.map(async (p) => [p, (await t.app.inject(`${p}?verbose=1`)).json<unknown>()]));
     expect(answers).toEqual(
       paths.map((p) => [

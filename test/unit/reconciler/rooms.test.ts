@@ -6,6 +6,7 @@ import { ingestNodeMessage } from '../../../src/registry/membership.js';
 import { FakeStore } from '../../fakes/fakeDispatcherStore.js';
 import { FakeKamailio } from '../../fakes/fakeKamailio.js';
 import { InMemoryNodeRegistry } from '../../fakes/inMemoryNodeRegistry.js';
+import { InMemoryRoomPolicyStore } from '../../fakes/inMemoryRoomPolicyStore.js';
 import { InMemoryRoomRegistry } from '../../fakes/inMemoryRoomRegistry.js';
 import { silentLogger } from '../../fakes/silentLogger.js';
 import { policy } from '../core/fixtures.js';
@@ -25,6 +26,7 @@ describe('Reconciler: the room table and every Kamailio\'s pins', () => {
   let t: number;
   let registry: InMemoryNodeRegistry;
   let rooms: InMemoryRoomRegistry;
+  let policies: InMemoryRoomPolicyStore;
   let kams: FakeKamailio[];
   let rec: Reconciler;
   let metrics: Metrics;
@@ -34,14 +36,15 @@ describe('Reconciler: the room table and every Kamailio\'s pins', () => {
     t = 1_000_000;
     registry = new InMemoryNodeRegistry();
     rooms = new InMemoryRoomRegistry();
+    policies = new InMemoryRoomPolicyStore();
     const store = new FakeStore(managed);
     kams = [new FakeKamailio('k1', store, 0, () => performance.now()), new FakeKamailio('k2', store, 0, () => performance.now())];
     metrics = createMetrics();
     rec = new Reconciler({
       registry, store, kamailios: kams, policy, managedSets: managed, membership, reloadDeltaMs: 0, resyncMs: 10_000,
-      unknownNodeGraceMs: 5000, logger: silentLogger, metrics, now, rooms: { registry: rooms, pinGraceMs: GRACE },
+      unknownNodeGraceMs: 5000, logger: silentLogger, metrics, now, rooms: { registry: rooms, pinGraceMs: GRACE, policies },
     });
-    for (const n of [1, 2]) await ingestNodeMessage(registry, joined(n), now, membership);
+    for (const n of [1, 2, 3]) await ingestNodeMessage(registry, joined(n), now, membership);
   });
 
   const pins = (k: FakeKamailio) => Object.fromEntries(k.htables.get('pins') ?? []);
@@ -112,5 +115,34 @@ describe('Reconciler: the room table and every Kamailio\'s pins', () => {
     expect(r.kamailios.find((k) => k.kamailio === 'k1')?.error).toBeUndefined();
     expect(pins(kams[0]!)['3300']).toBeDefined();
     expect((await rooms.get('3300'))?.pin?.by).toBe('k1');
+  });
+
+  it('a cascade policy reaches every Kamailio\'s cascade htable with one shard pin per node; removing it ends them', async () => {
+    await rec.runOnce(); // nodes active
+    await policies.put({ room: '3400', mode: 'cascade', shards: 3 });
+    await rec.runOnce();
+    for (const k of kams) {
+      expect(Object.fromEntries(k.htables.get('cascade') ?? [])).toEqual({ '3400': 3 });
+      const shardUris = ['3400-0', '3400-1', '3400-2'].map((key) => String(pins(k)[key]).split(';')[0]);
+      expect(new Set(shardUris).size).toBe(3);
+    }
+    // A shard whose node is gone moves; the others stay.
+    const before = pins(kams[0]!);
+    const victim = [1, 2, 3].find((n) => String(before['3400-1']).startsWith(uri(n)))!;
+    await ingestNodeMessage(registry, left(victim), now, membership);
+    t += 1;
+    await rec.runOnce();
+    const after = pins(kams[0]!);
+    expect(after['3400-0']).toBe(before['3400-0']);
+    expect(after['3400-2']).toBe(before['3400-2']);
+    expect(String(after['3400-1'])).not.toMatch(new RegExp(`^${uri(victim)};`));
+
+    await policies.delete('3400');
+    await rec.runOnce();
+    await rec.runOnce();
+    for (const k of kams) {
+      expect(Object.fromEntries(k.htables.get('cascade') ?? [])).toEqual({});
+      expect(Object.keys(pins(k)).filter((key) => key.startsWith('3400-'))).toEqual([]);
+    }
   });
 });

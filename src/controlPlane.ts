@@ -115,6 +115,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const store = new PgDispatcherStore(pool, config.managedSets);
     const policies = new PgRoomPolicyStore(pool);
     const addresses = new KamailioAddressBook(config.SBC_KAMAILIO_SIP_URIS);
+    const late: { agents?: NatsAgentCommands } = {};
     const reconciler = new Reconciler({
       addresses,
       registry,
@@ -130,7 +131,21 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       logger: logger.child({ component: 'reconciler' }),
       metrics,
       leadership: { epoch: () => election.epoch(), fencedOut: (err) => election.fencedOut(err) },
-      rooms: { registry: rooms, pinGraceMs: config.SBC_ROOM_PIN_GRACE_MS, policies },
+      rooms: {
+        registry: rooms,
+        pinGraceMs: config.SBC_ROOM_PIN_GRACE_MS,
+        policies,
+        links: {
+          // The agents' command client needs NATS, which is connected below; links run only in passes after that.
+          commands: {
+            link: (nodeId, args) => (late.agents ? late.agents.link(nodeId, args) : Promise.reject(new Error('NATS not connected yet'))),
+            unlink: (nodeId, args) => (late.agents ? late.agents.unlink(nodeId, args) : Promise.reject(new Error('NATS not connected yet'))),
+          },
+          via: () => kamailios.map((k) => addresses.sipUriOf(k.name)).find((u) => u !== undefined),
+          setupGraceMs: config.SBC_ROOM_LINK_SETUP_MS,
+          mediaTimeoutMs: config.SBC_ROOM_LINK_MEDIA_TIMEOUT_MS,
+        },
+      },
     });
     // Every replica consumes and serves the API; only the elected leader reconciles.
     const electionLog = logger.child({ component: 'election' });
@@ -219,10 +234,11 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       }
     })();
     await nats.flush();
+    const agents = new NatsAgentCommands({ nats, subjects: subjects(config.SBC_NATS_PREFIX), timeoutMs: config.SBC_AGENT_COMMAND_TIMEOUT_MS });
+    late.agents = agents;
     election.start();
     consumer.requestReannounce();
 
-    const agents = new NatsAgentCommands({ nats, subjects: subjects(config.SBC_NATS_PREFIX), timeoutMs: config.SBC_AGENT_COMMAND_TIMEOUT_MS });
     const staleAfterMs = Math.max(3 * config.SBC_RESYNC_MS, 30_000);
     const app = await buildApp({
       registry,

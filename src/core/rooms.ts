@@ -31,6 +31,17 @@ export interface RoomRecord {
   /** A cascaded room (explicit policy or spill-over): several halves are intended. */
   readonly cascaded?: boolean;
   readonly splitsRepaired: number;
+  /** The cascade links the leader made for this room (steps/roomLinks.ts). */
+  readonly links?: readonly StoredLink[];
+}
+
+/** A cascade link the control plane asked for: `from`'s conference dialed `to`'s. */
+export interface StoredLink {
+  readonly linkId: string;
+  readonly from: string;
+  readonly to: string;
+  /** When it was asked for. */
+  readonly at: number;
 }
 
 export interface LiveNode {

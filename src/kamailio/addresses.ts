@@ -10,6 +10,8 @@ import type { KamailioSocket } from '../ports/kamailioRpc.js';
  */
 export class KamailioAddressBook {
   private readonly learned = new Map<string, ReadonlySet<string>>();
+  /** Per Kamailio, the SIP URI pool nodes reach it at (its first UDP socket; advertised host first). */
+  private readonly sipEntry = new Map<string, string>();
   private readonly configured: ReadonlySet<string>;
 
   constructor(configured: readonly string[] = []) {
@@ -28,6 +30,15 @@ export class KamailioAddressBook {
       }
     }
     this.learned.set(kamailio, keys);
+    const udp = sockets.find((s) => s.proto.toLowerCase() === 'udp');
+    const host = udp && (udp.advertise ?? udp.addresses.find((a) => a !== '0.0.0.0' && a !== '::' && a !== '[::]') ?? rpcHost);
+    if (udp && host) this.sipEntry.set(kamailio, `sip:${bracket(host)}:${udp.port}`);
+    else this.sipEntry.delete(kamailio);
+  }
+
+  /** Where a pool node reaches one Kamailio over SIP (a cascade link's `via`), once its sockets were read. */
+  sipUriOf(kamailio: string): string | undefined {
+    return this.sipEntry.get(kamailio);
   }
 
   knows(kamailio: string): boolean {

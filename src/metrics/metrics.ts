@@ -150,6 +150,12 @@ export function createMetrics() {
       labelNames: ['kind', 'outcome'] as const,
       registers: [registry],
     }),
+    roomLinks: new Counter({
+      name: 'sbc_room_links_total',
+      help: 'Cascade links the leader made or dropped, by op (make, drop) and outcome (ok, error, broken: dropped because it vanished from a conference)',
+      labelNames: ['op', 'outcome'] as const,
+      registers: [registry],
+    }),
     pinMessages: new Counter({
       name: 'sbc_pin_messages_total',
       help: 'Pin messages heard from Kamailio on NATS, by outcome (taken, kept: an earlier or decided pin stays, rejected-<reason>)',

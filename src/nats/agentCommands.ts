@@ -8,6 +8,18 @@ import {
   type CommandErrorCode,
   type StatusResult,
   type StatusReply,
+  decodeConferenceCommandReply,
+  encodeConferenceCommandRequest,
+  linkRequest,
+  unlinkRequest,
+  type ConferenceCommandErrorCode,
+  type ConferencesReply,
+  type LinkArgs,
+  type LinkReply,
+  type LinkRequest,
+  type UnlinkArgs,
+  type UnlinkReply,
+  type UnlinkRequest,
 } from '../events/commands.js';
 import type { Subjects } from '../events/subjects.js';
 
@@ -16,6 +28,16 @@ export interface AgentCommands {
   /** The node's live FreeSWITCH facts, as its agent reads them now. */
   status(nodeId: string): Promise<StatusResult>;
 }
+
+/** The conference commands (v2): cascade links between nodes' conferences of one room. */
+export interface LinkCommands {
+  /** The node dials the room on `args.target` through `args.via`; resolves once FreeSWITCH took the bgdial. */
+  link(nodeId: string, args: LinkArgs): Promise<{ jobUuid: string }>;
+  /** The node hangs up the link member with that id (idempotent: `found: false` when none). */
+  unlink(nodeId: string, args: UnlinkArgs): Promise<{ found: boolean }>;
+}
+
+type CommandName = AgentCommandName | 'link' | 'unlink' | 'conferences';
 
 /**
  * No answer from the node's agent: none within the timeout, or none listening on the node's
@@ -26,7 +48,7 @@ export class AgentCommandTimeoutError extends Error {
   override readonly name = 'AgentCommandTimeoutError';
   constructor(
     readonly nodeId: string,
-    readonly command: AgentCommandName,
+    readonly command: CommandName,
     readonly reason: 'no-answer' | 'no-responders',
     readonly timeoutMs: number,
     options?: ErrorOptions,
@@ -45,8 +67,8 @@ export class AgentCommandRefusedError extends Error {
   override readonly name = 'AgentCommandRefusedError';
   constructor(
     readonly nodeId: string,
-    readonly command: AgentCommandName,
-    readonly code: CommandErrorCode | 'invalid-reply',
+    readonly command: CommandName,
+    readonly code: CommandErrorCode | ConferenceCommandErrorCode | 'invalid-reply',
     readonly detail: string,
   ) {
     super(`the agent of node ${nodeId} could not answer ${command}: ${code}: ${detail}`);
@@ -63,7 +85,7 @@ export interface NatsAgentCommandsDeps {
 }
 
 /** Commands by NATS request/reply on `{prefix}.cmd.{nodeId}`; replies validated against the shared schema. */
-export class NatsAgentCommands implements AgentCommands {
+export class NatsAgentCommands implements AgentCommands, LinkCommands {
   private readonly newId: () => string;
   private readonly now: () => number;
 
@@ -77,14 +99,35 @@ export class NatsAgentCommands implements AgentCommands {
     return reply.result;
   }
 
-  private async ask(nodeId: string, command: AgentCommandName): Promise<StatusReply> {
-    const id = this.newId();
-    const encoded = encodeCommandRequest({ v: COMMAND_SCHEMA_VERSION, id, nodeId, command, sentAt: this.now() });
-    if (!encoded.ok) throw new Error(`refusing to send an invalid ${command} request: ${encoded.detail}`);
+  async link(nodeId: string, args: LinkArgs): Promise<{ jobUuid: string }> {
+    const r = await this.askV2(nodeId, linkRequest({ id: this.newId(), nodeId, sentAt: this.now(), args }));
+    if (r.command !== 'link') throw new AgentCommandRefusedError(nodeId, 'link', 'invalid-reply', `a ${r.command} reply`);
+    return r.result;
+  }
+
+  async unlink(nodeId: string, args: UnlinkArgs): Promise<{ found: boolean }> {
+    const r = await this.askV2(nodeId, unlinkRequest({ id: this.newId(), nodeId, sentAt: this.now(), args }));
+    if (r.command !== 'unlink') throw new AgentCommandRefusedError(nodeId, 'unlink', 'invalid-reply', `a ${r.command} reply`);
+    return r.result;
+  }
+
+  private async askV2(nodeId: string, req: LinkRequest | UnlinkRequest): Promise<LinkReply | UnlinkReply | ConferencesReply> {
+    const encoded = encodeConferenceCommandRequest(req);
+    if (!encoded.ok) throw new Error(`refusing to send an invalid ${req.command} request: ${encoded.detail}`);
+    const data = await this.send(nodeId, req.command, encoded.data);
+    const decoded = decodeConferenceCommandReply(data);
+    if (!decoded.ok) throw new AgentCommandRefusedError(nodeId, req.command, 'invalid-reply', `${decoded.reason}: ${decoded.detail}`);
+    const reply = decoded.value;
+    if (reply.id !== undefined && reply.id !== req.id) throw new AgentCommandRefusedError(nodeId, req.command, 'invalid-reply', `answers request ${reply.id}, not ${req.id}`);
+    if (!reply.ok) throw new AgentCommandRefusedError(nodeId, req.command, reply.error.code, reply.error.message);
+    if (reply.nodeId !== nodeId) throw new AgentCommandRefusedError(nodeId, req.command, 'invalid-reply', `a reply for node ${reply.nodeId}`);
+    return reply;
+  }
+
+  private async send(nodeId: string, command: CommandName, payload: Uint8Array): Promise<Uint8Array> {
     const { timeoutMs } = this.deps;
-    let data: Uint8Array;
     try {
-      data = (await this.deps.nats.request(this.deps.subjects.command(nodeId), encoded.data, { timeout: timeoutMs })).data;
+      return (await this.deps.nats.request(this.deps.subjects.command(nodeId), payload, { timeout: timeoutMs })).data;
     } catch (err) {
       if (err instanceof errors.TimeoutError) throw new AgentCommandTimeoutError(nodeId, command, 'no-answer', timeoutMs, { cause: err });
       if (err instanceof errors.RequestError && err.isNoResponders()) {
@@ -92,6 +135,13 @@ export class NatsAgentCommands implements AgentCommands {
       }
       throw err;
     }
+  }
+
+  private async ask(nodeId: string, command: AgentCommandName): Promise<StatusReply> {
+    const id = this.newId();
+    const encoded = encodeCommandRequest({ v: COMMAND_SCHEMA_VERSION, id, nodeId, command, sentAt: this.now() });
+    if (!encoded.ok) throw new Error(`refusing to send an invalid ${command} request: ${encoded.detail}`);
+    const data = await this.send(nodeId, command, encoded.data);
     const decoded = decodeCommandReply(data);
     if (!decoded.ok) throw new AgentCommandRefusedError(nodeId, command, 'invalid-reply', `${decoded.reason}: ${decoded.detail}`);
     const reply = decoded.value;

@@ -1,5 +1,5 @@
 import type { Pin } from '../core/pins.js';
-import type { RoomDecision, RoomRecord } from '../core/rooms.js';
+import type { RoomDecision, RoomRecord, StoredLink } from '../core/rooms.js';
 
 /**
  * The authoritative room table. Facts (a pin a Kamailio made, a node's conference) are
@@ -36,7 +36,11 @@ export interface RoomRegistry {
   replaceNodeHalves(nodeId: string, halves: ReadonlyMap<string, HalfReport>, seq: number): Promise<void>;
   /** Removes every half of a node (it is gone). */
   forgetNode(nodeId: string): Promise<void>;
-  /** Saves the leader's decision; a room left with no pin and no half is deleted. */
+  /** Records a link the leader asked a node to make (fenced). */
+  putLink(room: string, link: StoredLink, fenceEpoch?: number): Promise<void>;
+  /** Forgets a link (fenced); false when it was not recorded. */
+  deleteLink(room: string, linkId: string, fenceEpoch?: number): Promise<boolean>;
+  /** Saves the leader's decision; a room left with no pin, no half and no link is deleted. */
   saveDecision(decision: RoomDecision, fenceEpoch?: number): Promise<void>;
   ping(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import type { MachineIntent } from '../core/machine.js';
 import type { NodeRecord, NodeState } from '../core/node.js';
 import type { Change } from '../core/planChanges.js';
 import type { Pin } from '../core/pins.js';
+import type { StoredLink } from '../core/rooms.js';
 
 /** A stored node state change made in a pass. */
 export interface AppliedTransition {
@@ -72,6 +73,16 @@ export interface DispatcherPass {
   rooms?: RoomsOutcome;
 }
 
+/** One room's hosting nodes and links, for the link step. */
+export interface RoomLinkWork {
+  readonly room: string;
+  /** Live nodes whose conference of the room has participants, with their link member counts. */
+  readonly hosts: readonly { readonly nodeId: string; readonly participants: number; readonly links: number }[];
+  /** The node callers are pinned to: the tree's root. */
+  readonly root: string | undefined;
+  readonly links: readonly StoredLink[];
+}
+
 /** What the rooms step decided, for the pin sync of each Kamailio. */
 export interface RoomsOutcome {
   /** key -> pin */
@@ -80,6 +91,8 @@ export interface RoomsOutcome {
   readonly ended: ReadonlySet<string>;
   /** Keys the table knows (pinned or not): a Kamailio pin outside them is adopted, never deleted. */
   readonly known: ReadonlySet<string>;
+  /** Rooms hosted by several nodes (cascaded or split) or with links: what the link step works on. */
+  readonly linked: readonly RoomLinkWork[];
   /** Cascaded rooms and their shard counts: every Kamailio's `cascade` htable. */
   readonly cascade: ReadonlyMap<string, number>;
   readonly error?: string;

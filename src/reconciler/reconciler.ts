@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { DispatcherStore } from '../ports/dispatcherStore.js';
 import type { KamailioRpc } from '../ports/kamailioRpc.js';
 import type { NodeRegistry } from '../ports/nodeRegistry.js';
+import type { LinkCommands } from '../nats/agentCommands.js';
 import type { RoomPolicyStore } from '../ports/roomPolicyStore.js';
 import type { RoomRegistry } from '../ports/roomRegistry.js';
 import type { MembershipPolicy } from '../registry/membership.js';
@@ -16,6 +17,7 @@ import { dispatcherTableStep } from './steps/dispatcherTable.js';
 import { kamailioAddressesStep } from './steps/kamailioAddresses.js';
 import { kamailioDispatcherStep } from './steps/kamailioDispatcher.js';
 import { kamailioPinsStep } from './steps/kamailioPins.js';
+import { roomLinksStep } from './steps/roomLinks.js';
 import { roomsStep } from './steps/rooms.js';
 import { leadershipStep } from './steps/leadership.js';
 import { nodePromotionsStep, nodeTransitionsStep } from './steps/nodeTransitions.js';
@@ -50,7 +52,13 @@ export interface ReconcilerDeps {
   /** Wall clock for stored deadlines; injectable for tests. */
   readonly now?: () => number;
   /** The room table and its pins in every Kamailio (steps/rooms.ts, steps/kamailioPins.ts). */
-  readonly rooms?: { readonly registry: RoomRegistry; readonly pinGraceMs: number; readonly policies?: RoomPolicyStore };
+  readonly rooms?: {
+    readonly registry: RoomRegistry;
+    readonly pinGraceMs: number;
+    readonly policies?: RoomPolicyStore;
+    /** Cascade links (steps/roomLinks.ts): the agents' link commands and the Kamailio they dial through. */
+    readonly links?: { readonly commands: LinkCommands; readonly via: () => string | undefined; readonly setupGraceMs: number; readonly mediaTimeoutMs: number };
+  };
 }
 
 export interface ReconcileReport {
@@ -98,6 +106,9 @@ export class Reconciler {
         ? [
             roomsStep({ rooms: rooms.registry, pinGraceMs: rooms.pinGraceMs, metrics: deps.metrics, now, ...leader, ...(rooms.policies ? { policies: rooms.policies } : {}) }),
             deps.kamailios.map((kamailio) => kamailioPinsStep({ kamailio, rooms: rooms.registry, metrics: deps.metrics, ...leader })),
+            ...(rooms.links
+              ? [roomLinksStep({ rooms: rooms.registry, links: rooms.links.commands, via: rooms.links.via, setupGraceMs: rooms.links.setupGraceMs, mediaTimeoutMs: rooms.links.mediaTimeoutMs, metrics: deps.metrics, now, ...leader })]
+              : []),
           ]
         : []),
       ...(deps.addresses ? [kamailioAddressesStep({ kamailios: deps.kamailios, addresses: deps.addresses, refreshMs: deps.resyncMs })] : []),

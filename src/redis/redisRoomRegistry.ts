@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { parsePin, type Pin } from '../core/pins.js';
-import type { ConferenceHalf, RoomDecision, RoomRecord } from '../core/rooms.js';
+import type { ConferenceHalf, RoomDecision, RoomRecord, StoredLink } from '../core/rooms.js';
 import type { HalfReport, RoomRegistry } from '../ports/roomRegistry.js';
 import { evalFenced, withEpochFence } from './epochFence.js';
 
@@ -65,6 +65,7 @@ if ARGV[1] == '' then
   local all = redis.call('HGETALL', KEYS[1])
   for i = 1, #all, 2 do
     if string.sub(all[i], 1, 5) == 'half:' and (tonumber(cjson.decode(all[i + 1]).members) or 0) > 0 then return 1 end
+    if string.sub(all[i], 1, 5) == 'link:' then return 1 end
   end
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[4])
@@ -72,6 +73,13 @@ end
 return 1
 `;
 const SAVE_DECISION_FENCED = withEpochFence(SAVE_DECISION);
+
+const PUT_LINK = `
+redis.call('HSET', KEYS[1], 'link:' .. ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1
+`;
+const DELETE_LINK = `return redis.call('HDEL', KEYS[1], 'link:' .. ARGV[1])`;
 
 interface StoredHalf {
   conferenceUuid: string;
@@ -135,7 +143,13 @@ export class RedisRoomRegistry implements RoomRegistry {
         if (!pin) this.onCorrupt(room, `unreadable pin ${fields.pin.slice(0, 200)}`);
       }
       const halves: ConferenceHalf[] = [];
+      const links: StoredLink[] = [];
       for (const [f, v] of Object.entries(fields)) {
+        if (f.startsWith('link:')) {
+          const l = JSON.parse(v) as StoredLink;
+          if (typeof l.from === 'string' && typeof l.to === 'string') links.push({ linkId: f.slice(5), from: l.from, to: l.to, at: Number(l.at) || 0 });
+          continue;
+        }
         if (!f.startsWith('half:')) continue;
         const h = JSON.parse(v) as StoredHalf;
         if (h.members > 0) halves.push({ nodeId: f.slice(5), conferenceUuid: h.conferenceUuid, members: h.members, links: h.links, updatedAt: h.at });
@@ -147,6 +161,7 @@ export class RedisRoomRegistry implements RoomRegistry {
         ...(confirmedAt !== undefined && Number.isFinite(confirmedAt) ? { confirmedAt } : {}),
         halves,
         splitsRepaired: Number(fields.splits ?? 0) || 0,
+        ...(links.length > 0 ? { links: links.sort((a, b) => (a.linkId < b.linkId ? -1 : 1)) } : {}),
       };
     } catch (err) {
       this.onCorrupt(room, (err as Error).message);
@@ -186,6 +201,19 @@ export class RedisRoomRegistry implements RoomRegistry {
     const args = [d.pin ? JSON.stringify(d.pin) : '', d.confirmedAt !== undefined ? String(d.confirmedAt) : '', d.split ? d.split.join(',') : '', d.room];
     if (fenceEpoch === undefined) await this.redis.eval(SAVE_DECISION, keys.length, ...keys, ...args);
     else await evalFenced(this.redis, this.prefix, SAVE_DECISION_FENCED, keys, args, fenceEpoch);
+  }
+
+  async putLink(room: string, link: StoredLink, fenceEpoch?: number): Promise<void> {
+    const keys = [this.roomKey(room), this.roomsKey];
+    const args = [link.linkId, JSON.stringify({ from: link.from, to: link.to, at: link.at }), room];
+    if (fenceEpoch === undefined) await this.redis.eval(PUT_LINK, keys.length, ...keys, ...args);
+    else await evalFenced(this.redis, this.prefix, withEpochFence(PUT_LINK), keys, args, fenceEpoch);
+  }
+
+  async deleteLink(room: string, linkId: string, fenceEpoch?: number): Promise<boolean> {
+    const keys = [this.roomKey(room)];
+    const res = fenceEpoch === undefined ? await this.redis.eval(DELETE_LINK, 1, ...keys, linkId) : await evalFenced(this.redis, this.prefix, withEpochFence(DELETE_LINK), keys, [linkId], fenceEpoch);
+    return res === 1;
   }
 
   async ping(): Promise<void> {

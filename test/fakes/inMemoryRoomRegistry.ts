@@ -1,5 +1,5 @@
 import { CONTROL_PLANE_PIN_AUTHOR, type Pin } from '../../src/core/pins.js';
-import type { ConferenceHalf, RoomDecision, RoomRecord } from '../../src/core/rooms.js';
+import type { ConferenceHalf, RoomDecision, RoomRecord, StoredLink } from '../../src/core/rooms.js';
 import { FencedOutError } from '../../src/leader/fencedOut.js';
 import type { HalfReport, RoomRegistry } from '../../src/ports/roomRegistry.js';
 
@@ -9,6 +9,7 @@ interface Stored {
   splitsRepaired: number;
   split?: string;
   halves: Map<string, HalfReport>;
+  links: Map<string, StoredLink>;
 }
 
 /** The room table in memory, with the Redis adapter's rules (and an epoch fence). */
@@ -26,13 +27,14 @@ export class InMemoryRoomRegistry implements RoomRegistry {
       ...(s.confirmedAt !== undefined ? { confirmedAt: s.confirmedAt } : {}),
       halves,
       splitsRepaired: s.splitsRepaired,
+      ...(s.links.size > 0 ? { links: [...s.links.values()].sort((a, b) => (a.linkId < b.linkId ? -1 : 1)) } : {}),
     };
   }
 
   private stored(room: string): Stored {
     let s = this.rooms.get(room);
     if (!s) {
-      s = { splitsRepaired: 0, halves: new Map() };
+      s = { splitsRepaired: 0, halves: new Map(), links: new Map() };
       this.rooms.set(room, s);
     }
     return s;
@@ -89,8 +91,28 @@ export class InMemoryRoomRegistry implements RoomRegistry {
     if (split !== undefined && s.split === undefined) s.splitsRepaired += 1;
     if (split !== undefined) s.split = split;
     else delete s.split;
-    if (!s.pin && [...s.halves.values()].every((h) => h.members === 0)) this.rooms.delete(d.room);
+    if (!s.pin && s.links.size === 0 && [...s.halves.values()].every((h) => h.members === 0)) this.rooms.delete(d.room);
     return Promise.resolve();
+  }
+
+  private fence(fenceEpoch?: number): void {
+    if (fenceEpoch === undefined) return;
+    if (this.epoch > fenceEpoch) throw new FencedOutError('redis', fenceEpoch, this.epoch);
+    this.epoch = fenceEpoch;
+  }
+
+  putLink(room: string, link: StoredLink, fenceEpoch?: number): Promise<void> {
+    return Promise.resolve().then(() => {
+      this.fence(fenceEpoch);
+      this.stored(room).links.set(link.linkId, link);
+    });
+  }
+
+  deleteLink(room: string, linkId: string, fenceEpoch?: number): Promise<boolean> {
+    return Promise.resolve().then(() => {
+      this.fence(fenceEpoch);
+      return this.rooms.get(room)?.links.delete(linkId) ?? false;
+    });
   }
 
   ping(): Promise<void> {

@@ -1,11 +1,11 @@
 import { acceptsCalls, inRouting } from '../../core/node.js';
 import { placeShards } from '../../core/shards.js';
-import { decideRooms, type RoomDecision, type RoomRecord } from '../../core/rooms.js';
+import { decideRooms, participants, type RoomDecision, type RoomRecord } from '../../core/rooms.js';
 import type { Leadership } from '../../leader/leadership.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { RoomPolicyStore } from '../../ports/roomPolicyStore.js';
 import type { RoomRegistry } from '../../ports/roomRegistry.js';
-import type { DispatcherPass } from '../dispatcherPass.js';
+import type { DispatcherPass, RoomLinkWork } from '../dispatcherPass.js';
 import type { ReconcileStep } from '../runner.js';
 import { refusedByFence } from './leadership.js';
 
@@ -71,8 +71,16 @@ export function roomsStep(deps: RoomsStepDeps): ReconcileStep<DispatcherPass> {
           }
         }
         let splits = 0;
+        const linked: RoomLinkWork[] = [];
+        const uriOf = new Map(nodes.map((n) => [n.uri, n.nodeId]));
         for (const [i, d] of decisions.entries()) {
           const r = records[i] as RoomRecord;
+          const hosts = r.halves
+            .filter((h) => uriOf.size > 0 && nodes.some((n) => n.nodeId === h.nodeId) && participants(h) > 0)
+            .map((h) => ({ nodeId: h.nodeId, participants: participants(h), links: h.links }));
+          if (hosts.length > 1 || (r.links?.length ?? 0) > 0) {
+            linked.push({ room: r.room, hosts, root: d.pin ? uriOf.get(d.pin.uri) : undefined, links: r.links ?? [] });
+          }
           if (changed(r, d)) await deps.rooms.saveDecision(d, pass.epoch);
           if (d.pin) pins.set(d.pin.key, d.pin);
           if (d.ended) {
@@ -90,11 +98,11 @@ export function roomsStep(deps: RoomsStepDeps): ReconcileStep<DispatcherPass> {
         }
         deps.metrics.rooms.set({ kind: 'pinned' }, pins.size);
         deps.metrics.rooms.set({ kind: 'split' }, splits);
-        pass.rooms = { pins, ended, cascade, known: new Set(all.flatMap((r) => [r.room, ...(r.pin ? [r.pin.key] : [])])) };
+        pass.rooms = { pins, ended, cascade, linked, known: new Set(all.flatMap((r) => [r.room, ...(r.pin ? [r.pin.key] : [])])) };
       } catch (err) {
         if (refusedByFence(err, { ...leader, metrics: deps.metrics }, ctx, 'room decision')) throw err;
         ctx.logger.error({ err }, 'room table pass failed; pins stay as they are');
-        pass.rooms = { pins: new Map(), ended: new Set(), known: new Set(), cascade: new Map(), error: (err as Error).message };
+        pass.rooms = { pins: new Map(), ended: new Set(), known: new Set(), cascade: new Map(), linked: [], error: (err as Error).message };
       }
     },
   };

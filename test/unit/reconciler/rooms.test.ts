@@ -27,6 +27,7 @@ describe('Reconciler: the room table and every Kamailio\'s pins', () => {
   let registry: InMemoryNodeRegistry;
   let rooms: InMemoryRoomRegistry;
   let policies: InMemoryRoomPolicyStore;
+  let asked: string[];
   let kams: FakeKamailio[];
   let rec: Reconciler;
   let metrics: Metrics;
@@ -35,6 +36,7 @@ describe('Reconciler: the room table and every Kamailio\'s pins', () => {
   beforeEach(async () => {
     t = 1_000_000;
     registry = new InMemoryNodeRegistry();
+    asked = [];
     rooms = new InMemoryRoomRegistry();
     policies = new InMemoryRoomPolicyStore();
     const store = new FakeStore(managed);
@@ -42,7 +44,22 @@ describe('Reconciler: the room table and every Kamailio\'s pins', () => {
     metrics = createMetrics();
     rec = new Reconciler({
       registry, store, kamailios: kams, policy, managedSets: managed, membership, reloadDeltaMs: 0, resyncMs: 10_000,
-      unknownNodeGraceMs: 5000, logger: silentLogger, metrics, now, rooms: { registry: rooms, pinGraceMs: GRACE, policies },
+      unknownNodeGraceMs: 5000, logger: silentLogger, metrics, now, rooms: {
+        registry: rooms, pinGraceMs: GRACE, policies,
+        links: {
+          commands: {
+            link: (nodeId, a) => {
+              asked.push(`link ${nodeId.slice(-1)} ${a.room} ${a.target} via ${a.via} mt=${a.mediaTimeoutMs}`);
+              return Promise.resolve({ jobUuid: '00000000-0000-4000-8000-00000000abcd' });
+            },
+            unlink: (nodeId, a) => {
+              asked.push(`unlink ${nodeId.slice(-1)} ${a.room} ${a.linkId}`);
+              return Promise.resolve({ found: true });
+            },
+          },
+          via: () => 'sip:127.0.0.1:5060', setupGraceMs: 5000, mediaTimeoutMs: 10_000,
+        },
+      },
     });
     for (const n of [1, 2, 3]) await ingestNodeMessage(registry, joined(n), now, membership);
   });
@@ -144,5 +161,50 @@ describe('Reconciler: the room table and every Kamailio\'s pins', () => {
       expect(Object.fromEntries(k.htables.get('cascade') ?? [])).toEqual({});
       expect(Object.keys(pins(k)).filter((key) => key.startsWith('3400-'))).toEqual([]);
     }
+  });
+
+  it('links the halves of a split room from the larger one, keeps the link while both hold participants, drops it when one half empties', async () => {
+    await rooms.recordPin('3500', { key: '3500', uri: uri(1), at: t, by: 'k1' });
+    await rooms.recordHalf('3500', { nodeId: uuid(1), conferenceUuid: 'a', members: 2, links: 0, seq: 1, at: t });
+    await rooms.recordHalf('3500', { nodeId: uuid(2), conferenceUuid: 'b', members: 5, links: 0, seq: 1, at: t });
+    await rec.runOnce();
+    expect(asked).toEqual([`link 2 3500 ${uri(1)} via sip:127.0.0.1:5060 mt=10000`]);
+    const [link] = (await rooms.get('3500'))!.links!;
+    expect(link).toMatchObject({ from: uuid(2), to: uuid(1) });
+    // The link shows on both sides: nothing more to do, pass after pass.
+    await rooms.recordHalf('3500', { nodeId: uuid(1), conferenceUuid: 'a', members: 3, links: 1, seq: 2, at: t });
+    await rooms.recordHalf('3500', { nodeId: uuid(2), conferenceUuid: 'b', members: 6, links: 1, seq: 2, at: t });
+    t += 20_000;
+    await rec.runOnce();
+    expect(asked).toHaveLength(1);
+    // Node 1's participants all left (only the link member is there): the link goes.
+    await rooms.recordHalf('3500', { nodeId: uuid(1), conferenceUuid: 'a', members: 1, links: 1, seq: 3, at: t });
+    await rec.runOnce();
+    expect(asked.slice(1).sort()).toEqual([`unlink 1 3500 ${link!.linkId}`, `unlink 2 3500 ${link!.linkId}`]);
+    expect((await rooms.get('3500'))?.links).toBeUndefined();
+  });
+
+  it('a link to a node that died is dropped at once on the survivor; a link that never showed is made again', async () => {
+    await policies.put({ room: '3600', mode: 'cascade', shards: 3 });
+    for (const n of [1, 2, 3]) await rooms.recordHalf('3600', { nodeId: uuid(n), conferenceUuid: `c${n}`, members: n + 1, links: 0, seq: 1, at: t });
+    await rec.runOnce();
+    const made = asked.filter((a) => a.startsWith('link'));
+    expect(made).toEqual([`link 3 3600 ${uri(2)} via sip:127.0.0.1:5060 mt=10000`, `link 3 3600 ${uri(1)} via sip:127.0.0.1:5060 mt=10000`]);
+    asked = [];
+    // Nothing shows in the conferences (links counts stay 0) past the setup grace: both are made again.
+    t += 6000;
+    await rec.runOnce();
+    expect(asked.filter((a) => a.startsWith('unlink'))).toHaveLength(4);
+    expect(asked.filter((a) => a.startsWith('link'))).toHaveLength(2);
+    asked = [];
+    // Node 2 dies: its link is dropped on the survivor's side only, no new link is needed for it.
+    const links = (await rooms.get('3600'))!.links!;
+    await rooms.recordHalf('3600', { nodeId: uuid(3), conferenceUuid: 'c3', members: 6, links: 2, seq: 2, at: t });
+    await rooms.recordHalf('3600', { nodeId: uuid(1), conferenceUuid: 'c1', members: 3, links: 1, seq: 2, at: t });
+    await ingestNodeMessage(registry, left(2), now, membership);
+    await rec.runOnce();
+    const toTwo = links.find((l) => l.to === uuid(2))!;
+    expect(asked).toEqual([`unlink 3 3600 ${toTwo.linkId}`]);
+    expect((await rooms.get('3600'))!.links!.map((l) => l.to)).toEqual([uuid(1)]);
   });
 });

@@ -13,4 +13,10 @@ import { run } from './run.js';
 const { SBC_API_URL, SBC_API_TOKEN } = process.env;
 const env = { SBC_API_URL, SBC_API_TOKEN };
 
+// `sbcctl rooms | head -1`: a reader that has seen enough is no failure.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(0);
+});
+
 process.exitCode = await run(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env });

@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CliEnv } from '../../../src/cli/args.js';
 import { run } from '../../../src/cli/run.js';
@@ -238,6 +240,29 @@ describe('sbcctl: where it asks and what it sends', () => {
     });
     expect(await sbcctl(['rooms', '--url', url])).toEqual({ code: 1, stdout: '', stderr: 'error: bad-answer: GET /v1/rooms answered 200 with a body that is not JSON\n' });
   });
+
+  it('an answer of another shape than this sbcctl knows is exit 1, pointing at --json', async () => {
+    const url = await rawServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"rooms":5}');
+    });
+    const r = await sbcctl(['rooms', '--url', url]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^error: bad-answer: cannot print the answer of rooms \(.+\); --json shows it\n$/);
+    expect(await sbcctl(['rooms', '--url', url, '--json'])).toEqual({ code: 0, stderr: '', stdout: '{\n  "rooms": 5\n}\n' });
+  });
+});
+
+describe('sbcctl as a process (src/cli/sbcctl.ts)', () => {
+  it('reads SBC_API_URL from its environment and exits with run()\'s status', async () => {
+    const url = await world();
+    const child = promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/sbcctl.ts', 'room', '3999'], {
+      env: { ...process.env, SBC_API_URL: url, SBC_API_TOKEN: '' },
+    });
+    await expect(child).rejects.toMatchObject({ code: 1, stdout: '', stderr: 'error: not-found: no active room 3999\n' });
+    const ok = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/cli/sbcctl.ts', 'nodes'], { env: { ...process.env, SBC_API_URL: url } });
+    expect(ok.stdout.split('\n')[1]).toBe('3f2a9c1d  active    sip:10.0.0.1:5080  7/1000    healthy');
+  }, 30_000);
 });
 
 describe('sbcctl: the API cannot be reached (exit 3)', () => {

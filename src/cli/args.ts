@@ -4,6 +4,8 @@ import type { Command } from './command.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 export const DEFAULT_TIMEOUT_MS = 5000;
+/** Node's timers take 32-bit delays: a longer one fires at once (TimeoutOverflowWarning). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** The environment sbcctl reads; nothing else of it. */
 export interface CliEnv {
@@ -117,8 +119,8 @@ export function parseInvocation(argv: readonly string[], env: CliEnv, commands: 
   }
   const rawTimeout = typeof values['timeout-ms'] === 'string' ? values['timeout-ms'] : String(DEFAULT_TIMEOUT_MS);
   const timeoutMs = /^[0-9]+$/.test(rawTimeout) ? Number(rawTimeout) : NaN;
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
-    return { kind: 'usage-error', message: `--timeout-ms: not a positive whole number of milliseconds: ${JSON.stringify(rawTimeout)}` };
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) {
+    return { kind: 'usage-error', message: `--timeout-ms: not a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}: ${JSON.stringify(rawTimeout)}` };
   }
   const token = typeof values.token === 'string' ? values.token : env.SBC_API_TOKEN || undefined;
 

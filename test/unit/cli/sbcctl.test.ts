@@ -319,8 +319,10 @@ describe('sbcctl: usage (exit 2, usage on stderr; --help on stdout, exit 0)', ()
     [['rooms', '--url', '--json'], 'option --url needs a value'],
     [['rooms', '--url', 'ftp://host'], '--url: not an http or https URL: "ftp://host"'],
     [['rooms', '--url', 'not a url'], '--url: not an http or https URL: "not a url"'],
-    [['rooms', '--timeout-ms', '0'], '--timeout-ms: not a positive whole number of milliseconds: "0"'],
-    [['rooms', '--timeout-ms', '1.5'], '--timeout-ms: not a positive whole number of milliseconds: "1.5"'],
+    [['rooms', '--timeout-ms', '0'], '--timeout-ms: not a whole number of milliseconds from 1 to 2147483647: "0"'],
+    [['rooms', '--timeout-ms', '1.5'], '--timeout-ms: not a whole number of milliseconds from 1 to 2147483647: "1.5"'],
+    // Node's timers would fire at once for a longer one.
+    [['rooms', '--timeout-ms', '2147483648'], '--timeout-ms: not a whole number of milliseconds from 1 to 2147483647: "2147483648"'],
   ])('%j: %s', async (argv, message) => {
     const r = await sbcctl(argv);
     expect(r.code).toBe(2);

@@ -1,0 +1,114 @@
+/**
+ * The CLI's one way to the control plane's HTTP API: a request with a deadline, and every way
+ * it can go wrong sorted into the two failures an operator acts on differently: the API
+ * answered with an error (ApiError, exit 1) or it could not be reached at all
+ * (ApiUnreachableError, exit 3).
+ */
+
+export interface ApiClientOptions {
+  /** The API's base URL; a path prefix (a reverse proxy's) is kept. */
+  readonly baseUrl: string;
+  readonly timeoutMs: number;
+  /** Sent as `Authorization: Bearer <token>` when set (the API checks none yet: tokens are on the roadmap). */
+  readonly token?: string;
+}
+
+export interface ApiRequest {
+  readonly method: 'GET';
+  /** From the API's root, starting with `/`; path parameters already URL-encoded. */
+  readonly path: string;
+}
+
+/** The API answered, with an error status or with something that is not the JSON it promises. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    /** The body's stable `error` code (README error table), or `http-<status>` / `bad-answer` when the body has none. */
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Nothing answered: connection refused, unknown host, or no full answer within the timeout. */
+export class ApiUnreachableError extends Error {
+  override readonly name = 'ApiUnreachableError';
+  constructor(
+    readonly baseUrl: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cannot reach the API at ${baseUrl}: ${reason}`, options);
+  }
+}
+
+/** Node's socket error codes, as an operator would say them. */
+const NETWORK_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'connect timed out',
+  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
+  UND_ERR_SOCKET: 'connection closed by the other side',
+};
+
+/** `fetch` hides the socket's error in `cause` (an AggregateError when every address refused). */
+function unreachableReason(err: unknown, timeoutMs: number): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `no answer within ${timeoutMs} ms`;
+  const cause = err instanceof Error ? (err.cause as NodeJS.ErrnoException | undefined) : undefined;
+  const code = cause?.code;
+  if (code !== undefined) return `${NETWORK_REASONS[code] ?? cause?.message ?? code} (${code})`;
+  return cause?.message ?? (err instanceof Error ? err.message : String(err));
+}
+
+export function joinUrl(baseUrl: string, path: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}${path}`;
+}
+
+/** What a non-2xx answer says: the API's `{error, message}`, or whatever a proxy in between sent. */
+function errorOf(status: number, statusText: string, text: string): ApiError {
+  try {
+    const body = JSON.parse(text) as { error?: unknown; message?: unknown };
+    if (typeof body.error === 'string') {
+      return new ApiError(status, body.error, typeof body.message === 'string' ? body.message : statusText);
+    }
+  } catch {
+    // Not JSON: not the API's own answer (a proxy's error page); say what arrived.
+  }
+  const excerpt = text.trim().replace(/\s+/g, ' ').slice(0, 120);
+  return new ApiError(status, `http-${status}`, excerpt === '' ? statusText || 'no body' : excerpt);
+}
+
+export class ApiClient {
+  constructor(readonly options: ApiClientOptions) {}
+
+  /** The answer's JSON body, as the API sent it (key order kept). */
+  async call(req: ApiRequest): Promise<unknown> {
+    const { baseUrl, timeoutMs, token } = this.options;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (token !== undefined && token !== '') headers.authorization = `Bearer ${token}`;
+    let status: number;
+    let statusText: string;
+    let text: string;
+    try {
+      // One deadline for the whole exchange, the body included: a server that stalls mid-body is as unreachable as one that never answers.
+      const res = await fetch(joinUrl(baseUrl, req.path), { method: req.method, headers, signal: AbortSignal.timeout(timeoutMs) });
+      status = res.status;
+      statusText = res.statusText;
+      text = await res.text();
+    } catch (err) {
+      throw new ApiUnreachableError(baseUrl, unreachableReason(err, timeoutMs), { cause: err });
+    }
+    if (status < 200 || status > 299) throw errorOf(status, statusText, text);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new ApiError(status, 'bad-answer', `${req.method} ${req.path} answered ${status} with a body that is not JSON`);
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import { parseInvocation, usage, type CliEnv } from './args.js';
+import { ApiClient, ApiError, ApiUnreachableError } from './client.js';
+import type { Command } from './command.js';
+import { COMMANDS } from './commands/index.js';
+
+export interface Output {
+  write(chunk: string): unknown;
+}
+
+export interface RunContext {
+  readonly stdout: Output;
+  readonly stderr: Output;
+  readonly env: CliEnv;
+  /** The command table; tests and future front ends may pass their own. */
+  readonly commands?: readonly Command[];
+}
+
+/** sbcctl's exit statuses (the usage text lists them). */
+export const EXIT = { ok: 0, apiError: 1, usage: 2, unreachable: 3 } as const;
+
+const lines = (out: Output, text: readonly string[]) => out.write(text.map((l) => `${l}\n`).join(''));
+
+/** Runs one sbcctl invocation; resolves to its exit status and never throws for anything the API does. */
+export async function run(argv: readonly string[], ctx: RunContext): Promise<number> {
+  const commands = ctx.commands ?? COMMANDS;
+  const inv = parseInvocation(argv, ctx.env, commands);
+  if (inv.kind === 'help') {
+    lines(ctx.stdout, usage(commands));
+    return EXIT.ok;
+  }
+  if (inv.kind === 'usage-error') {
+    lines(ctx.stderr, [`error: ${inv.message}`, '', ...usage(commands)]);
+    return EXIT.usage;
+  }
+
+  let body: unknown;
+  try {
+    body = await new ApiClient(inv.client).call(inv.command.request(inv.args));
+  } catch (err) {
+    if (err instanceof ApiError) {
+      lines(ctx.stderr, [`error: ${err.code}: ${err.message}`]);
+      return EXIT.apiError;
+    }
+    if (err instanceof ApiUnreachableError) {
+      lines(ctx.stderr, [`error: ${err.message}`]);
+      return EXIT.unreachable;
+    }
+    throw err;
+  }
+  if (inv.json) {
+    ctx.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    return EXIT.ok;
+  }
+  let text: string[];
+  try {
+    text = inv.command.print(body);
+  } catch (err) {
+    // An answer of another shape than this sbcctl knows (an API of another version).
+    lines(ctx.stderr, [`error: bad-answer: cannot print the answer of ${inv.command.name} (${(err as Error).message}); --json shows it`]);
+    return EXIT.apiError;
+  }
+  lines(ctx.stdout, text);
+  return EXIT.ok;
+}

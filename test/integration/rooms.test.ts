@@ -188,4 +188,73 @@ describe('rooms: every caller of a room reaches one node while nodes join and di
     await waitFor('16 callers in conferences', () => rooms.every((r) => nodes.some((n) => !n.dead && n.fs.conferenceList().some((c) => c.name === r && c.members.length === 2)) || (hosts().get(r)?.size ?? 0) > 1), 15_000);
     expect(split().filter((r) => rooms.includes(r))).toEqual([]);
   });
+
+  /** Up links each stand-in dialed for `room`: [from index, to index]. */
+  const upLinks = (room: string): [number, number][] =>
+    nodes.flatMap((n, i) =>
+      n.dead
+        ? []
+        : n.fs
+            .dialedLinks()
+            .filter((l) => l.state === 'up' && l.headers['X-SBC-Room'] === room)
+            .map((l): [number, number] => [i, nodes.findIndex((x) => x.fs.sipUri === l.headers['X-SBC-Target'])]),
+    );
+  const isTreeOver = (hosting: readonly number[], links: readonly [number, number][]) => {
+    if (links.length !== hosting.length - 1) return false;
+    const seen = new Set([hosting[0]]);
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const [a, b] of links) {
+        if (seen.has(a) !== seen.has(b)) {
+          seen.add(seen.has(a) ? b : a);
+          changed = true;
+        }
+      }
+    }
+    return hosting.every((h) => seen.has(h));
+  };
+
+  it('a split room (a caller reached another node) is linked from its larger half within one event, and the link goes when that half empties', async () => {
+    const room = '3400';
+    await join(k1, [room], 3, 20_000);
+    const [main] = [...(hosts().get(room) ?? [])];
+    const other = live().find((n) => nodes.indexOf(n) !== main)!;
+    // A caller who reached another node directly: the room is split.
+    const stray = runSippUac({ target: `127.0.0.1:${other.fs.sipPort}`, service: room, calls: 1, holdMs: 4000 });
+    background.push(stray);
+    await waitFor('the larger half dialed the smaller one', () => upLinks(room).length === 1, 10_000);
+    expect(upLinks(room)).toEqual([[main, nodes.indexOf(other)]]);
+    expect(other.fs.conferenceList().find((c) => c.name === room)?.members.some((m) => m.link)).toBe(true);
+    const view = (await cp.app.inject(`/v1/rooms/${room}`)).json<{ splitsRepaired: number; pin: { uri: string } }>();
+    expect(view.splitsRepaired).toBe(1);
+    expect(view.pin.uri).toBe(nodes[main!]!.fs.sipUri);
+    // The stray caller hangs up: the other conference holds only the link, which is dropped.
+    await stray;
+    await waitFor('link dropped', () => upLinks(room).length === 0, 10_000);
+  });
+
+  it('a cascaded room with 3 shards spreads 12 callers over 3 nodes linked as a tree, and is relinked when its root dies', async () => {
+    const room = '3500';
+    const put = await cp.app.inject({ method: 'PUT', url: `/v1/rooms/${room}/policy`, payload: { mode: 'cascade', shards: 3 } });
+    expect(put.statusCode).toBe(200);
+    const cascaded = async (k: KamailioInstance) => JSON.stringify(await k.rpcRaw('htable.get', ['cascade', room])).includes('"value":3');
+    await waitFor('policy in both Kamailios', async () => (await cascaded(k1)) && (await cascaded(k2)), 10_000);
+    const callers = Array.from({ length: 12 }, (_, i) => `member${i + 1}`);
+    const run = runSippUac({ target: `127.0.0.1:${k1.sipPort}`, service: room, callers, calls: 12, rate: 50, holdMs: 20_000 });
+    background.push(run);
+    await waitFor('3 nodes host the room', () => (hosts().get(room)?.size ?? 0) === 3, 15_000);
+    const hosting = [...(hosts().get(room) ?? [])];
+    await waitFor('2 links forming a tree', () => isTreeOver(hosting, upLinks(room)), 15_000);
+    const root = upLinks(room)[0]![0];
+    expect(upLinks(room).every(([from]) => from === root)).toBe(true);
+
+    const dead = nodes[root]!;
+    dead.dead = true;
+    await dead.agent.stop('SIGKILL');
+    await dead.fs.kill();
+    const rest = hosting.filter((i) => i !== root);
+    await waitFor('relinked over the survivors', () => isTreeOver(rest, upLinks(room)), 20_000);
+    // Never a loop: exactly one link between the two survivors.
+    expect(upLinks(room)).toHaveLength(1);
+  });
 });

@@ -135,6 +135,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
         registry: rooms,
         pinGraceMs: config.SBC_ROOM_PIN_GRACE_MS,
         policies,
+        maxMembersPerNode: config.SBC_ROOM_MAX_MEMBERS_PER_NODE > 0 ? config.SBC_ROOM_MAX_MEMBERS_PER_NODE : Number.MAX_SAFE_INTEGER,
         links: {
           // The agents' command client needs NATS, which is connected below; links run only in passes after that.
           commands: {

@@ -56,6 +56,7 @@ export const controlPlaneSpec = {
   SBC_KAMAILIO_MARK_HOLD_MS: int("How long a destination Kamailio marked inactive itself after a failed call (routing.lua's failure route) is left out of selection before it is set active again; 0 clears marks at the next pass", 30_000, 0, 3_600_000),
   SBC_UNKNOWN_NODE_GRACE_MS: int('How long rows of nodes the registry has no record of are kept (registry lost, agents not yet heard); above the agents\' heartbeat interval', 5000, 0, 600_000),
   SBC_ROOM_PIN_GRACE_MS: int('How long a room pin (made by a Kamailio when it placed a room\'s first caller) waits for a conference on its node to confirm it before the pin is dropped', 30_000, 1000, 3_600_000),
+  SBC_ROOM_MAX_MEMBERS_PER_NODE: int('Participants of one room on one node at which the room\'s new callers go to another node (its conferences linked; existing members never move); 0: never, except when a node is at 90 % of its sessions', 0, 0, 100_000),
   SBC_ROOM_LINK_SETUP_MS: int('How long a new cascade link may take to show in both nodes\' conferences before it is dropped and made again', 10_000, 1000, 600_000),
   SBC_ROOM_LINK_MEDIA_TIMEOUT_MS: int('media_timeout of every cascade link leg: FreeSWITCH ends a link whose far node went silent after this long (a second guard; the control plane drops links to a gone node at once)', 10_000, 1000, 3_600_000),
   SBC_GONE_RETENTION_MS: int('How long a gone node stays visible in the API', 3_600_000, 0, 30 * 86_400_000),

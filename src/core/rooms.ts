@@ -28,8 +28,10 @@ export interface RoomRecord {
   readonly confirmedAt?: number;
   /** Every node's conference of this room, as its agent last reported it. */
   readonly halves: readonly ConferenceHalf[];
-  /** A cascaded room (explicit policy or spill-over): several halves are intended. */
+  /** A cascaded room (explicit policy): several halves are intended. */
   readonly cascaded?: boolean;
+  /** The room outgrew one node (spill-over): new callers go to another node, halves are linked, never a split. */
+  readonly spilled?: boolean;
   readonly splitsRepaired: number;
   /** The cascade links the leader made for this room (steps/roomLinks.ts). */
   readonly links?: readonly StoredLink[];
@@ -49,6 +51,16 @@ export interface LiveNode {
   readonly uri: string;
 }
 
+/** When a room spills over to another node (SBC_ROOM_MAX_MEMBERS_PER_NODE, node capacity). */
+export interface SpillPolicy {
+  /** Participants on one node at which its room's new callers go elsewhere. */
+  readonly maxMembersPerNode: number;
+  /** Nodes that take new rooms (active, not cordoned, not blocked). */
+  readonly accepting: readonly LiveNode[];
+  /** Nodes near capacity: their rooms spill, and they take no spilled callers. */
+  readonly nearlyFull: ReadonlySet<string>;
+}
+
 export type PinEnd = 'node-gone' | 'unconfirmed' | 'destroyed';
 
 export interface RoomDecision {
@@ -60,6 +72,8 @@ export interface RoomDecision {
   readonly ended?: PinEnd;
   /** A split found in this pass: the room is hosted by these nodes; the pin now points at the first (largest). */
   readonly split?: readonly string[];
+  /** The room is (now) spilled over several nodes. */
+  readonly spilled?: boolean;
 }
 
 export interface DecideRoomsInput {
@@ -68,6 +82,7 @@ export interface DecideRoomsInput {
   readonly now: number;
   /** How long a pin may wait for its conference before it ends (`unconfirmed`). */
   readonly pinGraceMs: number;
+  readonly spill?: SpillPolicy;
 }
 
 /** Members that are real participants (not links): what makes a half worth keeping. */
@@ -81,7 +96,31 @@ export function byParticipants(a: ConferenceHalf, b: ConferenceHalf): number {
 export function decideRooms(input: DecideRoomsInput): RoomDecision[] {
   const byUri = new Map(input.nodes.map((n) => [n.uri, n.nodeId]));
   const byId = new Map(input.nodes.map((n) => [n.nodeId, n.uri]));
-  return input.rooms.map((r) => decideRoom(r, byUri, byId, input.now, input.pinGraceMs));
+  const decisions = input.rooms.map((r) => decideRoom(r, byUri, byId, input.now, input.pinGraceMs));
+  const spill = input.spill;
+  if (!spill) return decisions;
+  // Rooms pinned per node, counted as decided so far: a spilled room goes to the least loaded.
+  const load = new Map<string, number>();
+  for (const d of decisions) if (d.pin) load.set(d.pin.uri, (load.get(d.pin.uri) ?? 0) + 1);
+  return decisions.map((d, i) => {
+    const r = input.rooms[i] as RoomRecord;
+    if (r.cascaded || !d.pin || d.split) return r.spilled ? { ...d, spilled: true } : d;
+    const pinned = byUri.get(d.pin.uri);
+    const here = r.halves.find((h) => h.nodeId === pinned);
+    const full = (h: ConferenceHalf | undefined) => h !== undefined && participants(h) >= spill.maxMembersPerNode;
+    if (!full(here) && !(pinned !== undefined && spill.nearlyFull.has(pinned) && here)) return r.spilled ? { ...d, spilled: true } : d;
+    // New callers go elsewhere: a node already hosting the room with room to spare, else the least loaded that takes new rooms.
+    const candidates = spill.accepting.filter((n) => n.nodeId !== pinned && !spill.nearlyFull.has(n.nodeId));
+    const hostingUnder = candidates
+      .map((n) => ({ n, h: r.halves.find((h) => h.nodeId === n.nodeId) }))
+      .filter((x) => x.h !== undefined && !full(x.h))
+      .sort((a, b) => participants(b.h as ConferenceHalf) - participants(a.h as ConferenceHalf))[0]?.n;
+    const fresh = candidates.filter((n) => !r.halves.some((h) => h.nodeId === n.nodeId)).sort((a, b) => (load.get(a.uri) ?? 0) - (load.get(b.uri) ?? 0) || (a.nodeId < b.nodeId ? -1 : 1))[0];
+    const next = hostingUnder ?? fresh;
+    if (!next) return r.spilled ? { ...d, spilled: true } : d;
+    load.set(next.uri, (load.get(next.uri) ?? 0) + 1);
+    return { ...d, pin: { key: d.pin.key, uri: next.uri, at: input.now, by: CONTROL_PLANE_PIN_AUTHOR }, confirmedAt: undefined, spilled: true };
+  });
 }
 
 function decideRoom(r: RoomRecord, byUri: Map<string, string>, byId: Map<string, string>, now: number, graceMs: number): RoomDecision {
@@ -96,7 +135,7 @@ function decideRoom(r: RoomRecord, byUri: Map<string, string>, byId: Map<string,
     ...extra,
   });
 
-  if (!r.cascaded && hosting.length > 1) {
+  if (!r.cascaded && !r.spilled && hosting.length > 1) {
     const largest = hosting[0] as ConferenceHalf;
     const split = hosting.map((h) => h.nodeId);
     if (r.pin && pinNode === largest.nodeId) return { room: r.room, pin: r.pin, confirmedAt: r.confirmedAt ?? now, split };
@@ -125,6 +164,6 @@ function decideRoom(r: RoomRecord, byUri: Map<string, string>, byId: Map<string,
 
   // No pin, but a conference hosts the room (a pin lost with a Kamailio restart, say).
   const first = hosting[0];
-  if (first && !r.cascaded) return repin(first);
+  if (first && !r.cascaded && !r.spilled) return repin(first);
   return { room: r.room, pin: undefined, confirmedAt: undefined };
 }

@@ -150,6 +150,11 @@ export function createMetrics() {
       labelNames: ['kind', 'outcome'] as const,
       registers: [registry],
     }),
+    roomSpills: new Counter({
+      name: 'sbc_room_spills_total',
+      help: 'Rooms that outgrew one node (SBC_ROOM_MAX_MEMBERS_PER_NODE or a node near capacity) and continued on another, linked',
+      registers: [registry],
+    }),
     roomLinks: new Counter({
       name: 'sbc_room_links_total',
       help: 'Cascade links the leader made or dropped, by op (make, drop) and outcome (ok, error, broken: dropped because it vanished from a conference)',

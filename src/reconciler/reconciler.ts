@@ -56,6 +56,7 @@ export interface ReconcilerDeps {
     readonly registry: RoomRegistry;
     readonly pinGraceMs: number;
     readonly policies?: RoomPolicyStore;
+    readonly maxMembersPerNode?: number;
     /** Cascade links (steps/roomLinks.ts): the agents' link commands and the Kamailio they dial through. */
     readonly links?: { readonly commands: LinkCommands; readonly via: () => string | undefined; readonly setupGraceMs: number; readonly mediaTimeoutMs: number };
   };
@@ -104,7 +105,7 @@ export class Reconciler {
       ),
       ...(rooms
         ? [
-            roomsStep({ rooms: rooms.registry, pinGraceMs: rooms.pinGraceMs, metrics: deps.metrics, now, ...leader, ...(rooms.policies ? { policies: rooms.policies } : {}) }),
+            roomsStep({ rooms: rooms.registry, pinGraceMs: rooms.pinGraceMs, metrics: deps.metrics, now, ...leader, ...(rooms.policies ? { policies: rooms.policies } : {}), ...(rooms.maxMembersPerNode !== undefined ? { maxMembersPerNode: rooms.maxMembersPerNode } : {}) }),
             deps.kamailios.map((kamailio) => kamailioPinsStep({ kamailio, rooms: rooms.registry, metrics: deps.metrics, ...leader })),
             ...(rooms.links
               ? [roomLinksStep({ rooms: rooms.registry, links: rooms.links.commands, via: rooms.links.via, setupGraceMs: rooms.links.setupGraceMs, mediaTimeoutMs: rooms.links.mediaTimeoutMs, metrics: deps.metrics, now, ...leader })]

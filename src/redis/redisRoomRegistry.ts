@@ -54,6 +54,7 @@ return 0
 `;
 
 const SAVE_DECISION = `
+if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'spill', '1') end
 if ARGV[1] == '' then redis.call('HDEL', KEYS[1], 'pin') else redis.call('HSET', KEYS[1], 'pin', ARGV[1]) end
 if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'confirmedAt') else redis.call('HSET', KEYS[1], 'confirmedAt', ARGV[2]) end
 if ARGV[3] == '' then redis.call('HDEL', KEYS[1], 'split')
@@ -161,6 +162,7 @@ export class RedisRoomRegistry implements RoomRegistry {
         ...(confirmedAt !== undefined && Number.isFinite(confirmedAt) ? { confirmedAt } : {}),
         halves,
         splitsRepaired: Number(fields.splits ?? 0) || 0,
+        ...(fields.spill === '1' ? { spilled: true } : {}),
         ...(links.length > 0 ? { links: links.sort((a, b) => (a.linkId < b.linkId ? -1 : 1)) } : {}),
       };
     } catch (err) {
@@ -198,7 +200,7 @@ export class RedisRoomRegistry implements RoomRegistry {
 
   async saveDecision(d: RoomDecision, fenceEpoch?: number): Promise<void> {
     const keys = [this.roomKey(d.room), this.roomsKey];
-    const args = [d.pin ? JSON.stringify(d.pin) : '', d.confirmedAt !== undefined ? String(d.confirmedAt) : '', d.split ? d.split.join(',') : '', d.room];
+    const args = [d.pin ? JSON.stringify(d.pin) : '', d.confirmedAt !== undefined ? String(d.confirmedAt) : '', d.split ? d.split.join(',') : '', d.room, d.spilled ? '1' : ''];
     if (fenceEpoch === undefined) await this.redis.eval(SAVE_DECISION, keys.length, ...keys, ...args);
     else await evalFenced(this.redis, this.prefix, SAVE_DECISION_FENCED, keys, args, fenceEpoch);
   }

@@ -8,6 +8,7 @@ interface Stored {
   confirmedAt?: number;
   splitsRepaired: number;
   split?: string;
+  spilled?: boolean;
   halves: Map<string, HalfReport>;
   links: Map<string, StoredLink>;
 }
@@ -27,6 +28,7 @@ export class InMemoryRoomRegistry implements RoomRegistry {
       ...(s.confirmedAt !== undefined ? { confirmedAt: s.confirmedAt } : {}),
       halves,
       splitsRepaired: s.splitsRepaired,
+      ...(s.spilled ? { spilled: true } : {}),
       ...(s.links.size > 0 ? { links: [...s.links.values()].sort((a, b) => (a.linkId < b.linkId ? -1 : 1)) } : {}),
     };
   }
@@ -87,6 +89,7 @@ export class InMemoryRoomRegistry implements RoomRegistry {
     else delete s.pin;
     if (d.confirmedAt !== undefined) s.confirmedAt = d.confirmedAt;
     else delete s.confirmedAt;
+    if (d.spilled) s.spilled = true;
     const split = d.split?.join(',');
     if (split !== undefined && s.split === undefined) s.splitsRepaired += 1;
     if (split !== undefined) s.split = split;

@@ -105,6 +105,7 @@ describe('rooms: every caller of a room reaches one node while nodes join and di
       SBC_RELOAD_DELTA_MS: '1000',
       SBC_RESYNC_MS: '2000',
       SBC_ROOM_PIN_GRACE_MS: '5000',
+      SBC_ROOM_MAX_MEMBERS_PER_NODE: '6',
     });
     cp = await startControlPlane(config, pino({ level: 'warn' }));
     for (let i = 0; i < 3; i++) await addNode();
@@ -256,5 +257,24 @@ describe('rooms: every caller of a room reaches one node while nodes join and di
     await waitFor('relinked over the survivors', () => isTreeOver(rest, upLinks(room)), 20_000);
     // Never a loop: exactly one link between the two survivors.
     expect(upLinks(room)).toHaveLength(1);
+  });
+
+  it('spill-over: a room that reaches 6 participants on its node continues on a second node, linked; its members never move', async () => {
+    const room = '3600';
+    await join(k1, [room], 6, 20_000);
+    const [first] = [...(hosts().get(room) ?? [])];
+    const firstUri = nodes[first!]!.fs.sipUri;
+    await waitFor('pin moved off the full node', async () => {
+      const v = (await cp.app.inject(`/v1/rooms/${room}`)).json<{ pin: { uri: string } | null }>();
+      return v.pin !== null && v.pin.uri !== firstUri;
+    }, 10_000);
+    await join(k2, [room], 3, 20_000);
+    const h = [...(hosts().get(room) ?? [])];
+    expect(h).toHaveLength(2);
+    expect(h).toContain(first);
+    const count = (i: number) => nodes[i]!.fs.conferenceList().find((c) => c.name === room)!.members.filter((m) => !m.link).length;
+    expect(count(first!)).toBe(6);
+    expect(count(h.find((i) => i !== first)!)).toBe(3);
+    await waitFor('the two halves linked', () => isTreeOver(h, upLinks(room)), 10_000);
   });
 });

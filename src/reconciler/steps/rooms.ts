@@ -15,13 +15,16 @@ export interface RoomsStepDeps {
   readonly policies?: RoomPolicyStore;
   /** How long a pin may wait for its conference (SBC_ROOM_PIN_GRACE_MS). */
   readonly pinGraceMs: number;
-  readonly metrics: Pick<Metrics, 'rooms' | 'roomPinsEnded' | 'roomSplits' | 'fencedWrites'>;
+  /** Participants per node at which a room spills over to another node (SBC_ROOM_MAX_MEMBERS_PER_NODE); undefined: never. */
+  readonly maxMembersPerNode?: number;
+  readonly metrics: Pick<Metrics, 'rooms' | 'roomPinsEnded' | 'roomSplits' | 'roomSpills' | 'fencedWrites'>;
   readonly now: () => number;
   readonly leadership?: Leadership;
 }
 
 const changed = (r: RoomRecord, d: RoomDecision): boolean =>
   d.ended !== undefined ||
+  (d.spilled === true && !r.spilled) ||
   d.split !== undefined ||
   r.pin?.uri !== d.pin?.uri ||
   r.pin?.at !== d.pin?.at ||
@@ -52,7 +55,10 @@ export function roomsStep(deps: RoomsStepDeps): ReconcileStep<DispatcherPass> {
           return m && cascade.has(m[1] as string) ? { room: m[1] as string, shard: Number(m[2]) } : undefined;
         };
         const records = all.filter((r) => !shardOf(r.room)).map((r) => (cascade.has(r.room) ? { ...r, cascaded: true } : r));
-        const decisions = decideRooms({ rooms: records, nodes, now, pinGraceMs: deps.pinGraceMs });
+        // A node with 90 % of its sessions in use spills its rooms and takes no spilled callers.
+        const nearlyFull = new Set(pass.nodes.filter((n) => n.capacity > 0 && n.sessions >= 0.9 * n.capacity).map((n) => n.nodeId));
+        const spill = deps.maxMembersPerNode !== undefined ? { spill: { maxMembersPerNode: deps.maxMembersPerNode, accepting, nearlyFull } } : {};
+        const decisions = decideRooms({ rooms: records, nodes, now, pinGraceMs: deps.pinGraceMs, ...spill });
         const pins = new Map<string, NonNullable<RoomDecision['pin']>>();
         const ended = new Set<string>();
         const shardPins = new Map(all.filter((r) => shardOf(r.room) && r.pin).map((r) => [r.room, r.pin as NonNullable<RoomDecision['pin']>]));
@@ -87,6 +93,10 @@ export function roomsStep(deps: RoomsStepDeps): ReconcileStep<DispatcherPass> {
             deps.metrics.roomPinsEnded.inc({ reason: d.ended });
             ctx.logger.info({ room: d.room, reason: d.ended, uri: r.pin?.uri }, 'room pin ended');
             if (r.pin && !d.pin) ended.add(r.pin.key);
+          }
+          if (d.spilled && !r.spilled) {
+            deps.metrics.roomSpills.inc();
+            ctx.logger.info({ room: d.room, to: d.pin?.uri }, 'room outgrew its node: new callers go to another node, linked');
           }
           if (d.split) {
             splits++;

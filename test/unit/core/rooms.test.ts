@@ -55,3 +55,32 @@ describe('decideRooms', () => {
     expect(decide(room({ halves: [half('node-a', 3)] })).pin).toMatchObject({ key: '3000', uri: A.uri, by: 'control' });
   });
 });
+
+describe('decideRooms: spill-over', () => {
+  const C = { nodeId: 'node-c', uri: 'sip:127.0.0.1:5084' };
+  const spill = (max: number, nearlyFull: string[] = []) => ({ maxMembersPerNode: max, accepting: [A, B, C], nearlyFull: new Set(nearlyFull) });
+  const run = (r: RoomRecord, s = spill(3)) => decideRooms({ rooms: [r], nodes: [A, B, C], now: NOW, pinGraceMs: GRACE, spill: s })[0]!;
+
+  it('a room under the limit stays where it is', () => {
+    const d = run(room({ pin: pinTo(A.uri), halves: [half('node-a', 2)] }));
+    expect(d.pin?.uri).toBe(A.uri);
+    expect(d.spilled).toBeUndefined();
+  });
+
+  it('a room at the limit sends its new callers to another node and is spilled (not a split) from then on', () => {
+    const d = run(room({ pin: pinTo(A.uri), halves: [half('node-a', 3)] }));
+    expect(d).toMatchObject({ spilled: true, pin: { by: 'control', at: NOW } });
+    expect(d.pin?.uri).not.toBe(A.uri);
+    const later = run(room({ spilled: true, pin: d.pin!, halves: [half('node-a', 3), half(d.pin!.uri === B.uri ? 'node-b' : 'node-c', 1)] }));
+    expect(later.split).toBeUndefined();
+    expect(later.pin?.uri).toBe(d.pin?.uri);
+    expect(later.spilled).toBe(true);
+  });
+
+  it('prefers a node already hosting the room with room to spare; a nearly full node spills and takes nothing', () => {
+    const d = run(room({ spilled: true, pin: pinTo(B.uri), halves: [half('node-a', 1), half('node-b', 3)] }));
+    expect(d.pin?.uri).toBe(A.uri);
+    const full = run(room({ pin: pinTo(A.uri), halves: [half('node-a', 1)] }), spill(100, ['node-a', 'node-b']));
+    expect(full.pin?.uri).toBe(C.uri);
+  });
+});

@@ -173,6 +173,15 @@ export const RoomView = Type.Object({
     { description: 'Each node\'s conference of this room, as its agent reported it' },
   ),
   members: Type.Integer({ description: 'Participants over all nodes (links not counted)' }),
+  links: Type.Array(
+    Type.Object({
+      linkId: Type.String(),
+      from: NodeId,
+      to: NodeId,
+      at: Type.String({ format: 'date-time' }),
+    }),
+    { description: 'Cascade links the control plane made for this room: `from`\'s conference dialed `to`\'s' },
+  ),
   splitsRepaired: Type.Integer({ description: 'Times the room was found on two nodes without a cascade and its pin pointed at the larger half' }),
 });
 

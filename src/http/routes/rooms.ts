@@ -37,6 +37,7 @@ function toView(r: RoomRecord, nodeAt: ReadonlyMap<string, string>): Static<type
       .sort((a, b) => participants(b) - participants(a) || (a.nodeId < b.nodeId ? -1 : 1))
       .map((h) => ({ nodeId: h.nodeId, conferenceUuid: h.conferenceUuid, members: h.members, links: h.links, updatedAt: iso(h.updatedAt) })),
     members: r.halves.reduce((n, h) => n + participants(h), 0),
+    links: (r.links ?? []).map((l) => ({ linkId: l.linkId, from: l.from, to: l.to, at: iso(l.at) })),
     splitsRepaired: r.splitsRepaired,
   };
 }

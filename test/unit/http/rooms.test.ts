@@ -25,6 +25,7 @@ describe('GET /v1/rooms, /v1/rooms/{room}', () => {
           pin: { key: '3000', uri: 'sip:10.0.0.1:5080', nodeId: node1, by: 'kam-a', at: '2025-12-02T04:33:20.000Z', confirmedAt: null },
           nodes: [{ nodeId: node1, conferenceUuid: 'c1', members: 4, links: 1, updatedAt: '2025-12-02T04:33:21.000Z' }],
           members: 3,
+          links: [],
           splitsRepaired: 0,
         },
         {
@@ -32,6 +33,7 @@ describe('GET /v1/rooms, /v1/rooms/{room}', () => {
           pin: { key: 'tenant-b.example/3000', uri: 'sip:10.0.0.9:5080', nodeId: null, by: 'kam-b', at: '2025-12-02T04:33:20.000Z', confirmedAt: null },
           nodes: [],
           members: 0,
+          links: [],
           splitsRepaired: 0,
         },
       ],

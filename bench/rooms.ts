@@ -1,0 +1,424 @@
+import { connect } from '@nats-io/transport-node';
+import pg from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DS_FLAG_DISABLED } from '../src/core/dispatcher.js';
+import { subjects } from '../src/events/subjects.js';
+import { migrate } from '../src/postgres/migrations.js';
+import { startKamailio, type KamailioInstance } from '../test/support/kamailio.js';
+import { waitFor } from '../test/support/process.js';
+import { startRawSipClient } from '../test/support/rawSip.js';
+import { createPostgresDatabase, startNats } from '../test/support/services.js';
+import { runSippUac, startSippUas, type SippUas } from '../test/support/sipp.js';
+import { distribution, distributionLine, line, verdict } from './figures.js';
+import { runBench } from './run.js';
+import { cpuSecondsOf, cpuSecondsOfGroup, runLoadUac, startLoadUas, type LoadRun, type LoadUas } from './sippLoad.js';
+
+/**
+ * Rooms: room pinning (this project) against plain dispatcher algorithm 2, side by side in
+ * one run, with real Kamailio 5.6.3 (kamailio.cfg + routing.lua), sipp callers and sipp
+ * UAS stand-ins for the FreeSWITCH nodes. Three parts:
+ *  1. split/spread: 500 rooms through 3 -> 4 -> 6 nodes, a drain and a kill;
+ *  2. routing throughput: room calls (pin lookup + pin writes) against ordinary calls;
+ *  3. pin propagation between two Kamailios over NATS.
+ * See bench/README.md ("rooms.ts") for the method.
+ */
+
+const ROOMS = Number(process.env.BENCH_ROOMS ?? 500);
+const FIRST_ROOM = 3000;
+/** runSippUac (with its message trace) placing one caller per room. */
+const PLACE_RATE = 250;
+const LOAD_CALLS = Number(process.env.BENCH_ROOMS_LOAD_CALLS ?? 3000);
+/** Asked of sipp in the throughput runs: far above what 2 cores route, so sipp's rate is not the limit. */
+const LOAD_RATE = 5000;
+const LOAD_CONCURRENCY = 100;
+const LOAD_ROUNDS = 3;
+/** The rate-limited pair: both reach it, which is why the throughput figure uses the unbounded runs. */
+const PACED_RATE = 400;
+const PACED_CALLS = 1200;
+const LOAD_ROOMS = 1000; // every number the default SBC_ROOM_PATTERN (^3[0-9]{3}$) accepts
+const GENERAL_NUMBER = '5000';
+const PROPAGATION_ROOMS = Number(process.env.BENCH_ROOMS_PROPAGATION ?? 200);
+const TARGET_RATIO = 0.9;
+const PREFIX = 'sbcbench';
+
+interface Node {
+  readonly name: string;
+  readonly uas: SippUas;
+  readonly priority: number;
+}
+
+interface Row {
+  readonly uri: string;
+  readonly priority: number;
+  readonly flags: number;
+}
+
+const wallNow = () => performance.timeOrigin + performance.now();
+const pct = (n: number, of: number) => `${((100 * n) / Math.max(1, of)).toFixed(1)}%`;
+
+await runBench('rooms', 5 * 60_000, async (cleanup) => {
+  process.env.TEST_NO_DOCKER ??= '1';
+  const pinsSubject = subjects(PREFIX).kamailioPins;
+
+  // ---- services -------------------------------------------------------------------------
+  const nats = await startNats({ ownProcessGroup: true });
+  cleanup.push('nats-server', () => nats.stop());
+  const db = await createPostgresDatabase();
+  cleanup.push('postgres database', () => db.stop());
+  const pool = new pg.Pool({ connectionString: db.url, max: 2, connectionTimeoutMillis: 5000 });
+  cleanup.push('postgres pool', () => pool.end());
+  await migrate(pool);
+
+  const natsEnv = (id: string) => ({ SBC_NATS_URL: nats.url, SBC_NATS_PINS_SUBSCRIPTION: `${pinsSubject}:${id}`, SBC_KAMAILIO_ID: id });
+  const kamailio = async (what: string, env: Record<string, string>): Promise<KamailioInstance> => {
+    const k = await startKamailio({ dbUrl: db.url, env });
+    cleanup.push(`kamailio ${what}`, () => k.stop());
+    process.stderr.write(`[bench] started kamailio ${what}: pid ${k.pid ?? '?'}, sip ${k.sipPort}, rpc ${k.rpcUrl}, runtime dir ${k.runtimeDir}\n`);
+    return k;
+  };
+  // "pins": this project's config, sharing pins on NATS as deployed. "plain": the same
+  // config without NATS, whose pins the bench flushes before every step (plain alg 2).
+  const [kp, kq] = await Promise.all([kamailio('pins (k1)', natsEnv('k1')), kamailio('plain', { SBC_KAMAILIO_ID: 'plain' })]);
+
+  const nodes: Node[] = [];
+  await Promise.all(
+    Array.from({ length: 6 }, async (_, i) => {
+      const uas = await startSippUas({ lifetimeMs: 600_000 });
+      cleanup.push(`sipp UAS n${i + 1}`, () => uas.stop());
+      nodes[i] = { name: `n${i + 1}`, uas, priority: i + 1 };
+    }),
+  );
+  process.stderr.write(`[bench] started nats-server ${nats.url}, postgres database ${new URL(db.url).pathname.slice(1)}, 6 sipp UAS ${nodes.map((n) => n.uas.port).join(',')}\n`);
+
+  /** Sets 1 (general) and 2 (rooms) with these destinations; every given Kamailio reloads. */
+  const writeTable = async (rows: readonly Row[], kams: readonly KamailioInstance[]) => {
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query('DELETE FROM dispatcher');
+      for (const setid of [1, 2]) {
+        for (const r of rows) {
+          await c.query('INSERT INTO dispatcher (setid, destination, flags, priority) VALUES ($1, $2, $3, $4)', [setid, r.uri, r.flags, r.priority]);
+        }
+      }
+      await c.query('COMMIT');
+    } finally {
+      c.release();
+    }
+    await Promise.all(kams.map((k) => k.reloadDispatcher(10_000)));
+  };
+  const flushPins = (k: KamailioInstance) => k.rpc('htable.flush', ['pins']);
+
+  // ---- 1. split and spread --------------------------------------------------------------
+  console.log('setup: private NATS and Postgres, Kamailio 5.6.3 x2 (kamailio.cfg + routing.lua), 6 sipp UAS (answer) as nodes n1..n6, on loopback');
+  console.log(
+    `part 1 method: ${ROOMS} rooms (${FIRST_ROOM}..${FIRST_ROOM + ROOMS - 1}), one first caller each at 3 nodes, then per step one more caller per room through each Kamailio (sipp, ${PLACE_RATE} calls/s).`,
+  );
+  console.log('  "pins"  = the normal config (pin made at the first caller, followed while the node is listed in set 1, any state)');
+  console.log('  "plain" = the same config with its pins htable flushed (htable.flush pins) before every step: each caller is placed by alg 2 alone');
+  console.log('  split     = a room whose new caller reached another node than the room\'s node (its first caller\'s node)');
+  console.log('  restarted = a room whose node was killed; its new caller\'s node becomes the room\'s node (not a split)');
+  console.log('  spread    = max/mean of rooms per node over the nodes still running (draining included), counted where each room\'s caller of that step went');
+  console.log('  drain = the node\'s set 1/2 rows get flags 4 (disabled, still listed; what the control plane writes); kill = its rows deleted + reload, its UAS stopped');
+
+  const rooms = Array.from({ length: ROOMS }, (_, i) => String(FIRST_ROOM + i));
+  const running = new Set<Node>(nodes);
+
+  const place = async (k: KamailioInstance, tag: string): Promise<Map<string, Node>> => {
+    const live = [...running];
+    for (const n of live) n.uas.reset();
+    const r = await runSippUac({ target: `127.0.0.1:${k.sipPort}`, service: rooms, callers: rooms.map((room) => `${tag}${room}`), calls: rooms.length, rate: PLACE_RATE, holdMs: 0 });
+    if (r.failed > 0) throw new Error(`${tag}: ${r.failed} of ${rooms.length} calls failed (${JSON.stringify(r.statusCodes)})`);
+    const byCall = new Map<string, Node>();
+    for (const n of live) for (const inv of n.uas.invites()) byCall.set(inv.callId, n);
+    const out = new Map<string, Node>();
+    for (const c of r.calls) {
+      const n = byCall.get(c.callId);
+      if (!n) throw new Error(`${tag}: call ${c.callId} to ${c.service} reached no node`);
+      out.set(c.service, n);
+    }
+    return out;
+  };
+
+  const spread = (placed: Map<string, Node>): { value: number; perNode: string } => {
+    const count = new Map<Node, number>([...running].map((n) => [n, 0]));
+    for (const n of placed.values()) count.set(n, (count.get(n) ?? 0) + 1);
+    const values = [...count.values()];
+    const mean = values.reduce((s, v) => s + v, 0) / values.length;
+    return { value: Math.max(...values) / mean, perNode: [...count].sort((a, b) => a[0].priority - b[0].priority).map(([n, v]) => `${n.name}=${v}`).join(' ') };
+  };
+
+  interface ModeResult {
+    split: number;
+    restarted: number;
+    spread: number;
+    perNode: string;
+  }
+  interface StepResult {
+    step: string;
+    plain: ModeResult;
+    pins: ModeResult;
+  }
+  const results: StepResult[] = [];
+
+  const initialRows = (list: readonly Node[], disabled?: Node) => list.map((n) => ({ uri: n.uas.uri, priority: n.priority, flags: n === disabled ? DS_FLAG_DISABLED : 0 }));
+  const [n1, n2, n3, n4, n5, n6] = nodes as [Node, Node, Node, Node, Node, Node];
+  for (const n of [n4, n5, n6]) running.delete(n);
+  await writeTable(initialRows([n1, n2, n3]), [kp, kq]);
+  await Promise.all([flushPins(kp), flushPins(kq)]);
+  const roomNode = { pins: await place(kp, 'p0-'), plain: await place(kq, 'q0-') };
+  {
+    const sp = spread(roomNode.pins);
+    const sq = spread(roomNode.plain);
+    results.push({ step: 'first callers, 3 nodes', plain: { split: 0, restarted: 0, spread: sq.value, perNode: sq.perNode }, pins: { split: 0, restarted: 0, spread: sp.value, perNode: sp.perNode } });
+  }
+
+  const drained = n2;
+  const killed = n3;
+  const steps: { step: string; rows: Row[]; start?: Node[]; kill?: Node }[] = [
+    { step: '3 -> 4 nodes', rows: initialRows([n1, n2, n3, n4]), start: [n4] },
+    { step: '4 -> 6 nodes', rows: initialRows([n1, n2, n3, n4, n5, n6]), start: [n5, n6] },
+    { step: `drain ${drained.name}`, rows: initialRows([n1, n2, n3, n4, n5, n6], drained) },
+    { step: `kill ${killed.name}`, rows: initialRows([n1, n2, n4, n5, n6], drained), kill: killed },
+  ];
+  let stepNo = 0;
+  for (const s of steps) {
+    stepNo++;
+    for (const n of s.start ?? []) running.add(n);
+    await writeTable(s.rows, [kp, kq]);
+    if (s.kill) {
+      running.delete(s.kill);
+      await s.kill.uas.stop();
+    }
+    await flushPins(kq);
+    const placed = { pins: await place(kp, `p${stepNo}-`), plain: await place(kq, `q${stepNo}-`) };
+    const result = (mode: 'pins' | 'plain'): ModeResult => {
+      let split = 0;
+      let restarted = 0;
+      const own = roomNode[mode];
+      for (const room of rooms) {
+        const was = own.get(room);
+        const now = placed[mode].get(room);
+        if (!was || !now) throw new Error(`room ${room}: no node`);
+        if (!running.has(was)) {
+          restarted++;
+          own.set(room, now);
+        } else if (now !== was) split++;
+      }
+      const sp = spread(placed[mode]);
+      return { split, restarted, spread: sp.value, perNode: sp.perNode };
+    };
+    results.push({ step: s.step, plain: result('plain'), pins: result('pins') });
+  }
+
+  console.log('');
+  console.log('rooms split at each step (of ' + ROOMS + ' rooms), and the spread of rooms per node');
+  const head = ['step'.padEnd(24), 'plain alg 2: split %'.padStart(22), 'pins: split %'.padStart(16), 'restarted plain/pins'.padStart(22), 'spread plain'.padStart(13), 'spread pins'.padStart(12)];
+  console.log(head.join(' | '));
+  for (const r of results) {
+    console.log(
+      [
+        r.step.padEnd(24),
+        `${pct(r.plain.split, ROOMS)} (${r.plain.split})`.padStart(22),
+        `${pct(r.pins.split, ROOMS)} (${r.pins.split})`.padStart(16),
+        `${r.plain.restarted} / ${r.pins.restarted}`.padStart(22),
+        r.plain.spread.toFixed(2).padStart(13),
+        r.pins.spread.toFixed(2).padStart(12),
+      ].join(' | '),
+    );
+  }
+  console.log('rooms per node (where each room\'s caller of the step went):');
+  for (const r of results) console.log(`  ${r.step.padEnd(24)} plain: ${r.plain.perNode.padEnd(44)} pins: ${r.pins.perNode}`);
+
+  // ---- 2. throughput --------------------------------------------------------------------
+  for (const n of running) {
+    running.delete(n);
+    await n.uas.stop();
+  }
+  const load: LoadUas[] = [];
+  for (let i = 0; i < 2; i++) {
+    const u = await startLoadUas();
+    cleanup.push(`sipp load UAS ${i + 1}`, () => u.stop());
+    load.push(u);
+  }
+  await writeTable(
+    load.map((u, i) => ({ uri: u.uri, priority: i + 1, flags: 0 })),
+    [kp, kq],
+  );
+  console.log('');
+  console.log(
+    `part 2 method: through the "pins" Kamailio (k1: NATS on, 2 UDP workers), 2 answering sipp UAS without message trace; ${LOAD_ROUNDS} rounds of ` +
+      `${LOAD_CALLS} calls each, alternating order, sipp -r ${LOAD_RATE} -l ${LOAD_CONCURRENCY} -d 0 (rate far above capacity: concurrency-bound, so the machine is the limit)`,
+  );
+  console.log(`  plain = dialed ${GENERAL_NUMBER} (not a room: set 1, alg 4, no pin lookup)`);
+  console.log(`  rooms = dialed ${FIRST_ROOM}..${FIRST_ROOM + LOAD_ROOMS - 1} in turn, pins flushed before each run: 1/3 of the calls make a pin (htable write + NATS publish), 2/3 follow one`);
+  console.log('  calls/s = successful calls / sipp run time (its first to its last statistics line); CPU from /proc (utime+stime)');
+
+  interface Measured {
+    run: LoadRun;
+    kamCpu: number;
+    uasCpu: number;
+  }
+  const measure = async (services: string[], calls: number, rate: number): Promise<Measured> => {
+    const k0 = cpuSecondsOfGroup(kp.pid);
+    const u0 = load.reduce((s, u) => s + cpuSecondsOf(u.pid), 0);
+    const run = await runLoadUac({ target: `127.0.0.1:${kp.sipPort}`, services, calls, rate, concurrency: LOAD_CONCURRENCY, holdMs: 0 });
+    const kamCpu = cpuSecondsOfGroup(kp.pid) - k0;
+    const uasCpu = load.reduce((s, u) => s + cpuSecondsOf(u.pid), 0) - u0;
+    return { run, kamCpu, uasCpu };
+  };
+  const roomServices = (calls: number) => Array.from({ length: calls }, (_, i) => String(FIRST_ROOM + (i % LOAD_ROOMS)));
+  const plainServices = [GENERAL_NUMBER];
+  // Warm-up (not measured): the first calls after start fill caches and sockets.
+  await measure(plainServices, 300, LOAD_RATE);
+  const plainRuns: Measured[] = [];
+  const roomRuns: Measured[] = [];
+  for (let r = 0; r < LOAD_ROUNDS; r++) {
+    const order: ('plain' | 'rooms')[] = r % 2 === 0 ? ['plain', 'rooms'] : ['rooms', 'plain'];
+    for (const mode of order) {
+      if (mode === 'rooms') {
+        await flushPins(kp);
+        roomRuns.push(await measure(roomServices(LOAD_CALLS), LOAD_CALLS, LOAD_RATE));
+      } else {
+        plainRuns.push(await measure(plainServices, LOAD_CALLS, LOAD_RATE));
+      }
+    }
+  }
+  await flushPins(kp);
+  const pacedRooms = await measure(roomServices(PACED_CALLS), PACED_CALLS, PACED_RATE);
+  const pacedPlain = await measure(plainServices, PACED_CALLS, PACED_RATE);
+
+  const median = (v: number[]) => {
+    const s = [...v].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)] ?? NaN;
+  };
+  const describe = (m: Measured) => {
+    const wall = m.run.seconds;
+    return (
+      `${m.run.cps.toFixed(0).padStart(5)} calls/s  (${m.run.successful}/${m.run.calls} ok in ${wall.toFixed(2)} s)  ` +
+      `CPU: kamailio ${((100 * m.kamCpu) / wall).toFixed(0)}%, sipp UAC ${((100 * m.run.uacCpuSeconds) / wall).toFixed(0)}%, UAS ${((100 * m.uasCpu) / wall).toFixed(0)}% of one core; ` +
+      `kamailio ${((1000 * m.kamCpu) / Math.max(1, m.run.successful)).toFixed(3)} ms CPU/call`
+    );
+  };
+  console.log('');
+  for (let i = 0; i < LOAD_ROUNDS; i++) {
+    const p = plainRuns[i];
+    const q = roomRuns[i];
+    if (p) console.log(`  round ${i + 1} plain  ${describe(p)}`);
+    if (q) console.log(`  round ${i + 1} rooms  ${describe(q)}`);
+  }
+  console.log(`  paced ${PACED_RATE}/s plain  ${describe(pacedPlain)}`);
+  console.log(`  paced ${PACED_RATE}/s rooms  ${describe(pacedRooms)}`);
+  const plainCps = median(plainRuns.map((m) => m.run.cps));
+  const roomCps = median(roomRuns.map((m) => m.run.cps));
+  const ratio = roomCps / plainCps;
+  const kamPerCall = (ms: Measured[]) => median(ms.map((m) => (1000 * m.kamCpu) / Math.max(1, m.run.successful)));
+  const failedLoad = [...plainRuns, ...roomRuns, pacedPlain, pacedRooms].reduce((s, m) => s + m.run.failed, 0);
+  const busy = (ms: Measured[]) => median(ms.map((m) => (m.kamCpu + m.uasCpu + m.run.uacCpuSeconds) / m.run.seconds));
+  console.log('');
+  console.log(line('throughput plain (median of rounds)', `${plainCps.toFixed(0)} calls/s`));
+  console.log(line('throughput rooms (median of rounds)', `${roomCps.toFixed(0)} calls/s`));
+  console.log(line('ratio rooms / plain', `${ratio.toFixed(3)} (target >= ${TARGET_RATIO})`));
+  console.log(line('kamailio CPU per call plain / rooms', `${kamPerCall(plainRuns).toFixed(3)} / ${kamPerCall(roomRuns).toFixed(3)} ms`));
+  console.log(line('CPU busy (kamailio + sipp) plain / rooms', `${busy(plainRuns).toFixed(2)} / ${busy(roomRuns).toFixed(2)} cores of 2`));
+  console.log(line('failed calls in all load runs', failedLoad));
+
+  // ---- 3. pin propagation ---------------------------------------------------------------
+  for (const u of load.splice(0)) await u.stop();
+  const k2 = await kamailio('k2', natsEnv('k2'));
+  await waitFor('both kamailios subscribed to NATS', () => /nats:connected/.test(kp.output()) && /nats:connected/.test(k2.output()), 10_000, 50).catch(() => {
+    /* the log line is informational; the figures below show whether pins arrive */
+  });
+  const reject = await startSippUas({ responseCode: 486, lifetimeMs: 600_000 });
+  cleanup.push('sipp UAS (486)', () => reject.stop());
+  await writeTable([{ uri: reject.uri, priority: 1, flags: 0 }], [kp, kq, k2]);
+  await Promise.all([flushPins(kp), flushPins(k2)]);
+
+  const heard = new Map<string, { at: number; pinAt: number }>();
+  const bus = await connect({ servers: nats.url, name: 'bench-rooms-observer', timeout: 5000 });
+  cleanup.push('bench NATS connection', () => bus.drain());
+  const sub = bus.subscribe(pinsSubject, {
+    callback: (err, msg) => {
+      if (err) return;
+      const t = wallNow();
+      try {
+        const body = JSON.parse(msg.string()) as { key?: string; at?: number; by?: string };
+        if (body.by === 'k1' && body.key && !heard.has(body.key)) heard.set(body.key, { at: t, pinAt: Number(body.at) });
+      } catch {
+        /* not a pin */
+      }
+    },
+  });
+  await bus.flush();
+  const raw = await startRawSipClient();
+  cleanup.push('raw SIP client', () => raw.close());
+
+  console.log('');
+  console.log(
+    `part 3 method: k1 (the "pins" Kamailio) and k2, both with SBC_NATS_URL + SBC_NATS_PINS_SUBSCRIPTION=${pinsSubject}:<id>; ${PROPAGATION_ROOMS} new rooms one after the other: ` +
+      'an INVITE for the room to k1 (the node answers 486: the pin is made before relaying and stays), the bench polls k2\'s htable.get pins <room> every 1 ms until it shows the pin, ' +
+      'and timestamps the pin\'s arrival on the pins subject as a third NATS subscriber. Wall clock of this machine on both sides; the pin\'s at= is whole ms.',
+  );
+  const sentToK2: number[] = [];
+  const atToK2: number[] = [];
+  const sentToNats: number[] = [];
+  const atToNats: number[] = [];
+  const pollRtt: number[] = [];
+  let missing = 0;
+  for (let i = 0; i < PROPAGATION_ROOMS; i++) {
+    const room = String(FIRST_ROOM + i);
+    const t0 = wallNow();
+    const call = raw.invite({ proxyPort: kp.sipPort, ruri: `sip:${room}@127.0.0.1:${kp.sipPort}`, fromUser: `prop${i}`, timeoutMs: 5000 });
+    let seen: { at: number; value: string } | undefined;
+    const deadline = t0 + 3000;
+    while (wallNow() < deadline) {
+      const q0 = wallNow();
+      const ans = await k2.rpcRaw('htable.get', ['pins', room]);
+      const q1 = wallNow();
+      pollRtt.push(q1 - q0);
+      const value = (ans.body as { result?: { item?: { value?: unknown } } }).result?.item?.value;
+      if (typeof value === 'string') {
+        seen = { at: q1, value };
+        break;
+      }
+      await sleep(1);
+    }
+    const final = await call;
+    if (final.final.status !== 486) throw new Error(`room ${room}: k1 answered ${final.final.status}, not the node's 486`);
+    if (!seen) {
+      missing++;
+      continue;
+    }
+    const pinAt = Number(/;at=(\d+)/.exec(seen.value)?.[1] ?? NaN);
+    sentToK2.push(seen.at - t0);
+    atToK2.push(seen.at - pinAt);
+    const h = heard.get(room);
+    if (h) {
+      sentToNats.push(h.at - t0);
+      atToNats.push(h.at - h.pinAt);
+    }
+  }
+  sub.unsubscribe();
+  const pSent = distribution(sentToK2);
+  const pAt = distribution(atToK2);
+  console.log('');
+  console.log(distributionLine('INVITE to k1 -> pin at k2', pSent, 2));
+  console.log(distributionLine('pin at= (k1) -> pin at k2', pAt, 2));
+  console.log(distributionLine('INVITE to k1 -> on NATS', distribution(sentToNats), 2));
+  console.log(distributionLine('pin at= (k1) -> on NATS', distribution(atToNats), 2));
+  console.log(line('k2 htable.get poll round trip (mean)', `${(pollRtt.reduce((s, v) => s + v, 0) / Math.max(1, pollRtt.length)).toFixed(2)} ms`));
+  console.log(line('pins never seen at k2 within 3 s / heard on NATS', `${missing} / ${heard.size} of ${PROPAGATION_ROOMS}`));
+
+  const maxPlainSplit = Math.max(...results.slice(1).map((r) => r.plain.split));
+  const maxPinsSplit = Math.max(...results.slice(1).map((r) => r.pins.split));
+  const pass = ratio >= TARGET_RATIO && failedLoad === 0 && missing === 0;
+  console.log(
+    verdict(
+      'rooms',
+      pass,
+      `throughput rooms/plain ${ratio.toFixed(3)} (target >= ${TARGET_RATIO}); split per step: pins at most ${pct(maxPinsSplit, ROOMS)}, plain alg 2 up to ${pct(maxPlainSplit, ROOMS)}; ` +
+        `pin propagation k1 -> k2 p50 ${pSent.p50.toFixed(1)} ms, p99 ${pSent.p99.toFixed(1)} ms`,
+    ),
+  );
+});
+

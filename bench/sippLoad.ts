@@ -1,0 +1,223 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../test/support/ports.js';
+import { startProcess, trackLeftover, waitFor, type RunningProcess } from '../test/support/process.js';
+import { SCENARIOS, SIPP_BIN } from '../test/support/sipp.js';
+
+/**
+ * sipp for load, without the per-message trace (-trace_msg) that test/support/sipp.ts
+ * writes and parses: at hundreds of calls per second the trace costs sipp more CPU than
+ * the calls do, and on a 2-core machine that CPU is taken from Kamailio. The scenarios are
+ * the same files (test/fixtures/kamailio/uas-answer.xml, uac-call.xml); the UAC's outcome
+ * comes from sipp's own statistics file (-trace_stat), not from a message log.
+ */
+
+function udpPortBound(port: number): boolean {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+  for (const f of ['/proc/net/udp', '/proc/net/udp6']) {
+    try {
+      if (readFileSync(f, 'utf8').includes(hex)) return true;
+    } catch {
+      /* not on this system */
+    }
+  }
+  return false;
+}
+
+const running = (p: RunningProcess) => p.child.exitCode === null && p.child.signalCode === null;
+
+/** A temp dir removed by the sweep too (bench/run.ts) if the bench is stopped while it exists. */
+function trackedTempDir(prefix: string): { dir: string; remove: () => void } {
+  let dir = '';
+  const untrack = trackLeftover(`temp dir ${prefix}`, () => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  dir = mkdtempSync(join(tmpdir(), prefix));
+  return {
+    dir,
+    remove: () => {
+      rmSync(dir, { recursive: true, force: true });
+      untrack();
+    },
+  };
+}
+
+export interface LoadUas {
+  readonly uri: string;
+  readonly pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+/** An answering UAS (uas-answer.xml) without a message trace. */
+export async function startLoadUas(lifetimeMs = 600_000): Promise<LoadUas> {
+  const tmp = trackedTempDir('sipp-load-uas-');
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    const ctrl = await freePort();
+    const p = startProcess(
+      SIPP_BIN,
+      ['-sf', SCENARIOS.uasAnswer, '-i', '127.0.0.1', '-bind_local', '-p', String(port), '-cp', String(ctrl), '-nostdin', '-timeout', `${Math.ceil(lifetimeMs / 1000)}s`, '-max_socket', '4096'],
+      { cwd: tmp.dir },
+    );
+    try {
+      await waitFor(`sipp load UAS on udp ${port}`, () => !running(p) || udpPortBound(port), 5000, 25);
+      await sleep(50);
+      if (!running(p)) throw new Error(`sipp exited: ${p.output().slice(-1500)}`);
+      return {
+        uri: `sip:127.0.0.1:${port}`,
+        pid: p.child.pid,
+        async stop() {
+          await p.stop('SIGTERM');
+          tmp.remove();
+        },
+      };
+    } catch (err) {
+      await p.stop('SIGKILL');
+      if (attempt < 2 && /bind|Address already in use/i.test(p.output())) continue;
+      tmp.remove();
+      throw err;
+    }
+  }
+}
+
+export interface LoadRun {
+  readonly calls: number;
+  readonly successful: number;
+  readonly failed: number;
+  /** sipp's own start to its last statistics line (written at its end), seconds. */
+  readonly seconds: number;
+  /** successful / seconds */
+  readonly cps: number;
+  readonly exitCode: number | null;
+  /** CPU seconds used by the UAC sipp itself over the run. */
+  readonly uacCpuSeconds: number;
+  readonly output: string;
+}
+
+export interface LoadUacOptions {
+  target: string;
+  /** Dialed users; call i dials services[i % n]. */
+  services: readonly string[];
+  calls: number;
+  /** Calls per second asked of sipp (-r). */
+  rate: number;
+  /** Max simultaneous calls (-l). */
+  concurrency: number;
+  holdMs: number;
+  /** Called with the UAC's pid once it runs (CPU sampling). */
+  onStart?: (pid: number | undefined) => void;
+}
+
+/** Reads utime + stime of one process, in seconds (0 when it is gone). */
+export function cpuSecondsOf(pid: number | undefined, ticksPerSecond = 100): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // after "pid (comm) ": state=f[0], ... utime = field 14 -> f[11], stime = field 15 -> f[12]
+    return (Number(f[11]) + Number(f[12])) / ticksPerSecond;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds of every process in a process group (Kamailio runs its workers in its own group). */
+export function cpuSecondsOfGroup(pgid: number | undefined, ticksPerSecond = 100): number {
+  if (pgid === undefined) return 0;
+  let total = 0;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // pgrp = field 5 -> f[2]
+      if (Number(f[2]) === pgid) total += (Number(f[11]) + Number(f[12])) / ticksPerSecond;
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return total;
+}
+
+/** Parses the last line of sipp's -trace_stat file: ; separated, times as "date\ttime\tepoch". */
+function lastStats(file: string): { successful: number; failed: number; seconds: number } | undefined {
+  if (!existsSync(file)) return undefined;
+  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const header = lines[0]?.split(';') ?? [];
+  const last = lines[lines.length - 1]?.split(';') ?? [];
+  if (lines.length < 2) return undefined;
+  const col = (name: string) => last[header.indexOf(name)] ?? '';
+  const epoch = (v: string) => Number(v.split('\t')[2] ?? NaN);
+  return {
+    successful: Number(col('SuccessfulCall(C)')),
+    failed: Number(col('FailedCall(C)')),
+    seconds: epoch(col('CurrentTime')) - epoch(col('StartTime')),
+  };
+}
+
+/** Places `calls` calls (uac-call.xml) and reads the outcome from sipp's statistics. */
+export async function runLoadUac(opts: LoadUacOptions): Promise<LoadRun> {
+  const tmp = trackedTempDir('sipp-load-uac-');
+  try {
+    const lines = ['SEQUENTIAL', ...opts.services.map((s, i) => `${s};load${i + 1};`)];
+    const inf = join(tmp.dir, 'calls.csv');
+    writeFileSync(inf, `${lines.join('\n')}\n`);
+    const stf = join(tmp.dir, 'stats.csv');
+    const boundMs = Math.ceil((opts.calls / Math.min(opts.rate, 200)) * 1000 + 30_000);
+    const port = await freePort();
+    const ctrl = await freePort();
+    const p = startProcess(
+      SIPP_BIN,
+      [
+        opts.target,
+        '-sf', SCENARIOS.uac,
+        '-inf', inf,
+        '-i', '127.0.0.1', '-bind_local',
+        '-p', String(port), '-cp', String(ctrl),
+        '-t', 'u1',
+        '-m', String(opts.calls),
+        '-r', String(opts.rate), '-rp', '1000',
+        '-l', String(opts.concurrency),
+        '-d', String(opts.holdMs),
+        '-recv_timeout', '8000',
+        '-timeout', `${Math.ceil(boundMs / 1000)}s`,
+        '-nostdin',
+        '-trace_stat', '-stf', stf, '-fd', '1',
+      ],
+      { cwd: tmp.dir },
+    );
+    opts.onStart?.(p.child.pid);
+    let cpu = 0;
+    const sampler = setInterval(() => {
+      cpu = Math.max(cpu, cpuSecondsOf(p.child.pid));
+    }, 100);
+    const exitCode = await Promise.race([
+      new Promise<number | null>((res) => {
+        if (!running(p)) res(p.child.exitCode);
+        else p.child.once('exit', (code) => res(code));
+      }),
+      sleep(boundMs + 5000).then(() => 'timeout' as const),
+    ]);
+    clearInterval(sampler);
+    if (exitCode === 'timeout') {
+      await p.stop('SIGKILL');
+      throw new Error(`sipp load UAC did not finish within ${boundMs + 5000} ms: ${p.output().slice(-2000)}`);
+    }
+    const st = lastStats(stf);
+    if (!st) throw new Error(`sipp load UAC wrote no statistics (exit ${exitCode}): ${p.output().slice(-2000)}`);
+    return {
+      calls: opts.calls,
+      successful: st.successful,
+      failed: opts.calls - st.successful,
+      seconds: st.seconds,
+      cps: st.successful / st.seconds,
+      exitCode,
+      uacCpuSeconds: cpu,
+      output: p.output(),
+    };
+  } finally {
+    tmp.remove();
+  }
+}

@@ -1,5 +1,6 @@
 import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
+import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DS_FLAG_DISABLED } from '../src/core/dispatcher.js';
 import { subjects } from '../src/events/subjects.js';
@@ -11,6 +12,7 @@ import { createPostgresDatabase, startNats } from '../test/support/services.js';
 import { runSippUac, startSippUas, type SippUas } from '../test/support/sipp.js';
 import { distribution, distributionLine, line, verdict } from './figures.js';
 import { runBench } from './run.js';
+import { benchLogPath } from './testbed.js';
 import { cpuSecondsOf, cpuSecondsOfGroup, runLoadUac, startLoadUas, type LoadRun, type LoadUas } from './sippLoad.js';
 
 /**
@@ -27,14 +29,19 @@ const ROOMS = Number(process.env.BENCH_ROOMS ?? 500);
 const FIRST_ROOM = 3000;
 /** runSippUac (with its message trace) placing one caller per room. */
 const PLACE_RATE = 250;
-const LOAD_CALLS = Number(process.env.BENCH_ROOMS_LOAD_CALLS ?? 3000);
+/**
+ * Calls per throughput run. The harness starts Kamailio with -m 64 (64 MB shared memory) and
+ * tm keeps a finished transaction ~5 s (wait timer): ~2,000 calls (4,000 transactions) fill
+ * it, so a run stays below that and the next one starts once the memory is free again.
+ */
+const LOAD_CALLS = Number(process.env.BENCH_ROOMS_LOAD_CALLS ?? 1500);
 /** Asked of sipp in the throughput runs: far above what 2 cores route, so sipp's rate is not the limit. */
 const LOAD_RATE = 5000;
-const LOAD_CONCURRENCY = 100;
-const LOAD_ROUNDS = 3;
+const LOAD_CONCURRENCY = 50;
+const LOAD_ROUNDS = 4;
 /** The rate-limited pair: both reach it, which is why the throughput figure uses the unbounded runs. */
 const PACED_RATE = 400;
-const PACED_CALLS = 1200;
+const PACED_CALLS = 1000;
 const LOAD_ROOMS = 1000; // every number the default SBC_ROOM_PATTERN (^3[0-9]{3}$) accepts
 const GENERAL_NUMBER = '5000';
 const PROPAGATION_ROOMS = Number(process.env.BENCH_ROOMS_PROPAGATION ?? 200);
@@ -73,6 +80,8 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   const kamailio = async (what: string, env: Record<string, string>): Promise<KamailioInstance> => {
     const k = await startKamailio({ dbUrl: db.url, env });
     cleanup.push(`kamailio ${what}`, () => k.stop());
+    // Runs before the stop (LIFO): Kamailio's log (-E, info) is kept for a look afterwards.
+    cleanup.push(`kamailio ${what} log`, () => Promise.resolve(writeFileSync(benchLogPath(`rooms-kamailio-${what.split(' ')[0]}`), k.output())));
     process.stderr.write(`[bench] started kamailio ${what}: pid ${k.pid ?? '?'}, sip ${k.sipPort}, rpc ${k.rpcUrl}, runtime dir ${k.runtimeDir}\n`);
     return k;
   };
@@ -117,6 +126,7 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   console.log('  "pins"  = the normal config (pin made at the first caller, followed while the node is listed in set 1, any state)');
   console.log('  "plain" = the same config with its pins htable flushed (htable.flush pins) before every step: each caller is placed by alg 2 alone');
   console.log('  split     = a room whose new caller reached another node than the room\'s node (its first caller\'s node)');
+  console.log('  on >1 node = a room whose callers so far (on nodes still running) reached more than one node: a room cut in pieces');
   console.log('  restarted = a room whose node was killed; its new caller\'s node becomes the room\'s node (not a split)');
   console.log('  spread    = max/mean of rooms per node over the nodes still running (draining included), counted where each room\'s caller of that step went');
   console.log('  drain = the node\'s set 1/2 rows get flags 4 (disabled, still listed; what the control plane writes); kill = its rows deleted + reload, its UAS stopped');
@@ -150,6 +160,8 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
 
   interface ModeResult {
     split: number;
+    /** Rooms whose callers so far (on nodes still running) are on more than one node. */
+    fragmented: number;
     restarted: number;
     spread: number;
     perNode: string;
@@ -167,10 +179,14 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   await writeTable(initialRows([n1, n2, n3]), [kp, kq]);
   await Promise.all([flushPins(kp), flushPins(kq)]);
   const roomNode = { pins: await place(kp, 'p0-'), plain: await place(kq, 'q0-') };
+  const nodesSoFar = {
+    pins: new Map([...roomNode.pins].map(([room, n]) => [room, new Set([n])])),
+    plain: new Map([...roomNode.plain].map(([room, n]) => [room, new Set([n])])),
+  };
   {
     const sp = spread(roomNode.pins);
     const sq = spread(roomNode.plain);
-    results.push({ step: 'first callers, 3 nodes', plain: { split: 0, restarted: 0, spread: sq.value, perNode: sq.perNode }, pins: { split: 0, restarted: 0, spread: sp.value, perNode: sp.perNode } });
+    results.push({ step: 'first callers, 3 nodes', plain: { split: 0, fragmented: 0, restarted: 0, spread: sq.value, perNode: sq.perNode }, pins: { split: 0, fragmented: 0, restarted: 0, spread: sp.value, perNode: sp.perNode } });
   }
 
   const drained = n2;
@@ -200,20 +216,26 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
         const was = own.get(room);
         const now = placed[mode].get(room);
         if (!was || !now) throw new Error(`room ${room}: no node`);
+        const so = nodesSoFar[mode].get(room) ?? new Set<Node>();
         if (!running.has(was)) {
           restarted++;
           own.set(room, now);
+          so.clear();
         } else if (now !== was) split++;
+        so.add(now);
+        for (const n of so) if (!running.has(n)) so.delete(n);
+        nodesSoFar[mode].set(room, so);
       }
+      const fragmented = [...nodesSoFar[mode].values()].filter((set) => set.size > 1).length;
       const sp = spread(placed[mode]);
-      return { split, restarted, spread: sp.value, perNode: sp.perNode };
+      return { split, fragmented, restarted, spread: sp.value, perNode: sp.perNode };
     };
     results.push({ step: s.step, plain: result('plain'), pins: result('pins') });
   }
 
   console.log('');
   console.log('rooms split at each step (of ' + ROOMS + ' rooms), and the spread of rooms per node');
-  const head = ['step'.padEnd(24), 'plain alg 2: split %'.padStart(22), 'pins: split %'.padStart(16), 'restarted plain/pins'.padStart(22), 'spread plain'.padStart(13), 'spread pins'.padStart(12)];
+  const head = ['step'.padEnd(24), 'plain alg 2: split %'.padStart(22), 'pins: split %'.padStart(16), 'restarted plain/pins'.padStart(20), 'on >1 node plain/pins'.padStart(21), 'spread plain'.padStart(13), 'spread pins'.padStart(12)];
   console.log(head.join(' | '));
   for (const r of results) {
     console.log(
@@ -221,7 +243,8 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
         r.step.padEnd(24),
         `${pct(r.plain.split, ROOMS)} (${r.plain.split})`.padStart(22),
         `${pct(r.pins.split, ROOMS)} (${r.pins.split})`.padStart(16),
-        `${r.plain.restarted} / ${r.pins.restarted}`.padStart(22),
+        `${r.plain.restarted} / ${r.pins.restarted}`.padStart(20),
+        `${r.plain.fragmented} / ${r.pins.fragmented}`.padStart(21),
         r.plain.spread.toFixed(2).padStart(13),
         r.pins.spread.toFixed(2).padStart(12),
       ].join(' | '),
@@ -250,6 +273,9 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
     `part 2 method: through the "pins" Kamailio (k1: NATS on, 2 UDP workers), 2 answering sipp UAS without message trace; ${LOAD_ROUNDS} rounds of ` +
       `${LOAD_CALLS} calls each, alternating order, sipp -r ${LOAD_RATE} -l ${LOAD_CONCURRENCY} -d 0 (rate far above capacity: concurrency-bound, so the machine is the limit)`,
   );
+  console.log(
+    `  each run starts once Kamailio's shared memory is back near its baseline: the harness gives it 64 MB (-m 64) and tm keeps each finished transaction ~5 s, so ~2,000 calls in 5 s fill it (500 "I'm terribly sorry" = out of shm)`,
+  );
   console.log(`  plain = dialed ${GENERAL_NUMBER} (not a room: set 1, alg 4, no pin lookup)`);
   console.log(`  rooms = dialed ${FIRST_ROOM}..${FIRST_ROOM + LOAD_ROOMS - 1} in turn, pins flushed before each run: 1/3 of the calls make a pin (htable write + NATS publish), 2/3 follow one`);
   console.log('  calls/s = successful calls / sipp run time (its first to its last statistics line); CPU from /proc (utime+stime)');
@@ -259,11 +285,22 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
     kamCpu: number;
     uasCpu: number;
   }
+  const shmUsed = async () => Number(((await kp.rpc('core.shmmem')) as { real_used?: unknown }).real_used);
+  const shmBaseline = await shmUsed();
+  let shmWaits = 0;
+  /** Until tm's wait timer freed the previous run's transactions (bounded). */
+  const shmSettled = async () => {
+    const t = performance.now();
+    await waitFor('kamailio shared memory back near its baseline', async () => (await shmUsed()) < shmBaseline + 8 * 1024 * 1024, 20_000, 250);
+    shmWaits += performance.now() - t;
+  };
   const measure = async (services: string[], calls: number, rate: number): Promise<Measured> => {
+    await shmSettled();
     const k0 = cpuSecondsOfGroup(kp.pid);
     const u0 = load.reduce((s, u) => s + cpuSecondsOf(u.pid), 0);
     const run = await runLoadUac({ target: `127.0.0.1:${kp.sipPort}`, services, calls, rate, concurrency: LOAD_CONCURRENCY, holdMs: 0 });
     const kamCpu = cpuSecondsOfGroup(kp.pid) - k0;
+    if (run.failed > 0) process.stderr.write(`[bench] rooms: ${run.failed} of ${calls} calls failed; sipp's errors begin:\n${run.errors.slice(0, 1500)}\n`);
     const uasCpu = load.reduce((s, u) => s + cpuSecondsOf(u.pid), 0) - u0;
     return { run, kamCpu, uasCpu };
   };
@@ -322,6 +359,8 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   console.log(line('kamailio CPU per call plain / rooms', `${kamPerCall(plainRuns).toFixed(3)} / ${kamPerCall(roomRuns).toFixed(3)} ms`));
   console.log(line('CPU busy (kamailio + sipp) plain / rooms', `${busy(plainRuns).toFixed(2)} / ${busy(roomRuns).toFixed(2)} cores of 2`));
   console.log(line('failed calls in all load runs', failedLoad));
+  console.log(line('kamailio shm: total / baseline used', `${(((await kp.rpc('core.shmmem')) as { total: number }).total / 1048576).toFixed(0)} MB / ${(shmBaseline / 1048576).toFixed(1)} MB`));
+  console.log(line('waited for shm to free between runs', `${(shmWaits / 1000).toFixed(1)} s`));
 
   // ---- 3. pin propagation ---------------------------------------------------------------
   for (const u of load.splice(0)) await u.stop();

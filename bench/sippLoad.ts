@@ -94,6 +94,8 @@ export interface LoadRun {
   /** CPU seconds used by the UAC sipp itself over the run. */
   readonly uacCpuSeconds: number;
   readonly output: string;
+  /** The head of sipp's error log (-trace_err). */
+  readonly errors: string;
 }
 
 export interface LoadUacOptions {
@@ -165,6 +167,7 @@ export async function runLoadUac(opts: LoadUacOptions): Promise<LoadRun> {
     const inf = join(tmp.dir, 'calls.csv');
     writeFileSync(inf, `${lines.join('\n')}\n`);
     const stf = join(tmp.dir, 'stats.csv');
+    const errFile = join(tmp.dir, 'errors.log');
     const boundMs = Math.ceil((opts.calls / Math.min(opts.rate, 200)) * 1000 + 30_000);
     const port = await freePort();
     const ctrl = await freePort();
@@ -185,6 +188,7 @@ export async function runLoadUac(opts: LoadUacOptions): Promise<LoadRun> {
         '-timeout', `${Math.ceil(boundMs / 1000)}s`,
         '-nostdin',
         '-trace_stat', '-stf', stf, '-fd', '1',
+        '-trace_err', '-error_file', errFile,
       ],
       { cwd: tmp.dir },
     );
@@ -216,6 +220,7 @@ export async function runLoadUac(opts: LoadUacOptions): Promise<LoadRun> {
       exitCode,
       uacCpuSeconds: cpu,
       output: p.output(),
+      errors: existsSync(errFile) ? readFileSync(errFile, 'utf8').slice(0, 4000) : '',
     };
   } finally {
     tmp.remove();

@@ -226,3 +226,13 @@ export async function runLoadUac(opts: LoadUacOptions): Promise<LoadRun> {
     tmp.remove();
   }
 }
+
+/** Machine-wide CPU ticks from /proc/stat (first line): busy and total, in seconds. */
+export function machineCpuSeconds(ticksPerSecond = 100): { busy: number; total: number } {
+  const first = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const v = first.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest is counted in user already)
+  const total = v.slice(0, 8).reduce((s, x) => s + x, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  return { busy: (total - idle) / ticksPerSecond, total: total / ticksPerSecond };
+}

@@ -90,6 +90,12 @@ export interface LoadRun {
   readonly seconds: number;
   /** successful / seconds */
   readonly cps: number;
+  /**
+   * The rate at which INVITEs were answered over the middle 90% of the run (5th to 95th
+   * percentile of the answer instants): free of sipp's start and of a straggler's 500 ms
+   * retransmission at the end, which otherwise decides a 1-2 s run's figure.
+   */
+  readonly middleCps: number;
   readonly exitCode: number | null;
   /** CPU seconds used by the UAC sipp itself over the run. */
   readonly uacCpuSeconds: number;
@@ -143,6 +149,15 @@ export function cpuSecondsOfGroup(pgid: number | undefined, ticksPerSecond = 100
   return total;
 }
 
+
+function middleRate(sorted: readonly number[]): number {
+  if (sorted.length < 20) return NaN;
+  const lo = Math.floor(sorted.length * 0.05);
+  const hi = Math.ceil(sorted.length * 0.95) - 1;
+  const span = ((sorted[hi] ?? 0) - (sorted[lo] ?? 0)) / 1000;
+  return span > 0 ? (hi - lo) / span : NaN;
+}
+
 /** Parses the last line of sipp's -trace_stat file: ; separated, times as "date\ttime\tepoch". */
 function lastStats(file: string): { successful: number; failed: number; seconds: number } | undefined {
   if (!existsSync(file)) return undefined;
@@ -189,6 +204,8 @@ export async function runLoadUac(opts: LoadUacOptions): Promise<LoadRun> {
         '-nostdin',
         '-trace_stat', '-stf', stf, '-fd', '1',
         '-trace_err', '-error_file', errFile,
+        // one line per call at its 200 (rtd="true" in uac-call.xml): ms since sipp's start
+        '-trace_rtt', '-rtt_freq', '1',
       ],
       { cwd: tmp.dir },
     );
@@ -210,6 +227,15 @@ export async function runLoadUac(opts: LoadUacOptions): Promise<LoadRun> {
       throw new Error(`sipp load UAC did not finish within ${boundMs + 5000} ms: ${p.output().slice(-2000)}`);
     }
     const st = lastStats(stf);
+    const rttFile = readdirSync(tmp.dir).find((f) => f.endsWith('_rtt.csv'));
+    const answeredAt = rttFile
+      ? readFileSync(join(tmp.dir, rttFile), 'utf8')
+          .split('\n')
+          .slice(1)
+          .map((l) => Number(l.split(';')[0]))
+          .filter((v) => Number.isFinite(v) && v >= 0)
+          .sort((a, b) => a - b)
+      : [];
     if (!st) throw new Error(`sipp load UAC wrote no statistics (exit ${exitCode}): ${p.output().slice(-2000)}`);
     return {
       calls: opts.calls,
@@ -217,6 +243,7 @@ export async function runLoadUac(opts: LoadUacOptions): Promise<LoadRun> {
       failed: opts.calls - st.successful,
       seconds: st.seconds,
       cps: st.successful / st.seconds,
+      middleCps: middleRate(answeredAt),
       exitCode,
       uacCpuSeconds: cpu,
       output: p.output(),

@@ -286,6 +286,8 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   interface Measured {
     run: LoadRun;
     kamCpu: number;
+    /** Kamailio's CPU from the run's start until its transactions were freed, less its idle rate over the wait. */
+    kamCpuAll: number;
     uasCpu: number;
     /** Busy CPU seconds of the whole machine over the run (every process, this bench's and others'). */
     machineBusy: number;
@@ -299,6 +301,11 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
     await waitFor('kamailio shared memory back near its baseline', async () => (await shmUsed()) < shmBaseline + 8 * 1024 * 1024, 20_000, 250);
     shmWaits += performance.now() - t;
   };
+  // Kamailio's own CPU rate while no call runs (timer processes, NATS, RPC polls of this bench).
+  const idle0 = cpuSecondsOfGroup(kp.pid);
+  const idleT = performance.now();
+  await sleep(3000);
+  const idleRate = (cpuSecondsOfGroup(kp.pid) - idle0) / ((performance.now() - idleT) / 1000);
   const measure = async (services: string[], calls: number, rate: number): Promise<Measured> => {
     await shmSettled();
     const k0 = cpuSecondsOfGroup(kp.pid);
@@ -311,7 +318,12 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
     const m1 = machineCpuSeconds();
     // /proc/stat counts from sipp's spawn to its exit, a little longer than sipp's own run time.
     const machineBusy = ((m1.busy - m0.busy) / Math.max(0.01, m1.total - m0.total)) * 2;
-    return { run, kamCpu, uasCpu, machineBusy };
+    // tm frees the run's transactions ~5 s later (wait timer): that work belongs to the calls too.
+    const tRun = performance.now();
+    await shmSettled();
+    await sleep(1000);
+    const kamCpuAll = cpuSecondsOfGroup(kp.pid) - k0 - (idleRate * (performance.now() - tRun)) / 1000;
+    return { run, kamCpu, kamCpuAll, uasCpu, machineBusy };
   };
   const roomServices = (calls: number) => Array.from({ length: calls }, (_, i) => String(FIRST_ROOM + (i % LOAD_ROOMS)));
   const plainServices = [GENERAL_NUMBER];
@@ -344,7 +356,7 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
     return (
       `${m.run.middleCps.toFixed(0).padStart(5)} calls/s middle 90%, ${m.run.cps.toFixed(0).padStart(5)} whole run (${m.run.successful}/${m.run.calls} ok in ${wall.toFixed(2)} s)  ` +
       `CPU: kamailio ${((100 * m.kamCpu) / wall).toFixed(0)}%, sipp UAC ${((100 * m.run.uacCpuSeconds) / wall).toFixed(0)}%, UAS ${((100 * m.uasCpu) / wall).toFixed(0)}% of one core; ` +
-      `machine ${m.machineBusy.toFixed(2)} of 2 cores busy; kamailio ${((1000 * m.kamCpu) / Math.max(1, m.run.successful)).toFixed(3)} ms CPU/call`
+      `machine ${m.machineBusy.toFixed(2)} of 2 cores busy; kamailio ${((1000 * m.kamCpuAll) / Math.max(1, m.run.successful)).toFixed(3)} ms CPU/call`
     );
   };
   console.log('');
@@ -361,7 +373,7 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   const plainWhole = median(plainRuns.map((m) => m.run.cps));
   const roomWhole = median(roomRuns.map((m) => m.run.cps));
   const ratio = roomCps / plainCps;
-  const kamPerCall = (ms: Measured[]) => median(ms.map((m) => (1000 * m.kamCpu) / Math.max(1, m.run.successful)));
+  const kamPerCall = (ms: Measured[]) => median(ms.map((m) => (1000 * m.kamCpuAll) / Math.max(1, m.run.successful)));
   const failedLoad = [...plainRuns, ...roomRuns, pacedPlain, pacedRooms].reduce((s, m) => s + m.run.failed, 0);
   const busy = (ms: Measured[]) => median(ms.map((m) => (m.kamCpu + m.uasCpu + m.run.uacCpuSeconds) / m.run.seconds));
   console.log('');
@@ -369,7 +381,13 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   console.log(line('throughput rooms (median, middle 90%)', `${roomCps.toFixed(0)} calls/s`));
   console.log(line('ratio rooms / plain', `${ratio.toFixed(3)} (target >= ${TARGET_RATIO})`));
   console.log(line('whole-run figures plain / rooms (median)', `${plainWhole.toFixed(0)} / ${roomWhole.toFixed(0)} calls/s, ratio ${(roomWhole / plainWhole).toFixed(3)}`));
-  console.log(line('kamailio CPU per call plain / rooms', `${kamPerCall(plainRuns).toFixed(3)} / ${kamPerCall(roomRuns).toFixed(3)} ms`));
+  console.log(
+    line(
+      'kamailio CPU per call plain / rooms (median)',
+      `${kamPerCall(plainRuns).toFixed(3)} / ${kamPerCall(roomRuns).toFixed(3)} ms; plain/rooms ${(kamPerCall(plainRuns) / kamPerCall(roomRuns)).toFixed(3)} (what the ratio would be were Kamailio's CPU the only limit)`,
+    ),
+  );
+  console.log(line('kamailio idle CPU (subtracted over the waits)', `${(100 * idleRate).toFixed(1)}% of one core`));
   console.log(line('CPU busy (kamailio + sipp) plain / rooms', `${busy(plainRuns).toFixed(2)} / ${busy(roomRuns).toFixed(2)} cores of 2`));
   const machine = median([...plainRuns, ...roomRuns].map((m) => m.machineBusy));
   console.log(line('machine CPU busy during the runs (median)', `${machine.toFixed(2)} cores of 2 (includes processes outside this bench)`));
@@ -428,6 +446,7 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   const sentToNats: number[] = [];
   const atToNats: number[] = [];
   const pollRtt: number[] = [];
+  const sentAt = new Map<string, number>();
   let missing = 0;
   for (let i = 0; i < PROPAGATION_ROOMS; i++) {
     const room = String(FIRST_ROOM + i);
@@ -456,13 +475,17 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
     const pinAt = Number(/;at=(\d+)/.exec(seen.value)?.[1] ?? NaN);
     sentToK2.push(seen.at - t0);
     atToK2.push(seen.at - pinAt);
+    sentAt.set(room, t0);
+  }
+  await sleep(200);
+  sub.unsubscribe();
+  for (const [room, t0] of sentAt) {
     const h = heard.get(room);
     if (h) {
       sentToNats.push(h.at - t0);
       atToNats.push(h.at - h.pinAt);
     }
   }
-  sub.unsubscribe();
   const pSent = distribution(sentToK2);
   const pAt = distribution(atToK2);
   console.log('');

@@ -44,6 +44,8 @@ const PACED_RATE = 400;
 const PACED_CALLS = 1000;
 const LOAD_ROOMS = 1000; // every number the default SBC_ROOM_PATTERN (^3[0-9]{3}$) accepts
 const GENERAL_NUMBER = '5000';
+/** Share of a rooms run's calls that find no pin (a new room): its first LOAD_ROOMS calls. */
+const NEW_SHARE = Math.min(LOAD_ROOMS, LOAD_CALLS) / LOAD_CALLS;
 const PROPAGATION_ROOMS = Number(process.env.BENCH_ROOMS_PROPAGATION ?? 200);
 const TARGET_RATIO = 0.9;
 const PREFIX = 'sbcbench';
@@ -277,7 +279,10 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
     `  each run starts once Kamailio's shared memory is back near its baseline: the harness gives it 64 MB (-m 64) and tm keeps each finished transaction ~5 s, so ~2,000 calls in 5 s fill it (500 "I'm terribly sorry" = out of shm)`,
   );
   console.log(`  plain = dialed ${GENERAL_NUMBER} (not a room: set 1, alg 4, no pin lookup)`);
-  console.log(`  rooms = dialed ${FIRST_ROOM}..${FIRST_ROOM + LOAD_ROOMS - 1} in turn, pins flushed before each run: 1/3 of the calls make a pin (htable write + NATS publish), 2/3 follow one`);
+  console.log('  hits  = the rooms run again right after it, pins kept: every call follows a pin (lookup only; not in the ratio)');
+  console.log(
+    `  rooms = dialed ${FIRST_ROOM}..${FIRST_ROOM + LOAD_ROOMS - 1} in turn, pins flushed before each run: ${(100 * NEW_SHARE).toFixed(0)}% of the calls make a pin (htable write + log line + NATS publish), the rest follow one`,
+  );
   console.log(
     '  calls/s middle 90% = INVITEs answered between the 5th and the 95th percentile of the answer instants (sipp -trace_rtt) / that span: the figure compared;',
   );
@@ -331,10 +336,14 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   await measure(plainServices, 300, LOAD_RATE);
   const plainRuns: Measured[] = [];
   const roomRuns: Measured[] = [];
+  const hitRuns: Measured[] = [];
   for (let r = 0; r < LOAD_ROUNDS; r++) {
-    const order: ('plain' | 'rooms')[] = r % 2 === 0 ? ['plain', 'rooms'] : ['rooms', 'plain'];
+    // "hits" always follows "rooms": every one of its rooms is pinned by then.
+    const order: ('plain' | 'rooms' | 'hits')[] = r % 2 === 0 ? ['plain', 'rooms', 'hits'] : ['rooms', 'hits', 'plain'];
     for (const mode of order) {
-      if (mode === 'rooms') {
+      if (mode === 'hits') {
+        hitRuns.push(await measure(roomServices(LOAD_CALLS), LOAD_CALLS, LOAD_RATE));
+      } else if (mode === 'rooms') {
         await flushPins(kp);
         roomRuns.push(await measure(roomServices(LOAD_CALLS), LOAD_CALLS, LOAD_RATE));
       } else {
@@ -365,6 +374,8 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
     const q = roomRuns[i];
     if (p) console.log(`  round ${i + 1} plain  ${describe(p)}`);
     if (q) console.log(`  round ${i + 1} rooms  ${describe(q)}`);
+    const h = hitRuns[i];
+    if (h) console.log(`  round ${i + 1} hits   ${describe(h)}`);
   }
   console.log(`  paced ${PACED_RATE}/s plain  ${describe(pacedPlain)}`);
   console.log(`  paced ${PACED_RATE}/s rooms  ${describe(pacedRooms)}`);
@@ -374,7 +385,7 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   const roomWhole = median(roomRuns.map((m) => m.run.cps));
   const ratio = roomCps / plainCps;
   const kamPerCall = (ms: Measured[]) => median(ms.map((m) => (1000 * m.kamCpuAll) / Math.max(1, m.run.successful)));
-  const failedLoad = [...plainRuns, ...roomRuns, pacedPlain, pacedRooms].reduce((s, m) => s + m.run.failed, 0);
+  const failedLoad = [...plainRuns, ...roomRuns, ...hitRuns, pacedPlain, pacedRooms].reduce((s, m) => s + m.run.failed, 0);
   const busy = (ms: Measured[]) => median(ms.map((m) => (m.kamCpu + m.uasCpu + m.run.uacCpuSeconds) / m.run.seconds));
   console.log('');
   console.log(line('throughput plain (median, middle 90%)', `${plainCps.toFixed(0)} calls/s`));
@@ -385,6 +396,13 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
     line(
       'kamailio CPU per call plain / rooms (median)',
       `${kamPerCall(plainRuns).toFixed(3)} / ${kamPerCall(roomRuns).toFixed(3)} ms; plain/rooms ${(kamPerCall(plainRuns) / kamPerCall(roomRuns)).toFixed(3)} (what the ratio would be were Kamailio's CPU the only limit)`,
+    ),
+  );
+  const hitsCpu = kamPerCall(hitRuns);
+  console.log(
+    line(
+      'rooms all pinned (hits): calls/s, CPU/call',
+      `${median(hitRuns.map((m) => m.run.middleCps)).toFixed(0)} calls/s, ${hitsCpu.toFixed(3)} ms; so a new room's call ~${((kamPerCall(roomRuns) - (1 - NEW_SHARE) * hitsCpu) / NEW_SHARE).toFixed(3)} ms (derived: rooms = ${(100 * NEW_SHARE).toFixed(0)}% new + the rest hits)`,
     ),
   );
   console.log(line('kamailio idle CPU (subtracted over the waits)', `${(100 * idleRate).toFixed(1)}% of one core`));

@@ -165,8 +165,12 @@ describe('rooms: every caller of a room reaches one node while nodes join and di
       expect(view.pin?.nodeId, room).toBe(nodes[host]!.fs.coreUuid);
     }
     // The other Kamailio holds every pin too (heard on NATS, kept by the control plane).
-    const dump = (await k2.rpc('htable.dump', ['pins'])) as { slot: { name: string }[] }[];
-    const keys = dump.flatMap((b) => b.slot.map((s) => s.name));
+    const k2Keys = async () => ((await k2.rpc('htable.dump', ['pins'])) as { slot: { name: string }[] }[]).flatMap((b) => b.slot.map((x) => x.name));
+    await waitFor('k2 holds every pin', async () => {
+      const keys = await k2Keys();
+      return oldRooms.every((r) => keys.includes(r));
+    }, 10_000).catch(() => undefined);
+    const keys = await k2Keys();
     for (const room of oldRooms) expect(keys).toContain(room);
   });
 

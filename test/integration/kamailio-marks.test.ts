@@ -94,8 +94,13 @@ describe('Kamailio marks a node that failed a call: held, reported, then cleared
     await waitFor('the control plane reports the mark', async () => (await marked()).some(([node, v]) => node === silent.fs.coreUuid && v === 1), 5000);
     const markedAt = performance.now();
     const reloadsAtMark = await reloads();
-    const status = cp.reconciler.dispatcherStatus().kamailios[0];
-    expect(status && 'marks' in status ? status.marks?.map((m) => [m.setId, m.uri, m.nodeId]) : undefined).toEqual([[1, silent.fs.sipUri, silent.fs.coreUuid]]);
+    // The metric is set in the Kamailio step; the status takes the observation at the end of that pass.
+    const statusMarks = () => {
+      const status = cp.reconciler.dispatcherStatus().kamailios[0];
+      return status && 'marks' in status ? status.marks?.map((m) => [m.setId, m.uri, m.nodeId]) : undefined;
+    };
+    await waitFor('GET /v1/dispatcher shows the mark', () => JSON.stringify(statusMarks()) === JSON.stringify([[1, silent.fs.sipUri, silent.fs.coreUuid]]), 3000).catch(() => undefined);
+    expect(statusMarks()).toEqual([[1, silent.fs.sipUri, silent.fs.coreUuid]]);
 
     // Several resyncs (every 1 s) within the hold: the mark stays, every call goes to the good node.
     const goodBefore = callsTo(good.fs);

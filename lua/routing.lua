@@ -264,10 +264,11 @@ local function publish_pin(room, shard, key, uri, at)
 	end
 end
 
+-- The caller logs it (the route line says pin=made; a failover says it moved it): one log
+-- line per call, as for any other call.
 local function make_pin(room, shard, key, uri)
 	local at = now_ms()
 	KSR.htable.sht_sets("pins", key, uri .. ";at=" .. string.format("%d", at) .. ";by=" .. CFG.kamailio_id)
-	KSR.info(string.format("sbc-pin key=%s dst=%s made by=%s\n", key, uri, CFG.kamailio_id))
 	publish_pin(room, shard, key, uri, at)
 end
 
@@ -418,12 +419,14 @@ local function route_initial_invite()
 		KSR.x.exit()
 	end
 
+	local pinned = ""
 	if pinkey ~= nil then
 		make_pin(room, shard, pinkey, pv("$du"))
+		pinned = " pin=made"
 	end
 
-	KSR.info(string.format("sbc-route call_id=%s kind=%s ruser=%s set=%d alg=%d key=%s dst=%s\n",
-		callid, kind, ruser, set, alg, key, pv("$du")))
+	KSR.info(string.format("sbc-route call_id=%s kind=%s ruser=%s set=%d alg=%d key=%s dst=%s%s\n",
+		callid, kind, ruser, set, alg, key, pv("$du"), pinned))
 
 	KSR.tm.t_on_failure("ksr_failure_route")
 	relay()
@@ -553,12 +556,14 @@ function ksr_failure_route()
 		end
 		if nextok and reason == "timeout" then
 			make_pin(tostring(KSR.pv.get("$avp(sbc_room)")), KSR.pv.get("$avp(sbc_shard)"), tostring(pinkey), pv("$du"))
+			KSR.info(string.format("sbc-pin key=%s moved from=%s to=%s (no answer)\n", tostring(pinkey), failed, pv("$du")))
 		end
 	else
 		nextok = KSR.dispatcher.ds_next_dst() > 0
 		-- The pin this call made points at the node that failed: move it with the caller.
 		if nextok and pinkey ~= nil and parse_pin(KSR.htable.sht_get("pins", tostring(pinkey))) == failed then
 			make_pin(tostring(KSR.pv.get("$avp(sbc_room)")), KSR.pv.get("$avp(sbc_shard)"), tostring(pinkey), pv("$du"))
+			KSR.info(string.format("sbc-pin key=%s moved from=%s to=%s (%s)\n", tostring(pinkey), failed, pv("$du"), reason))
 		end
 	end
 
@@ -587,7 +592,13 @@ local PIN_FIELD = {
 	at = '"at":(%d+)',
 }
 
+local OWN_PIN = '"by":"' .. CFG.kamailio_id .. '"'
+
 local function take_pin(body)
+	-- Our own pin, echoed back by NATS: nothing to do (checked before any parsing).
+	if string.find(body, OWN_PIN, 1, true) ~= nil then
+		return
+	end
 	local f = {}
 	for name, pattern in pairs(PIN_FIELD) do
 		f[name] = string.match(body, pattern)
@@ -598,9 +609,6 @@ local function take_pin(body)
 	end
 	if #f.key > ROOM_KEY_MAX + 12 or not string.match(f.uri, URI_SHAPE) then
 		KSR.warn(string.format("sbc-pin refused: bad key or uri in %s\n", string.sub(body, 1, 300)))
-		return
-	end
-	if f.by == CFG.kamailio_id then
 		return
 	end
 	local at = tonumber(f.at)

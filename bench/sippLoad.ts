@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../test/support/ports.js';
 import { startProcess, trackLeftover, waitFor, type RunningProcess } from '../test/support/process.js';
-import { SCENARIOS, SIPP_BIN } from '../test/support/sipp.js';
+import { SCENARIOS, SIPP_BIN, udpPortBound } from '../test/support/sipp.js';
 
 /**
  * sipp for load, without the per-message trace (-trace_msg) that test/support/sipp.ts
@@ -13,18 +13,6 @@ import { SCENARIOS, SIPP_BIN } from '../test/support/sipp.js';
  * the same files (test/fixtures/kamailio/uas-answer.xml, uac-call.xml); the UAC's outcome
  * comes from sipp's own statistics file (-trace_stat), not from a message log.
  */
-
-function udpPortBound(port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
-  for (const f of ['/proc/net/udp', '/proc/net/udp6']) {
-    try {
-      if (readFileSync(f, 'utf8').includes(hex)) return true;
-    } catch {
-      /* not on this system */
-    }
-  }
-  return false;
-}
 
 const running = (p: RunningProcess) => p.child.exitCode === null && p.child.signalCode === null;
 

@@ -3,7 +3,7 @@ import type { HeaderList } from './esl-frames.js';
 import { localStamp, nowUs, rfc2822, type EventBus } from './events.js';
 import { header, headers, parseCSeq, parseNameAddr, parseUri, parseVia, uriUserHostPort, type SipMessage } from './sip-message.js';
 import { randomMediaPort, sdpAnswer, type InviteTx, type SipUas } from './sip-uas.js';
-import { applyVarOps, callTemplates, fill, renderStep, type PhaseName, type TemplateStep } from './templates.js';
+import { applyVarOps, callTemplates, fill, fillAll, renderStep, type PhaseName, type TemplateStep } from './templates.js';
 import type { Conferences, Member, MemberChannel } from './conference.js';
 
 /** What a test can see about every INVITE the stand-in received (retransmissions excluded). */
@@ -147,12 +147,7 @@ export class Call implements MemberChannel {
 
   /** The channel variables as verbose-events show them on conference member events. */
   variables(): HeaderList {
-    const out: HeaderList = [];
-    for (const [k, v] of this.vars) {
-      const filled = fill(v, (key) => this.value(key));
-      if (filled !== undefined) out.push([k, filled]);
-    }
-    return out;
+    return fillAll(this.vars, (key) => this.value(key));
   }
 
   /** A channel variable as `uuid_getvar` shows it (undefined: not set). */

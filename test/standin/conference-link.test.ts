@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createSocket } from 'node:dgram';
 import { captureEvents } from './captures.js';
 import { getHeader, type EslEvent } from './esl-frames.js';
+import { action, h, isConf, names, nonVarNames } from './conferenceEvents.js';
 import { api, useStandins } from './fixture.js';
 import { header, parseSip, type SipMessage } from './sip-message.js';
 import type { Standin } from './standin.js';
@@ -15,11 +16,6 @@ import { SipTestUac, type EslTestClient } from './test-clients.js';
 
 const { standin, client, closeLater } = useStandins();
 
-const h = (e: EslEvent | undefined, n: string) => (e ? getHeader(e.headers, n) : undefined);
-const names = (e: EslEvent) => e.headers.map(([k]) => k);
-const nonVarNames = (e: EslEvent) => names(e).filter((k) => !k.startsWith('variable_'));
-const isConf = (e: EslEvent) => h(e, 'Event-Subclass') === 'conference::maintenance';
-const action = (a: string) => (e: EslEvent) => isConf(e) && h(e, 'Action') === a;
 
 const nodeA = captureEvents('cascade-a-plain');
 const nodeB = captureEvents('cascade-b-plain');

@@ -9,7 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import { captureEvents, captureFrames, captureSent } from './captures.js';
 import { cjson } from './conference.js';
-import { contentType, getHeader, type EslEvent } from './esl-frames.js';
+import { contentType, type EslEvent } from './esl-frames.js';
+import { action, h, isConf, names, nonVarNames } from './conferenceEvents.js';
 import { api, useStandins } from './fixture.js';
 import { header } from './sip-message.js';
 import type { Standin } from './standin.js';
@@ -17,11 +18,6 @@ import { SipTestUac, type EslTestClient } from './test-clients.js';
 
 const { standin, client, closeLater } = useStandins();
 
-const h = (e: EslEvent | undefined, n: string) => (e ? getHeader(e.headers, n) : undefined);
-const names = (e: EslEvent) => e.headers.map(([k]) => k);
-const nonVarNames = (e: EslEvent) => names(e).filter((k) => !k.startsWith('variable_'));
-const isConf = (e: EslEvent) => h(e, 'Event-Subclass') === 'conference::maintenance';
-const action = (a: string) => (e: EslEvent) => isConf(e) && h(e, 'Action') === a;
 
 const mainRun = captureEvents('plain-events-calls');
 const nodeA = captureEvents('cascade-a-plain');

@@ -5,7 +5,7 @@ import { localStamp, nowUs, type EventBus } from './events.js';
 import { header, headers, sofiaTag } from './sip-message.js';
 import { randomMediaPort, sdpAnswer, type SipUas } from './sip-uas.js';
 import { hangupReason } from './call.js';
-import { applyVarOps, callTemplates, fill, renderStep, type PhaseName, type TemplateStep } from './templates.js';
+import { applyVarOps, callTemplates, fillAll, renderStep, type PhaseName, type TemplateStep } from './templates.js';
 import { randomBytes } from 'node:crypto';
 
 /** `{var=val,…}sofia/<profile>/<user>@<host>[:<port>]`, one space-free token as the conference api takes it. */
@@ -391,12 +391,7 @@ export class OutboundLeg implements MemberChannel {
 
   /** The channel variables as verbose-events show them on member events. */
   variables(): HeaderList {
-    const out: HeaderList = [];
-    for (const [k, v] of this.vars) {
-      const filled = fill(v, (key) => this.value(key));
-      if (filled !== undefined) out.push([k, filled]);
-    }
-    return out;
+    return fillAll(this.vars, (key) => this.value(key));
   }
 
   /** uuid_getvar. */

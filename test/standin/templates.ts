@@ -102,6 +102,16 @@ export function fill(value: string, resolve: Resolve): string | undefined {
   return value.replace(ANY, (_m, key: string) => resolve(key) ?? '');
 }
 
+/** A variable list filled in (headers whose placeholder has no value left out): what verbose-events show on member events. */
+export function fillAll(vars: HeaderList, resolve: Resolve): HeaderList {
+  const out: HeaderList = [];
+  for (const [k, v] of vars) {
+    const filled = fill(v, resolve);
+    if (filled !== undefined) out.push([k, filled]);
+  }
+  return out;
+}
+
 /** Applies one step's variable operations to a running variable list (template values, unfilled). */
 export function applyVarOps(vars: HeaderList, ops: VarOps): HeaderList {
   let out = vars;

@@ -111,7 +111,8 @@ function topViaBranch(msg: SipMessage): string {
 // ---------------------------------------------------------------------------------------
 // Process helpers
 
-function udpPortBound(port: number): boolean {
+/** Whether something listens on this UDP port (from /proc; false where /proc has no answer). */
+export function udpPortBound(port: number): boolean {
   const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
   for (const f of ['/proc/net/udp', '/proc/net/udp6']) {
     try {

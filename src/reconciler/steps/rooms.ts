@@ -79,10 +79,11 @@ export function roomsStep(deps: RoomsStepDeps): ReconcileStep<DispatcherPass> {
         let splits = 0;
         const linked: RoomLinkWork[] = [];
         const uriOf = new Map(nodes.map((n) => [n.uri, n.nodeId]));
+        const liveIds = new Set(nodes.map((n) => n.nodeId));
         for (const [i, d] of decisions.entries()) {
           const r = records[i] as RoomRecord;
           const hosts = r.halves
-            .filter((h) => uriOf.size > 0 && nodes.some((n) => n.nodeId === h.nodeId) && participants(h) > 0)
+            .filter((h) => liveIds.has(h.nodeId) && participants(h) > 0)
             .map((h) => ({ nodeId: h.nodeId, participants: participants(h), links: h.links }));
           if (hosts.length > 1 || (r.links?.length ?? 0) > 0) {
             linked.push({ room: r.room, hosts, root: d.pin ? uriOf.get(d.pin.uri) : undefined, links: r.links ?? [] });

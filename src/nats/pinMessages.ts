@@ -6,11 +6,12 @@ import type { RoomRegistry } from '../ports/roomRegistry.js';
 import { QUEUE_GROUP } from './queueGroup.js';
 
 /**
- * Pins Kamailio made (`{prefix}.kamailio.pins`, events/pins.ts), recorded in the room table
- * by one replica of the queue group. A pin is a fact: the leader decides from it in its
+ * Pins Kamailio made (`{prefix}.kamailio.pins`, events/pins.ts: a batch per message), each
+ * recorded in the room table by one replica of the queue group. A pin is a fact: the leader decides from it in its
  * next pass (confirmed by a conference, or dropped after the grace), so this only asks for
  * a pass that need not hurry. Anything malformed is refused, counted
- * (`sbc_pin_messages_total{outcome="rejected-<reason>"}`) and logged.
+ * (`sbc_pin_messages_total{outcome="rejected-<reason>"}`, once per message; taken and kept
+ * once per pin) and logged.
  */
 export function consumePinMessages(
   bus: MessageBus,
@@ -24,14 +25,18 @@ export function consumePinMessages(
       deps.logger.warn({ subject: m.subject, reason: d.reason, detail: d.detail }, 'pin message refused');
       return;
     }
-    try {
-      const taken = await deps.rooms.recordPin(d.pin.key, d.pin);
-      deps.metrics.pinMessages.inc({ outcome: taken ? 'taken' : 'kept' });
-      deps.logger.debug({ room: d.room, key: d.pin.key, uri: d.pin.uri, by: d.pin.by, taken }, 'pin heard');
-      if (taken) deps.onPin();
-    } catch (err) {
-      deps.metrics.pinMessages.inc({ outcome: 'rejected-registry-error' });
-      deps.logger.error({ err, key: d.pin.key }, 'could not record a pin');
+    let anyTaken = false;
+    for (const heard of d.pins) {
+      try {
+        const taken = await deps.rooms.recordPin(heard.pin.key, heard.pin);
+        deps.metrics.pinMessages.inc({ outcome: taken ? 'taken' : 'kept' });
+        deps.logger.debug({ room: heard.room, key: heard.pin.key, uri: heard.pin.uri, by: heard.pin.by, taken }, 'pin heard');
+        anyTaken ||= taken;
+      } catch (err) {
+        deps.metrics.pinMessages.inc({ outcome: 'rejected-registry-error' });
+        deps.logger.error({ err, key: heard.pin.key }, 'could not record a pin');
+      }
     }
+    if (anyTaken) deps.onPin();
   });
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -189,6 +190,43 @@ describe('room pins (real Kamailio x2 with the nats module, NATS, Postgres, sipp
     await k1.waitForLog(/sbc-pin refused: no valid \w+ in not json at all/, 5000);
     await k1.waitForLog(/sbc-pin key=3400 kept dst=\S+ over dst=\S+ by=k2 \(earlier\)/, 5000);
     expect((await pin(k1, '3400'))?.startsWith(b.uri)).toBe(true);
+    // A batch, as routing.lua publishes them: each item taken on its own merits.
+    nc.publish(
+      SUBJECT,
+      JSON.stringify({ v: 2, by: 'k2', pins: [{ room: '3401', key: '3401', uri: b.uri, at: late }, { room: '3400', key: '3400', uri: a.uri, at: late + 2000 }, { room: '3402', key: '3402-1', shard: 1, uri: a.uri, at: late }] }),
+    );
+    await waitFor('k1 takes the batch', async () => (await pin(k1, '3402-1')) !== undefined, 5000, 20);
+    expect(await pin(k1, '3401')).toBe(`${b.uri};at=${late};by=k2`);
+    expect(await pin(k1, '3402-1')).toBe(`${a.uri};at=${late};by=k2`);
+    expect((await pin(k1, '3400'))?.startsWith(b.uri)).toBe(true);
+    // A batch item that is not a pin is refused; the other items are still read.
+    nc.publish(SUBJECT, JSON.stringify({ v: 2, by: 'k2', pins: [{ room: '3403', key: '3403', uri: 'sip:1.2.3.4:5060"x', at: 1 }, { room: '3404', key: '3404', uri: b.uri, at: late }] }));
+    await waitFor('k1 takes the good item', async () => (await pin(k1, '3404')) !== undefined, 5000, 20);
+    expect(await pin(k1, '3403')).toBeUndefined();
+  });
+
+  it('publishes the pins it makes in batches on NATS, each pin once', async () => {
+    await load(rows([a, b], [a, b]));
+    const heard: { by?: string; v?: number; pins?: { key: string; uri: string }[] }[] = [];
+    const sub = nc.subscribe(SUBJECT, { callback: (_e, m) => {
+        heard.push(JSON.parse(m.string()) as (typeof heard)[number]);
+      }, });
+    await nc.flush();
+    const rooms = Array.from({ length: 80 }, (_, i) => String(3600 + i));
+    await Promise.all(rooms.map((room, i) => raw.invite({ proxyPort: k1.sipPort, ruri: `sip:${room}@127.0.0.1:${k1.sipPort}`, fromUser: `batch${i}`, timeoutMs: 5000 })));
+    const heardKeys = () => heard.filter((h) => h.by === 'k1').flatMap((h) => (h.pins ?? []).map((p) => p.key));
+    await waitFor('every pin on NATS', () => heardKeys().length >= rooms.length, 5000, 20).catch((err: Error) => {
+      throw new Error(`${err.message}: heard ${heardKeys().length}: ${heardKeys().sort().join(',')}; pinq ${JSON.stringify(k1.output().slice(-3000))}`);
+    });
+    await sleep(100);
+    sub.unsubscribe();
+    const mine = heard.filter((h) => h.by === 'k1');
+    expect(mine.every((h) => h.v === 2 && (h.pins?.length ?? 0) >= 1 && (h.pins?.length ?? 0) <= 32)).toBe(true);
+    const keys = mine.flatMap((h) => (h.pins ?? []).map((p) => p.key)).sort();
+    expect(keys).toEqual([...rooms].sort());
+    for (const p of mine.flatMap((h) => h.pins ?? [])) expect((await pin(k1, p.key))?.startsWith(p.uri)).toBe(true);
+    // Nothing left in the queue once published.
+    expect(await k1.rpc('htable.dump', ['pinq'])).toEqual([]);
   });
 
   it('a room header and domain scope keep two tenants\' room 3000 apart and stamp X-SBC-Room', async () => {

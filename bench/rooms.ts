@@ -38,7 +38,7 @@ const LOAD_CALLS = Number(process.env.BENCH_ROOMS_LOAD_CALLS ?? 1500);
 /** Asked of sipp in the throughput runs: far above what 2 cores route, so sipp's rate is not the limit. */
 const LOAD_RATE = 5000;
 const LOAD_CONCURRENCY = 50;
-const LOAD_ROUNDS = 5;
+const LOAD_ROUNDS = Number(process.env.BENCH_ROOMS_ROUNDS ?? 7);
 /** The rate-limited pair: both reach it, which is why the throughput figure uses the unbounded runs. */
 const PACED_RATE = 400;
 const PACED_CALLS = 1000;
@@ -66,7 +66,7 @@ interface Row {
 const wallNow = () => performance.timeOrigin + performance.now();
 const pct = (n: number, of: number) => `${((100 * n) / Math.max(1, of)).toFixed(1)}%`;
 
-await runBench('rooms', 5 * 60_000, async (cleanup) => {
+await runBench('rooms', 8 * 60_000, async (cleanup) => {
   process.env.TEST_NO_DOCKER ??= '1';
   const pinsSubject = subjects(PREFIX).kamailioPins;
 
@@ -273,14 +273,14 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   );
   console.log('');
   console.log(
-    `part 2 method: through the "pins" Kamailio (k1: NATS on, 2 UDP workers), 2 answering sipp UAS without message trace; ${LOAD_ROUNDS} rounds of ` +
-      `${LOAD_CALLS} calls each, alternating order, sipp -r ${LOAD_RATE} -l ${LOAD_CONCURRENCY} -d 0 (rate far above capacity: concurrency-bound, so the machine is the limit)`,
+    `part 2 method: through the "pins" Kamailio (k1: NATS on, 2 UDP workers), 2 answering sipp UAS without message trace; runs of ` +
+      `${LOAD_CALLS} calls: plain, then ${LOAD_ROUNDS} rounds of rooms, hits, plain (each rooms run is compared with the plain runs just before and after it), sipp -r ${LOAD_RATE} -l ${LOAD_CONCURRENCY} -d 0 (rate far above capacity: concurrency-bound, so the machine is the limit)`,
   );
   console.log(
     `  each run starts once Kamailio's shared memory is back near its baseline: the harness gives it 64 MB (-m 64) and tm keeps each finished transaction ~5 s, so ~2,000 calls in 5 s fill it (500 "I'm terribly sorry" = out of shm)`,
   );
   console.log(`  plain = dialed ${GENERAL_NUMBER} (not a room: set 1, alg 4, no pin lookup)`);
-  console.log('  hits  = the rooms run again right after it, pins kept: every call follows a pin (lookup only; not in the ratio)');
+  console.log('  hits  = the rooms run again right after it, pins kept: every call follows a pin (lookup only; printed beside the ratio)');
   console.log(
     `  rooms = dialed ${FIRST_ROOM}..${FIRST_ROOM + LOAD_ROOMS - 1} in turn, pins flushed before each run: ${(100 * NEW_SHARE).toFixed(0)}% of the calls make a pin (htable write + log line + NATS publish), the rest follow one`,
   );
@@ -336,22 +336,20 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   const plainServices = [GENERAL_NUMBER];
   // Warm-up (not measured): the first calls after start fill caches and sockets.
   await measure(plainServices, 300, LOAD_RATE);
+  // plain, rooms, hits, plain, rooms, hits, ..., plain: every rooms (and hits) run is compared
+  // with the plain runs just before and just after it. The machine's speed drifts (on this
+  // shared VM the same workload's Kamailio CPU per call moves up to 2x between minutes), so a
+  // ratio of medians over far-apart runs mostly measures the drift; paired ratios do not.
   const plainRuns: Measured[] = [];
   const roomRuns: Measured[] = [];
   const hitRuns: Measured[] = [];
+  plainRuns.push(await measure(plainServices, LOAD_CALLS, LOAD_RATE));
   for (let r = 0; r < LOAD_ROUNDS; r++) {
-    // "hits" always follows "rooms": every one of its rooms is pinned by then.
-    const order: ('plain' | 'rooms' | 'hits')[] = r % 2 === 0 ? ['plain', 'rooms', 'hits'] : ['rooms', 'hits', 'plain'];
-    for (const mode of order) {
-      if (mode === 'hits') {
-        hitRuns.push(await measure(roomServices(LOAD_CALLS), LOAD_CALLS, LOAD_RATE));
-      } else if (mode === 'rooms') {
-        await flushPins(kp);
-        roomRuns.push(await measure(roomServices(LOAD_CALLS), LOAD_CALLS, LOAD_RATE));
-      } else {
-        plainRuns.push(await measure(plainServices, LOAD_CALLS, LOAD_RATE));
-      }
-    }
+    await flushPins(kp);
+    roomRuns.push(await measure(roomServices(LOAD_CALLS), LOAD_CALLS, LOAD_RATE));
+    // every room of the rooms run is pinned by now: each call follows a pin
+    hitRuns.push(await measure(roomServices(LOAD_CALLS), LOAD_CALLS, LOAD_RATE));
+    plainRuns.push(await measure(plainServices, LOAD_CALLS, LOAD_RATE));
   }
   await flushPins(kp);
   const pacedRooms = await measure(roomServices(PACED_CALLS), PACED_CALLS, PACED_RATE);
@@ -371,13 +369,22 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
     );
   };
   console.log('');
+  console.log(`  before    plain  ${describe(plainRuns[0] as Measured)}`);
+  const pairedRooms: number[] = [];
+  const pairedHits: number[] = [];
   for (let i = 0; i < LOAD_ROUNDS; i++) {
-    const p = plainRuns[i];
     const q = roomRuns[i];
-    if (p) console.log(`  round ${i + 1} plain  ${describe(p)}`);
-    if (q) console.log(`  round ${i + 1} rooms  ${describe(q)}`);
     const h = hitRuns[i];
-    if (h) console.log(`  round ${i + 1} hits   ${describe(h)}`);
+    const before = plainRuns[i];
+    const after = plainRuns[i + 1];
+    if (!q || !h || !before || !after) continue;
+    const around = (before.run.middleCps + after.run.middleCps) / 2;
+    pairedRooms.push(q.run.middleCps / around);
+    pairedHits.push(h.run.middleCps / around);
+    console.log(`  round ${i + 1} rooms  ${describe(q)}`);
+    console.log(`  round ${i + 1} hits   ${describe(h)}`);
+    console.log(`  round ${i + 1} plain  ${describe(after)}`);
+    console.log(`  round ${i + 1}: rooms / plain around it ${(q.run.middleCps / around).toFixed(3)}, hits / plain around it ${(h.run.middleCps / around).toFixed(3)}`);
   }
   console.log(`  paced ${PACED_RATE}/s plain  ${describe(pacedPlain)}`);
   console.log(`  paced ${PACED_RATE}/s rooms  ${describe(pacedRooms)}`);
@@ -385,14 +392,24 @@ await runBench('rooms', 5 * 60_000, async (cleanup) => {
   const roomCps = median(roomRuns.map((m) => m.run.middleCps));
   const plainWhole = median(plainRuns.map((m) => m.run.cps));
   const roomWhole = median(roomRuns.map((m) => m.run.cps));
-  const ratio = roomCps / plainCps;
+  /** The figure compared: the median over rounds of rooms / the mean of the two plain runs around it. */
+  const ratio = median(pairedRooms);
   const kamPerCall = (ms: Measured[]) => median(ms.map((m) => (1000 * m.kamCpuAll) / Math.max(1, m.run.successful)));
   const failedLoad = [...plainRuns, ...roomRuns, ...hitRuns, pacedPlain, pacedRooms].reduce((s, m) => s + m.run.failed, 0);
   const busy = (ms: Measured[]) => median(ms.map((m) => (m.kamCpu + m.uasCpu + m.run.uacCpuSeconds) / m.run.seconds));
   console.log('');
   console.log(line('throughput plain (median, middle 90%)', `${plainCps.toFixed(0)} calls/s`));
   console.log(line('throughput rooms (median, middle 90%)', `${roomCps.toFixed(0)} calls/s`));
-  console.log(line('ratio rooms / plain', `${ratio.toFixed(3)} (target >= ${TARGET_RATIO})`));
+  console.log(
+    line(
+      'ratio rooms / plain around it (median of rounds)',
+      `${ratio.toFixed(3)} (target >= ${TARGET_RATIO}); rounds ${Math.min(...pairedRooms).toFixed(3)}..${Math.max(...pairedRooms).toFixed(3)}`,
+    ),
+  );
+  console.log(
+    line('ratio hits / plain around it (median of rounds)', `${median(pairedHits).toFixed(3)}; rounds ${Math.min(...pairedHits).toFixed(3)}..${Math.max(...pairedHits).toFixed(3)}`),
+  );
+  console.log(line('ratio of the medians rooms / plain (unpaired)', `${(roomCps / plainCps).toFixed(3)}`));
   console.log(line('whole-run figures plain / rooms (median)', `${plainWhole.toFixed(0)} / ${roomWhole.toFixed(0)} calls/s, ratio ${(roomWhole / plainWhole).toFixed(3)}`));
   console.log(
     line(

@@ -33,6 +33,9 @@
 -- | SBC_NATS_PINS_SUBSCRIPTION | (unset)  | <subject>:<queue group> (kamailio.cfg); set =    |
 -- |                       |               | pins published to and heard from NATS; the group |
 -- |                       |               | must be SBC_KAMAILIO_ID (one per Kamailio)       |
+-- | SBC_NATS_ROUTE_SUBJECT | (unset)      | <prefix>.calls.kamailio.<SBC_KAMAILIO_ID>.route: |
+-- |                       |               | each routing decision published there (call      |
+-- |                       |               | correlation); unset = none published             |
 --
 -- SBC_ROOM_PATTERN is a PCRE regular expression (Kamailio regex module, pcre_match),
 -- matched against the whole dialed user string; anchor it yourself (^...$). The subset
@@ -77,6 +80,7 @@ local CFG = {
 	shard_key = env_str("SBC_ROOM_SHARD_KEY", "caller"),
 	kamailio_id = env_str("SBC_KAMAILIO_ID", "kamailio"),
 	pins_subscription = env_str("SBC_NATS_PINS_SUBSCRIPTION", ""),
+	route_subject = env_str("SBC_NATS_ROUTE_SUBJECT", ""),
 }
 
 if CFG.room_scope ~= "global" and CFG.room_scope ~= "domain" then
@@ -105,6 +109,17 @@ if CFG.pins_subscription ~= "" then
 		error(string.format("routing.lua: the queue group of SBC_NATS_PINS_SUBSCRIPTION (%s) must be SBC_KAMAILIO_ID (%s)", group, CFG.kamailio_id))
 	end
 	PINS_SUBJECT = subject
+end
+
+-- Routing decisions go to this Kamailio's own subject (NATS authorization may hold each
+-- Kamailio to it), into the control plane's JetStream stream of call events.
+local ROUTE_SUBJECT = nil
+if CFG.route_subject ~= "" then
+	local tail = ".calls.kamailio." .. CFG.kamailio_id .. ".route"
+	if string.sub(CFG.route_subject, -#tail) ~= tail or not string.match(CFG.route_subject, "^[A-Za-z0-9_-]+[A-Za-z0-9_.-]*$") then
+		error(string.format("routing.lua: SBC_NATS_ROUTE_SUBJECT=%q must be <prefix>%s", CFG.route_subject, tail))
+	end
+	ROUTE_SUBJECT = CFG.route_subject
 end
 
 -- Name of the listen socket that carries JSON-RPC over HTTP (kamailio.cfg).
@@ -246,10 +261,17 @@ local function json_str(s)
 	return '"' .. s .. '"'
 end
 
--- A pin made here is queued for NATS (htable pinq, shared by every process), and the
--- pinflush timer process publishes the queue in batches (ksr_pin_flush, every 5 ms:
--- kamailio.cfg, rtimer). The SIP worker does no NATS work at all: see kamailio.cfg for
--- what a publish per pin cost.
+-- What goes to NATS is queued (htable natsq, shared by every process) and the natsflush
+-- timer process publishes the queue in batches (ksr_nats_flush, every 5 ms: kamailio.cfg,
+-- rtimer). The SIP worker does no NATS work at all: see kamailio.cfg for what a publish
+-- per pin cost.
+local function queue_nats(key, item)
+	KSR.htable.sht_sets("natsq", key, item)
+	-- Set after the item: a flush that sees (and clears) the flag walks the queue after the
+	-- item is in it; a flag set after the flush cleared it is seen by the next one.
+	KSR.htable.sht_seti("natsq_flag", "queued", 1)
+end
+
 local function queue_pin(room, shard, key, uri, at)
 	if PINS_SUBJECT == nil then
 		return
@@ -263,10 +285,7 @@ local function queue_pin(room, shard, key, uri, at)
 		entry = entry .. ',"shard":' .. shard
 	end
 	entry = entry .. ',"uri":' .. json_str(uri) .. ',"at":' .. string.format("%d", at) .. "}"
-	KSR.htable.sht_sets("pinq", key .. ";" .. string.format("%d", at), entry)
-	-- Set after the item: a flush that sees (and clears) the flag walks the queue after the
-	-- item is in it; a flag set after the flush cleared it is seen by the next one.
-	KSR.htable.sht_seti("pinq_flag", "queued", 1)
+	queue_nats("p|" .. key .. ";" .. string.format("%d", at), entry)
 end
 
 -- The caller logs it (the route line says pin=made; a failover says it moved it): one log
@@ -322,6 +341,93 @@ local LINK_HEADER = "X-SBC-Cascade"
 local TARGET_HEADER = "X-SBC-Target"
 local ROOM_HEADER_OUT = "X-SBC-Room"
 
+-- Routing decisions (call correlation). Every initial INVITE gets a decision id, stamped on
+-- the relayed INVITE as X-SBC-Decision (FreeSWITCH shows it as variable_sip_h_X-SBC-Decision
+-- on the leg), and each attempt (the first destination, every failover, a refusal) is
+-- queued for ROUTE_SUBJECT: the control plane joins them with the FreeSWITCH legs.
+local DECISION_HEADER = "X-SBC-Decision"
+-- The store keeps 256 characters of a Call-ID; sending more would only be cut there.
+local CALL_ID_MAX = 256
+local decision_seq = 0
+
+-- Any text as a JSON string: quote, backslash, control and non-ASCII bytes as \u00XX (a
+-- Call-ID is ASCII; a byte above 127 in one is kept visible rather than breaking UTF-8).
+local function json_text(text)
+	local escaped = string.gsub(tostring(text), '[%z\1-\31"\\\127-\255]', function(c)
+		return string.format("\\u%04x", string.byte(c))
+	end)
+	return '"' .. escaped .. '"'
+end
+
+local function now_us()
+	local sec = tonumber(KSR.pv.get("$TV(s)")) or 0
+	local usec = tonumber(KSR.pv.get("$TV(u)")) or 0
+	return sec * 1000000 + usec, sec, usec
+end
+
+-- "<SBC_KAMAILIO_ID>-<s>-<us>-<pid>-<n>" (hex): unique across this Kamailio's workers and restarts.
+local function new_decision()
+	decision_seq = (decision_seq + 1) % 4096
+	local at, sec, usec = now_us()
+	local id = string.format("%s-%x-%05x-%x-%03x", CFG.kamailio_id, sec, usec, tonumber(pv("$pp")) or 0, decision_seq)
+	return id, at
+end
+
+-- d: id, attempt, at (us), kind, and any of room, key, set, alg, pin, dst, result (the
+-- reply Kamailio itself sent), after (status of the attempt before), timeout, link.
+local function record_decision(callid, d)
+	if ROUTE_SUBJECT == nil or KSR.nats == nil then
+		return
+	end
+	local item = '{"id":"' .. d.id .. '","attempt":' .. d.attempt .. ',"atUs":' .. string.format("%d", d.at)
+		.. ',"callId":' .. json_text(string.sub(callid, 1, CALL_ID_MAX)) .. ',"kind":"' .. d.kind .. '","pin":"' .. (d.pin or "none") .. '"'
+	if d.room ~= nil then
+		item = item .. ',"room":' .. json_text(d.room)
+	end
+	if d.key ~= nil and d.key ~= "" then
+		item = item .. ',"key":' .. json_text(d.key)
+	end
+	if d.set ~= nil then
+		item = item .. ',"set":' .. string.format("%d", d.set) .. ',"alg":' .. string.format("%d", d.alg)
+	end
+	if d.dst ~= nil then
+		item = item .. ',"dst":' .. json_text(d.dst)
+	end
+	if d.result ~= nil then
+		item = item .. ',"result":' .. string.format("%d", d.result)
+	end
+	if d.after ~= nil then
+		item = item .. ',"after":{"status":' .. string.format("%d", d.after) .. (d.timeout and ',"timeout":true' or "") .. "}"
+	end
+	if d.link ~= nil then
+		item = item .. ',"link":' .. json_text(d.link)
+	end
+	queue_nats("d|" .. d.id .. "|" .. d.attempt, item .. "}")
+end
+
+-- A new decision for this INVITE: its id on the request (a caller's own copy removed
+-- first) and in AVPs for the failure route's attempts.
+local function start_decision()
+	local id, at = new_decision()
+	KSR.hdr.remove(DECISION_HEADER)
+	KSR.hdr.append(DECISION_HEADER .. ": " .. id .. "\r\n")
+	KSR.pv.sets("$avp(sbc_decision)", id)
+	KSR.pv.seti("$avp(sbc_attempt)", 1)
+	return id, at
+end
+
+-- Answer the caller ourselves and record it as the decision's outcome.
+local function refuse(callid, kind, code, text, extra)
+	local id, at = start_decision()
+	local d = { id = id, attempt = 1, at = at, kind = kind, result = code }
+	for k, v in pairs(extra or {}) do
+		d[k] = v
+	end
+	record_decision(callid, d)
+	KSR.sl.sl_send_reply(code, text)
+	KSR.x.exit()
+end
+
 -- A cascade link leg: a pool node dialing a room on another pool node, marked by the agent
 -- that dialed it. It goes to its explicit target, never through hashing or pins, and gets
 -- no failover (the control plane re-dials a link it still wants). Only a pool node may send
@@ -329,20 +435,21 @@ local ROOM_HEADER_OUT = "X-SBC-Room"
 local function route_link_leg(callid)
 	local link = pv("$hdr(" .. LINK_HEADER .. ")")
 	local target = pv("$hdr(" .. TARGET_HEADER .. ")")
+	local room = KSR.pv.get("$hdr(" .. ROOM_HEADER_OUT .. ")")
 	if KSR.dispatcher.ds_is_from_list_mode(CFG.set_general, 2) < 0 then
 		KSR.warn(string.format("sbc-link call_id=%s link=%s from=%s:%s refused: not a pool node\n",
 			callid, link, pv("$si"), pv("$sp")))
-		KSR.sl.sl_send_reply(403, "Cascade links only between pool nodes")
-		KSR.x.exit()
+		refuse(callid, "link", 403, "Cascade links only between pool nodes", { link = link, room = room })
 	end
 	if not string.match(target, URI_SHAPE) or KSR.dispatcher.ds_is_from_list_uri(CFG.set_general, 2, target) < 0 then
 		KSR.warn(string.format("sbc-link call_id=%s link=%s target=%s refused: not a pool node\n", callid, link, target))
-		KSR.sl.sl_send_reply(404, "Cascade target is not a pool node")
-		KSR.x.exit()
+		refuse(callid, "link", 404, "Cascade target is not a pool node", { link = link, room = room })
 	end
 	KSR.setdsturi(target)
-	KSR.info(string.format("sbc-route call_id=%s kind=link link=%s room=%s dst=%s\n",
-		callid, link, pv("$hdr(" .. ROOM_HEADER_OUT .. ")"), target))
+	local id, at = start_decision()
+	record_decision(callid, { id = id, attempt = 1, at = at, kind = "link", link = link, room = room, dst = target })
+	KSR.info(string.format("sbc-route call_id=%s kind=link link=%s room=%s dst=%s decision=%s\n",
+		callid, link, pv("$hdr(" .. ROOM_HEADER_OUT .. ")"), target, id))
 	relay()
 end
 
@@ -353,8 +460,7 @@ local function route_initial_invite()
 		route_link_leg(callid)
 	end
 	if KSR.hdr.is_present(TARGET_HEADER) > 0 then
-		KSR.sl.sl_send_reply(403, "X-SBC-Target without a cascade link")
-		KSR.x.exit()
+		refuse(callid, "general", 403, "X-SBC-Target without a cascade link")
 	end
 	KSR.hdr.remove(ROOM_HEADER_OUT)
 
@@ -383,8 +489,6 @@ local function route_initial_invite()
 		end
 		pinkey = key
 		KSR.pv.sets("$var(dskey)", key)
-		KSR.pv.seti("$avp(sbc_set)", set)
-		KSR.pv.seti("$avp(sbc_alg)", alg)
 		if shard ~= nil then
 			KSR.pv.seti("$avp(sbc_shard)", shard)
 		end
@@ -393,13 +497,19 @@ local function route_initial_invite()
 		KSR.hdr.append(ROOM_HEADER_OUT .. ": " .. room .. "\r\n")
 	end
 
+	KSR.pv.seti("$avp(sbc_set)", set)
+	KSR.pv.seti("$avp(sbc_alg)", alg)
+	KSR.pv.sets("$avp(sbc_kind)", kind)
+	local decision, at = start_decision()
+
 	if pinkey ~= nil then
 		local pinned = live_pin(pinkey)
 		if pinned ~= nil then
 			KSR.setdsturi(pinned)
 			KSR.pv.sets("$avp(sbc_pinned)", pinned)
-			KSR.info(string.format("sbc-route call_id=%s kind=%s ruser=%s room=%s key=%s pin=%s dst=%s\n",
-				callid, kind, ruser, room, key, "hit", pinned))
+			record_decision(callid, { id = decision, attempt = 1, at = at, kind = kind, room = room, key = key, set = set, alg = alg, pin = "hit", dst = pinned })
+			KSR.info(string.format("sbc-route call_id=%s kind=%s ruser=%s room=%s key=%s pin=%s dst=%s decision=%s\n",
+				callid, kind, ruser, room, key, "hit", pinned, decision))
 			KSR.tm.t_on_failure("ksr_failure_route")
 			relay()
 		end
@@ -418,8 +528,9 @@ local function route_initial_invite()
 	end
 
 	if not selected then
-		KSR.warn(string.format("sbc-route call_id=%s kind=%s ruser=%s set=%d alg=%d key=%s dst=none result=503\n",
-			callid, kind, ruser, set, alg, key))
+		KSR.warn(string.format("sbc-route call_id=%s kind=%s ruser=%s set=%d alg=%d key=%s dst=none result=503 decision=%s\n",
+			callid, kind, ruser, set, alg, key, decision))
+		record_decision(callid, { id = decision, attempt = 1, at = at, kind = kind, room = room, key = key, set = set, alg = alg, result = 503 })
 		KSR.sl.sl_send_reply(503, "Service Unavailable")
 		KSR.x.exit()
 	end
@@ -429,9 +540,10 @@ local function route_initial_invite()
 		make_pin(room, shard, pinkey, pv("$du"))
 		pinned = " pin=made"
 	end
+	record_decision(callid, { id = decision, attempt = 1, at = at, kind = kind, room = room, key = key, set = set, alg = alg, pin = pinkey ~= nil and "made" or "none", dst = pv("$du") })
 
-	KSR.info(string.format("sbc-route call_id=%s kind=%s ruser=%s set=%d alg=%d key=%s dst=%s%s\n",
-		callid, kind, ruser, set, alg, key, pv("$du"), pinned))
+	KSR.info(string.format("sbc-route call_id=%s kind=%s ruser=%s set=%d alg=%d key=%s dst=%s%s decision=%s\n",
+		callid, kind, ruser, set, alg, key, pv("$du"), pinned, decision))
 
 	KSR.tm.t_on_failure("ksr_failure_route")
 	relay()
@@ -531,24 +643,26 @@ function ksr_failure_route()
 	local failed = pv("$du")
 	local pinkey = KSR.pv.get("$avp(sbc_pinkey)")
 	local pinned = KSR.pv.get("$avp(sbc_pinned)")
-	local reason
+	local reason, status, timeout = nil, 0, false
 	if KSR.tm.t_branch_timeout() > 0 then
 		if KSR.tm.t_branch_replied() > 0 then
 			-- provisional reply received, then fr_inv_timer: the node is alive
 			return 1
 		end
 		reason = "timeout"
+		status, timeout = 408, true
 		-- Only a dispatcher selection can be marked; a pinned destination was set directly.
 		if pinned == nil then
 			KSR.dispatcher.ds_mark_dst_state("i")
 		end
 	elseif KSR.tm.t_check_status("^(5[0-9][0-9]|408)$") > 0 then
-		reason = "status-" .. pv("$T_reply_code")
+		status = tonumber(pv("$T_reply_code")) or 0
+		reason = "status-" .. status
 	else
 		return 1
 	end
 
-	local nextok
+	local nextok, moved = nil, false
 	if pinned ~= nil and tostring(pinned) == failed then
 		-- The room's pinned node failed this caller: place the caller as a new room would
 		-- be, skipping that node. Only a node that did not answer at all loses the pin; one
@@ -560,6 +674,7 @@ function ksr_failure_route()
 			nextok = KSR.dispatcher.ds_next_dst() > 0
 		end
 		if nextok and reason == "timeout" then
+			moved = true
 			make_pin(tostring(KSR.pv.get("$avp(sbc_room)")), KSR.pv.get("$avp(sbc_shard)"), tostring(pinkey), pv("$du"))
 			KSR.info(string.format("sbc-pin key=%s moved from=%s to=%s (no answer)\n", tostring(pinkey), failed, pv("$du")))
 		end
@@ -567,67 +682,113 @@ function ksr_failure_route()
 		nextok = KSR.dispatcher.ds_next_dst() > 0
 		-- The pin this call made points at the node that failed: move it with the caller.
 		if nextok and pinkey ~= nil and parse_pin(KSR.htable.sht_get("pins", tostring(pinkey))) == failed then
+			moved = true
 			make_pin(tostring(KSR.pv.get("$avp(sbc_room)")), KSR.pv.get("$avp(sbc_shard)"), tostring(pinkey), pv("$du"))
 			KSR.info(string.format("sbc-pin key=%s moved from=%s to=%s (%s)\n", tostring(pinkey), failed, pv("$du"), reason))
 		end
 	end
 
+	local decision = KSR.pv.get("$avp(sbc_decision)")
+	local attempt = (tonumber(KSR.pv.get("$avp(sbc_attempt)")) or 1) + 1
+	KSR.pv.seti("$avp(sbc_attempt)", attempt)
+	local d = {
+		id = decision, attempt = attempt, kind = tostring(KSR.pv.get("$avp(sbc_kind)") or "general"),
+		set = tonumber(KSR.pv.get("$avp(sbc_set)")), alg = tonumber(KSR.pv.get("$avp(sbc_alg)")),
+		after = status, timeout = timeout, pin = moved and "moved" or "none",
+	}
+	d.at = now_us()
+	if pinkey ~= nil then
+		d.room, d.key = tostring(KSR.pv.get("$avp(sbc_room)")), tostring(pinkey)
+	end
+
 	if not nextok then
+		-- What the caller gets is this reply (or tm's 408): recorded as the decision's outcome.
+		-- tm sends a 503 upstream as 500 (RFC 3261 16.7: a 503 means this proxy's target is
+		-- unavailable, not the caller's request), so the caller sees 500.
+		d.result = status == 503 and 500 or status
+		if decision ~= nil then
+			record_decision(callid, d)
+		end
 		KSR.warn(string.format("sbc-failover call_id=%s failed_dst=%s reason=%s next=none\n",
 			callid, failed, reason))
 		-- nothing left to try: the failure (or tm's 408) goes upstream
 		return 1
 	end
 
-	KSR.info(string.format("sbc-failover call_id=%s failed_dst=%s reason=%s next=%s\n",
-		callid, failed, reason, pv("$du")))
+	d.dst = pv("$du")
+	if decision ~= nil then
+		record_decision(callid, d)
+	end
+	KSR.info(string.format("sbc-failover call_id=%s failed_dst=%s reason=%s next=%s decision=%s\n",
+		callid, failed, reason, pv("$du"), tostring(decision)))
 	KSR.tm.t_on_failure("ksr_failure_route")
 	relay()
 end
 
--- The pins queued by queue_pin, published by the pinflush timer process (kamailio.cfg,
--- rtimer) as {"v":2,"by":"<id>","pins":[{"room":..,"key":..,["shard":..,]"uri":..,"at":..},..]},
--- at most PIN_BATCH_MAX pins per message.
-local PIN_BATCH_MAX = 32
+-- The queue (queue_nats), published by the natsflush timer process (kamailio.cfg, rtimer),
+-- at most NATS_BATCH_MAX items per message:
+--   pins      {"v":2,"by":"<id>","pins":[{"room":..,"key":..,["shard":..,]"uri":..,"at":..},..]}
+--   decisions {"v":1,"by":"<id>","decisions":[{"id":..,"attempt":..,"atUs":..,"callId":..,..},..]}
+local NATS_BATCH_MAX = 32
+local PIN_BATCH_MAX = NATS_BATCH_MAX
 
-local function publish_pins(entries, first, last)
-	local body = '{"v":2,"by":' .. json_str(CFG.kamailio_id) .. ',"pins":[' .. table.concat(entries, ",", first, last) .. "]}"
-	if KSR.nats.publish(PINS_SUBJECT, body) < 0 then
-		KSR.err(string.format("sbc-pin: nats_publish of %d pins failed\n", last - first + 1))
+local function publish_batch(subject, head, field, items, first, last)
+	local body = head .. ',"' .. field .. '":[' .. table.concat(items, ",", first, last) .. "]}"
+	if KSR.nats.publish(subject, body) < 0 then
+		KSR.err(string.format("sbc-nats: nats_publish of %d %s to %s failed\n", last - first + 1, field, subject))
 	end
 end
 
-function ksr_pin_flush(_evname)
-	if PINS_SUBJECT == nil or KSR.nats == nil then
+local function publish_all(subject, version, field, items, n)
+	local head = '{"v":' .. version .. ',"by":' .. json_str(CFG.kamailio_id)
+	for first = 1, n, NATS_BATCH_MAX do
+		publish_batch(subject, head, field, items, first, math.min(n, first + NATS_BATCH_MAX - 1))
+	end
+end
+
+function ksr_nats_flush(_evname)
+	if KSR.nats == nil then
 		return 1
 	end
 	-- Nothing queued since the last flush: no walk over the queue's slots (200 times a second).
-	if KSR.htable.sht_get("pinq_flag", "queued") == nil then
+	if KSR.htable.sht_get("natsq_flag", "queued") == nil then
 		return 1
 	end
-	KSR.htable.sht_rm("pinq_flag", "queued")
-	if KSR.htable.sht_iterator_start("pinq", "pinq") < 0 then
+	KSR.htable.sht_rm("natsq_flag", "queued")
+	if KSR.htable.sht_iterator_start("natsq", "natsq") < 0 then
 		return 1
 	end
-	local keys, entries, n = {}, {}, 0
-	while KSR.htable.sht_iterator_next("pinq") > 0 do
-		local entry = KSR.pv.get("$shtitval(pinq)")
-		if entry ~= nil then
+	local keys, n = {}, 0
+	local pins, np, decisions, nd = {}, 0, {}, 0
+	while KSR.htable.sht_iterator_next("natsq") > 0 do
+		local key = KSR.pv.get("$shtitkey(natsq)")
+		local item = KSR.pv.get("$shtitval(natsq)")
+		if key ~= nil then
 			n = n + 1
-			keys[n] = KSR.pv.get("$shtitkey(pinq)")
-			entries[n] = entry
+			keys[n] = key
+			if item ~= nil then
+				if string.sub(key, 1, 2) == "p|" then
+					np = np + 1
+					pins[np] = item
+				else
+					nd = nd + 1
+					decisions[nd] = item
+				end
+			end
 		end
 	end
-	KSR.htable.sht_iterator_end("pinq")
+	KSR.htable.sht_iterator_end("natsq")
 	-- Removed after the walk, not during it: sht_iterator_rm skipped an item now and then
-	-- (2 of 40 queued at once, seen in test/integration/kamailio-pins.test.ts). A key is
-	-- "<pin key>;<ms>", so a pin queued again meanwhile has another key and stays.
+	-- (2 of 40 queued at once, seen in test/integration/kamailio-pins.test.ts). Every key is
+	-- unique to one item (time or attempt in it), so an item queued meanwhile stays.
 	for i = 1, n do
-		KSR.htable.sht_rm("pinq", keys[i])
+		KSR.htable.sht_rm("natsq", keys[i])
 	end
-	for first = 1, n, PIN_BATCH_MAX do
-		local last = math.min(n, first + PIN_BATCH_MAX - 1)
-		publish_pins(entries, first, last)
+	if np > 0 and PINS_SUBJECT ~= nil then
+		publish_all(PINS_SUBJECT, 2, "pins", pins, np)
+	end
+	if nd > 0 and ROUTE_SUBJECT ~= nil then
+		publish_all(ROUTE_SUBJECT, 1, "decisions", decisions, nd)
 	end
 	return 1
 end

@@ -226,7 +226,7 @@ describe('room pins (real Kamailio x2 with the nats module, NATS, Postgres, sipp
     expect(keys).toEqual([...rooms].sort());
     for (const p of mine.flatMap((h) => h.pins ?? [])) expect((await pin(k1, p.key))?.startsWith(p.uri)).toBe(true);
     // Nothing left in the queue once published.
-    expect(await k1.rpc('htable.dump', ['pinq'])).toEqual([]);
+    expect(await k1.rpc('htable.dump', ['natsq'])).toEqual([]);
   });
 
   it('a room header and domain scope keep two tenants\' room 3000 apart and stamp X-SBC-Room', async () => {

@@ -114,7 +114,7 @@ export function readJsAnswer(subject: string, data: Uint8Array): Json {
   const error = (json as Json).error;
   if (typeof error === 'object' && error !== null) {
     const e = error as Json;
-    throw new JetStreamApiError(subject, Number(e.code ?? 0), Number(e.err_code ?? 0), String(e.description ?? 'error'));
+    throw new JetStreamApiError(subject, Number(e.code ?? 0), Number(e.err_code ?? 0), typeof e.description === 'string' ? e.description : 'error');
   }
   return json as Json;
 }

@@ -125,10 +125,11 @@ describe('call events into the calls stream', () => {
   });
 
   it('NATS killed mid-calls and back 1.5 s later: every event is in the stream exactly once, none dropped', async () => {
-    expect(nats.restart, 'needs a restartable private nats-server').toBeDefined();
+    const restart = nats.restart?.bind(nats);
+    expect(restart, 'needs a restartable private nats-server').toBeDefined();
     const { prefix, js, standin, agent } = await setup();
     const before = [await call(standin, '9000'), await call(standin, '9001')];
-    const outage = nats.restart!(1500);
+    const outage = restart!(1500);
     // Calls while the server is away: their events wait in the agent's buffer.
     const during: string[] = [];
     for (let i = 0; i < 3; i++) during.push(await call(standin, `900${i + 2}`));

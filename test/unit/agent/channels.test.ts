@@ -36,7 +36,8 @@ describe('channels: the main run capture, reduced', () => {
   it('every CHANNEL_CREATE, ANSWER, BRIDGE and HANGUP_COMPLETE of the node becomes one channel message the strict writer takes', () => {
     const bodies = published('plain-events-calls', MAIN_CORE_UUID);
     // 16 channels: 16 creates, 16 answers, 1 bridge, 16 hang-ups (fixture README counts).
-    expect(bodies.map((b) => b.event).sort()).toEqual([...Array(16).fill('answer'), 'bridge', ...Array(16).fill('create'), ...Array(16).fill('hangup')]);
+    const times = (n: number, e: string): string[] => Array.from({ length: n }, () => e);
+    expect(bodies.map((b) => b.event).sort()).toEqual([...times(16, 'answer'), 'bridge', ...times(16, 'create'), ...times(16, 'hangup')]);
     for (const [i, body] of bodies.entries()) {
       const checked = encodeChecked('channel', { v: SCHEMA_VERSION, seq: i, sentAt: 1, ...body });
       expect(checked.ok, JSON.stringify(body)).toBe(true);

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { decodeCommandRequest, decodeReannounce, subjects, type NodeBlocker, type Subjects } from '../events/index.js';
+import { decodeCommandRequest, decodeReannounce, SCHEMA_VERSION, subjects, type NodeBlocker, type Subjects } from '../events/index.js';
 import { commandsMachine, type CommandsAction, type CommandsInput, type CommandsState } from './commands.js';
 import {
   conferencesMachine,
@@ -10,6 +10,8 @@ import {
   type ConferencesInput,
   type ConferencesState,
 } from './conferences.js';
+import { CallEventPublisher, type AckedPublisher, type CallEventCounts } from './callEvents.js';
+import { channelsMachine, isChannelEvent, readChannelEvent, type ChannelsAction, type ChannelsInput, type ChannelsState } from './channels.js';
 import type { ApiReply } from './esl.js';
 import type { FreeSwitchLink, LinkState } from './esl.js';
 import { IRRELEVANT, readFsEvent, type EventHeaders } from './fs-events.js';
@@ -43,12 +45,16 @@ export interface AgentSettings {
   readonly conferenceMessages?: boolean;
   /** Bound on flushing the final `left` to NATS in stop() (default 2 s). */
   readonly stopFlushTimeoutMs?: number;
+  /** SBC_CALL_EVENTS and its bounds; without it (or without deps.calls) no channel event is published. */
+  readonly callEvents?: { readonly enabled: boolean; readonly bufferSize: number; readonly maxInFlight: number; readonly ackTimeoutMs: number };
 }
 
 export interface AgentDeps {
   /** Opens the Event Socket; called once, by start(). */
   readonly openLink: () => FreeSwitchLink;
   readonly bus: AgentBus;
+  /** JetStream publish with ack, for the calls stream (jetStreamPublisher). */
+  readonly calls?: AckedPublisher;
   readonly logger: Logger;
   readonly now?: () => number;
 }
@@ -81,6 +87,8 @@ export interface AgentStatus {
     /** `conference json_list` readings that failed. */
     readonly failedReads: number;
   };
+  /** Channel events for the calls stream; undefined when SBC_CALL_EVENTS is off. */
+  readonly callEvents: (CallEventCounts & ChannelsState['counts']) | undefined;
 }
 
 export interface Agent {
@@ -96,8 +104,8 @@ export function createAgent(settings: AgentSettings, deps: AgentDeps): Agent {
 }
 
 /** Every input some machine takes, and every action one may ask for. */
-type AgentInput = MembershipInput | CommandsInput | ConferencesInput;
-type AgentAction = MembershipAction | CommandsAction | ConferencesAction;
+type AgentInput = MembershipInput | CommandsInput | ConferencesInput | ChannelsInput;
+type AgentAction = MembershipAction | CommandsAction | ConferencesAction | ChannelsAction;
 
 /**
  * The shell around the agent's machines: feeds each input (from ESL, the timers, NATS and
@@ -118,6 +126,8 @@ class ShellAgent implements Agent {
   private readonly membership: MachineCell<MembershipState, MembershipInput, MembershipAction>;
   private readonly commands: MachineCell<CommandsState, CommandsInput, CommandsAction>;
   private readonly conferences: MachineCell<ConferencesState, ConferencesInput, ConferencesAction>;
+  private readonly channels: MachineCell<ChannelsState, ChannelsInput, ChannelsAction>;
+  private readonly callEvents: CallEventPublisher | undefined;
   /** In the order they decide: for one input, their actions are carried out in this order. */
   private readonly machines: ReadonlyArray<{ readonly name: string; feed(input: AgentInput): Fed<AgentAction> | undefined }>;
   private gate: ReannounceGate = OPEN_GATE;
@@ -157,7 +167,13 @@ class ShellAgent implements Agent {
     this.membership = new MachineCell(membershipMachine({ failedProbesBeforeLost: settings.failedProbesBeforeLost ?? 1 }));
     this.commands = new MachineCell(commandsMachine);
     this.conferences = new MachineCell(conferencesMachine({ sipProfile: settings.sipProfile }));
-    this.machines = [this.membership, this.commands, this.conferences];
+    this.channels = new MachineCell(channelsMachine);
+    const calls = settings.callEvents;
+    this.callEvents =
+      calls?.enabled === true && deps.calls
+        ? new CallEventPublisher(deps.calls, this.subjects, calls, this.log.child({ component: 'call-events' }))
+        : undefined;
+    this.machines = [this.membership, this.commands, this.conferences, this.channels];
   }
 
   /** What the membership machine believes now. */
@@ -203,6 +219,7 @@ class ShellAgent implements Agent {
       unusableEvents: this.counters.unusableEvents,
       commands: { listening: this.commands.state.listening, ...this.commands.state.counts, replies: sent.replies },
       conferences: { known: Object.keys(this.conferences.state.conferences).length, ...this.conferences.state.counts },
+      callEvents: this.callEvents ? { ...this.callEvents.counts(), ...this.channels.state.counts } : undefined,
     };
   }
 
@@ -211,9 +228,11 @@ class ShellAgent implements Agent {
     this.dispatch({ kind: 'stop' });
     this.reannounceSub?.unsubscribe();
     clearTimeout(this.gateTimer);
-    if (!(await this.deps.bus.flush(this.settings.stopFlushTimeoutMs ?? 2000))) {
-      this.log.warn('NATS flush did not finish; the final messages may be lost');
-    }
+    const flushMs = this.settings.stopFlushTimeoutMs ?? 2000;
+    const [flushed, callsFlushed] = await Promise.all([this.deps.bus.flush(flushMs), this.callEvents?.flush(flushMs) ?? Promise.resolve(true)]);
+    if (!flushed) this.log.warn('NATS flush did not finish; the final messages may be lost');
+    if (!callsFlushed) this.log.warn({ held: this.callEvents?.counts().buffered }, 'call events not all acknowledged by the stream before stopping');
+    this.callEvents?.close();
     // Closing the link fails any command in flight, so the loop ends promptly.
     this.link?.close();
     this.wake();
@@ -328,6 +347,12 @@ class ShellAgent implements Agent {
   }
 
   private onFsEvent(headers: EventHeaders): void {
+    if (this.callEvents && isChannelEvent(headers)) {
+      const event = readChannelEvent(headers);
+      if (event === undefined) this.counters.unusableEvents += 1;
+      else this.dispatch({ kind: 'channel-event', event });
+      // CHANNEL_CREATE is the membership machine's too (session counts).
+    }
     if (isConferenceEvent(headers)) {
       const event = readConferenceEvent(headers);
       if (event === undefined) this.counters.unusableEvents += 1;
@@ -440,6 +465,10 @@ class ShellAgent implements Agent {
       case 'publish-heartbeat':
       case 'publish-left':
         this.publishNodeMessage(action);
+        return;
+      case 'publish-channel':
+        this.callEvents?.publish({ v: SCHEMA_VERSION, ...action.body, seq: this.seq.next(), sentAt: this.now() });
+        if (action.malformed.length > 0) this.log.debug({ callId: action.body.callId, uuid: action.body.uuid, headers: action.malformed }, 'channel event headers left out: value does not fit');
     }
   }
 

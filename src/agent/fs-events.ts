@@ -7,8 +7,10 @@ export type { EventHeaders } from './esl-frames.js';
  * The FreeSWITCH events the agent subscribes to. API fires once per api command run anywhere
  * (fs_cli, another ESL client, the console), after the command returned; the agent uses it to
  * probe at once when someone pauses calls or stops the SIP profile, instead of a tick later.
+ * CHANNEL_ANSWER, CHANNEL_BRIDGE and CHANNEL_HANGUP_COMPLETE (and CHANNEL_CREATE again) are the
+ * channel machine's (channels.ts).
  */
-export const SUBSCRIBED_EVENTS = ['CHANNEL_CREATE', 'CHANNEL_DESTROY', 'HEARTBEAT', 'SHUTDOWN', 'API'] as const;
+export const SUBSCRIBED_EVENTS = ['CHANNEL_CREATE', 'CHANNEL_DESTROY', 'HEARTBEAT', 'SHUTDOWN', 'API', 'CHANNEL_ANSWER', 'CHANNEL_BRIDGE', 'CHANNEL_HANGUP_COMPLETE'] as const;
 export type SubscribedEvent = (typeof SUBSCRIBED_EVENTS)[number];
 /** CUSTOM subclasses subscribed to as well: the conference machine's (conferences.ts). */
 export const SUBSCRIBED_SUBCLASSES = ['conference::maintenance'] as const;
@@ -83,6 +85,11 @@ export function readFsEvent(headers: EventHeaders): FsEventInput | typeof IRRELE
       return { kind: 'fs-shutdown', coreUuid };
     case 'CUSTOM':
       // conference::maintenance: the conference machine's, read by readConferenceEvent.
+      return IRRELEVANT;
+    case 'CHANNEL_ANSWER':
+    case 'CHANNEL_BRIDGE':
+    case 'CHANNEL_HANGUP_COMPLETE':
+      // The channel machine's, read by readChannelEvent.
       return IRRELEVANT;
     case 'API': {
       const command = header(headers, 'API-Command');

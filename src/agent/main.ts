@@ -5,7 +5,9 @@ import { ConfigError } from '../config/env.js';
 import { createAgent, type Agent } from './agent.js';
 import { openFreeSwitchLink } from './esl.js';
 import { closeNats, connectNats, natsBus } from './nats.js';
-import { authenticatorFor } from '../nats/auth.js';
+import { AGENT_INBOX_PREFIX, authenticatorFor } from '../nats/auth.js';
+import { natsJetStreamRequests } from '../nats/callsStream.js';
+import { jetStreamPublisher } from './callEvents.js';
 import { PACKAGE_VERSION } from '../version.js';
 
 /**
@@ -60,13 +62,17 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
 
   // Waits as long as it takes for NATS; a signal meanwhile exits with nothing to flush.
-  const nc = await connectNats(config.natsUrl, `sbc-agent@${hostname()}`, logger.child({ component: 'nats' }), authenticatorFor(config.natsCredentials));
+  // Its own inboxes: the calls stream's PubAcks come there (src/nats/auth.ts).
+  const nc = await connectNats(config.natsUrl, `sbc-agent@${hostname()}`, logger.child({ component: 'nats' }), authenticatorFor(config.natsCredentials), {
+    inboxPrefix: AGENT_INBOX_PREFIX,
+  });
   running.closeNats = () => closeNats(nc, NATS_DRAIN_TIMEOUT_MS, logger);
   if (closing) return;
 
   const agent = createAgent(config, {
     openLink: () => openFreeSwitchLink({ ...config.esl, logger: logger.child({ component: 'esl' }), handshakeTimeoutMs: config.eslTimeoutMs }),
     bus: natsBus(nc),
+    calls: jetStreamPublisher(natsJetStreamRequests(nc)),
     logger,
   });
   running.agent = agent;

@@ -52,11 +52,12 @@ export function reconnectDelay(outageMs: number, random: number, capMs = 5000): 
  * Connects for good: waits for the first connection however long it takes, then
  * reconnects forever. Disconnects and reconnects are logged.
  */
-export async function connectNats(url: string, name: string, logger: Logger, authenticator?: Authenticator): Promise<NatsConnection> {
+export async function connectNats(url: string, name: string, logger: Logger, authenticator?: Authenticator, opts: { readonly inboxPrefix?: string } = {}): Promise<NatsConnection> {
   let outageSince = Date.now();
   const nc = await connect({
     servers: url,
     name,
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
     ...(authenticator ? { authenticator } : {}),
     maxReconnectAttempts: -1,
     waitOnFirstConnect: true,

@@ -45,6 +45,14 @@ export const agentConfigSpec = {
     'on',
     ['on', 'off'],
   ),
+  SBC_CALL_EVENTS: oneOf(
+    'Whether the agent publishes a `channel` event per CHANNEL_CREATE, CHANNEL_ANSWER, CHANNEL_BRIDGE and CHANNEL_HANGUP_COMPLETE into the calls JetStream stream (`on`, `off`); held in a bounded buffer until the stream acknowledges them',
+    'on',
+    ['on', 'off'],
+  ),
+  SBC_CALL_EVENT_BUFFER: int('Call events held while NATS or the calls stream is unavailable; beyond it the oldest are dropped (counted, logged once per outage)', 10_000, 100, 1_000_000),
+  SBC_CALL_EVENT_IN_FLIGHT: int('Call events published at once, each awaiting its PubAck (at most SBC_CALL_EVENT_BUFFER)', 64, 1, 1024),
+  SBC_CALL_EVENT_ACK_TIMEOUT_MS: int('How long a call event waits for the stream\'s PubAck before it counts as failed and is sent again', 5000, 100, 60_000),
   SBC_LOG_LEVEL: oneOf('pino log level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 };
 
@@ -67,6 +75,8 @@ export interface AgentConfig {
   readonly reannounceMinIntervalMs: number;
   /** SBC_CONFERENCE_MESSAGES: publish conference and rooms messages. */
   readonly conferenceMessages: boolean;
+  /** SBC_CALL_EVENTS and its SBC_CALL_EVENT_* bounds. */
+  readonly callEvents: { readonly enabled: boolean; readonly bufferSize: number; readonly maxInFlight: number; readonly ackTimeoutMs: number };
   readonly logLevel: AgentEnv['SBC_LOG_LEVEL'];
 }
 
@@ -80,6 +90,10 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
   const { SBC_ESL_TIMEOUT_MS: eslTimeout, SBC_HEARTBEAT_MS: heartbeat } = values;
   if (eslTimeout !== undefined && heartbeat !== undefined && eslTimeout > heartbeat) {
     problems.push(`SBC_ESL_TIMEOUT_MS (${eslTimeout}) must not exceed SBC_HEARTBEAT_MS (${heartbeat})`);
+  }
+  const { SBC_CALL_EVENT_BUFFER: buffer, SBC_CALL_EVENT_IN_FLIGHT: inFlight } = values;
+  if (buffer !== undefined && inFlight !== undefined && inFlight > buffer) {
+    problems.push(`SBC_CALL_EVENT_IN_FLIGHT (${inFlight}) must not exceed SBC_CALL_EVENT_BUFFER (${buffer})`);
   }
   const natsCredentials = natsCredentialsOf(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);
@@ -98,6 +112,12 @@ export function loadAgentConfig(env: Record<string, string | undefined> = proces
     failedProbesBeforeLost: parsed.SBC_PROBES_BEFORE_LOST,
     reannounceMinIntervalMs: parsed.SBC_REANNOUNCE_MIN_INTERVAL_MS,
     conferenceMessages: parsed.SBC_CONFERENCE_MESSAGES === 'on',
+    callEvents: Object.freeze({
+      enabled: parsed.SBC_CALL_EVENTS === 'on',
+      bufferSize: parsed.SBC_CALL_EVENT_BUFFER,
+      maxInFlight: parsed.SBC_CALL_EVENT_IN_FLIGHT,
+      ackTimeoutMs: parsed.SBC_CALL_EVENT_ACK_TIMEOUT_MS,
+    }),
     logLevel: parsed.SBC_LOG_LEVEL,
   });
 }

@@ -1,3 +1,4 @@
+import { channelChecker, type NodeChannel } from './calls.js';
 import { parseSipUri } from './sipUri.js';
 import type { Decoded } from './decoded.js';
 import { MAX_MESSAGE_BYTES, type MessageKind } from './limits.js';
@@ -83,6 +84,22 @@ export function decodeAgentMessage(subjects: Subjects, subject: string, data: Ui
   return { ok: true, value: { family: 'conference', message: { kind, msg: read.value } as ConferenceNodeMessage } };
 }
 
+/**
+ * Reads one channel event as it arrived (from the calls stream or a plain subscription):
+ * subject `{prefix}.calls.node.{nodeId}.channel`, size, JSON, version, known fields checked
+ * strictly, the node id against the subject; the same reasons as every other decoder.
+ */
+export function decodeNodeChannel(subjects: Subjects, subject: string, data: Uint8Array): Decoded<NodeChannel> {
+  const nodeId = subjects.parseChannelSubject(subject);
+  if (nodeId === undefined) return { ok: false, reason: 'subject', detail: `not a channel event subject: ${subject}` };
+  const json = parseJson(data, 'channel');
+  if (!json.ok) return json;
+  const read = readMessage('channel', json.value);
+  if (!read.ok) return read;
+  if (read.value.nodeId !== nodeId) return { ok: false, reason: 'node-id-mismatch', detail: `subject names ${nodeId}, body ${read.value.nodeId}` };
+  return read;
+}
+
 export function decodeReannounce(data: Uint8Array): Decoded<ReannounceRequest> {
   const json = parseJson(data, 'reannounce');
   if (!json.ok) return json;
@@ -97,7 +114,7 @@ export type Checked = { ok: true; data: Uint8Array } | { ok: false; detail: stri
  * a valid message always fits its kind's size limit (a test builds the largest of each).
  */
 export function encodeChecked(kind: MessageKind, msg: object): Checked {
-  const checker = checkers[kind];
+  const checker = kind === 'channel' ? channelChecker : checkers[kind];
   if (!checker.Check(msg)) {
     const first = checker.Errors(msg).First();
     return { ok: false, detail: first ? `${first.path || '/'}: ${first.message}` : 'does not match schema' };

@@ -5,3 +5,4 @@ export * from './limits.js';
 export * from './reading.js';
 export * from './codec.js';
 export * from './commands.js';
+export * from './calls.js';

@@ -1,7 +1,10 @@
 import type { AgentMessageKind } from './subjects.js';
 
-/** Every kind of message on the bus: the node messages (membership and conference) and the control plane's request. */
-export type MessageKind = AgentMessageKind | 'reannounce';
+/**
+ * Every kind of message on the bus: the node messages (membership and conference), the control
+ * plane's request, and the agent's channel events (`{prefix}.calls.node.{nodeId}.channel`).
+ */
+export type MessageKind = AgentMessageKind | 'reannounce' | 'channel';
 
 /**
  * Largest payload each kind may have, in bytes, checked before any JSON parsing, so a flood
@@ -21,6 +24,9 @@ export const MAX_MESSAGE_BYTES: Readonly<Record<MessageKind, number>> = Object.f
   conference: 4096,
   rooms: 1_048_576,
   reannounce: 1024,
+  // A channel event is about 8.7 KB at most (two free-text fields of 1024 UTF-16 units at three
+  // bytes each, a 1024-character Call-ID and room): 64 KiB keeps the four-fold margin.
+  channel: 65_536,
 });
 
 /**

@@ -1,5 +1,6 @@
 import { KindGuard, type TObject, type TSchema } from '@sinclair/typebox';
 import type { TypeCheck } from '@sinclair/typebox/compiler';
+import { channelChecker, type NodeChannel } from './calls.js';
 import type { Decoded } from './decoded.js';
 import type { MessageKind } from './limits.js';
 import { checkers, type NodeConference, type NodeHeartbeat, type NodeJoined, type NodeLeft, type NodeRooms, type ReannounceRequest } from './schemas.js';
@@ -12,6 +13,7 @@ export interface MessageOf {
   conference: NodeConference;
   rooms: NodeRooms;
   reannounce: ReannounceRequest;
+  channel: NodeChannel;
 }
 
 /**
@@ -27,6 +29,7 @@ const READERS: { readonly [K in MessageKind]: ReadonlyMap<number, TypeCheck<TObj
   conference: new Map([[1, checkers.conference]]),
   rooms: new Map([[1, checkers.rooms]]),
   reannounce: new Map([[1, checkers.reannounce]]),
+  channel: new Map([[1, channelChecker]]),
 };
 
 type Json = Record<string, unknown>;

@@ -14,10 +14,15 @@
  *   {prefix}.control.reannounce        control plane -> every agent
  *   {prefix}.control.membership        control plane replica -> every replica (the leader reconciles)
  *   {prefix}.cmd.{nodeId}              control plane -> one agent (request/reply)
+ *   {prefix}.calls.node.{nodeId}.channel          agent -> calls stream (a channel edge, JetStream with ack)
+ *   {prefix}.calls.kamailio.{kamailioId}.route    Kamailio -> calls stream (a routing decision)
+ *   {prefix}.calls.>                               the calls stream's subjects (src/nats/callsStream.ts)
  *
  * Commands are not under `{prefix}.node.`: agents may publish `{prefix}.node.*.*`, so a
  * command there could be sent by any agent to any other, and the control plane, which
- * listens on that wildcard, would take every command for a node message.
+ * listens on that wildcard, would take every command for a node message. Call events are not
+ * under it either, for the same reason in reverse: they go into a JetStream stream, not to the
+ * control plane's node-message subscription.
  */
 export type NodeMessageKind = 'joined' | 'heartbeat' | 'left';
 
@@ -34,6 +39,9 @@ export const CONFERENCE_MESSAGE_KINDS: readonly ConferenceMessageKind[] = ['conf
 
 /** Every kind an agent publishes on `{prefix}.node.{nodeId}.{kind}`. */
 export type AgentMessageKind = NodeMessageKind | ConferenceMessageKind;
+
+/** A Kamailio id as a subject token (kamailio.cfg's SBC_KAMAILIO_ID). */
+export const KAMAILIO_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 const PREFIX_SHAPE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
 
@@ -58,6 +66,18 @@ export interface Subjects {
   readonly allCommands: string;
   /** Room pins: Kamailio -> control plane and other Kamailios (schema: not declared here). */
   readonly kamailioPins: string;
+  /** Where one node's agent publishes its channel events (into the calls stream). */
+  channel(nodeId: string): string;
+  /** Where one Kamailio publishes its routing decisions (into the calls stream); throws on an id that is no subject token. */
+  kamailioRoute(kamailioId: string): string;
+  /** Every node's channel subject (for permissions). */
+  readonly allChannels: string;
+  /** Every Kamailio's route subject (for permissions). */
+  readonly allKamailioRoutes: string;
+  /** Everything under `{prefix}.calls.`: the calls stream's subjects. */
+  readonly allCalls: string;
+  /** The node id of a channel event subject; undefined when it is not one. */
+  parseChannelSubject(subject: string): string | undefined;
   /** Splits a node message subject of a membership kind; undefined when it is not one (a conference kind included). */
   parseNodeSubject(subject: string): { nodeId: string; kind: NodeMessageKind } | undefined;
   /** Splits anything shaped like a node message subject, whatever its last token. */
@@ -89,6 +109,20 @@ export function subjects(prefix: string): Subjects {
     kamailioPins: `${prefix}.kamailio.pins`,
     splitNodeSubject,
     command: (nodeId: string) => `${prefix}.cmd.${nodeId}`,
+    channel: (nodeId: string) => `${prefix}.calls.node.${nodeId}.channel`,
+    kamailioRoute(kamailioId: string) {
+      if (!KAMAILIO_ID_PATTERN.test(kamailioId)) throw new Error(`invalid Kamailio id ${JSON.stringify(kamailioId)} (a subject token: letters, digits, _ and -)`);
+      return `${prefix}.calls.kamailio.${kamailioId}.route`;
+    },
+    allChannels: `${prefix}.calls.node.*.channel`,
+    allKamailioRoutes: `${prefix}.calls.kamailio.*.route`,
+    allCalls: `${prefix}.calls.>`,
+    parseChannelSubject(subject: string) {
+      const tokens = subject.split('.');
+      if (tokens.length !== depth + 4 || tokens.slice(0, depth).join('.') !== prefix) return undefined;
+      if (tokens[depth] !== 'calls' || tokens[depth + 1] !== 'node' || tokens[depth + 3] !== 'channel') return undefined;
+      return tokens[depth + 2] === '' ? undefined : tokens[depth + 2];
+    },
     allCommands: `${prefix}.cmd.*`,
     parseNodeSubject(subject: string) {
       const split = splitNodeSubject(subject);

@@ -13,7 +13,14 @@ import { QUEUE_GROUP } from './queueGroup.js';
  * - the control plane hears node messages only in its queue group, publishes control
  *   messages and commands, and hears its own request inboxes, so a stolen control-plane key
  *   cannot forge a node either.
- * - a Kamailio publishes and hears room pins only (kamailio.pins); its nats module (5.6)
+ * - an agent also publishes its channel events into the calls stream (`calls.node.*.channel`) and
+ *   hears the stream's PubAcks on its own inboxes (AGENT_INBOX_PREFIX): never on `_INBOX.>`,
+ *   where the control plane's consumer receives every node's call events;
+ * - the control plane also speaks the JetStream API (`$JS.API.>`: the calls stream, its durable
+ *   consumer's pulls) and acknowledges what it consumed (`$JS.ACK.>`); pulled messages and API
+ *   answers come to its `_INBOX.>`;
+ * - a Kamailio publishes and hears room pins (kamailio.pins) and publishes its routing decisions
+ *   into the calls stream (`calls.kamailio.*.route`, no ack awaited); its nats module (5.6)
  *   authenticates with a user and password in its URL only, so it is the one user with a
  *   password instead of an nkey.
  * A client without a key is refused by the server (no `no_auth_user`).
@@ -29,16 +36,23 @@ export interface Permissions {
 
 /** Where request/reply answers go: the NATS client's default inbox prefix. */
 export const REPLY_INBOXES = '_INBOX.>';
+/** The agents' inbox prefix (the client's `inboxPrefix`): PubAcks of their call events come here. */
+export const AGENT_INBOX_PREFIX = '_INBOX_AGENT';
+/** The JetStream API and consumer acknowledgements. */
+export const JETSTREAM_API = '$JS.API.>';
+export const JETSTREAM_ACKS = '$JS.ACK.>';
 
 export function permissionsFor(role: NatsRole, prefix: string): Permissions {
   const s = subjects(prefix);
   const pins = kamailioPinsSubject(prefix);
-  if (role === 'agent') return { publish: [s.allNodeMessages], subscribe: [s.reannounce, s.allCommands], allowResponses: true };
+  if (role === 'agent') {
+    return { publish: [s.allNodeMessages, s.allChannels], subscribe: [s.reannounce, s.allCommands, `${AGENT_INBOX_PREFIX}.>`], allowResponses: true };
+  }
   // Each Kamailio subscribes in a queue group of its own (SBC_NATS_PINS_SUBSCRIPTION).
-  if (role === 'kamailio') return { publish: [pins], subscribe: [pins], allowResponses: false };
+  if (role === 'kamailio') return { publish: [pins, s.allKamailioRoutes], subscribe: [pins], allowResponses: false };
   // `subject queue`: the subscription is allowed only as a member of that queue group.
   return {
-    publish: [`${prefix}.control.>`, s.allCommands],
+    publish: [`${prefix}.control.>`, s.allCommands, JETSTREAM_API, JETSTREAM_ACKS],
     subscribe: [`${s.allNodeMessages} ${QUEUE_GROUP}`, `${pins} ${QUEUE_GROUP}`, s.membershipChanged, REPLY_INBOXES],
     allowResponses: false,
   };

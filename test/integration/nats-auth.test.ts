@@ -10,6 +10,10 @@ import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
 import { migrate } from '../../src/postgres/migrations.js';
 import { writeCredentials, type CredentialFiles } from '../../src/tools/nats-credentials.js';
+import { jetStreamPublisher } from '../../src/agent/callEvents.js';
+import { subjects } from '../../src/events/subjects.js';
+import { AGENT_INBOX_PREFIX } from '../../src/nats/auth.js';
+import { callsStreamMessages, callsStreamName, ensureCallsStream, natsJetStreamRequests } from '../../src/nats/callsStream.js';
 import { freePort } from '../support/ports.js';
 import { startProcess, waitFor, type RunningProcess } from '../support/process.js';
 import { createPostgresDatabase, startRedis, type Service } from '../support/services.js';
@@ -29,8 +33,8 @@ describe('NATS least privilege (private nats-server with the generated authoriza
   const open: NatsConnection[] = [];
 
   const seed = (file: string) => new TextEncoder().encode(readFileSync(file, 'utf8').trim());
-  const as = async (file: string) => {
-    const nc = await connect({ servers: url, authenticator: nkeyAuthenticator(seed(file)), maxReconnectAttempts: 0 });
+  const as = async (file: string, opts: { inboxPrefix?: string } = {}) => {
+    const nc = await connect({ servers: url, authenticator: nkeyAuthenticator(seed(file)), maxReconnectAttempts: 0, ...opts });
     open.push(nc);
     return nc;
   };
@@ -58,7 +62,8 @@ describe('NATS least privilege (private nats-server with the generated authoriza
     dir = mkdtempSync(join(tmpdir(), 'sbc-nats-auth-'));
     files = writeCredentials({ dir, prefix, agents: ['fs1', 'fs2'] });
     const port = await freePort();
-    writeFileSync(join(dir, 'nats-server.conf'), `listen: 127.0.0.1:${port}\ninclude auth.conf\n`);
+    // JetStream on, for the calls stream.
+    writeFileSync(join(dir, 'nats-server.conf'), `listen: 127.0.0.1:${port}\njetstream { store_dir: ${JSON.stringify(join(dir, 'js'))} }\ninclude auth.conf\n`);
     server = startProcess('nats-server', ['-c', join(dir, 'nats-server.conf')]);
     url = `nats://127.0.0.1:${port}`;
     await waitFor('nats-server with authorization', async () => {
@@ -145,6 +150,41 @@ describe('NATS least privilege (private nats-server with the generated authoriza
     const forged = nextError(agent);
     agent.publish(`${prefix}.kamailio.pins`, '{}');
     expect(await forged).toMatch(/Permissions Violation for Publish to "sbc\.kamailio\.pins"/);
+  });
+
+  it('calls stream: the control plane creates it; an agent publishes a channel event with ack, not a route decision; a Kamailio a route decision, not a channel event', async () => {
+    const cp = await as(files.controlPlane);
+    const js = natsJetStreamRequests(cp);
+    expect((await ensureCallsStream(js, prefix)).action).toMatch(/created|unchanged/);
+    const before = await callsStreamMessages(js, prefix);
+    const s = subjects(prefix);
+    const nodeId = '00000000-0000-4000-8000-000000000005';
+
+    // The agent's PubAck comes to its own inboxes.
+    const agent = await as(files.agents.fs1 as string, { inboxPrefix: AGENT_INBOX_PREFIX });
+    const publisher = jetStreamPublisher(natsJetStreamRequests(agent));
+    const ack = await publisher.publish(s.channel(nodeId), new TextEncoder().encode('{}'), `${nodeId}:1`, 3000);
+    expect(ack).toMatchObject({ stream: callsStreamName(prefix), duplicate: false });
+    // The same message id again: acknowledged as a duplicate, not stored twice.
+    expect(await publisher.publish(s.channel(nodeId), new TextEncoder().encode('{}'), `${nodeId}:1`, 3000)).toMatchObject({ seq: ack.seq, duplicate: true });
+    const routeDenied = nextError(agent);
+    agent.publish(s.kamailioRoute('kam-a'), '{}');
+    expect(await routeDenied).toMatch(/Permissions Violation for Publish to "sbc\.calls\.kamailio\.kam-a\.route"/);
+
+    const password = readFileSync(files.kamailio, 'utf8').trim();
+    const kam = await connect({ servers: url, user: 'kamailio', pass: password, maxReconnectAttempts: 0 });
+    open.push(kam);
+    kam.publish(s.kamailioRoute('kam-a'), '{"v":1}');
+    await kam.flush();
+    const channelDenied = nextError(kam);
+    kam.publish(s.channel(nodeId), '{}');
+    expect(await channelDenied).toMatch(/Permissions Violation for Publish to "sbc\.calls\.node\./);
+    // In the stream: the agent's event once and the Kamailio's decision.
+    await waitFor('two messages in the stream', async () => (await callsStreamMessages(js, prefix)) === before + 2, 3000);
+    // A Kamailio cannot use the JetStream API.
+    const apiDenied = nextError(kam);
+    kam.publish(`$JS.API.STREAM.INFO.${callsStreamName(prefix)}`, '');
+    expect(await apiDenied).toMatch(/Permissions Violation for Publish to "\$JS\.API\.STREAM\.INFO/);
   });
 
   it('the control plane asks one agent a command and gets its answer; the agent answers only requests it received', async () => {

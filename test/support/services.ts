@@ -83,8 +83,8 @@ export async function startRedis(opts: LocalServiceOptions = {}): Promise<Servic
 }
 
 export interface NatsService extends Service {
-  /** Kills the server abruptly and starts it again on the same port (fault tests). */
-  restart?(): Promise<void>;
+  /** Kills the server abruptly and starts it again on the same port and store (fault tests), after `downMs` (default 0). */
+  restart?(downMs?: number): Promise<void>;
 }
 
 export async function startNats(opts: LocalServiceOptions = {}): Promise<NatsService> {
@@ -113,8 +113,9 @@ export async function startNats(opts: LocalServiceOptions = {}): Promise<NatsSer
       await waitFor(`nats on ${port}`, () => tcpReady(port), 5000);
       return {
         url: `nats://127.0.0.1:${port}`,
-        async restart() {
+        async restart(downMs = 0) {
           await proc.stop('SIGKILL');
+          if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
           proc = startProcess('nats-server', args, opts);
           await waitFor(`nats on ${port}`, () => tcpReady(port), 5000);
         },

@@ -18,6 +18,7 @@ describe('agent config', () => {
       failedProbesBeforeLost: 1,
       reannounceMinIntervalMs: 1000,
       conferenceMessages: true,
+      callEvents: { enabled: true, bufferSize: 10_000, maxInFlight: 64, ackTimeoutMs: 5000 },
       logLevel: 'info',
     });
   });

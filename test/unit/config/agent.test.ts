@@ -25,3 +25,12 @@ describe('agent configuration: SBC_CONFERENCE_MESSAGES', () => {
     expect(() => loadAgentConfig({ SBC_CONFERENCE_MESSAGES: 'yes' })).toThrow(ConfigError);
   });
 });
+
+describe('agent configuration: SBC_CALL_EVENTS', () => {
+  it('on by default with a 10 000-message buffer; off turns them off; in flight may not exceed the buffer', () => {
+    expect(loadAgentConfig({}).callEvents).toEqual({ enabled: true, bufferSize: 10_000, maxInFlight: 64, ackTimeoutMs: 5000 });
+    expect(loadAgentConfig({ SBC_CALL_EVENTS: 'off', SBC_CALL_EVENT_BUFFER: '500' }).callEvents).toMatchObject({ enabled: false, bufferSize: 500 });
+    expect(() => loadAgentConfig({ SBC_CALL_EVENTS: 'maybe' })).toThrow(ConfigError);
+    expect(() => loadAgentConfig({ SBC_CALL_EVENT_BUFFER: '100', SBC_CALL_EVENT_IN_FLIGHT: '200' })).toThrow(/SBC_CALL_EVENT_IN_FLIGHT \(200\) must not exceed SBC_CALL_EVENT_BUFFER \(100\)/);
+  });
+});

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { heartbeatMessage, joinedMessage, leftMessage } from '../../../src/agent/messages.js';
-import { decodeAgentMessage, decodeNodeMessage, decodeReannounce, encodeChecked, encodeMessage } from '../../../src/events/codec.js';
+import { decodeAgentMessage, decodeNodeChannel, decodeNodeMessage, decodeReannounce, encodeChecked, encodeMessage } from '../../../src/events/codec.js';
+import { MAX_CHANNEL_TEXT } from '../../../src/events/calls.js';
 import { MAX_LINK_IDS_PER_ROOM, MAX_ROOMS_PER_SNAPSHOT } from '../../../src/events/schemas.js';
 import { MAX_MESSAGE_BYTES, type MessageKind } from '../../../src/events/limits.js';
 import { subjects } from '../../../src/events/subjects.js';
@@ -116,12 +117,17 @@ describe('each kind has its own size limit, checked before JSON parsing', () => 
       conference: { v: 1, nodeId, seq: 1, sentAt: 1, event: 'create', room: '3000', conferenceUuid: nodeId, members: 0, links: 0 },
       rooms: { v: 1, nodeId, seq: 1, sentAt: 1, rooms: [] },
       reannounce: v1Reannounce().body,
+      channel: { v: 1, nodeId, seq: 1, sentAt: 1, event: 'create', atUs: 1, uuid: nodeId, direction: 'inbound' },
     };
   };
   const decode = (kind: MessageKind, data: Uint8Array) =>
-    kind === 'reannounce' ? decodeReannounce(data) : decodeAgentMessage(s, s.node(bodies()[kind].nodeId as string, kind), data);
+    kind === 'reannounce'
+      ? decodeReannounce(data)
+      : kind === 'channel'
+        ? decodeNodeChannel(s, s.channel(bodies().channel.nodeId as string), data)
+        : decodeAgentMessage(s, s.node(bodies()[kind].nodeId as string, kind), data);
 
-  it.each(['joined', 'heartbeat', 'left', 'conference', 'rooms', 'reannounce'] as const)('%s: a message of exactly its limit is accepted, one byte more is too-large', (kind) => {
+  it.each(['joined', 'heartbeat', 'left', 'conference', 'rooms', 'reannounce', 'channel'] as const)('%s: a message of exactly its limit is accepted, one byte more is too-large', (kind) => {
     const limit = MAX_MESSAGE_BYTES[kind];
     const atLimit = padded(bodies()[kind], limit);
     expect(atLimit.byteLength).toBe(limit);
@@ -163,6 +169,13 @@ describe('each kind has its own size limit, checked before JSON parsing', () => 
         })),
       },
       reannounce: { v: 1, requestedAt: huge, requester: 'r'.repeat(128) },
+      // Free text at its worst: 1024 UTF-16 units of three UTF-8 bytes each.
+      channel: {
+        v: 1, nodeId, seq: Number.MAX_SAFE_INTEGER, sentAt: Number.MAX_SAFE_INTEGER, event: 'hangup', atUs: Number.MAX_SAFE_INTEGER,
+        uuid: nodeId, direction: 'outbound', callId: '~'.repeat(MAX_CHANNEL_TEXT), otherLeg: nodeId, callUuid: nodeId,
+        caller: '\u20ac'.repeat(MAX_CHANNEL_TEXT), callee: '\uffff'.repeat(MAX_CHANNEL_TEXT), room: '~'.repeat(MAX_CHANNEL_TEXT),
+        memberId: 2_147_483_647, decision: 'd'.repeat(96), link: 'L'.repeat(64), cause: 'C'.repeat(64), sipStatus: 699,
+      },
     };
     for (const kind of Object.keys(largest) as MessageKind[]) {
       const checked = encodeChecked(kind, largest[kind]);

@@ -111,7 +111,7 @@ describe('call events into the calls stream', () => {
     const nodeId = standin.coreUuid;
     await waitFor('every event acknowledged', () => agent.status().callEvents?.acked === 6 && agent.status().callEvents?.buffered === 0, WAIT_MS, 20);
     const stored = await readStream(js, prefix);
-    expect(stored.map((s) => s.msgId)).toEqual(stored.map((s) => `${nodeId}:${s.msg.seq}`));
+    expect(stored.map((s) => s.msgId)).toEqual(stored.map((s) => `${nodeId}:${s.msg.uuid}:${s.msg.event}:${s.msg.atUs}`));
     expect(new Set(stored.map((s) => s.msgId)).size).toBe(stored.length);
     expect(stored.every((s) => s.subject === subjects(prefix).channel(nodeId))).toBe(true);
     expect(eventsOf(stored, tone)).toEqual(['create', 'answer', 'hangup']);

@@ -7,8 +7,10 @@ const NODE = '858bc0bf-fea0-4ae3-aed6-d8303ec5ad26';
 const s = subjects('sbc');
 
 const msg = (seq: number): NodeChannel => ({
-  v: 1, nodeId: NODE, seq, sentAt: 1, event: 'create', atUs: 1, uuid: 'e64dddbd-f757-419c-8e3a-0ed58a9e3b4d', direction: 'inbound', callId: `${seq}-1@h`,
+  v: 1, nodeId: NODE, seq, sentAt: 1, event: 'create', atUs: 1_796_000_000_000_000 + seq, uuid: 'e64dddbd-f757-419c-8e3a-0ed58a9e3b4d', direction: 'inbound', callId: `${seq}-1@h`,
 });
+/** The id of msg(seq): channelEventId, spelled out. */
+const id = (seq: number) => `${NODE}:e64dddbd-f757-419c-8e3a-0ed58a9e3b4d:create:${1_796_000_000_000_000 + seq}`;
 
 /**
  * A behavioural JetStream stand-in: a stream keyed by message id (de-duplicating like the real
@@ -58,12 +60,12 @@ const publisher = (stream: FakeStream, bufferSize = 100, maxInFlight = 4) =>
   new CallEventPublisher(stream, s, { bufferSize, maxInFlight, ackTimeoutMs: 1000, retryMinMs: 5, retryMaxMs: 20 }, silentLogger);
 
 describe('call events: publish with ack through a bounded buffer', () => {
-  it('each message goes out once with Nats-Msg-Id <nodeId>:<seq>, and is held until acknowledged', async () => {
+  it('each message goes out once with Nats-Msg-Id <nodeId>:<uuid>:<event>:<atUs>, and is held until acknowledged', async () => {
     const stream = new FakeStream();
     const p = publisher(stream);
     for (const seq of [10, 11, 12]) expect(p.publish(msg(seq))).toBe(true);
     expect(await p.flush(1000)).toBe(true);
-    expect(stream.attempts).toEqual([`${NODE}:10`, `${NODE}:11`, `${NODE}:12`]);
+    expect(stream.attempts).toEqual([id(10), id(11), id(12)]);
     expect(p.counts()).toMatchObject({ published: 3, acked: 3, retried: 0, dropped: 0, refused: 0, buffered: 0, inFlight: 0 });
   });
 
@@ -77,7 +79,7 @@ describe('call events: publish with ack through a bounded buffer', () => {
     stream.hold = false;
     stream.release();
     expect(await p.flush(1000)).toBe(true);
-    expect(stream.stored).toEqual(Array.from({ length: 10 }, (_, i) => `${NODE}:${i + 1}`));
+    expect(stream.stored).toEqual(Array.from({ length: 10 }, (_, i) => id(i + 1)));
   });
 
   it('while the stream is away messages are held; once back they are re-sent oldest first and each stored once', async () => {
@@ -88,10 +90,10 @@ describe('call events: publish with ack through a bounded buffer', () => {
     await until('a few retries', () => p.counts().retried >= 3);
     expect(stream.stored).toEqual([]);
     // While away, only the oldest is probed (one at a time).
-    expect(new Set(stream.attempts.slice(4))).toEqual(new Set([`${NODE}:1`]));
+    expect(new Set(stream.attempts.slice(4))).toEqual(new Set([id(1)]));
     stream.up = true;
     expect(await p.flush(2000)).toBe(true);
-    expect(stream.stored).toEqual(Array.from({ length: 20 }, (_, i) => `${NODE}:${i + 1}`));
+    expect(stream.stored).toEqual(Array.from({ length: 20 }, (_, i) => id(i + 1)));
     expect(p.counts()).toMatchObject({ published: 20, acked: 20, dropped: 0, buffered: 0 });
   });
 
@@ -104,7 +106,7 @@ describe('call events: publish with ack through a bounded buffer', () => {
     stream.up = true;
     expect(await p.flush(2000)).toBe(true);
     // The first ones were in flight when the buffer filled (kept: they may be stored already); then the 8 newest.
-    expect(stream.stored).toEqual([1, 2, 18, 19, 20, 21, 22, 23, 24, 25].map((n) => `${NODE}:${n}`));
+    expect(stream.stored).toEqual([1, 2, 18, 19, 20, 21, 22, 23, 24, 25].map((n) => id(n)));
   });
 
   it('a re-send of a message the stream already has is harmless: acknowledged as a duplicate, stored once', async () => {
@@ -115,7 +117,7 @@ describe('call events: publish with ack through a bounded buffer', () => {
     // The same seq again (an ack lost, the agent sends again).
     p.publish(msg(7));
     expect(await p.flush(1000)).toBe(true);
-    expect(stream.stored).toEqual([`${NODE}:7`]);
+    expect(stream.stored).toEqual([id(7)]);
     expect(p.counts()).toMatchObject({ acked: 2, duplicates: 1 });
   });
 

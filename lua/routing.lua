@@ -115,6 +115,10 @@ end
 -- Kamailio to it), into the control plane's JetStream stream of call events.
 local ROUTE_SUBJECT = nil
 if CFG.route_subject ~= "" then
+	-- The id is one subject token here (NATS authorization allows <prefix>.calls.kamailio.*.route).
+	if not string.match(CFG.kamailio_id, "^[A-Za-z0-9_-]+$") then
+		error(string.format("routing.lua: SBC_KAMAILIO_ID=%q must be letters, digits, _ and - only when SBC_NATS_ROUTE_SUBJECT is set", CFG.kamailio_id))
+	end
 	local tail = ".calls.kamailio." .. CFG.kamailio_id .. ".route"
 	if string.sub(CFG.route_subject, -#tail) ~= tail or not string.match(CFG.route_subject, "^[A-Za-z0-9_-]+[A-Za-z0-9_.-]*$") then
 		error(string.format("routing.lua: SBC_NATS_ROUTE_SUBJECT=%q must be <prefix>%s", CFG.route_subject, tail))

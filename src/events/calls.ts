@@ -49,7 +49,7 @@ export const NodeChannel = Type.Object(
   {
     v: Type.Literal(SCHEMA_VERSION),
     nodeId: NodeId,
-    seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'From the agent’s one seq counter (also the Nats-Msg-Id: <nodeId>:<seq>)' }),
+    seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'From the agent’s one seq counter (one node’s messages in order); the Nats-Msg-Id is channelEventId (src/agent/callEvents.ts)' }),
     sentAt: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Sender wall clock, ms since the epoch (when it was first queued)' }),
     event: Type.Union(CHANNEL_EVENTS.map((e) => Type.Literal(e))),
     atUs: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Event-Date-Timestamp: FreeSWITCH’s clock, µs since the epoch' }),

@@ -78,6 +78,8 @@ export interface Subjects {
   readonly allCalls: string;
   /** The node id of a channel event subject; undefined when it is not one. */
   parseChannelSubject(subject: string): string | undefined;
+  /** The Kamailio id of a route subject; undefined when it is not one. */
+  parseKamailioRouteSubject(subject: string): string | undefined;
   /** Splits a node message subject of a membership kind; undefined when it is not one (a conference kind included). */
   parseNodeSubject(subject: string): { nodeId: string; kind: NodeMessageKind } | undefined;
   /** Splits anything shaped like a node message subject, whatever its last token. */
@@ -100,6 +102,13 @@ export function subjects(prefix: string): Subjects {
     if (tokens.length !== depth + 3 || tokens.slice(0, depth).join('.') !== prefix || tokens[depth] !== 'node') return undefined;
     return { nodeId: tokens[depth + 1] as string, kind: tokens[depth + 2] as string };
   };
+  /** `{prefix}.calls.{source}.{id}.{last}` -> id */
+  const callsSubjectId = (subject: string, source: string, last: string): string | undefined => {
+    const tokens = subject.split('.');
+    if (tokens.length !== depth + 4 || tokens.slice(0, depth).join('.') !== prefix) return undefined;
+    if (tokens[depth] !== 'calls' || tokens[depth + 1] !== source || tokens[depth + 3] !== last) return undefined;
+    return tokens[depth + 2] === '' ? undefined : tokens[depth + 2];
+  };
   return Object.freeze({
     prefix,
     node: (nodeId: string, kind: AgentMessageKind) => `${prefix}.node.${nodeId}.${kind}`,
@@ -117,12 +126,8 @@ export function subjects(prefix: string): Subjects {
     allChannels: `${prefix}.calls.node.*.channel`,
     allKamailioRoutes: `${prefix}.calls.kamailio.*.route`,
     allCalls: `${prefix}.calls.>`,
-    parseChannelSubject(subject: string) {
-      const tokens = subject.split('.');
-      if (tokens.length !== depth + 4 || tokens.slice(0, depth).join('.') !== prefix) return undefined;
-      if (tokens[depth] !== 'calls' || tokens[depth + 1] !== 'node' || tokens[depth + 3] !== 'channel') return undefined;
-      return tokens[depth + 2] === '' ? undefined : tokens[depth + 2];
-    },
+    parseChannelSubject: (subject: string) => callsSubjectId(subject, 'node', 'channel'),
+    parseKamailioRouteSubject: (subject: string) => callsSubjectId(subject, 'kamailio', 'route'),
     allCommands: `${prefix}.cmd.*`,
     parseNodeSubject(subject: string) {
       const split = splitNodeSubject(subject);

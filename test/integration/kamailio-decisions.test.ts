@@ -1,6 +1,8 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { decodeDecisionMessage } from '../../src/events/routeDecisions.js';
+import { subjects } from '../../src/events/subjects.js';
 import { migrate } from '../../src/postgres/migrations.js';
 import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor } from '../support/process.js';
@@ -30,7 +32,7 @@ interface Attempt {
   link?: string;
 }
 
-const SUBJECT = 'dtest.calls.kamailio.k1.route';
+const SUBJECT = subjects('dtest').kamailioRoute('k1');
 const DECISION_SHAPE = /^k1-[0-9a-f]+-[0-9a-f]{5}-[0-9a-f]+-[0-9a-f]{3}$/;
 
 describe('routing decisions published by Kamailio (real Kamailio with the nats module, NATS, sipp)', () => {
@@ -43,6 +45,8 @@ describe('routing decisions published by Kamailio (real Kamailio with the nats m
   let refusing: SippUas;
   let raw: RawSipClient;
   const heard: { v: number; by: string; decisions: Attempt[] }[] = [];
+  /** What the control plane's decoder made of each message (it must take every one). */
+  const decoded: boolean[] = [];
 
   beforeAll(async () => {
     [db, nats] = await Promise.all([createPostgresDatabase(), startNats()]);
@@ -52,6 +56,7 @@ describe('routing decisions published by Kamailio (real Kamailio with the nats m
     nc.subscribe(SUBJECT, {
       callback: (_e, m) => {
         heard.push(JSON.parse(m.string()) as (typeof heard)[number]);
+        decoded.push(decodeDecisionMessage(subjects('dtest'), m.subject, m.data).ok);
       },
     });
     await nc.flush();
@@ -167,5 +172,11 @@ describe('routing decisions published by Kamailio (real Kamailio with the nats m
     const [d] = await waitForAttempts(callId, 1);
     expect(d?.callId).toBe(callId);
     expect(await k1.rpc('htable.dump', ['natsq'])).toEqual([]);
+  });
+
+  // Runs last (tests run in order): everything routing.lua published above.
+  it('publishes only messages the control plane decodes', () => {
+    expect(decoded.length).toBeGreaterThan(0);
+    expect(decoded.every(Boolean)).toBe(true);
   });
 });

@@ -282,7 +282,7 @@ await runBench('rooms', 8 * 60_000, async (cleanup) => {
   console.log(`  plain = dialed ${GENERAL_NUMBER} (not a room: set 1, alg 4, no pin lookup)`);
   console.log('  hits  = the rooms run again right after it, pins kept: every call follows a pin (lookup only; printed beside the ratio)');
   console.log(
-    `  rooms = dialed ${FIRST_ROOM}..${FIRST_ROOM + LOAD_ROOMS - 1} in turn, pins flushed before each run: ${(100 * NEW_SHARE).toFixed(0)}% of the calls make a pin (htable write + log line + NATS publish), the rest follow one`,
+    `  rooms = dialed ${FIRST_ROOM}..${FIRST_ROOM + LOAD_ROOMS - 1} in turn, pins flushed before each run: ${(100 * NEW_SHARE).toFixed(0)}% of the calls make a pin (htable writes: the pin and its entry in the NATS queue the flush timer publishes), the rest follow one`,
   );
   console.log("  kamailio CPU/call = its process group's CPU from the run's start until tm freed the run's transactions (shm back near baseline, + 1 s), less its idle rate, / successful calls");
   console.log(

@@ -121,8 +121,16 @@ describe('acceptance: FreeSWITCH nodes join and leave Kamailio routing through N
     const { res, answeredBy } = await callsPerNode(24, rooms);
     expect(res.successful).toBe(24);
     for (const room of rooms) {
-      const owners = new Set(res.calls.filter((c) => c.service === room).map((c) => answeredBy(c.callId)));
-      expect(owners.size).toBe(1);
+      const calls = res.calls.filter((c) => c.service === room);
+      const owners = new Set(calls.map((c) => answeredBy(c.callId)));
+      // Seen once in a fresh-clone run of the whole suite (2 owners); what Kamailio logged about
+      // the room's calls says whether a failover (fr_timer under load) moved its pin.
+      const said = kamailio
+        .output()
+        .split('\n')
+        .filter((l) => calls.some((c) => l.includes(c.callId)) || l.includes(`key=${room} `))
+        .join('\n');
+      expect(owners.size, `room ${room}: ${[...owners].join(', ')}\n${said.slice(-4000)}`).toBe(1);
     }
     const used = new Set(res.calls.map((c) => answeredBy(c.callId)));
     expect(used.size).toBeGreaterThan(1);

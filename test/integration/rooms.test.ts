@@ -272,9 +272,11 @@ describe('rooms: every caller of a room reaches one node while nodes join and di
     const [main] = [...(hosts().get(room) ?? [])];
     const other = live().find((n) => nodes.indexOf(n) !== main)!;
     // A caller who reached another node directly: the room is split.
-    const stray = runSippUac({ target: `127.0.0.1:${other.fs.sipPort}`, service: room, calls: 1, holdMs: 4000 });
+    // Held long enough for the link to be made while it lasts, even with the whole suite
+    // running beside it (a 4 s hold once ended before the link was up).
+    const stray = runSippUac({ target: `127.0.0.1:${other.fs.sipPort}`, service: room, calls: 1, holdMs: 12_000 });
     background.push(stray);
-    await waitFor('the larger half dialed the smaller one', () => upLinks(room).length === 1, 10_000);
+    await waitFor('the larger half dialed the smaller one', () => upLinks(room).length === 1, 11_000);
     expect(upLinks(room)).toEqual([[main, nodes.indexOf(other)]]);
     expect(other.fs.conferenceList().find((c) => c.name === room)?.members.some((m) => m.link)).toBe(true);
     const view = (await cp.app.inject(`/v1/rooms/${room}`)).json<{ splitsRepaired: number; pin: { uri: string } }>();

@@ -41,7 +41,15 @@ describe('acceptance: FreeSWITCH nodes join and leave Kamailio routing through N
   const nodes: Node[] = [];
   let config: ReturnType<typeof loadControlPlaneConfig>;
 
-  const startAgent = (fs: Standin): RunningProcess => startAgentProcess(fs, { natsUrl: nats.url, prefix, heartbeatMs: HEARTBEAT_MS, eslTimeoutMs: 400 });
+  const startAgent = (fs: Standin): RunningProcess => startAgentProcess(fs, {
+      natsUrl: nats.url,
+      prefix,
+      heartbeatMs: HEARTBEAT_MS,
+      eslTimeoutMs: 400,
+      // The whole suite beside it can stall a stand-in past 400 ms: one slow probe must not take
+      // the node out of routing mid-count (seen: 120/80/100 and a room on two nodes).
+      env: { SBC_PROBES_BEFORE_LOST: '3' },
+    });
 
   const addNode = async (): Promise<Node> => {
     const fs = await startStandin({ toneMs: 0 });

@@ -1,18 +1,7 @@
 import type { Logger } from 'pino';
-import { encodeChecked, type NodeChannel, type Subjects } from '../events/index.js';
+import { channelEventId, encodeChecked, type NodeChannel, type Subjects } from '../events/index.js';
 import { readJsAnswer, type JetStreamRequests } from '../nats/callsStream.js';
 
-
-/**
- * The identity of one FreeSWITCH channel event: its node, channel, kind and FreeSWITCH's own
- * microsecond timestamp. Sent as `Nats-Msg-Id` (the stream drops a re-send within its
- * duplicate window) and stored as the event's id (the store drops any later copy). Not the
- * agent's seq: a restarted agent starts its seq at its start time in ms, which a busy agent
- * (over one message per ms since it started) may already have used.
- */
-export function channelEventId(msg: Pick<NodeChannel, 'nodeId' | 'uuid' | 'event' | 'atUs'>): string {
-  return `${msg.nodeId}:${msg.uuid}:${msg.event}:${msg.atUs}`;
-}
 
 /** The stream's answer to one publish. */
 export interface PubAck {

@@ -49,7 +49,7 @@ export const NodeChannel = Type.Object(
   {
     v: Type.Literal(SCHEMA_VERSION),
     nodeId: NodeId,
-    seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'From the agent’s one seq counter (one node’s messages in order); the Nats-Msg-Id is channelEventId (src/agent/callEvents.ts)' }),
+    seq: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'From the agent’s one seq counter (one node’s messages in order); the Nats-Msg-Id is channelEventId (below)' }),
     sentAt: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Sender wall clock, ms since the epoch (when it was first queued)' }),
     event: Type.Union(CHANNEL_EVENTS.map((e) => Type.Literal(e))),
     atUs: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Event-Date-Timestamp: FreeSWITCH’s clock, µs since the epoch' }),
@@ -72,3 +72,14 @@ export const NodeChannel = Type.Object(
 export type NodeChannel = Static<typeof NodeChannel>;
 
 export const channelChecker = TypeCompiler.Compile(NodeChannel);
+
+/**
+ * The identity of one FreeSWITCH channel event: its node, channel, kind and FreeSWITCH's own
+ * microsecond timestamp. Sent as `Nats-Msg-Id` (the stream drops a re-send within its
+ * duplicate window) and stored as the event's id (the store drops any later copy). Not the
+ * agent's seq: a restarted agent starts its seq at its start time in ms, which a busy agent
+ * (over one message per ms since it started) may already have used.
+ */
+export function channelEventId(msg: Pick<NodeChannel, 'nodeId' | 'uuid' | 'event' | 'atUs'>): string {
+  return `${msg.nodeId}:${msg.uuid}:${msg.event}:${msg.atUs}`;
+}

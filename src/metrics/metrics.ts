@@ -167,6 +167,30 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    callEvents: new Counter({
+      name: 'sbc_call_events_total',
+      help: 'Call events taken from the calls stream, by outcome (inserted, duplicate: a re-sent copy, out-of-window: older than retention or over a day ahead, not written; rejected-<reason>: malformed, terminated)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    callEventFieldsCut: new Counter({
+      name: 'sbc_call_event_fields_cut_total',
+      help: 'Fields of call events cut to the store\'s bounds (how=truncated) or with characters Postgres cannot hold replaced (how=replaced), by field; the event is still written',
+      labelNames: ['field', 'how'] as const,
+      registers: [registry],
+    }),
+    callIngestBatches: new Counter({
+      name: 'sbc_call_ingest_batches_total',
+      help: 'Batches written to the call store, by outcome (ok, error: handed back to the stream for redelivery)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    callIngestLag: new Histogram({
+      name: 'sbc_call_ingest_lag_seconds',
+      help: 'From the calls stream storing a call event to its row being written',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
   };
   return m;
 }

@@ -45,10 +45,28 @@ describe('rooms: every caller of a room reaches one node while nodes join and di
   const prefix = `rooms${randomBytes(3).toString('hex')}`;
   const nodes: Node[] = [];
   const background: Promise<UacResult>[] = [];
+  /** The control plane's log lines (info and up), shown when a room check fails. */
+  const cpLines: string[] = [];
+  const cpLog = { write: (line: string) => void (cpLines.push(line), cpLines.length > 4000 && cpLines.splice(0, 1000)) };
+  /** What the control plane and the agents logged about one room (for a failed check). */
+  const roomLog = (room: string) =>
+    [
+      ...cpLines.filter((l) => l.includes(`"room":"${room}"`) || l.includes('"level":40') || l.includes('"level":50')),
+      ...nodes.flatMap((n, i) => n.agent.output().split('\n').filter((l) => l.includes(room) || l.includes('"level":40') || l.includes('"level":50')).map((l) => `node ${i}: ${l}`)),
+    ].join('\n');
 
   const addNode = async (): Promise<Node> => {
     const fs = await startStandin({ toneMs: 0 });
-    const node: Node = { fs, agent: startAgentProcess(fs, { natsUrl: nats.url, prefix, heartbeatMs: HEARTBEAT_MS, eslTimeoutMs: 400 }) };
+    const node: Node = { fs, agent: startAgentProcess(fs, {
+        natsUrl: nats.url,
+        prefix,
+        heartbeatMs: HEARTBEAT_MS,
+        eslTimeoutMs: 400,
+        // As in the acceptance test: a stand-in stalled by the whole suite's load is not lost
+        // (and its rooms' links dropped) after one slow probe.
+        env: { SBC_PROBES_BEFORE_LOST: '3', SBC_LOG_LEVEL: 'info' },
+      }),
+    };
     nodes.push(node);
     return node;
   };
@@ -118,7 +136,7 @@ describe('rooms: every caller of a room reaches one node while nodes join and di
       SBC_ROOM_PIN_GRACE_MS: '5000',
       SBC_ROOM_MAX_MEMBERS_PER_NODE: '6',
     });
-    cp = await startControlPlane(config, pino({ level: 'warn' }));
+    cp = await startControlPlane(config, pino({ level: 'info' }, cpLog));
     for (let i = 0; i < 3; i++) await addNode();
     await waitFor('3 nodes in both Kamailios', () => allSelectable(live().map((n) => n.fs.sipUri)), 20_000);
   });
@@ -276,7 +294,9 @@ describe('rooms: every caller of a room reaches one node while nodes join and di
     // running beside it (a 4 s hold once ended before the link was up).
     const stray = runSippUac({ target: `127.0.0.1:${other.fs.sipPort}`, service: room, calls: 1, holdMs: 12_000 });
     background.push(stray);
-    await waitFor('the larger half dialed the smaller one', () => upLinks(room).length === 1, 11_000);
+    await waitFor('the larger half dialed the smaller one', () => upLinks(room).length === 1, 11_000).catch((err: Error) => {
+      throw new Error(`${err.message}\nlinks seen: ${JSON.stringify(nodes.map((n) => n.fs.dialedLinks().filter((l) => l.conference === room)))}\n${roomLog(room)}`);
+    });
     expect(upLinks(room)).toEqual([[main, nodes.indexOf(other)]]);
     expect(other.fs.conferenceList().find((c) => c.name === room)?.members.some((m) => m.link)).toBe(true);
     const view = (await cp.app.inject(`/v1/rooms/${room}`)).json<{ splitsRepaired: number; pin: { uri: string } }>();

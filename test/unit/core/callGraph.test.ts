@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { buildCallGraph, callKeysOf, legOf, newKeys, NO_KEYS } from '../../../src/core/callGraph.js';
+import { channelCallEvent, routeCallEvent } from '../../../src/core/callEvents.js';
+import type { NodeChannel } from '../../../src/events/calls.js';
+import type { CallEvent } from '../../../src/ports/callStore.js';
+
+const A = 'a0000000-0000-4000-8000-000000000001';
+const B = 'b0000000-0000-4000-8000-000000000002';
+const T = 1_764_650_000_000_000;
+
+const ch = (over: Partial<NodeChannel> & Pick<NodeChannel, 'event' | 'uuid' | 'atUs'>): CallEvent =>
+  channelCallEvent({ v: 1, nodeId: 'fs-1', seq: 1, sentAt: 1, direction: 'inbound', ...over });
+
+/** A call Kamailio placed on fs-1 after fs-2 answered 503, bridged by fs-1 to an outbound B leg. */
+const bridged: CallEvent[] = [
+  routeCallEvent('kam-a', { id: 'kam-a-1', attempt: 1, atUs: T, callId: 'c1@10.0.0.9', kind: 'general', pin: 'none', set: 1, alg: 4, dst: 'sip:fs-2' }),
+  routeCallEvent('kam-a', { id: 'kam-a-1', attempt: 2, atUs: T + 900, callId: 'c1@10.0.0.9', kind: 'general', pin: 'none', set: 1, alg: 4, dst: 'sip:fs-1', after: { status: 503 } }),
+  ch({ event: 'create', uuid: A, atUs: T + 1000, callId: 'c1@10.0.0.9', decision: 'kam-a-1', caller: '1000', callee: '8000' }),
+  ch({ event: 'create', uuid: B, atUs: T + 2000, direction: 'outbound', otherLeg: A, callUuid: A }),
+  ch({ event: 'answer', uuid: B, atUs: T + 5000, direction: 'outbound', callId: B, otherLeg: A, callUuid: A }),
+  ch({ event: 'answer', uuid: A, atUs: T + 5100, callId: 'c1@10.0.0.9', decision: 'kam-a-1' }),
+  ch({ event: 'bridge', uuid: A, atUs: T + 5200, callId: 'c1@10.0.0.9', otherLeg: B, callUuid: A }),
+  // The B leg's Channel-Call-UUID changes to its own during the call.
+  ch({ event: 'hangup', uuid: B, atUs: T + 9000, direction: 'outbound', callId: B, otherLeg: A, callUuid: B, cause: 'NORMAL_CLEARING', sipStatus: 200 }),
+  ch({ event: 'hangup', uuid: A, atUs: T + 9100, callId: 'c1@10.0.0.9', otherLeg: B, cause: 'NORMAL_CLEARING', sipStatus: 200 }),
+];
+
+describe('call graph', () => {
+  it('a leg takes its times from its events and keeps every Channel-Call-UUID it named', () => {
+    const leg = legOf(B, bridged.filter((e) => e.uuid === B));
+    expect(leg).toMatchObject({ uuid: B, nodeId: 'fs-1', direction: 'outbound', callId: B, startedAtUs: T + 2000, answeredAtUs: T + 5000, endedAtUs: T + 9000, cause: 'NORMAL_CLEARING', sipStatus: 200 });
+    expect(leg.callUuids).toEqual([A, B].sort());
+    expect(leg.events.map((e) => e.event)).toEqual(['create', 'answer', 'hangup']);
+  });
+
+  it('a bridged call: both legs, joined by Other-Leg-Unique-ID and Channel-Call-UUID, and the decision with its failover', () => {
+    const g = buildCallGraph([...bridged].reverse(), { openEndUs: T + 10_000 });
+    expect(g.legs.map((l) => l.uuid)).toEqual([A, B]);
+    expect(g.joins).toEqual([
+      { a: A, b: B, by: 'call-uuid' },
+      { a: A, b: B, by: 'other-leg' },
+    ]);
+    expect(g.decisions).toHaveLength(1);
+    expect(g.decisions[0]).toMatchObject({ id: 'kam-a-1', kamailioId: 'kam-a', kind: 'general', pin: 'none', legs: [A] });
+    expect(g.decisions[0]!.attempts).toEqual([
+      { attempt: 1, atUs: T, set: 1, alg: 4, dst: 'sip:fs-2' },
+      { attempt: 2, atUs: T + 900, set: 1, alg: 4, dst: 'sip:fs-1', afterStatus: 503 },
+    ]);
+    expect(g).toMatchObject({ nodes: ['fs-1'], kamailios: ['kam-a'], firstAtUs: T, lastAtUs: T + 9100, truncated: false });
+  });
+
+  it('a room joins only legs that were up at the same time', () => {
+    const leg = (uuid: string, from: number, to: number) => [
+      ch({ event: 'create', uuid, atUs: from, room: '3000' }),
+      ch({ event: 'hangup', uuid, atUs: to, room: '3000', cause: 'NORMAL_CLEARING' }),
+    ];
+    const u = (n: number) => `c0000000-0000-4000-8000-00000000000${n}`;
+    const g = buildCallGraph([...leg(u(1), T, T + 100), ...leg(u(2), T + 50, T + 200), ...leg(u(3), T + 300, T + 400)], { openEndUs: T + 1000 });
+    expect(g.joins).toEqual([{ a: u(1), b: u(2), by: 'room' }]);
+  });
+
+  it('the keys of a set of events, and only those not asked for yet', () => {
+    const keys = callKeysOf(bridged);
+    expect(keys).toEqual({ uuids: [A, B].sort(), callIds: [B, 'c1@10.0.0.9'].sort(), decisions: ['kam-a-1'], links: [], rooms: [] });
+    expect(newKeys(keys, { ...NO_KEYS, uuids: [A], callIds: ['c1@10.0.0.9'] })).toEqual({ uuids: [B], callIds: [B], decisions: ['kam-a-1'], links: [], rooms: [] });
+  });
+
+  it('an event seen twice (at-least-once delivery) counts once', () => {
+    const g = buildCallGraph([...bridged, ...bridged], { openEndUs: T + 10_000 });
+    expect(g.legs.find((l) => l.uuid === A)!.events).toHaveLength(4);
+    expect(g.decisions[0]!.attempts).toHaveLength(2);
+  });
+});

@@ -304,7 +304,8 @@ kamailio_rpc_answers() {
 # NATS first, with only the keys made for this run: a client without one is refused.
 NATS_DIR="$LOG_DIR/nats"
 "${CREDENTIALS_CMD[@]}" --dir "$NATS_DIR" --prefix "$NATS_PREFIX" >/dev/null || fail "nats-credentials could not write $NATS_DIR"
-printf 'listen: 127.0.0.1:%s\ninclude auth.conf\n' "$NATS_PORT" >"$NATS_DIR/nats-server.conf"
+# JetStream keeps the calls stream (call correlation) in this run's log folder.
+printf 'listen: 127.0.0.1:%s\njetstream { store_dir: "%s" }\ninclude auth.conf\n' "$NATS_PORT" "$NATS_DIR/jetstream" >"$NATS_DIR/nats-server.conf"
 spawn other nats nats-server -c "$NATS_DIR/nats-server.conf"
 NATS_PID=$SPAWNED
 nats_listens() { [[ -n $(port_owner tcp "$NATS_PORT") ]]; }

@@ -19,7 +19,9 @@ import { authenticatorFor } from './nats/auth.js';
 import { consumeMembershipNotices, publishMembershipNotice } from './nats/membershipNotices.js';
 import { natsMessageBus } from './nats/natsMessageBus.js';
 import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
+import { startCallsConsumer } from './nats/callsConsumer.js';
 import { consumePinMessages } from './nats/pinMessages.js';
+import { PgCallStore } from './postgres/callStore.js';
 import { PgDispatcherStore } from './postgres/dispatcherStore.js';
 import { migrate } from './postgres/migrations.js';
 import { Reconciler } from './reconciler/reconciler.js';
@@ -114,6 +116,8 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const rooms = new RedisRoomRegistry(redis, config.SBC_REDIS_PREFIX, (room, reason) => logger.error({ room, reason }, 'unreadable room record in Redis skipped'));
     const store = new PgDispatcherStore(pool, config.managedSets);
     const policies = new PgRoomPolicyStore(pool);
+    const retentionMs = config.SBC_CALL_RETENTION_DAYS * 86_400_000;
+    const calls = new PgCallStore(pool, { retentionMs });
     const addresses = new KamailioAddressBook(config.SBC_KAMAILIO_SIP_URIS);
     const late: { agents?: NatsAgentCommands } = {};
     const reconciler = new Reconciler({
@@ -131,6 +135,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       logger: logger.child({ component: 'reconciler' }),
       metrics,
       leadership: { epoch: () => election.epoch(), fencedOut: (err) => election.fencedOut(err) },
+      calls,
       rooms: {
         registry: rooms,
         pinGraceMs: config.SBC_ROOM_PIN_GRACE_MS,
@@ -235,6 +240,24 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       }
     })();
     await nats.flush();
+    // Every replica takes call events (one durable consumer shared); a stream or consumer it
+    // cannot set up (NATS without JetStream, a user without $JS.API) stops the start.
+    const callsIngest = config.SBC_CALLS_INGEST === 'on'
+      ? await startCallsConsumer({
+          nats,
+          prefix: config.SBC_NATS_PREFIX,
+          subjects: subjects(config.SBC_NATS_PREFIX),
+          store: calls,
+          metrics,
+          logger: logger.child({ component: 'calls' }),
+          batchMax: config.SBC_CALL_INGEST_BATCH,
+          batchDelayMs: config.SBC_CALL_INGEST_DELAY_MS,
+          ackWaitMs: config.SBC_CALL_INGEST_ACK_WAIT_MS,
+          maxAckPending: config.SBC_CALL_INGEST_MAX_PENDING,
+          retryDelayMs: config.SBC_CALL_INGEST_RETRY_MS,
+          stream: { maxAgeMs: retentionMs },
+        })
+      : undefined;
     const agents = new NatsAgentCommands({ nats, subjects: subjects(config.SBC_NATS_PREFIX), timeoutMs: config.SBC_AGENT_COMMAND_TIMEOUT_MS });
     late.agents = agents;
     election.start();
@@ -245,6 +268,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       registry,
       rooms,
       policies,
+      calls,
       onPolicyChange: () => {
         reconciler.trigger(false);
         publishMembershipNotice(bus, subjects(config.SBC_NATS_PREFIX).membershipChanged, false);
@@ -278,6 +302,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       async stop() {
         await app.close();
         await consumer.stop();
+        await callsIngest?.stop();
         await notices.drain();
         await pins.drain();
         await nats.drain().catch(() => undefined);

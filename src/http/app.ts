@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { answerClientError, answerFrameworkError, installErrorHandler, ServerClosingError } from './errors.js';
 import { countRefusedRequest, installRequestMetrics, observeRequest } from './requestMetrics.js';
 import { installRouteConventions } from './routeConventions.js';
+import { callRoutes, type CallRoutesDeps } from './routes/calls.js';
 import { clusterRoutes, type ClusterRoutesDeps } from './routes/cluster.js';
 import { dispatcherRoutes, type DispatcherRoutesDeps } from './routes/dispatcher.js';
 import { healthRoutes, type HealthRoutesDeps } from './routes/health.js';
@@ -15,7 +16,7 @@ import { roomRoutes, type RoomRoutesDeps } from './routes/rooms.js';
 export type { ReadinessCheck } from './readiness.js';
 
 /** What every resource's routes need, together (each plugin takes only its own part). */
-export interface AppDeps extends NodeRoutesDeps, RoomRoutesDeps, DispatcherRoutesDeps, ClusterRoutesDeps, HealthRoutesDeps, MetricsRoutesDeps {
+export interface AppDeps extends NodeRoutesDeps, RoomRoutesDeps, CallRoutesDeps, DispatcherRoutesDeps, ClusterRoutesDeps, HealthRoutesDeps, MetricsRoutesDeps {
   readonly logger?: FastifyBaseLogger;
   readonly version: string;
   readonly onPolicyChange?: () => void;
@@ -28,6 +29,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Probes and scrapes would flood the log; errors are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
+    // A SIP Call-ID (up to 1024 characters, some percent-encoded) is a path parameter of /v1/calls/{id}.
+    routerOptions: { maxParamLength: 2048 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     // Errors met before any route answer in the same shape as every other error.
     frameworkErrors: (err, req, reply) => {
@@ -53,7 +56,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       info: { title: 'Elastic SBC control plane', version: deps.version },
-      tags: [{ name: 'nodes' }, { name: 'dispatcher' }, { name: 'cluster' }, { name: 'operations' }],
+      tags: [{ name: 'nodes' }, { name: 'rooms' }, { name: 'calls' }, { name: 'dispatcher' }, { name: 'cluster' }, { name: 'operations' }],
     },
   });
 
@@ -61,6 +64,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { registry, rooms, policies, agents, dispatcher, managedSets, cluster, readiness, metrics } = deps;
   await app.register(nodeRoutes, { registry, agents });
   await app.register(roomRoutes, { rooms, registry, policies, ...(deps.onPolicyChange ? { onPolicyChange: deps.onPolicyChange } : {}) });
+  await app.register(callRoutes, { calls: deps.calls, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(dispatcherRoutes, { dispatcher, managedSets });
   await app.register(clusterRoutes, { cluster });
   await app.register(healthRoutes, { readiness });

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentCommandRefusedError, AgentCommandTimeoutError } from '../nats/agentCommands.js';
+import { InvalidCursorError } from '../ports/callStore.js';
 
 /**
  * Every error answer the API gives, by its stable `error` code. Clients branch on the code,
@@ -10,19 +11,19 @@ import { AgentCommandRefusedError, AgentCommandTimeoutError } from '../nats/agen
  * answers any status a row names.
  */
 export const HTTP_ERRORS = {
-  'bad-request': { status: 400, when: 'a path parameter, query parameter or body does not match the route schema' },
+  'bad-request': { status: 400, when: 'a path parameter, query parameter or body does not match the route schema, or a `cursor` this API did not make' },
   'unknown-parameter': { status: 400, when: 'a query parameter the route does not declare (never silently ignored)' },
   'bad-url': { status: 400, when: 'the URL is not valid (e.g. malformed percent-encoding)' },
   'invalid-json': { status: 400, when: 'a body sent as application/json that is empty or not JSON' },
   'malformed-request': { status: 400, when: 'HTTP that Node\'s parser refuses, or a body that does not match its Content-Length' },
   unauthorized: { status: 401, when: 'a route that requires credentials got none, or none that are valid (no route requires them yet: API tokens are on the roadmap)' },
   forbidden: { status: 403, when: 'valid credentials that may not use this route (no route checks them yet)' },
-  'not-found': { status: 404, when: 'no route for the path, or no node, room or room policy with that id' },
+  'not-found': { status: 404, when: 'no route for the path, or no node, room, room policy or call with that id' },
   'method-not-allowed': { status: 405, when: 'a known path with a method it does not have; `Allow` lists those it has' },
   'request-timeout': { status: 408, when: 'the request did not arrive in full within the server\'s request timeout' },
   conflict: { status: 409, when: 'the request contradicts the current state of what it names, e.g. a change the node\'s state does not allow (no route changes state yet: drain and scaling are the next issues)' },
   'body-too-large': { status: 413, when: 'a body over 64 KiB' },
-  'url-too-long': { status: 414, when: 'a path parameter over 100 characters' },
+  'url-too-long': { status: 414, when: 'a path parameter over 2048 characters' },
   'unsupported-media-type': { status: 415, when: 'a body whose Content-Type is missing, malformed or not parsed by the API' },
   'headers-too-large': { status: 431, when: 'request headers over Node\'s limit (16 KiB)' },
   internal: { status: 500, when: 'anything else; the body carries `requestId`, the key to the log line, and never internals' },
@@ -76,6 +77,13 @@ export class RoomNotFoundError extends Error {
   override readonly name = 'RoomNotFoundError';
   constructor(readonly room: string) {
     super(`no active room ${room}`);
+  }
+}
+
+export class CallNotFoundError extends Error {
+  override readonly name = 'CallNotFoundError';
+  constructor(readonly id: string) {
+    super(`no call event names ${id.length > 120 ? `${id.slice(0, 120)}…` : id}`);
   }
 }
 
@@ -142,6 +150,8 @@ const TYPED: readonly (readonly [new (...args: never[]) => Error, ErrorCode])[] 
   [NodeNotFoundError, 'not-found'],
   [RoomNotFoundError, 'not-found'],
   [RoomPolicyNotFoundError, 'not-found'],
+  [CallNotFoundError, 'not-found'],
+  [InvalidCursorError, 'bad-request'],
   [InvalidRequestError, 'bad-request'],
   [RouteNotFoundError, 'not-found'],
   [MethodNotAllowedError, 'method-not-allowed'],

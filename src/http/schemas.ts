@@ -199,3 +199,113 @@ export const RoomPolicyView = Type.Object({
   shards: Type.Integer(),
   updatedAt: Type.String({ format: 'date-time' }),
 });
+
+/** A FreeSWITCH UUID, a SIP Call-ID or a routing decision id: printable ASCII without spaces. */
+export const CallParams = Type.Object(
+  { id: Type.String({ pattern: '^[!-~]{1,1024}$', description: 'A FreeSWITCH channel UUID, a SIP Call-ID or a routing decision id (X-SBC-Decision); URL-encode a `/`' }) },
+  { additionalProperties: false },
+);
+
+const Micros = Type.Integer({ description: 'µs since the epoch' });
+const At = (description: string) => Type.String({ format: 'date-time', description: `${description} (µs precision)` });
+
+export const LegView = Type.Object(
+  {
+    uuid: Type.String(),
+    nodeId: Type.String(),
+    direction: Type.Optional(literalUnion(['inbound', 'outbound'])),
+    callId: Type.Optional(Type.String()),
+    otherLegs: Type.Array(Type.String(), { description: 'Every Other-Leg-Unique-ID the leg named' }),
+    callUuids: Type.Array(Type.String(), { description: 'Every Channel-Call-UUID the leg named (a B-leg\'s can change during the call)' }),
+    caller: Type.Optional(Type.String()),
+    callee: Type.Optional(Type.String()),
+    room: Type.Optional(Type.String()),
+    memberId: Type.Optional(Type.Integer()),
+    decision: Type.Optional(Type.String({ description: 'The routing decision that placed it (X-SBC-Decision)' })),
+    link: Type.Optional(Type.String({ description: 'The cascade link it carries' })),
+    startedAt: At('create'),
+    answeredAt: Type.Optional(At('answer')),
+    bridgedAt: Type.Optional(At('bridge')),
+    endedAt: Type.Optional(At('hangup')),
+    cause: Type.Optional(Type.String({ description: 'Hangup-Cause' })),
+    sipStatus: Type.Optional(Type.Integer()),
+    events: Type.Array(Type.Object({ event: Type.String(), at: At('when'), atUs: Micros, cause: Type.Optional(Type.String()) })),
+  },
+  { $id: 'CallLeg' },
+);
+
+export const RouteDecisionView = Type.Object(
+  {
+    id: Type.String(),
+    kamailioId: Type.String(),
+    callId: Type.Optional(Type.String()),
+    kind: Type.String({ description: 'general, room, cascade or link' }),
+    pin: Type.String({ description: 'none (hashed or round-robin), hit (followed a room pin), made (placed the room and pinned it), moved (a failover moved the pin)' }),
+    room: Type.Optional(Type.String()),
+    key: Type.Optional(Type.String()),
+    link: Type.Optional(Type.String()),
+    attempts: Type.Array(
+      Type.Object({
+        attempt: Type.Integer(),
+        at: At('when Kamailio decided'),
+        atUs: Micros,
+        set: Type.Optional(Type.Integer()),
+        alg: Type.Optional(Type.Integer()),
+        dst: Type.Optional(Type.String()),
+        result: Type.Optional(Type.Integer({ description: 'A reply Kamailio sent the caller itself' })),
+        afterStatus: Type.Optional(Type.Integer({ description: 'The reply that caused this failover attempt' })),
+        afterTimeout: Type.Optional(Type.Boolean({ description: 'That reply was Kamailio\'s own timeout (no answer)' })),
+      }),
+    ),
+    legs: Type.Array(Type.String()),
+  },
+  { $id: 'RouteDecision' },
+);
+
+export const CallGraphView = Type.Object(
+  {
+    id: Type.String({ description: 'The id asked for' }),
+    legs: Type.Array(LegView),
+    decisions: Type.Array(RouteDecisionView),
+    joins: Type.Array(Type.Object({ a: Type.String(), b: Type.String(), by: literalUnion(['call-id', 'other-leg', 'call-uuid', 'decision', 'link', 'room']) }), { description: 'Why two legs are in one call' }),
+    nodes: Type.Array(Type.String()),
+    kamailios: Type.Array(Type.String()),
+    rooms: Type.Array(Type.String()),
+    links: Type.Array(Type.String()),
+    firstAt: At('the first event'),
+    lastAt: At('the last event'),
+    truncated: Type.Boolean({ description: 'The lookup reached its bound: more may belong to the call' }),
+  },
+  { $id: 'CallGraph' },
+);
+
+export const CallsQuery = Type.Object(
+  {
+    node: Type.Optional(NodeId),
+    room: Type.Optional(Type.String({ pattern: ROOM_KEY_PATTERN.source })),
+    from: Type.Optional(Type.String({ format: 'date-time', description: 'Legs that started at or after' })),
+    to: Type.Optional(Type.String({ format: 'date-time', description: 'Legs that started at or before' })),
+    cause: Type.Optional(Type.String({ pattern: '^[A-Z0-9_]{1,64}$', description: 'Hangup-Cause, e.g. NORMAL_CLEARING' })),
+    limit: Type.Optional(Type.String({ pattern: '^([1-9][0-9]{0,2}|1000)$', description: '1..1000, default 50' })),
+    cursor: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,512}$', description: 'The `next` of the previous page' })),
+  },
+  { additionalProperties: false },
+);
+
+export const CallSummaryView = Type.Object(
+  {
+    uuid: Type.String(),
+    nodeId: Type.String(),
+    direction: Type.Optional(literalUnion(['inbound', 'outbound'])),
+    callId: Type.Optional(Type.String()),
+    caller: Type.Optional(Type.String()),
+    callee: Type.Optional(Type.String()),
+    room: Type.Optional(Type.String()),
+    decision: Type.Optional(Type.String()),
+    startedAt: At('create'),
+    answeredAt: Type.Optional(At('answer')),
+    endedAt: Type.Optional(At('hangup')),
+    cause: Type.Optional(Type.String()),
+  },
+  { $id: 'CallSummary' },
+);

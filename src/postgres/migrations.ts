@@ -72,6 +72,50 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 4,
+    name: 'call events',
+    // One row per call event (a node's channel event, a Kamailio decision's attempt), by day:
+    // the partitions (sbc_call_events_YYYYMMDD) are made and dropped by the leader's
+    // call-partitions step (postgres/callStore.ts), so retention never deletes rows. The
+    // primary key holds `at` because a partitioned table's unique keys must hold its
+    // partition key: an event's id fixes its time, so (id, at) is as unique as id.
+    sql: `
+      CREATE TABLE IF NOT EXISTS sbc_call_events (
+        id TEXT NOT NULL,
+        at TIMESTAMPTZ NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('node', 'kamailio')),
+        event TEXT NOT NULL,
+        node_id TEXT,
+        kamailio_id TEXT,
+        uuid TEXT,
+        call_id TEXT,
+        other_leg TEXT,
+        call_uuid TEXT,
+        direction TEXT,
+        caller TEXT,
+        callee TEXT,
+        room TEXT,
+        member_id INTEGER,
+        decision TEXT,
+        link TEXT,
+        cause TEXT,
+        sip_status INTEGER,
+        route JSONB,
+        received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (id, at)
+      ) PARTITION BY RANGE (at);
+      CREATE INDEX IF NOT EXISTS sbc_call_events_uuid ON sbc_call_events (uuid, at);
+      CREATE INDEX IF NOT EXISTS sbc_call_events_call_id ON sbc_call_events (call_id, at);
+      CREATE INDEX IF NOT EXISTS sbc_call_events_other_leg ON sbc_call_events (other_leg, at) WHERE other_leg IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS sbc_call_events_call_uuid ON sbc_call_events (call_uuid, at) WHERE call_uuid IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS sbc_call_events_decision ON sbc_call_events (decision, at) WHERE decision IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS sbc_call_events_link ON sbc_call_events (link, at) WHERE link IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS sbc_call_events_room ON sbc_call_events (room, at) WHERE room IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS sbc_call_events_node ON sbc_call_events (node_id, at) WHERE event = 'create';
+      CREATE INDEX IF NOT EXISTS sbc_call_events_created ON sbc_call_events (at, uuid) WHERE event = 'create';
+    `,
+  },
 ];
 
 /** Any constant works; it only has to be the same for every control plane replica. */

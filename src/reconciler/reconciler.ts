@@ -13,6 +13,8 @@ import type { RoomRegistry } from '../ports/roomRegistry.js';
 import type { MembershipPolicy } from '../registry/membership.js';
 import { newDispatcherPass, type AppliedTransition, type DispatcherPass, type KamailioObservation, type KamailioOutcome } from './dispatcherPass.js';
 import { ReconcileRunner, type PassOutcome, type StepPlan } from './runner.js';
+import type { CallStore } from '../ports/callStore.js';
+import { callPartitionsStep } from './steps/callPartitions.js';
 import { dispatcherTableStep } from './steps/dispatcherTable.js';
 import { kamailioAddressesStep } from './steps/kamailioAddresses.js';
 import { kamailioDispatcherStep } from './steps/kamailioDispatcher.js';
@@ -25,6 +27,8 @@ import { nodePromotionsStep, nodeTransitionsStep } from './steps/nodeTransitions
 export type { KamailioOutcome } from './dispatcherPass.js';
 
 const DEFAULT_MARK_HOLD_MS = 30_000;
+/** The call store's partitions change once a day; an hour is plenty to make tomorrow's in time. */
+const CALL_PARTITIONS_EVERY_MS = 3_600_000;
 
 export interface ReconcilerDeps {
   readonly registry: NodeRegistry;
@@ -51,6 +55,8 @@ export interface ReconcilerDeps {
   readonly leadership?: Leadership;
   /** Wall clock for stored deadlines; injectable for tests. */
   readonly now?: () => number;
+  /** The call store whose day partitions the leader keeps (steps/callPartitions.ts). */
+  readonly calls?: Pick<CallStore, 'maintainPartitions'>;
   /** The room table and its pins in every Kamailio (steps/rooms.ts, steps/kamailioPins.ts). */
   readonly rooms?: {
     readonly registry: RoomRegistry;
@@ -114,6 +120,7 @@ export class Reconciler {
         : []),
       ...(deps.addresses ? [kamailioAddressesStep({ kamailios: deps.kamailios, addresses: deps.addresses, refreshMs: deps.resyncMs })] : []),
       nodePromotionsStep(transitions),
+      ...(deps.calls ? [callPartitionsStep({ calls: deps.calls, everyMs: CALL_PARTITIONS_EVERY_MS, now })] : []),
       {
         name: 'observations',
         run: (pass) => {

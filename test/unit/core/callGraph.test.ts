@@ -1,34 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { buildCallGraph, callKeysOf, legOf, newKeys, NO_KEYS } from '../../../src/core/callGraph.js';
-import { channelCallEvent, routeCallEvent } from '../../../src/core/callEvents.js';
-import type { NodeChannel } from '../../../src/events/calls.js';
 import type { CallEvent } from '../../../src/ports/callStore.js';
+import { bridgedCall, CALL_ID, channelEvent, DECISION, LEG_A, LEG_B, NODE_1 } from '../calls/fixtures.js';
 
-const A = 'a0000000-0000-4000-8000-000000000001';
-const B = 'b0000000-0000-4000-8000-000000000002';
+const A = LEG_A;
+const B = LEG_B;
 const T = 1_764_650_000_000_000;
-
-const ch = (over: Partial<NodeChannel> & Pick<NodeChannel, 'event' | 'uuid' | 'atUs'>): CallEvent =>
-  channelCallEvent({ v: 1, nodeId: 'fs-1', seq: 1, sentAt: 1, direction: 'inbound', ...over });
-
-/** A call Kamailio placed on fs-1 after fs-2 answered 503, bridged by fs-1 to an outbound B leg. */
-const bridged: CallEvent[] = [
-  routeCallEvent('kam-a', { id: 'kam-a-1', attempt: 1, atUs: T, callId: 'c1@10.0.0.9', kind: 'general', pin: 'none', set: 1, alg: 4, dst: 'sip:fs-2' }),
-  routeCallEvent('kam-a', { id: 'kam-a-1', attempt: 2, atUs: T + 900, callId: 'c1@10.0.0.9', kind: 'general', pin: 'none', set: 1, alg: 4, dst: 'sip:fs-1', after: { status: 503 } }),
-  ch({ event: 'create', uuid: A, atUs: T + 1000, callId: 'c1@10.0.0.9', decision: 'kam-a-1', caller: '1000', callee: '8000' }),
-  ch({ event: 'create', uuid: B, atUs: T + 2000, direction: 'outbound', otherLeg: A, callUuid: A }),
-  ch({ event: 'answer', uuid: B, atUs: T + 5000, direction: 'outbound', callId: B, otherLeg: A, callUuid: A }),
-  ch({ event: 'answer', uuid: A, atUs: T + 5100, callId: 'c1@10.0.0.9', decision: 'kam-a-1' }),
-  ch({ event: 'bridge', uuid: A, atUs: T + 5200, callId: 'c1@10.0.0.9', otherLeg: B, callUuid: A }),
-  // The B leg's Channel-Call-UUID changes to its own during the call.
-  ch({ event: 'hangup', uuid: B, atUs: T + 9000, direction: 'outbound', callId: B, otherLeg: A, callUuid: B, cause: 'NORMAL_CLEARING', sipStatus: 200 }),
-  ch({ event: 'hangup', uuid: A, atUs: T + 9100, callId: 'c1@10.0.0.9', otherLeg: B, cause: 'NORMAL_CLEARING', sipStatus: 200 }),
-];
+const ch = channelEvent;
+const bridged: CallEvent[] = bridgedCall(T);
 
 describe('call graph', () => {
   it('a leg takes its times from its events and keeps every Channel-Call-UUID it named', () => {
     const leg = legOf(B, bridged.filter((e) => e.uuid === B));
-    expect(leg).toMatchObject({ uuid: B, nodeId: 'fs-1', direction: 'outbound', callId: B, startedAtUs: T + 2000, answeredAtUs: T + 5000, endedAtUs: T + 9000, cause: 'NORMAL_CLEARING', sipStatus: 200 });
+    expect(leg).toMatchObject({ uuid: B, nodeId: NODE_1, direction: 'outbound', callId: B, startedAtUs: T + 2000, answeredAtUs: T + 5000, endedAtUs: T + 9000, cause: 'NORMAL_CLEARING', sipStatus: 200 });
     expect(leg.callUuids).toEqual([A, B].sort());
     expect(leg.events.map((e) => e.event)).toEqual(['create', 'answer', 'hangup']);
   });
@@ -41,12 +25,12 @@ describe('call graph', () => {
       { a: A, b: B, by: 'other-leg' },
     ]);
     expect(g.decisions).toHaveLength(1);
-    expect(g.decisions[0]).toMatchObject({ id: 'kam-a-1', kamailioId: 'kam-a', kind: 'general', pin: 'none', legs: [A] });
+    expect(g.decisions[0]).toMatchObject({ id: DECISION, kamailioId: 'kam-a', kind: 'general', pin: 'none', legs: [A] });
     expect(g.decisions[0]!.attempts).toEqual([
-      { attempt: 1, atUs: T, set: 1, alg: 4, dst: 'sip:fs-2' },
-      { attempt: 2, atUs: T + 900, set: 1, alg: 4, dst: 'sip:fs-1', afterStatus: 503 },
+      { attempt: 1, atUs: T, set: 1, alg: 4, dst: 'sip:10.0.0.2:5060' },
+      { attempt: 2, atUs: T + 900, set: 1, alg: 4, dst: 'sip:10.0.0.1:5060', afterStatus: 503 },
     ]);
-    expect(g).toMatchObject({ nodes: ['fs-1'], kamailios: ['kam-a'], firstAtUs: T, lastAtUs: T + 9100, truncated: false });
+    expect(g).toMatchObject({ nodes: [NODE_1], kamailios: ['kam-a'], firstAtUs: T, lastAtUs: T + 9100, truncated: false });
   });
 
   it('a room joins only legs that were up at the same time', () => {
@@ -61,8 +45,8 @@ describe('call graph', () => {
 
   it('the keys of a set of events, and only those not asked for yet', () => {
     const keys = callKeysOf(bridged);
-    expect(keys).toEqual({ uuids: [A, B].sort(), callIds: [B, 'c1@10.0.0.9'].sort(), decisions: ['kam-a-1'], links: [], rooms: [] });
-    expect(newKeys(keys, { ...NO_KEYS, uuids: [A], callIds: ['c1@10.0.0.9'] })).toEqual({ uuids: [B], callIds: [B], decisions: ['kam-a-1'], links: [], rooms: [] });
+    expect(keys).toEqual({ uuids: [A, B].sort(), callIds: [B, CALL_ID].sort(), decisions: [DECISION], links: [], rooms: [] });
+    expect(newKeys(keys, { ...NO_KEYS, uuids: [A], callIds: [CALL_ID] })).toEqual({ uuids: [B], callIds: [B], decisions: [DECISION], links: [], rooms: [] });
   });
 
   it('an event seen twice (at-least-once delivery) counts once', () => {

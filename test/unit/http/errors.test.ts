@@ -83,9 +83,9 @@ const rows: readonly Row[] = [
   },
   {
     code: 'url-too-long',
-    what: 'a path parameter over 100 characters',
-    request: `/v1/nodes/${'a'.repeat(101)}`,
-    message: `'/v1/nodes/${'a'.repeat(101)}' is exceeding the max param length`,
+    what: 'a path parameter over 2048 characters',
+    request: `/v1/nodes/${'a'.repeat(2049)}`,
+    message: `'/v1/nodes/${'a'.repeat(2049)}' is exceeding the max param length`,
   },
   {
     code: 'unsupported-media-type',

@@ -3,6 +3,7 @@ import type { StatusResult } from '../../../src/events/commands.js';
 import { buildApp, type AppDeps } from '../../../src/http/app.js';
 import type { AgentCommands } from '../../../src/nats/agentCommands.js';
 import { createMetrics, type Metrics } from '../../../src/metrics/metrics.js';
+import { InMemoryCallStore } from '../../fakes/inMemoryCallStore.js';
 import { InMemoryRoomRegistry } from '../../fakes/inMemoryRoomRegistry.js';
 import { InMemoryRoomPolicyStore } from '../../fakes/inMemoryRoomPolicyStore.js';
 import { InMemoryNodeRegistry } from '../../fakes/inMemoryNodeRegistry.js';
@@ -45,10 +46,15 @@ export class FakeAgents implements AgentCommands {
 }
 
 /** The in-memory world behind the API: nodes 1 (active), 2 (gone), 3 (joining); k1 answers, k2 is down. */
+/** The clock of the call store and the calls routes in these tests (2026-12-02T05:00:00Z). */
+export const CALLS_NOW = Date.UTC(2026, 11, 2, 5, 0, 0);
+
 export interface Fakes {
   readonly registry: InMemoryNodeRegistry;
   readonly rooms: InMemoryRoomRegistry;
   readonly policies: InMemoryRoomPolicyStore;
+  /** The call store, its clock at CALLS_NOW. */
+  readonly calls: InMemoryCallStore;
   readonly store: FakeStore;
   readonly kamailios: readonly [FakeKamailio, FakeKamailio];
   readonly metrics: Metrics;
@@ -89,7 +95,7 @@ export async function fakes(): Promise<Fakes> {
       { replicaId: 'cp-b', order: 2, role: 'follower', lastSeenMsAgo: 412.6, live: true },
     ],
   };
-  return { registry, rooms: new InMemoryRoomRegistry(), policies: new InMemoryRoomPolicyStore(() => 1_764_650_000_000), store, kamailios: [up, down], metrics, agents: new FakeAgents(), reconciler, cluster };
+  return { registry, rooms: new InMemoryRoomRegistry(), policies: new InMemoryRoomPolicyStore(() => 1_764_650_000_000), calls: new InMemoryCallStore({ now: () => CALLS_NOW }), store, kamailios: [up, down], metrics, agents: new FakeAgents(), reconciler, cluster };
 }
 
 /** The HTTP API over `fx` (fresh fakes by default); `over` replaces any dependency. */
@@ -99,6 +105,8 @@ export async function testApp(over: Partial<AppDeps> = {}, fx?: Fakes): Promise<
     registry: f.registry,
     rooms: f.rooms,
     policies: f.policies,
+    calls: f.calls,
+    now: () => CALLS_NOW,
     agents: f.agents,
     dispatcher: f.reconciler,
     managedSets: managed,

@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadControlPlaneConfig, type ControlPlaneConfig } from '../../src/config/controlPlane.js';
+import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
+import { isSelectable } from '../../src/core/kamailioView.js';
+import { subjects } from '../../src/events/subjects.js';
+import { parseDispatcherList } from '../../src/kamailio/answers.js';
+import { migrate } from '../../src/postgres/migrations.js';
+import { startAgentProcess } from '../support/agentProcess.js';
+import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
+import { waitFor, type RunningProcess } from '../support/process.js';
+import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type NatsService, type Service } from '../support/services.js';
+import { runSippUac } from '../support/sipp.js';
+import { startStandin, type Standin } from '../standin/standin.js';
+
+/**
+ * Call correlation end to end: real Kamailio publishing its routing decisions with the nats
+ * module, the shipped agents beside FreeSWITCH stand-ins publishing channel events into the
+ * calls stream of a real NATS with JetStream, control plane replicas sharing its durable
+ * consumer into a real Postgres, and the answers of GET /v1/calls.
+ */
+interface Graph {
+  legs: { uuid: string; nodeId: string; callId?: string; room?: string; decision?: string; cause?: string; events: { event: string }[] }[];
+  decisions: { id: string; kamailioId: string; kind: string; pin: string; room?: string; attempts: { attempt: number; dst?: string; afterStatus?: number }[]; legs: string[] }[];
+  nodes: string[];
+  rooms: string[];
+  kamailios: string[];
+}
+
+describe('call correlation: any Call-ID or UUID finds the whole call (Kamailio, agents, stand-ins, NATS JetStream, Postgres)', () => {
+  let db: Service;
+  let redis: Service;
+  let nats: NatsService;
+  let pool: pg.Pool;
+  let k1: KamailioInstance;
+  let config: ControlPlaneConfig;
+  const replicas: ControlPlane[] = [];
+  const prefix = `corr${randomBytes(3).toString('hex')}`;
+  const nodes: { fs: Standin; agent: RunningProcess }[] = [];
+
+  const startReplica = async (id: string) => {
+    const cp = await startControlPlane({ ...config, SBC_INSTANCE_ID: id }, pino({ level: 'silent' }));
+    replicas.push(cp);
+    return cp;
+  };
+  const api = () => replicas[replicas.length - 1]!.app;
+  const trace = async (id: string) => {
+    const r = await api().inject(`/v1/calls/${encodeURIComponent(id)}`);
+    return r.statusCode === 200 ? r.json<Graph>() : undefined;
+  };
+  const nodeIdOf = async (fs: Standin) => {
+    const list = (await api().inject('/v1/nodes')).json<{ nodes: { nodeId: string; sipUri: string; state: string }[] }>().nodes;
+    return list.find((n) => n.sipUri === fs.sipUri && n.state === 'active')?.nodeId;
+  };
+
+  beforeAll(async () => {
+    [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
+    pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    await migrate(pool);
+    k1 = await startKamailio({
+      dbUrl: db.url,
+      env: { SBC_NATS_URL: nats.url, SBC_KAMAILIO_ID: 'kam-1', SBC_NATS_ROUTE_SUBJECT: subjects(prefix).kamailioRoute('kam-1') },
+      frTimerMs: 4000,
+    });
+    config = loadControlPlaneConfig({
+      ...controlPlaneServiceEnv({ nats, redis, db, prefix, kamailioRpcUrls: [k1.rpcUrl] }),
+      SBC_RELOAD_DELTA_MS: '1000',
+      SBC_RESYNC_MS: '2000',
+      // The default mark hold would keep the 503 node out of routing for the rest of the file.
+      SBC_KAMAILIO_MARK_HOLD_MS: '0',
+    });
+    await startReplica('cp-a');
+    for (let i = 0; i < 2; i++) {
+      const fs = await startStandin({ toneMs: 0 });
+      nodes.push({ fs, agent: startAgentProcess(fs, { natsUrl: nats.url, prefix, heartbeatMs: 500, eslTimeoutMs: 400, env: { SBC_PROBES_BEFORE_LOST: '3' } }) });
+    }
+    await waitFor('both nodes selectable in the general set', async () => {
+      try {
+        const d = parseDispatcherList(await k1.rpc('dispatcher.list')).destinations.filter((x) => x.setId === 1 && isSelectable(x)).map((x) => x.uri);
+        return nodes.every((n) => d.includes(n.fs.sipUri));
+      } catch {
+        return false;
+      }
+    }, 20_000);
+  });
+
+  afterAll(async () => {
+    for (const n of nodes) await n.agent.stop('SIGKILL');
+    for (const n of nodes) await n.fs.stop();
+    for (const cp of replicas) await cp.stop().catch(() => undefined);
+    await k1?.stop();
+    await pool?.end();
+    await Promise.allSettled([nats?.stop(), redis?.stop(), db?.stop()]);
+  });
+
+  it('a call that fails over (the first node answers 503): the graph shows both attempts, the 503, and the leg on the node that answered', async () => {
+    const [refusing, answering] = nodes as [(typeof nodes)[number], (typeof nodes)[number]];
+    refusing.fs.setInviteResponse({ status: 503, reason: 'Service Unavailable' });
+    // Round robin over two nodes: of four calls, some start at the refusing node.
+    const run = await runSippUac({ target: `127.0.0.1:${k1.sipPort}`, service: '9000', calls: 4, rate: 4, holdMs: 100 });
+    refusing.fs.setInviteResponse('answer');
+    expect(run.successful).toBe(4);
+    const answeringId = await nodeIdOf(answering.fs);
+    let failedOver: Graph | undefined;
+    await waitFor('every call traced, one of them failed over', async () => {
+      const graphs = await Promise.all(run.calls.map((c) => trace(c.callId)));
+      if (graphs.some((g) => g === undefined || g.legs.length === 0 || g.decisions.length === 0 || !g.legs.every((l) => l.cause !== undefined))) return false;
+      failedOver = graphs.find((g) => (g?.decisions[0]?.attempts.length ?? 0) > 1);
+      return failedOver !== undefined;
+    }, 15_000);
+    const d = failedOver!.decisions[0]!;
+    expect(d).toMatchObject({ kamailioId: 'kam-1', kind: 'general', pin: 'none' });
+    expect(d.attempts.map((a) => [a.attempt, a.dst, a.afterStatus ?? null])).toEqual([
+      [1, refusing.fs.sipUri, null],
+      [2, answering.fs.sipUri, 503],
+    ]);
+    expect(failedOver!.legs.map((l) => [l.nodeId, l.decision, l.events.map((e) => e.event)])).toEqual([[answeringId, d.id, ['create', 'answer', 'hangup']]]);
+    expect(d.legs).toEqual([failedOver!.legs[0]!.uuid]);
+    // The leg's UUID finds the same call.
+    expect((await trace(failedOver!.legs[0]!.uuid))?.decisions.map((x) => x.id)).toEqual([d.id]);
+  });
+
+  it('a conference call: the graph names the room, its node and the pin Kamailio made', async () => {
+    const run = await runSippUac({ target: `127.0.0.1:${k1.sipPort}`, service: '3777', calls: 1, holdMs: 300 });
+    expect(run.successful).toBe(1);
+    const callId = run.calls[0]!.callId;
+    await waitFor('the conference call traced', async () => (await trace(callId))?.legs[0]?.cause !== undefined, 15_000);
+    const g = (await trace(callId))!;
+    expect(g.rooms).toEqual(['3777']);
+    expect(g.legs).toHaveLength(1);
+    expect(g.legs[0]).toMatchObject({ callId, room: '3777' });
+    expect(g.decisions.map((x) => [x.kind, x.pin, x.room])).toEqual([['room', 'made', '3777']]);
+    expect(g.nodes).toEqual([g.legs[0]!.nodeId]);
+  });
+
+  it('replicas all stopped while 1,000 calls happen, then started: every call is found, none twice', async () => {
+    await startReplica('cp-b');
+    while (replicas.length > 0) await replicas.pop()!.stop();
+    const from = new Date().toISOString();
+    const run = await runSippUac({ target: `127.0.0.1:${k1.sipPort}`, service: '9000', calls: 1000, rate: 100, holdMs: 0 });
+    expect(run.successful).toBe(1000);
+    await Promise.all([startReplica('cp-a'), startReplica('cp-b')]);
+    const callIds = new Set(run.calls.map((c) => c.callId));
+    const counts = async () =>
+      (
+        await pool.query<{ event: string; n: string; calls: string }>(
+          `SELECT event, count(*) AS n, count(DISTINCT call_id) AS calls FROM sbc_call_events WHERE call_id = ANY($1::text[]) GROUP BY event ORDER BY event`,
+          [[...callIds]],
+        )
+      ).rows.map((r) => [r.event, Number(r.n), Number(r.calls)]);
+    await waitFor('1,000 calls stored', async () => JSON.stringify(await counts()) === JSON.stringify([['answer', 1000, 1000], ['create', 1000, 1000], ['hangup', 1000, 1000], ['route', 1000, 1000]]), 60_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify(await counts())}`);
+    });
+    // And through the API, a page at a time: 1,000 distinct legs.
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    for (let page = 0; page < 5; page++) {
+      const q = `/v1/calls?limit=1000&from=${encodeURIComponent(from)}${cursor ? `&cursor=${cursor}` : ''}`;
+      const body = (await api().inject(q)).json<{ legs: { uuid: string; callId?: string }[]; next?: string }>();
+      for (const l of body.legs) if (l.callId !== undefined && callIds.has(l.callId)) seen.add(l.uuid);
+      if (!body.next) break;
+      cursor = body.next;
+    }
+    expect(seen.size).toBe(1000);
+  });
+});

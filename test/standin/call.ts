@@ -5,6 +5,8 @@ import { header, headers, parseCSeq, parseNameAddr, parseUri, parseVia, uriUserH
 import { randomMediaPort, sdpAnswer, type InviteTx, type SipUas } from './sip-uas.js';
 import { applyVarOps, callTemplates, fill, fillAll, renderStep, type PhaseName, type TemplateStep } from './templates.js';
 import type { Conferences, Member, MemberChannel } from './conference.js';
+import { CAUSE_CODE, causeSipStatus, q850, reasonFor } from './causes.js';
+import type { BridgedLeg } from './bridge-leg.js';
 
 /** What a test can see about every INVITE the stand-in received (retransmissions excluded). */
 export interface CallRecord {
@@ -19,6 +21,8 @@ export interface CallRecord {
   /** Final SIP status sent for the INVITE (200, 487, 503, …); undefined while pending or ignored. */
   finalStatus: number | undefined;
   hangupCause: string | undefined;
+  /** A call the dialplan bridged (bridgePattern, default 8xxx): its B leg. */
+  bridgedTo?: BridgedLeg;
 }
 
 export interface CallContext {
@@ -49,20 +53,11 @@ const LINK_VARS: Array<[string, string]> = [
   ['variable_conference_exit_sound', 'silence_stream://20'],
 ];
 
-type HangupKind = 'recv_bye' | 'send_bye' | 'recv_cancel';
+export type HangupKind = 'recv_bye' | 'send_bye' | 'recv_cancel';
 
 // The tone extension's dialplan: set, export, answer, playback, park.
 const TONE = 'tone_stream://%(1000,500,440);loops=2';
 const APP_DATA: Record<string, string> = { set: 'outside_call=true', answer: '', playback: TONE, park: '' };
-/** switch_call_cause_t values (switch_types.h) of the causes the stand-in hangs up with. */
-const CAUSE_CODE: Record<string, number> = {
-  NORMAL_CLEARING: 16, USER_BUSY: 17, NO_ANSWER: 19, CALL_REJECTED: 21, ORIGINATOR_CANCEL: 487,
-  SYSTEM_SHUTDOWN: 501, MANAGER_REQUEST: 503, ALLOTTED_TIMEOUT: 602, MEDIA_TIMEOUT: 604,
-};
-/** mod_sofia.c hangup_cause_to_sip() for those causes; every other cause (SYSTEM_SHUTDOWN,
- * MANAGER_REQUEST, NORMAL_CLEARING…) falls to its default, 480. */
-const SIP_FOR_CAUSE: Record<string, number> = { USER_BUSY: 486, CALL_REJECTED: 603, ORIGINATOR_CANCEL: 487 };
-
 /** mod_sofia.c sofia_on_hangup(): the Reason of our BYE (or refusal): Q.850 for real Q.850 causes,
  * `SIP;cause=<FreeSWITCH cause number>` for FreeSWITCH's own (SYSTEM_SHUTDOWN is 501). */
 export function hangupReason(cause: string): string {
@@ -77,7 +72,7 @@ export function hangupReason(cause: string): string {
 export class Call implements MemberChannel {
   readonly uuid = randomUUID();
   readonly direction = 'inbound' as const;
-  state: 'ringing' | 'tone' | 'parked' | 'conference' | 'ended' = 'ringing';
+  state: 'ringing' | 'tone' | 'parked' | 'conference' | 'bridged' | 'ended' = 'ringing';
   /** True once the channel hung up (a conference member's del-member then carries Hangup-Cause). */
   hungUp = false;
   member: Member | undefined;
@@ -86,20 +81,20 @@ export class Call implements MemberChannel {
   private confOpened = false;
   private readonly xVars: HeaderList;
   currentApp = '';
-  private vars: HeaderList = [];
-  private readonly timers = new Set<NodeJS.Timeout>();
+  protected vars: HeaderList = [];
+  protected readonly timers = new Set<NodeJS.Timeout>();
   private readonly createdUs = nowUs();
-  private answeredUs = 0;
-  private hangupUs = 0;
+  protected answeredUs = 0;
+  protected hangupUs = 0;
   private toneStartUs = 0;
   private toneDone = false;
   private appUuid = '';
-  private lastApp = '';
-  private lastArg = '';
+  protected lastApp = '';
+  protected lastArg = '';
   private rfcDate = '';
-  private cause = 'NORMAL_CLEARING';
-  private disposition: HangupKind = 'recv_bye';
-  private refused = false;
+  protected cause = 'NORMAL_CLEARING';
+  protected disposition: HangupKind = 'recv_bye';
+  protected refused = false;
   private fullVia: string;
   private readonly sip: Record<string, string | undefined>;
   private readonly localMediaPort = randomMediaPort();
@@ -107,8 +102,8 @@ export class Call implements MemberChannel {
   private readonly localSdp: string;
 
   constructor(
-    private readonly ctx: CallContext,
-    private readonly tx: InviteTx,
+    protected readonly ctx: CallContext,
+    protected readonly tx: InviteTx,
     readonly record: CallRecord,
     readonly sessionId: number,
     readonly route?: RoomRoute,
@@ -182,7 +177,7 @@ export class Call implements MemberChannel {
     else if (kind === 'send_bye' && from === 'ringing') {
       // Never answered: sofia refuses the INVITE instead (send_refuse), with the Reason header as
       // the first extra header, where the capture's 503 has Retry-After.
-      const status = SIP_FOR_CAUSE[cause] ?? 480;
+      const status = causeSipStatus(cause);
       this.refused = true;
       this.tx.reject(status, reasonFor(status), [['Reason', hangupReason(this.cause)]]);
     } else if (kind === 'send_bye') this.ctx.uas.sendBye(this.record.callId, hangupReason(this.cause));
@@ -264,7 +259,7 @@ export class Call implements MemberChannel {
     if (this.ctx.autoHangupMs > 0) this.later(this.ctx.autoHangupMs, () => this.hangup('send_bye'));
   }
 
-  private later(ms: number, fn: () => void): void {
+  protected later(ms: number, fn: () => void): void {
     const t = setTimeout(() => {
       this.timers.delete(t);
       fn();
@@ -283,10 +278,11 @@ export class Call implements MemberChannel {
     return callTemplates().phases[phase].map((step) => ({ step, hdrs: this.renderOne(step) }));
   }
 
-  private renderOne(step: TemplateStep): HeaderList {
+  /** One step with this channel's values; `blocks` of another template file (bridge.json) if given. */
+  protected renderOne(step: TemplateStep, blocks?: Record<string, HeaderList>): HeaderList {
     this.beforeStep(step.label);
     if (step.vars) this.vars = this.withXVars(applyVarOps(this.vars, step.vars));
-    return renderStep(step, this.vars, (k) => this.value(k));
+    return renderStep(step, this.vars, (k) => this.value(k), blocks);
   }
 
   /** The INVITE's X- headers as sip_h_X-* variables, right after max_forwards. */
@@ -298,7 +294,7 @@ export class Call implements MemberChannel {
   }
 
   /** State changes that happen in FreeSWITCH right before each captured event. */
-  private beforeStep(label: string): void {
+  protected beforeStep(label: string): void {
     const [event, app] = label.split(' ');
     if (event === 'CHANNEL_EXECUTE' && app) {
       this.appUuid = randomUUID();
@@ -320,12 +316,6 @@ export class Call implements MemberChannel {
     } else if (event === 'PLAYBACK_START') {
       this.toneStartUs = nowUs();
     }
-  }
-
-  /** switch_channel_cause_q850(): the cause itself when it is a Q.850 one, NORMAL_CLEARING (16) otherwise. */
-  private q850(): number {
-    const code = CAUSE_CODE[this.cause] ?? 16;
-    return code < 128 ? code : 16;
   }
 
   /** Placeholder values; see tools/template-rules.ts for where each one appears. */
@@ -382,7 +372,7 @@ export class Call implements MemberChannel {
       case 'outBytes': return String(Math.floor(playedMs / 20) * 172);
       case 'inSkipPackets': return String(Math.floor(dur / 20000));
       case 'hangupCause': return this.cause;
-      case 'q850': return String(this.q850());
+      case 'q850': return String(q850(this.cause));
       case 'termStatus': return String(this.disposition === 'recv_cancel' ? 487 : 200);
       case 'hangupDisposition': return this.refused ? 'send_refuse' : this.disposition;
       case 'confName': return this.route?.room;
@@ -391,10 +381,6 @@ export class Call implements MemberChannel {
       default: return this.sip[key];
     }
   }
-}
-
-function reasonFor(status: number): string {
-  return ({ 480: 'Temporarily Unavailable', 486: 'Busy Here', 487: 'Request Terminated', 503: 'Service Unavailable', 603: 'Decline' } as Record<number, string>)[status] ?? 'Error';
 }
 
 /** RFC 3581 as sofia applies it on receipt: a bare `rport` gets the source port. */

@@ -5,6 +5,7 @@ import { localStamp, nowUs, type EventBus } from './events.js';
 import { header, headers, sofiaTag } from './sip-message.js';
 import { randomMediaPort, sdpAnswer, type SipUas } from './sip-uas.js';
 import { hangupReason } from './call.js';
+import { q850, sipStatusCause } from './causes.js';
 import { applyVarOps, callTemplates, fillAll, renderStep, type PhaseName, type TemplateStep } from './templates.js';
 import { randomBytes } from 'node:crypto';
 
@@ -28,21 +29,7 @@ export function parseDialString(s: string): DialTarget | undefined {
   return { vars, profile: m[2] ?? '', user: m[3] ?? '', host: m[4] ?? '', port: m[5] ? Number(m[5]) : 5060 };
 }
 
-/** sofia_glue_sip_cause_to_freeswitch(): the hangup cause a final SIP status becomes. */
-export function sipStatusCause(status: number): string {
-  const map: Record<number, string> = {
-    401: 'CALL_REJECTED', 402: 'CALL_REJECTED', 403: 'CALL_REJECTED', 407: 'CALL_REJECTED', 603: 'CALL_REJECTED',
-    404: 'UNALLOCATED_NUMBER', 485: 'NO_ROUTE_DESTINATION', 604: 'NO_ROUTE_DESTINATION',
-    408: 'RECOVERY_ON_TIMER_EXPIRE', 504: 'RECOVERY_ON_TIMER_EXPIRE', 410: 'NUMBER_CHANGED',
-    480: 'NO_USER_RESPONSE', 400: 'NORMAL_TEMPORARY_FAILURE', 481: 'NORMAL_TEMPORARY_FAILURE',
-    500: 'NORMAL_TEMPORARY_FAILURE', 503: 'NORMAL_TEMPORARY_FAILURE', 486: 'USER_BUSY', 600: 'USER_BUSY',
-    484: 'INVALID_NUMBER_FORMAT', 488: 'INCOMPATIBLE_DESTINATION', 606: 'INCOMPATIBLE_DESTINATION',
-    502: 'NETWORK_OUT_OF_ORDER', 405: 'SERVICE_UNAVAILABLE', 406: 'SERVICE_NOT_IMPLEMENTED',
-    415: 'SERVICE_NOT_IMPLEMENTED', 501: 'SERVICE_NOT_IMPLEMENTED', 482: 'EXCHANGE_ROUTING_ERROR',
-    483: 'EXCHANGE_ROUTING_ERROR', 487: 'ORIGINATOR_CANCEL',
-  };
-  return map[status] ?? 'NORMAL_UNSPECIFIED';
-}
+export { sipStatusCause } from './causes.js';
 
 export interface LegContext {
   readonly uas: SipUas;
@@ -353,7 +340,7 @@ export class OutboundLeg implements MemberChannel {
       case 'remoteSdp': return this.far.sdp;
       case 'remoteMediaPort': return this.far.mediaPort;
       case 'ssrc': return this.ssrc;
-      case 'q850': return String(({ NORMAL_CLEARING: 16, USER_BUSY: 17, NO_ANSWER: 19, CALL_REJECTED: 21 } as Record<string, number>)[this.cause] ?? 16);
+      case 'q850': return String(q850(this.cause));
       case 'hangupDisposition': return this.disposition;
       case 'createdS': return s(this.createdUs);
       case 'createdStamp': return stamp(this.createdUs);

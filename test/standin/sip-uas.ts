@@ -74,6 +74,8 @@ export interface UacInvite {
   extra: HeaderList;
   sdp: string;
   timeoutMs: number;
+  /** Max-Forwards (default 70; a bridge sends the A leg's minus one). */
+  maxForwards?: number;
   /** From tag, top Via branch and INVITE CSeq number; drawn when absent. */
   fromTag?: string;
   branch?: string;
@@ -184,7 +186,7 @@ export class SipUas {
     this.uac.set(inv.callId, u);
     const hdrs: HeaderList = [
       ['Via', `SIP/2.0/UDP ${this.host}:${this.port};rport;branch=${u.branch}`],
-      ['Max-Forwards', '70'],
+      ['Max-Forwards', String(inv.maxForwards ?? 70)],
       ['From', `${inv.from};tag=${u.fromTag}`],
       ['To', inv.toHeader],
       ['Call-ID', inv.callId],

@@ -47,8 +47,15 @@ export interface StandinOptions {
   roomPattern?: RegExp;
   /** The conference profile's verbose-events (node B: true): channel variables on member events. Default false (node A). */
   verboseEvents?: boolean;
-  /** How long a `conference … dial|bgdial` INVITE waits for a final response before failing 408 (default 32 000 ms, Timer B). */
+  /** How long a `conference … dial|bgdial` (or bridge) INVITE waits for a final response before failing 408 (default 32 000 ms, Timer B). */
   dialTimeoutMs?: number;
+  /**
+   * Destinations (R-URI user) the dialplan bridges (default /^8(\d{3})$/, the capture's `8xxx`): a B
+   * leg is dialled to `bridgeTarget` (or the INVITE's `X-SBC-Bridge-To`), user `9` + the first group.
+   */
+  bridgePattern?: RegExp;
+  /** `sip:[user@]host:port` the bridge dials (default: this stand-in's own SIP URI, as in the capture). */
+  bridgeTarget?: string;
 }
 
 /** How the next INVITEs are handled (after the pause / max-sessions check, which always wins). */

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inboundPaused, runApi, type ApiHost, type Pause } from './api.js';
 import { Call, offersPcmu, type CallContext, type CallRecord, type RoomRoute } from './call.js';
+import { BridgedCall, bridgeRouteFor, type BridgeHooks } from './bridge.js';
+import type { BridgeOutbound } from './bridge-leg.js';
 import { Conferences, type ConferenceView } from './conference.js';
 import { OutboundLeg, parseDialString, type DialedLink, type LegContext } from './outbound.js';
 import type { HeaderList } from './esl-frames.js';
@@ -19,6 +21,7 @@ import { systemTemplates } from './templates.js';
 export type { CallRecord } from './call.js';
 export type { ConferenceView } from './conference.js';
 export type { DialedLink } from './outbound.js';
+export type { BridgedLeg } from './bridge-leg.js';
 
 /** Running stand-ins of this process, so a killed one's peers can notice it is gone (media_timeout). */
 const live = new Set<StandinImpl>();
@@ -93,6 +96,8 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   private readonly active = new Map<string, Call>();
   private readonly legs = new Map<string, OutboundLeg>();
   private readonly dialed: DialedLink[] = [];
+  /** B legs of bridged calls, by UUID, with the call they belong to. */
+  private readonly bridgeLegs = new Map<string, BridgedCall>();
   readonly conferences: Conferences;
   private closing: Promise<void> = Promise.resolve();
 
@@ -189,7 +194,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   }
 
   activeSessions(): number {
-    return this.active.size + this.legs.size;
+    return this.active.size + this.legs.size + this.bridgeLegs.size;
   }
   activeCalls(): Call[] {
     return [...this.active.values()];
@@ -233,7 +238,11 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     if (!offersPcmu(tx.request.body)) return refuse(488, 'Not Acceptable Here');
     tx.trying();
     const sessionId = this.stats.sessionCreated();
-    const call = new Call(this.callContext(), tx, record, sessionId, this.routeFor(tx.request));
+    const room = this.routeFor(tx.request);
+    const bridge = room ? undefined : bridgeRouteFor(tx.request, { pattern: this.opts.bridgePattern, target: this.opts.bridgeTarget, self: this.sipUri });
+    const call = bridge
+      ? new BridgedCall(this.callContext(), this.bridgeHooks(), tx, record, sessionId, bridge)
+      : new Call(this.callContext(), tx, record, sessionId, room);
     this.active.set(tx.callId, call);
     call.start(this.answerDelayMs);
   }
@@ -307,6 +316,25 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     };
   }
 
+  /** The B legs of bridged calls: sessions of their own, refused like dials while paused outbound. */
+  private bridgeHooks(): BridgeHooks {
+    return {
+      outboundRefused: () => this.pause.outbound || this.stats.count >= this.maxSessions,
+      legContext: () => {
+        const uas = this.uas;
+        if (!uas) throw new Error('stand-in not running');
+        return {
+          uas, bus: this.bus, profile: this.profile, sipHost: this.sipHost, sipPort: this.sipPort,
+          sessionId: this.stats.sessionCreated(), dialTimeoutMs: this.opts.dialTimeoutMs ?? 32_000,
+        };
+      },
+      legStarted: (leg, call) => void this.bridgeLegs.set(leg.uuid, call),
+      legEnded: (leg: BridgeOutbound) => {
+        if (this.bridgeLegs.delete(leg.uuid)) this.stats.ended();
+      },
+    };
+  }
+
   /** Another stand-in on this machine was killed or stopped: legs to it with media_timeout start counting. */
   peerGone(host: string, port: number): void {
     for (const leg of this.legs.values()) if (leg.peer.port === port && leg.peer.address === host) leg.peerGone();
@@ -316,7 +344,9 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     const call = this.activeCalls().find((c) => c.uuid === uuid);
     if (call) return call.getVar(name);
     const leg = this.legs.get(uuid);
-    return leg ? leg.getVar(name) : null;
+    if (leg) return leg.getVar(name);
+    const bridged = this.bridgeLegs.get(uuid)?.leg;
+    return bridged ? bridged.getVar(name) : null;
   }
 
   private newRecord(msg: SipMessage): CallRecord {
@@ -491,7 +521,9 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     call?.hangup('send_bye', cause);
     const leg = this.legs.get(uuid);
     leg?.hangup(cause, 'send_bye');
-    return call !== undefined || leg !== undefined;
+    const bridged = this.bridgeLegs.get(uuid);
+    bridged?.killLeg(cause);
+    return call !== undefined || leg !== undefined || bridged !== undefined;
   }
 
   async restart(o: { coreUuid?: string; eslReadyDelayMs?: number } = {}): Promise<void> {
@@ -522,6 +554,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     this.active.clear();
     for (const leg of this.legs.values()) leg.abandon();
     this.legs.clear();
+    this.bridgeLegs.clear();
     this.conferences.rooms.clear();
     this.stats.count = 0;
     const esl = this.esl;

@@ -51,6 +51,22 @@ export interface SystemTemplates {
   moduleUnload: Array<{ calling: Calling; headers: HeaderList }>;
 }
 
+/** Which leg of a bridged call a step belongs to: the inbound A leg or the outbound B leg. */
+export type Leg = 'a' | 'b';
+
+export interface BridgeStep extends TemplateStep {
+  leg: Leg;
+}
+
+export type BridgePhaseName = 'route' | 'start' | 'answer' | 'hangup' | 'hangupB' | 'fail';
+
+/** templates/bridge.json (tools/extract-bridge.ts): both legs of a bridged call as one stream. */
+export interface BridgeTemplates {
+  source: string;
+  blocks: Record<string, HeaderList>;
+  phases: Record<BridgePhaseName, BridgeStep[]>;
+}
+
 /** One conference::maintenance event: its calling triple and its runs (see tools/extract-conference.ts). */
 export interface ConfEventTemplate {
   calling: Calling;
@@ -77,6 +93,11 @@ function loadJson<T>(name: string): T {
 let callCache: CallTemplates | undefined;
 let systemCache: SystemTemplates | undefined;
 let conferenceCache: ConferenceTemplates | undefined;
+let bridgeCache: BridgeTemplates | undefined;
+
+export function bridgeTemplates(): BridgeTemplates {
+  return (bridgeCache ??= loadJson<BridgeTemplates>('bridge.json'));
+}
 
 export function conferenceTemplates(): ConferenceTemplates {
   return (conferenceCache ??= loadJson<ConferenceTemplates>('conference.json'));
@@ -131,8 +152,7 @@ export function applyVarOps(vars: HeaderList, ops: VarOps): HeaderList {
 }
 
 /** Renders a step's non-core headers; `vars` must already have this step's operations applied. */
-export function renderStep(step: TemplateStep, vars: HeaderList, resolve: Resolve): HeaderList {
-  const { blocks } = callTemplates();
+export function renderStep(step: TemplateStep, vars: HeaderList, resolve: Resolve, blocks = callTemplates().blocks): HeaderList {
   const out: HeaderList = [];
   for (const part of step.parts) {
     const headers = part === '$vars' ? vars : blocks[part];

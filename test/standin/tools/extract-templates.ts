@@ -6,169 +6,34 @@
  * b543c7e7… (caller hangs up while parked) and b2b12f6f… (caller hangs up during the tone);
  * conference member phases from 7d3e7e8f… (SIPp caller in conference 3000) and dialled-leg phases
  * from 65f4d1d9… (outbound leg into conference 3001). conference.json (conference::maintenance)
- * comes from the two-node captures, see extract-conference.ts.
+ * comes from the two-node captures, see extract-conference.ts; bridge.json (a bridged call, both legs)
+ * from the main run's call to 8000, see extract-bridge.ts.
  * Call-specific values are replaced by {{placeholders}} by header name; the run fails if any
  * value of the template calls (UUID, Call-ID, ports, times, …) survives as a literal.
  */
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { parseFrames, parseEventFrame, getHeader, type HeaderList, type EslEvent } from '../esl-frames.js';
-import type { CallTemplates, Calling, PhaseName, SystemTemplates, TemplateStep, VarOps } from '../templates.js';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import type { HeaderList, EslEvent } from '../esl-frames.js';
+import type { CallTemplates, PhaseName, SystemTemplates, TemplateStep } from '../templates.js';
 import { CAPTURES } from '../captures.js';
 import { rule, legRule, CALL_A, CALL_B, CALL_C, CONF_LEFTOVER_TOKENS, LEFTOVER_TOKENS, LEG, LEG_LEFTOVER_TOKENS } from './template-rules.js';
 import { conferenceTemplates } from './extract-conference.js';
+import { bridgeTemplates } from './extract-bridge.js';
+import { BlockTable, CORE, callEvents as channelEvents, calling, events as readEvents, h, indexOf, pretty, shape as shapeBy, steps as stepsIn, withOptionalVars, type Shaped } from './template-cut.js';
 
 const dir = process.argv[2] ?? CAPTURES;
 const outDir = new URL('../templates/', import.meta.url);
-const CORE = 13; // Event-Name … Event-Sequence, see the fixture README
 
-function events(file: string): EslEvent[] {
-  const out: EslEvent[] = [];
-  for (const f of parseFrames(readFileSync(`${dir}/${file}`))) {
-    const ev = parseEventFrame(f);
-    if (ev) out.push(ev);
-  }
-  return out;
-}
-
-const h = (ev: EslEvent, name: string) => getHeader(ev.headers, name) ?? '';
-const calling = (ev: EslEvent): Calling => [h(ev, 'Event-Calling-File'), h(ev, 'Event-Calling-Function'), h(ev, 'Event-Calling-Line-Number')];
-
-function label(ev: EslEvent): string {
-  const name = h(ev, 'Event-Name');
-  if (name === 'CHANNEL_STATE') return `${name} ${h(ev, 'Channel-State')}`;
-  if (name === 'CHANNEL_CALLSTATE') return `${name} ${h(ev, 'Channel-Call-State')}`;
-  if (name.startsWith('CHANNEL_EXECUTE')) return `${name} ${h(ev, 'Application')}`;
-  if (name === 'API') return `${name} ${h(ev, 'API-Command')}`;
-  return name;
-}
-
-/** One call's events in order, with the dialplan's strftime API event where it happened. */
-function callEvents(all: EslEvent[], uuid: string): EslEvent[] {
-  const out: EslEvent[] = [];
-  let open = false;
-  for (const ev of all) {
-    const own = h(ev, 'Unique-ID') === uuid;
-    if (own) open = true;
-    if (!open) continue;
-    if (own) out.push(ev);
-    else if (h(ev, 'API-Command') === 'strftime' && out.length > 0 && label(out[out.length - 1]!) === 'CHANNEL_EXECUTE_COMPLETE set') out.push(ev);
-    if (own && h(ev, 'Channel-State') === 'CS_DESTROY') break;
-  }
-  return out;
-}
-
-interface Shaped {
-  ev: EslEvent;
-  nonVar: HeaderList[];
-  parts: Array<'block' | '$vars'>;
-  vars: HeaderList | undefined;
-}
-
-function shape(ev: EslEvent, call: typeof CALL_A, valueRule: (k: string, v: string) => string = (k, v) => rule(k, v, call)): Shaped {
-  const core = ev.headers.slice(0, CORE).map(([k]) => k).join(',');
-  if (!core.startsWith('Event-Name,Core-UUID,') || !core.endsWith(',Event-Sequence')) throw new Error(`unexpected core headers ${core}`);
-  const rest = ev.headers.slice(CORE).map(([k, v]): [string, string] => [k, valueRule(k, v)]);
-  const nonVar: HeaderList[] = [];
-  const parts: Array<'block' | '$vars'> = [];
-  let vars: HeaderList | undefined;
-  for (const [k, v] of rest) {
-    const isVar = k.startsWith('variable_');
-    const lastPart = parts[parts.length - 1];
-    if (isVar) {
-      if (lastPart !== '$vars') {
-        if (vars) throw new Error(`${label(ev)}: two variable runs`);
-        vars = [];
-        parts.push('$vars');
-      }
-      vars!.push([k, v]);
-    } else {
-      if (lastPart !== 'block') {
-        nonVar.push([]);
-        parts.push('block');
-      }
-      nonVar[nonVar.length - 1]!.push([k, v]);
-    }
-  }
-  return { ev, nonVar, parts, vars };
-}
-
-/** Operations turning `prev` into `next` under FreeSWITCH's "set moves to the end" rule. */
-function diffVars(prev: HeaderList, next: HeaderList): VarOps {
-  const nextNames = next.map(([k]) => k);
-  const prevMap = new Map(prev);
-  for (let keep = next.length; keep >= 0; keep--) {
-    const head = nextNames.slice(0, keep);
-    const tail = new Set(nextNames.slice(keep));
-    const survivors = prev.filter(([k]) => !tail.has(k) && nextNames.includes(k)).map(([k]) => k);
-    if (survivors.join('\n') !== head.join('\n')) continue;
-    const ops: VarOps = {};
-    const del = prev.filter(([k]) => !nextNames.includes(k)).map(([k]) => k);
-    const upd = next.slice(0, keep).filter(([k, v]) => prevMap.get(k) !== v);
-    const set = next.slice(keep);
-    if (del.length) ops.del = del;
-    if (upd.length) ops.upd = upd;
-    if (set.length) ops.set = set;
-    return ops;
-  }
-  throw new Error('no variable diff');
-}
-
-const blocks: Record<string, HeaderList> = {};
-const blockIds = new Map<string, string>();
-function blockId(headers: HeaderList): string {
-  const key = JSON.stringify(headers);
-  let id = blockIds.get(key);
-  if (!id) {
-    id = `b${blockIds.size}`;
-    blockIds.set(key, id);
-    blocks[id] = headers;
-  }
-  return id;
-}
-
-/** Steps for events[from, to), diffing variables against `vars` (the last shown list). */
-function steps(shaped: Shaped[], from: number, to: number, vars: HeaderList): { steps: TemplateStep[]; vars: HeaderList } {
-  const out: TemplateStep[] = [];
-  for (const s of shaped.slice(from, to)) {
-    let b = 0;
-    const parts = s.parts.map((p) => (p === '$vars' ? '$vars' : blockId(s.nonVar[b++]!)));
-    const step: TemplateStep = { event: h(s.ev, 'Event-Name'), calling: calling(s.ev), parts, label: label(s.ev) };
-    if (s.vars) {
-      step.vars = diffVars(vars, s.vars);
-      vars = s.vars;
-    }
-    out.push(step);
-  }
-  return { steps: out, vars };
-}
-
-/**
- * Variables SIPp's INVITE did not cause but other INVITEs do, placed where the capture shows them
- * on channel e617b973… (an INVITE with User-Agent and `rport` in its Via): after the contact/subject
- * variables and after sip_via_port. Their placeholders are empty when the INVITE lacks the header.
- */
-const OPTIONAL_VARS: Array<[after: string, name: string, value: string]> = [
-  ['variable_sip_subject', 'variable_sip_user_agent', '{{userAgent}}'],
-  ['variable_sip_via_port', 'variable_sip_via_rport', '{{viaRport}}'],
-];
-function withOptionalVars(s: Shaped): Shaped {
-  if (!s.vars) return s;
-  const vars = [...s.vars];
-  for (const [after, name, value] of OPTIONAL_VARS) {
-    const i = vars.findIndex(([k]) => k === after);
-    if (i >= 0) vars.splice(i + 1, 0, [name, value]);
-  }
-  return { ...s, vars };
-}
+const events = (file: string): EslEvent[] => readEvents(dir, file);
+const callEvents = (all: EslEvent[], uuid: string): EslEvent[] => channelEvents(all, uuid);
+const shape = (ev: EslEvent, call: typeof CALL_A, valueRule: (k: string, v: string) => string = (k, v) => rule(k, v, call)): Shaped => shapeBy(ev, valueRule);
+const table = new BlockTable();
+const blocks = table.blocks;
+const steps = (shaped: Shaped[], from: number, to: number, vars: HeaderList) => stepsIn(shaped, from, to, vars, table);
 
 const all = events('plain-events-calls.esl');
 const a = callEvents(all, CALL_A.uuid).map((ev) => withOptionalVars(shape(ev, CALL_A)));
 const b = callEvents(all, CALL_B.uuid).map((ev) => withOptionalVars(shape(ev, CALL_B)));
-const idx = (list: Shaped[], l: string) => {
-  const i = list.findIndex((s) => label(s.ev) === l);
-  if (i < 0) throw new Error(`no ${l}`);
-  return i;
-};
+const idx = (list: Shaped[], l: string) => indexOf(list, l);
 const answerAt = idx(a, 'CHANNEL_EXECUTE answer');
 const toneAt = idx(a, 'PLAYBACK_START') + 1;
 const parkedAt = idx(a, 'CHANNEL_PARK') + 1;
@@ -288,14 +153,10 @@ function system(): SystemTemplates {
   };
 }
 
-/** One header pair per line keeps the generated files diffable. */
-function pretty(value: unknown): string {
-  return JSON.stringify(value, null, 1).replace(/\[\n\s*("(?:[^"\\]|\\.)*"),\n\s*("(?:[^"\\]|\\.)*")\n\s*\]/g, '[$1, $2]') + '\n';
-}
-
 mkdirSync(outDir, { recursive: true });
 writeFileSync(new URL('inbound-call.json', outDir), pretty(callOut));
 writeFileSync(new URL('system-events.json', outDir), pretty(system()));
 writeFileSync(new URL('conference.json', outDir), pretty(conferenceTemplates(dir)));
+writeFileSync(new URL('bridge.json', outDir), pretty(bridgeTemplates(dir)));
 const count = Object.values(phases).reduce((n, p) => n + p.length, 0);
 console.log(`wrote ${count} call steps, ${Object.keys(blocks).length} blocks`);

@@ -127,6 +127,29 @@ describe('call correlation: any Call-ID or UUID finds the whole call (Kamailio, 
     expect((await trace(failedOver!.legs[0]!.uuid))?.decisions.map((x) => x.id)).toEqual([d.id]);
   });
 
+  it('a call bridged by the node to a second leg (outbound Call-ID = its UUID): the inbound Call-ID, the inbound UUID and the outbound UUID all find the same graph, with the decision', async () => {
+    // The bridge dials the stand-in itself (its default target), so the B leg's INVITE comes back in as a third leg whose Call-ID is B's UUID.
+    const run = await runSippUac({ target: `127.0.0.1:${k1.sipPort}`, service: '8000', calls: 1, holdMs: 300 });
+    expect(run.successful).toBe(1);
+    const callId = run.calls[0]!.callId;
+    await waitFor('all three legs ended and traced', async () => {
+      const g = await trace(callId);
+      return g !== undefined && g.legs.length === 3 && g.legs.every((l) => l.cause !== undefined);
+    }, 15_000);
+    const g = (await trace(callId))!;
+    const a = g.legs.find((l) => l.callId === callId)!;
+    const b = g.legs.find((l) => l.uuid !== a.uuid && l.callId === l.uuid)!;
+    const c = g.legs.find((l) => l.uuid !== a.uuid && l.uuid !== b.uuid)!;
+    expect([a.decision, b.callId, c.callId]).toEqual([g.decisions[0]!.id, b.uuid, b.uuid]);
+    expect(g.decisions.map((d) => [d.kamailioId, d.kind, d.legs])).toEqual([['kam-1', 'general', [a.uuid]]]);
+    expect(g.nodes).toHaveLength(1);
+    for (const id of [a.uuid, b.uuid, c.uuid]) {
+      const other = await trace(id);
+      expect(other?.legs.map((l) => l.uuid).sort(), id).toEqual(g.legs.map((l) => l.uuid).sort());
+      expect(other?.decisions.map((d) => d.id)).toEqual([g.decisions[0]!.id]);
+    }
+  });
+
   it('a conference call: the graph names the room, its node and the pin Kamailio made', async () => {
     const run = await runSippUac({ target: `127.0.0.1:${k1.sipPort}`, service: '3777', calls: 1, holdMs: 300 });
     expect(run.successful).toBe(1);

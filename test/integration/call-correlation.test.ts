@@ -28,6 +28,8 @@ interface Graph {
   decisions: { id: string; kamailioId: string; kind: string; pin: string; room?: string; attempts: { attempt: number; dst?: string; afterStatus?: number }[]; legs: string[] }[];
   nodes: string[];
   rooms: string[];
+  links: string[];
+  joins: { a: string; b: string; by: string }[];
   kamailios: string[];
 }
 
@@ -161,6 +163,31 @@ describe('call correlation: any Call-ID or UUID finds the whole call (Kamailio, 
     expect(g.legs[0]).toMatchObject({ callId, room: '3777' });
     expect(g.decisions.map((x) => [x.kind, x.pin, x.room])).toEqual([['room', 'made', '3777']]);
     expect(g.nodes).toEqual([g.legs[0]!.nodeId]);
+  });
+
+  it('a cascaded room: a participant\'s call leads through the cascade link to the other node\'s conference and its participants', async () => {
+    const room = '3888';
+    expect((await api().inject({ method: 'PUT', url: `/v1/rooms/${room}/policy`, payload: { mode: 'cascade', shards: 2 } })).statusCode).toBe(200);
+    await waitFor('policy in Kamailio', async () => JSON.stringify(await k1.rpcRaw('htable.get', ['cascade', room])).includes('"value":2'), 10_000);
+    const callers = Array.from({ length: 8 }, (_, i) => `member${i + 1}`);
+    const run = runSippUac({ target: `127.0.0.1:${k1.sipPort}`, service: room, callers, calls: 8, rate: 20, holdMs: 8000 });
+    await waitFor('both nodes host the room, linked', () => nodes.every((n) => n.fs.conferenceList().some((c) => c.name === room && c.members.some((m) => m.link))), 15_000);
+    const done = await run;
+    expect(done.successful).toBe(8);
+    const first = done.calls[0]!.callId;
+    await waitFor('the room\'s legs ended and traced across both nodes', async () => {
+      const g = await trace(first);
+      return g !== undefined && g.nodes.length === 2 && g.links.length > 0 && g.legs.filter((l) => l.callId !== undefined && done.calls.some((c) => c.callId === l.callId)).length === 8;
+    }, 20_000);
+    const g = (await trace(first))!;
+    expect(g.rooms).toContain(room);
+    expect(g.joins.some((j) => j.by === 'link')).toBe(true);
+    // The link's INVITE went through Kamailio too: its decision is in the graph, with both of
+    // the link's legs (the dialing node's outbound leg and the far node's inbound one share the Call-ID).
+    const link = g.decisions.filter((d) => d.kind === 'link');
+    expect(link.map((d) => d.legs.length)).toEqual([2]);
+    expect(new Set(g.legs.filter((l) => link[0]!.legs.includes(l.uuid)).map((l) => l.nodeId)).size).toBe(2);
+    expect(g.decisions.filter((d) => d.kind === 'cascade').length).toBe(8);
   });
 
   it('replicas all stopped while 1,000 calls happen, then started: every call is found, none twice', async () => {

@@ -7,7 +7,7 @@
  *     [--heartbeat-ms 20000] [--hostname h] [--profile internal] [--core-uuid u] [--tone-ms 3000]
  *     [--answer-delay-ms 0] [--auto-hangup-ms 0] [--options-503-on-busy]
  *     [--esl-ready-delay-ms 2000] [--shutdown-delay-ms <drawn from 200..1050>] [--seed n]
- *     [--profile-min-uptime-sec 10]
+ *     [--profile-min-uptime-sec 10] [--bridge-target sip:host:port]
  *
  * Prints one JSON line once ready (ESL accepts, SIP answers; --esl-ready-delay-ms after start):
  * {"eslPort","sipPort","sipUri","coreUuid","password","hostname"}.
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     'shutdown-delay-ms': { type: 'string' },
     seed: { type: 'string' },
     'profile-min-uptime-sec': { type: 'string' },
+    'bridge-target': { type: 'string' },
   },
   strict: true,
 });
@@ -63,6 +64,7 @@ const opts: StandinOptions = {
   shutdownDelayMs: int('shutdown-delay-ms', values['shutdown-delay-ms']),
   seed: int('seed', values.seed),
   profileMinUptimeSec: int('profile-min-uptime-sec', values['profile-min-uptime-sec']),
+  bridgeTarget: values['bridge-target'],
 };
 
 const standin = await startStandin(opts);

@@ -46,22 +46,34 @@ function eventsOf(subjects: Subjects, m: IngestMessage): { ok: true; events: Cal
   return d.ok ? { ok: true, events: d.attempts.map((a) => routeCallEvent(d.kamailioId, a)) } : d;
 }
 
-export async function ingestCallBatch(batch: readonly IngestMessage[], deps: IngestDeps): Promise<BatchOutcome> {
-  const { metrics, logger } = deps;
-  const now = deps.now ?? Date.now;
+/** A batch decoded: the messages whose events are to be written, and the events. */
+export interface PreparedBatch {
+  readonly taken: readonly IngestMessage[];
+  readonly events: readonly CallEvent[];
+}
+
+/** Decodes a batch at the edge; a refused message is terminated, counted and logged here. */
+export function prepareCallBatch(batch: readonly IngestMessage[], deps: Pick<IngestDeps, 'subjects' | 'metrics' | 'logger'>): PreparedBatch {
   const taken: IngestMessage[] = [];
   const events: CallEvent[] = [];
   for (const m of batch) {
     const r = eventsOf(deps.subjects, m);
     if (!r.ok) {
-      metrics.callEvents.inc({ outcome: `rejected-${r.reason}` });
-      logger.warn({ subject: m.subject.slice(0, 200), reason: r.reason, detail: r.detail }, 'call event refused');
+      deps.metrics.callEvents.inc({ outcome: `rejected-${r.reason}` });
+      deps.logger.warn({ subject: m.subject.slice(0, 200), reason: r.reason, detail: r.detail }, 'call event refused');
       m.term(r.reason);
       continue;
     }
     taken.push(m);
     events.push(...r.events);
   }
+  return { taken, events };
+}
+
+/** Writes a prepared batch in one append, then acknowledges its messages (or hands them back). */
+export async function writeCallBatch({ taken, events }: PreparedBatch, deps: IngestDeps): Promise<BatchOutcome> {
+  const { metrics, logger } = deps;
+  const now = deps.now ?? Date.now;
   if (events.length === 0) return { written: true, events: 0 };
   let outcome;
   try {
@@ -88,4 +100,9 @@ export async function ingestCallBatch(batch: readonly IngestMessage[], deps: Ing
     if (m.storedAtNs !== undefined && m.storedAtNs <= nowNs) metrics.callIngestLag.observe(Number(nowNs - m.storedAtNs) / 1e9);
   }
   return { written: true, events: events.length };
+}
+
+/** Decodes and writes one batch. */
+export async function ingestCallBatch(batch: readonly IngestMessage[], deps: IngestDeps): Promise<BatchOutcome> {
+  return writeCallBatch(prepareCallBatch(batch, deps), deps);
 }

@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiError, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
-import { ingestCallBatch, type IngestDeps, type IngestMessage } from '../calls/callIngest.js';
+import { prepareCallBatch, writeCallBatch, type IngestDeps, type IngestMessage } from '../calls/callIngest.js';
 import { callsStreamName, ensureCallsStream, natsJetStreamRequests, type CallsStreamOptions } from './callsStream.js';
 
 /**
@@ -30,6 +30,8 @@ export interface CallsConsumer {
 }
 
 const NS_PER_MS = 1_000_000;
+/** Appends to Postgres at once (the pool holds 4 clients: the reconciler and the API keep theirs). */
+const WRITES_IN_FLIGHT = 2;
 
 function ingestMessage(m: JsMsg): IngestMessage {
   return {
@@ -68,24 +70,25 @@ export async function startCallsConsumer(o: CallsConsumerOptions): Promise<Calls
 
   let buffer: IngestMessage[] = [];
   let timer: NodeJS.Timeout | undefined;
-  // One batch written at a time, in order; the next fills meanwhile.
-  let writing: Promise<void> = Promise.resolve();
-  const flush = (): Promise<void> => {
+  // Decoding (this thread) overlaps Postgres writing the batches before it (Postgres'
+  // process): up to WRITES_IN_FLIGHT appends at once, each batch decoded as it is cut.
+  const writes = new Set<Promise<unknown>>();
+  const flush = async (): Promise<void> => {
     if (timer) clearTimeout(timer);
     timer = undefined;
     const batch = buffer;
     buffer = [];
-    if (batch.length === 0) return writing;
-    writing = writing.then(async () => {
-      await ingestCallBatch(batch, o);
-    });
-    return writing;
+    if (batch.length === 0) return;
+    const prepared = prepareCallBatch(batch, o);
+    while (writes.size >= WRITES_IN_FLIGHT) await Promise.race(writes);
+    const w = writeCallBatch(prepared, o).finally(() => writes.delete(w));
+    writes.add(w);
   };
   const loop = (async () => {
     for await (const m of messages) {
       buffer.push(ingestMessage(m));
       if (buffer.length >= o.batchMax) await flush();
-      else timer ??= setTimeout(() => void flush(), o.batchDelayMs);
+      else timer ??= setTimeout(() => void flush().catch((err: unknown) => o.logger.error({ err }, 'call event batch failed')), o.batchDelayMs);
     }
   })().catch((err: unknown) => o.logger.error({ err }, 'calls stream consumer stopped'));
   o.logger.info({ stream, consumer: CALLS_INGEST_CONSUMER }, 'consuming call events');
@@ -96,6 +99,7 @@ export async function startCallsConsumer(o: CallsConsumerOptions): Promise<Calls
       await loop;
       // What was taken is written (or handed back) before the store closes.
       await flush();
+      await Promise.allSettled([...writes]);
     },
   };
 }

@@ -1,6 +1,7 @@
 import Fastify from 'fastify';
 import pg from 'pg';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { installErrorHandler } from '../src/http/errors.js';
 import { callRoutes } from '../src/http/routes/calls.js';
 import { MIGRATIONS, migrate } from '../src/postgres/migrations.js';
 import { PgCallStore } from '../src/postgres/callStore.js';
@@ -81,6 +82,7 @@ await runBench('calls-lookup', 40 * 60_000, async (cleanup) => {
   console.log(line('stored', `${rows} rows, ${legs} legs, ${size} with indexes; loaded in ${(loadedMs / 1000).toFixed(0)} s, indexes built in ${(indexMs / 1000).toFixed(0)} s`));
 
   const app = Fastify({ routerOptions: { maxParamLength: 2048 } }).withTypeProvider<TypeBoxTypeProvider>();
+  installErrorHandler(app);
   await app.register(callRoutes, { calls: store });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   cleanup.push('http', () => app.close());
@@ -108,6 +110,6 @@ await runBench('calls-lookup', 40 * 60_000, async (cleanup) => {
   const d = distribution(times);
   console.log(distributionLine('GET /v1/calls/{id}', d, 2));
   const unknown = await fetch(`${url}/v1/calls/nobody%40nowhere`);
-  console.log(line('unknown id', `${unknown.status}`));
+  console.log(line('unknown id', `${unknown.status} ${await unknown.text()}`));
   console.log(verdict('calls-lookup', legs >= 5_000_000 && d.p99 <= TARGET_P99_MS, `p99 ${d.p99.toFixed(2)} ms over ${legs} legs (target <= ${TARGET_P99_MS} ms at >= 5,000,000 legs)`));
 });

@@ -16,7 +16,10 @@ const BENCHES: readonly { name: string; limitMs: number }[] = [
   { name: 'memory', limitMs: 6 * 60_000 },
   { name: 'join-cost', limitMs: 10 * 60_000 },
   { name: 'failover', limitMs: 6 * 60_000 },
-  { name: 'rooms', limitMs: 5 * 60_000 },
+  { name: 'rooms', limitMs: 8 * 60_000 },
+  { name: 'calls-ingest', limitMs: 8 * 60_000 },
+  { name: 'calls-routing', limitMs: 10 * 60_000 },
+  { name: 'calls-lookup', limitMs: 40 * 60_000 },
 ];
 const HERE = dirname(fileURLToPath(import.meta.url));
 

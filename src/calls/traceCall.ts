@@ -1,4 +1,5 @@
 import { buildCallGraph, callKeysOf, keyCount, mergeKeys, newKeys, NO_KEYS, type CallGraph } from '../core/callGraph.js';
+import { FsUuid } from '../events/schemas.js';
 import type { CallEvent, CallKeys, CallStore, TimeWindow } from '../ports/callStore.js';
 
 /**
@@ -24,11 +25,15 @@ export const DEFAULT_TRACE_MAX_EVENTS = 5000;
 export const DEFAULT_TRACE_SPAN_MS = 24 * 3600 * 1000;
 const DEFAULT_MAX_ROUNDS = 12;
 const DAY_US = 24 * 3600 * 1_000_000;
+const FS_UUID = new RegExp(FsUuid.pattern ?? '^$');
 
 export async function traceCall(store: Pick<CallStore, 'eventsByKeys' | 'retentionMs'>, id: string, o: TraceOptions): Promise<CallGraph | undefined> {
   const maxEvents = o.maxEvents ?? DEFAULT_TRACE_MAX_EVENTS;
   const nowUs = o.nowMs * 1000;
-  const seedKeys: Required<CallKeys> = { ...NO_KEYS, uuids: [id], callIds: [id], decisions: [id] };
+  // Stored UUIDs are FreeSWITCH's shape (events/schemas.ts FsUuid) and routing.lua's decision
+  // ids never are (their third part has 5 digits): ask only the columns the id can be in.
+  const uuidShaped = FS_UUID.test(id);
+  const seedKeys: Required<CallKeys> = { ...NO_KEYS, uuids: uuidShaped ? [id] : [], callIds: [id], decisions: uuidShaped ? [] : [id] };
   const seed = await store.eventsByKeys(seedKeys, { fromUs: nowUs - store.retentionMs * 1000, toUs: nowUs + DAY_US }, maxEvents);
   if (seed.length === 0) return undefined;
   // A Call-ID a phone used again days later: the newest use is the call asked for.

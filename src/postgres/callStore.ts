@@ -34,7 +34,7 @@ export const CALL_EVENT_FIELD_BOUNDS = Object.freeze({
   callUuid: 64,
   caller: 1024,
   callee: 1024,
-  room: 256,
+  room: 1024,
   decision: 128,
   link: 128,
   cause: 64,
@@ -55,17 +55,22 @@ export function partitionName(ms: number): string {
 }
 const dayStart = (ms: number) => Math.floor(ms / DAY_MS) * DAY_MS;
 
+/** A high surrogate not followed by a low one, or a low one not after a high one. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
 interface Cut {
   readonly truncated: Record<string, number>;
   readonly replaced: Record<string, number>;
 }
 
-/** A text value made storable: NUL (which Postgres text cannot hold) replaced, then cut to its bound by code point. */
+/** A text value made storable: NUL (which Postgres text cannot hold) and lone surrogates replaced, then cut to its bound by code point. */
 function storable(field: string, value: string | undefined, bound: number, cut: Cut): string | null {
   if (value === undefined) return null;
   let v = value;
-  if (v.includes('\u0000')) {
-    v = v.replaceAll('\u0000', '\ufffd');
+  // NUL, and a lone surrogate (the driver would write U+FFFD for it without a word).
+  if (v.includes('\u0000') || LONE_SURROGATE.test(v)) {
+    v = v.replaceAll('\u0000', '\ufffd').replace(LONE_SURROGATES, '\ufffd');
     cut.replaced[field] = (cut.replaced[field] ?? 0) + 1;
   }
   if (v.length > bound) {

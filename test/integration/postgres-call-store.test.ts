@@ -61,10 +61,10 @@ describe('PgCallStore (real Postgres)', () => {
   it('cuts over-long fields and replaces NUL, counting both, and never refuses the event', async () => {
     const uuid = 'e0000000-0000-4000-8000-000000000001';
     const long = 'x'.repeat(CALL_EVENT_FIELD_BOUNDS.caller + 5);
-    const r = await store.append([channelEvent({ event: 'create', uuid, atUs: T + 50, caller: long, callee: 'a\u0000b', callId: `${'😀'.repeat(CALL_EVENT_FIELD_BOUNDS.callId)}z` })]);
-    expect(r).toEqual({ inserted: 1, duplicates: 0, truncated: { caller: 1, callId: 1 }, replaced: { callee: 1 }, outOfWindow: 0 });
+    const r = await store.append([channelEvent({ event: 'create', uuid, atUs: T + 50, caller: long, callee: 'a\u0000b', room: 'r\ud800', callId: `${'😀'.repeat(CALL_EVENT_FIELD_BOUNDS.callId)}z` })]);
+    expect(r).toEqual({ inserted: 1, duplicates: 0, truncated: { caller: 1, callId: 1 }, replaced: { callee: 1, room: 1 }, outOfWindow: 0 });
     const [e] = await store.eventsByKeys({ uuids: [uuid] }, { fromUs: T, toUs: T + 100 }, 10);
-    expect([e?.caller?.length, e?.callee, Array.from(e?.callId ?? '').length]).toEqual([CALL_EVENT_FIELD_BOUNDS.caller, 'a\ufffdb', CALL_EVENT_FIELD_BOUNDS.callId]);
+    expect([e?.caller?.length, e?.callee, e?.room, Array.from(e?.callId ?? '').length]).toEqual([CALL_EVENT_FIELD_BOUNDS.caller, 'a\ufffdb', 'r\ufffd', CALL_EVENT_FIELD_BOUNDS.callId]);
   });
 
   it('does not write events older than retention or over a day ahead (counted)', async () => {

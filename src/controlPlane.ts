@@ -120,6 +120,9 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const calls = new PgCallStore(pool, { retentionMs });
     const addresses = new KamailioAddressBook(config.SBC_KAMAILIO_SIP_URIS);
     const late: { agents?: NatsAgentCommands } = {};
+    // Since when this replica has heard NATS without a break (null while it is cut off): the
+    // leader takes no node for dead over a silence that may be its own.
+    const hearing: { since: number | null } = { since: Date.now() };
     const reconciler = new Reconciler({
       addresses,
       registry,
@@ -136,6 +139,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       metrics,
       leadership: { epoch: () => election.epoch(), fencedOut: (err) => election.fencedOut(err) },
       calls,
+      heardSince: () => hearing.since,
       rooms: {
         registry: rooms,
         pinGraceMs: config.SBC_ROOM_PIN_GRACE_MS,
@@ -235,8 +239,13 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     void (async () => {
       for await (const s of nats.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect') logger.warn({ nats: s.type }, 'NATS connection status');
+        if (s.type === 'disconnect') hearing.since = null;
         // After a NATS outage agents may have sent into the void: ask for a fresh picture.
-        if (s.type === 'reconnect') consumer.requestReannounce();
+        if (s.type === 'reconnect') {
+          hearing.since = Date.now();
+          consumer.requestReannounce();
+          reconciler.trigger(false);
+        }
       }
     })();
     await nats.flush();

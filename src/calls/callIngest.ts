@@ -46,6 +46,23 @@ function eventsOf(subjects: Subjects, m: IngestMessage): { ok: true; events: Cal
   return d.ok ? { ok: true, events: d.attempts.map((a) => routeCallEvent(d.kamailioId, a)) } : d;
 }
 
+/**
+ * The callId and uuid a refused message claims, for its log line (a log store joins on them);
+ * untrusted, so only short strings, and nothing when it is not JSON or too large to read.
+ */
+function claimedIds(data: Uint8Array): { callId?: string; uuid?: string } {
+  if (data.byteLength > 64 * 1024) return {};
+  try {
+    const v = JSON.parse(new TextDecoder().decode(data)) as Record<string, unknown>;
+    const short = (x: unknown) => (typeof x === 'string' && x.length <= 256 ? x : undefined);
+    const callId = short(v.callId);
+    const uuid = short(v.uuid);
+    return { ...(callId !== undefined ? { callId } : {}), ...(uuid !== undefined ? { uuid } : {}) };
+  } catch {
+    return {};
+  }
+}
+
 /** A batch decoded: the messages whose events are to be written, and the events. */
 export interface PreparedBatch {
   readonly taken: readonly IngestMessage[];
@@ -60,7 +77,7 @@ export function prepareCallBatch(batch: readonly IngestMessage[], deps: Pick<Ing
     const r = eventsOf(deps.subjects, m);
     if (!r.ok) {
       deps.metrics.callEvents.inc({ outcome: `rejected-${r.reason}` });
-      deps.logger.warn({ subject: m.subject.slice(0, 200), reason: r.reason, detail: r.detail }, 'call event refused');
+      deps.logger.warn({ subject: m.subject.slice(0, 200), reason: r.reason, detail: r.detail, ...claimedIds(m.data) }, 'call event refused');
       m.term(r.reason);
       continue;
     }

@@ -198,9 +198,9 @@ export function claimAddress(claimantId: string, sipUri: string, nodes: readonly
  * earliest-joined node that still holds the address keeps it; if none holds it, the newest
  * does. Every other node there is superseded.
  */
-export function housekeeping(nodes: readonly NodeRecord[], now: number): Housekeeping {
+export function housekeeping(nodes: readonly NodeRecord[], now: number, heardSince: number | null = 0): Housekeeping {
   const live = nodes.filter((n) => n.state !== 'gone');
-  const expired = live.filter((n) => n.expiresAt <= now);
+  const expired = live.filter((n) => expiryAt(n, heardSince) <= now);
   const expiredIds = new Set(expired.map((n) => n.nodeId));
   const byUri = new Map<string, NodeRecord[]>();
   for (const n of live) {
@@ -227,11 +227,24 @@ function isNewer(a: NodeRecord, b: NodeRecord): boolean {
 }
 
 /** The earliest instant at which housekeeping would change something. */
-export function nextDeadline(nodes: readonly NodeRecord[]): number | undefined {
+export function nextDeadline(nodes: readonly NodeRecord[], heardSince: number | null = 0): number | undefined {
   let min: number | undefined;
   for (const n of nodes) {
     if (n.state === 'gone') continue;
-    if (min === undefined || n.expiresAt < min) min = n.expiresAt;
+    const at = expiryAt(n, heardSince);
+    if (at !== Infinity && (min === undefined || at < min)) min = at;
   }
   return min;
+}
+
+/**
+ * When a silent node may be taken for dead, given since when this replica has heard NATS
+ * without a break (`heardSince`; null while it hears nothing at all): at its deadline, but
+ * never before a whole heartbeat window (deadline - last seen) of hearing. A control plane
+ * cut off from NATS hears no heartbeat from any node; without this a NATS restart longer than
+ * the window would take every node out of routing at once.
+ */
+export function expiryAt(n: Pick<NodeRecord, 'expiresAt' | 'lastSeenAt'>, heardSince: number | null): number {
+  if (heardSince === null) return Infinity;
+  return Math.max(n.expiresAt, heardSince + (n.expiresAt - n.lastSeenAt));
 }

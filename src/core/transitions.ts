@@ -24,10 +24,12 @@ export interface TransitionDue {
  * joining -> active needs the routing observation, so it is due only when one is given and
  * says every Kamailio holds the sets. (Draining -> drained joins here with drain intents.)
  * Each transition re-checks its condition on the record it is applied to, because the
- * records were listed before the write and heartbeats keep arriving.
+ * records were listed before the write and heartbeats keep arriving. `heardSince` (since when
+ * this replica has heard NATS without a break; null: it hears nothing now) holds expiry back
+ * while the silence may be this replica's own (lifecycle.ts expiryAt).
  */
-export function transitionsDue(nodes: readonly NodeRecord[], now: number, observed?: RoutingObservation): TransitionDue[] {
-  const { expired, superseded } = housekeeping(nodes, now);
+export function transitionsDue(nodes: readonly NodeRecord[], now: number, observed?: RoutingObservation, heardSince: number | null = 0): TransitionDue[] {
+  const { expired, superseded } = housekeeping(nodes, now, heardSince);
   const gone = (n: NodeRecord, reason: GoneReason): TransitionDue => ({
     nodeId: n.nodeId,
     to: 'gone',

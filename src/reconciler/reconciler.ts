@@ -55,6 +55,8 @@ export interface ReconcilerDeps {
   readonly leadership?: Leadership;
   /** Wall clock for stored deadlines; injectable for tests. */
   readonly now?: () => number;
+  /** Since when this replica has heard NATS without a break, null while cut off (steps/nodeTransitions.ts). */
+  readonly heardSince?: () => number | null;
   /** The call store whose day partitions the leader keeps (steps/callPartitions.ts). */
   readonly calls?: Pick<CallStore, 'maintainPartitions'>;
   /** The room table and its pins in every Kamailio (steps/rooms.ts, steps/kamailioPins.ts). */
@@ -101,7 +103,7 @@ export class Reconciler {
     const now = deps.now ?? Date.now;
     const leader = deps.leadership ? { leadership: deps.leadership } : {};
     const rooms = deps.rooms;
-    const transitions = { registry: deps.registry, membership: deps.membership, metrics: deps.metrics, now, ...leader };
+    const transitions = { registry: deps.registry, membership: deps.membership, metrics: deps.metrics, now, ...leader, ...(deps.heardSince ? { heardSince: deps.heardSince } : {}) };
     const plan: StepPlan<DispatcherPass> = [
       ...(deps.leadership ? [leadershipStep(deps.leadership)] : []),
       nodeTransitionsStep(transitions),

@@ -15,6 +15,11 @@ export interface NodeTransitionDeps {
   readonly metrics: Pick<Metrics, 'nodeTransitions' | 'joinToActiveSeconds' | 'nodes' | 'fencedWrites'>;
   readonly now: () => number;
   readonly leadership?: Leadership;
+  /**
+   * Since when this replica has heard NATS without a break (null while it is cut off): a
+   * node's silence counts only from then (lifecycle.ts expiryAt). Absent: always heard.
+   */
+  readonly heardSince?: () => number | null;
 }
 
 /** Writes one due transition (compare-and-set on the latest record); true when it took effect. */
@@ -52,14 +57,15 @@ export function nodeTransitionsStep(deps: NodeTransitionDeps): ReconcileStep<Dis
       let nodes = await deps.registry.list();
       const byId = new Map(nodes.map((n) => [n.nodeId, n]));
       let changed = false;
-      for (const due of transitionsDue(nodes, deps.now())) {
+      const heardSince = deps.heardSince ? deps.heardSince() : 0;
+      for (const due of transitionsDue(nodes, deps.now(), undefined, heardSince)) {
         const before = byId.get(due.nodeId);
         if (before && (await apply(deps, pass, ctx, due, before))) changed = true;
       }
       if (changed) nodes = await deps.registry.list();
       pass.nodes = nodes;
       pass.machines = await deps.registry.listMachines();
-      const deadline = nextDeadline(nodes);
+      const deadline = nextDeadline(nodes, heardSince);
       // 1 ms past the deadline: a node expires once its deadline is <= now.
       if (deadline !== undefined) ctx.wakeIn(Math.max(0, deadline - deps.now()) + 1);
     },
@@ -76,7 +82,7 @@ export function nodePromotionsStep(deps: NodeTransitionDeps): ReconcileStep<Disp
     async run(pass, ctx) {
       const inEveryKamailio = pass.kamailios.length > 0 && pass.kamailios.every((o) => o.inSync);
       const byId = new Map(pass.nodes.map((n) => [n.nodeId, n]));
-      for (const due of transitionsDue(pass.nodes, deps.now(), { inEveryKamailio })) {
+      for (const due of transitionsDue(pass.nodes, deps.now(), { inEveryKamailio }, deps.heardSince ? deps.heardSince() : 0)) {
         const before = byId.get(due.nodeId);
         // Leaving transitions belong to the first step; one found here is for the next pass.
         if (due.to === 'active' && before) await apply(deps, pass, ctx, due, before);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { expiryAt, nextDeadline } from '../../../src/core/lifecycle.js';
 import { transitionsDue } from '../../../src/core/transitions.js';
 import { node } from './fixtures.js';
 
@@ -35,5 +36,25 @@ describe('transitionsDue: every stored node change due now, from the records and
     const [promote] = transitionsDue([node(2, { state: 'joining' })], 2000, { inEveryKamailio: true });
     expect(promote?.apply(node(2, { state: 'gone' }), 2001)).toBeUndefined();
     expect(promote?.apply(node(2, { state: 'joining' }), 2001)).toMatchObject({ state: 'active', stateChangedAt: 2001 });
+  });
+
+  it('a silence that may be this replica\'s own (cut off from NATS) takes no node for dead: expiry waits for a whole window of hearing', () => {
+    // Heartbeat window 3 s: last seen at 1000, deadline 4000.
+    const silent = node(1, { lastSeenAt: 1000, expiresAt: 4000 });
+    expect(brief(transitionsDue([silent], 9000, undefined, null))).toEqual([]);
+    // Heard again from 8000 on: the node has until 11000 to be heard.
+    expect(brief(transitionsDue([silent], 10_999, undefined, 8000))).toEqual([]);
+    expect(brief(transitionsDue([silent], 11_000, undefined, 8000))).toEqual(['01 gone expired']);
+    // Hearing all along (or since before it was last seen): its own deadline.
+    expect(brief(transitionsDue([silent], 4000, undefined, 500))).toEqual(['01 gone expired']);
+    expect(brief(transitionsDue([silent], 4000))).toEqual(['01 gone expired']);
+  });
+
+  it('the next deadline follows the held expiry, and there is none while nothing is heard', () => {
+    const silent = node(1, { lastSeenAt: 1000, expiresAt: 4000 });
+    expect(nextDeadline([silent], 8000)).toBe(11_000);
+    expect(nextDeadline([silent], null)).toBeUndefined();
+    expect(nextDeadline([silent, node(2, { lastSeenAt: 9000, expiresAt: 12_000 })], 8000)).toBe(11_000);
+    expect(expiryAt(silent, 0)).toBe(4000);
   });
 });

@@ -65,6 +65,28 @@ describe('Reconciler', () => {
     expect((await registry.get(uuid(1)))?.state).toBe('active');
   });
 
+  it('while this replica hears nothing on NATS a silent node is kept; heard again, it has a whole heartbeat window before it expires', async () => {
+    let heardSince: number | null = t;
+    rec = new Reconciler({
+      registry, store, kamailios: kams, policy, managedSets: managed, membership,
+      reloadDeltaMs: 1000, resyncMs: 10_000, unknownNodeGraceMs: 5000, logger: silentLogger, metrics: createMetrics(), now,
+      heardSince: () => heardSince,
+    });
+    await ingest(joined(1));
+    await rec.runOnce();
+    // Cut off from NATS, then long past the node's deadline (3 x 2 s).
+    heardSince = null;
+    t += 60_000;
+    expect((await rec.runOnce()).transitions).toEqual([]);
+    expect((await registry.get(uuid(1)))?.state).toBe('active');
+    // Heard again: still kept for 6 s, then expired.
+    heardSince = t;
+    t += 5999;
+    expect((await rec.runOnce()).transitions).toEqual([]);
+    t += 1;
+    expect((await rec.runOnce()).transitions).toEqual([{ nodeId: uuid(1), to: 'gone', reason: 'expired' }]);
+  });
+
   it('a node that left is removed from every set; inside the reload window it is set inactive at once', async () => {
     await ingest(joined(1));
     await ingest(joined(2));

@@ -1,6 +1,7 @@
+import { legClock } from './legClock.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { HeaderList } from './esl-frames.js';
-import { localStamp, nowUs, type EventBus } from './events.js';
+import { nowUs, type EventBus } from './events.js';
 import { q850, sipStatusCause } from './causes.js';
 import { header, headers, parseNameAddr, parseUri, sofiaTag, type SipMessage } from './sip-message.js';
 import { randomMediaPort, sdpAnswer, type SipUas } from './sip-uas.js';
@@ -180,12 +181,6 @@ export class BridgeOutbound {
 
   /** Placeholders of the B leg's steps (tools/bridge-rules.ts); A's values come from the peer. */
   value(key: string): string | undefined {
-    const s = (t: number) => String(Math.floor(t / 1e6));
-    const ms = (t: number) => String(Math.floor(t / 1000));
-    const stamp = (t: number) => localStamp(Math.floor(t / 1000));
-    const dur = this.hangupUs - this.createdUs;
-    const bill = this.answeredUs ? this.hangupUs - this.answeredUs : 0;
-    const wait = this.answeredUs ? this.answeredUs - this.createdUs : 0;
     switch (key) {
       case 'uuid': return this.uuid;
       case 'channelName': return this.channelName;
@@ -221,29 +216,11 @@ export class BridgeOutbound {
       case 'termStatus': return this.termStatus === undefined ? undefined : String(this.termStatus);
       case 'protoCause': return this.termStatus === undefined ? undefined : `sip:${this.termStatus}`;
       case 'termCause': return this.termStatus === undefined ? undefined : String(q850(this.cause));
-      case 'createdUs': return String(this.createdUs);
-      case 'createdS': return s(this.createdUs);
-      case 'createdStamp': return stamp(this.createdUs);
-      case 'answeredUs': return String(this.answeredUs);
-      case 'answeredS': return s(this.answeredUs);
-      case 'answeredStamp': return this.answeredUs ? stamp(this.answeredUs) : undefined;
-      case 'bridgedUs': return String(this.bridgedUs);
-      case 'bridgedS': return s(this.bridgedUs);
-      case 'bridgedStamp': return this.bridgedUs ? stamp(this.bridgedUs) : undefined;
-      case 'hangupUs': return String(this.hangupUs);
-      case 'hangupS': return s(this.hangupUs);
-      case 'hangupStamp': return stamp(this.hangupUs);
-      case 'durationS': return s(dur);
-      case 'durationMs': return ms(dur);
-      case 'durationUs': return String(dur);
-      case 'billS': return s(bill);
-      case 'billMs': return ms(bill);
-      case 'billUs': return String(bill);
-      case 'waitS': return s(wait);
-      case 'waitMs': return ms(wait);
-      case 'waitUs': return String(wait);
       case 'outPackets': case 'outBytes': case 'inSkipPackets': return '0'; // no RTP is sent
-      default: return this.far[key];
+      default: {
+        const clock = legClock(key, { createdUs: this.createdUs, answeredUs: this.answeredUs, hangupUs: this.hangupUs, bridgedUs: this.bridgedUs });
+        return clock === 'none' ? this.far[key] : clock.value;
+      }
     }
   }
 }

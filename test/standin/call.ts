@@ -1,6 +1,7 @@
+import { legClock } from './legClock.js';
 import { randomUUID, randomBytes } from 'node:crypto';
 import type { HeaderList } from './esl-frames.js';
-import { localStamp, nowUs, rfc2822, type EventBus } from './events.js';
+import { nowUs, rfc2822, type EventBus } from './events.js';
 import { header, headers, parseCSeq, parseNameAddr, parseUri, parseVia, uriUserHostPort, type SipMessage } from './sip-message.js';
 import { randomMediaPort, sdpAnswer, type InviteTx, type SipUas } from './sip-uas.js';
 import { applyVarOps, callTemplates, fill, fillAll, renderStep, type PhaseName, type TemplateStep } from './templates.js';
@@ -320,12 +321,7 @@ export class Call implements MemberChannel {
 
   /** Placeholder values; see tools/template-rules.ts for where each one appears. */
   value(key: string): string | undefined {
-    const us = (t: number) => String(t);
-    const s = (t: number) => String(Math.floor(t / 1e6));
-    const stamp = (t: number) => localStamp(Math.floor(t / 1000));
     const dur = this.hangupUs - this.createdUs;
-    const bill = this.answeredUs ? this.hangupUs - this.answeredUs : 0;
-    const wait = this.answeredUs ? this.answeredUs - this.createdUs : 0;
     const playedMs = this.toneStartUs ? Math.min(this.ctx.toneMs, ((this.hangupUs || nowUs()) - this.toneStartUs) / 1000) : 0;
     const playedFull = this.toneDone ? this.ctx.toneMs : Math.min(this.ctx.toneMs, Math.ceil(playedMs / 1500) * 1500);
     switch (key) {
@@ -345,25 +341,6 @@ export class Call implements MemberChannel {
       case 'appResponse': return this.toneDone ? 'FILE PLAYED' : 'PLAYBACK ERROR';
       case 'lastApp': return this.lastApp;
       case 'lastArg': return this.lastArg;
-      case 'createdUs': return us(this.createdUs);
-      case 'createdS': return s(this.createdUs);
-      case 'createdStamp': return stamp(this.createdUs);
-      case 'answeredUs': return us(this.answeredUs);
-      case 'answeredS': return s(this.answeredUs);
-      // *_stamp variables exist only for moments that happened; *_epoch ones are 0 otherwise.
-      case 'answeredStamp': return this.answeredUs ? stamp(this.answeredUs) : undefined;
-      case 'hangupUs': return us(this.hangupUs);
-      case 'hangupS': return s(this.hangupUs);
-      case 'hangupStamp': return stamp(this.hangupUs);
-      case 'durationS': return s(dur);
-      case 'durationMs': return String(Math.floor(dur / 1000));
-      case 'durationUs': return String(dur);
-      case 'billS': return s(bill);
-      case 'billMs': return String(Math.floor(bill / 1000));
-      case 'billUs': return String(bill);
-      case 'waitS': return s(wait);
-      case 'waitMs': return String(Math.floor(wait / 1000));
-      case 'waitUs': return String(wait);
       case 'playbackOffset': return String(Math.floor((this.toneDone ? this.ctx.toneMs : playedMs) * 8));
       case 'playbackSamples': return String(playedFull * 8);
       case 'playbackMs': return String(playedFull);
@@ -378,7 +355,10 @@ export class Call implements MemberChannel {
       case 'confName': return this.route?.room;
       case 'confUuid': return this.confUuid;
       case 'memberId': return this.memberId;
-      default: return this.sip[key];
+      default: {
+        const clock = legClock(key, { createdUs: this.createdUs, answeredUs: this.answeredUs, hangupUs: this.hangupUs });
+        return clock === 'none' ? this.sip[key] : clock.value;
+      }
     }
   }
 }

@@ -1,7 +1,8 @@
+import { legClock } from './legClock.js';
 import { randomUUID } from 'node:crypto';
 import type { Conferences, Member, MemberChannel } from './conference.js';
 import type { HeaderList } from './esl-frames.js';
-import { localStamp, nowUs, type EventBus } from './events.js';
+import { nowUs, type EventBus } from './events.js';
 import { header, headers, sofiaTag } from './sip-message.js';
 import { randomMediaPort, sdpAnswer, type SipUas } from './sip-uas.js';
 import { hangupReason } from './call.js';
@@ -310,13 +311,6 @@ export class OutboundLeg implements MemberChannel {
   }
 
   value(key: string): string | undefined {
-    const us = (t: number) => String(t);
-    const s = (t: number) => String(Math.floor(t / 1e6));
-    const stamp = (t: number) => localStamp(Math.floor(t / 1000));
-    const ms = (t: number) => String(Math.floor(t / 1000));
-    const dur = this.hangupUs - this.createdUs;
-    const bill = this.answeredUs ? this.hangupUs - this.answeredUs : 0;
-    const wait = this.answeredUs ? this.answeredUs - this.createdUs : 0;
     switch (key) {
       case 'sessionId': return String(this.ctx.sessionId);
       case 'profile': return this.ctx.profile;
@@ -342,22 +336,6 @@ export class OutboundLeg implements MemberChannel {
       case 'ssrc': return this.ssrc;
       case 'q850': return String(q850(this.cause));
       case 'hangupDisposition': return this.disposition;
-      case 'createdS': return s(this.createdUs);
-      case 'createdStamp': return stamp(this.createdUs);
-      case 'answeredS': return s(this.answeredUs);
-      case 'answeredStamp': return this.answeredUs ? stamp(this.answeredUs) : undefined;
-      case 'hangupUs': return us(this.hangupUs);
-      case 'hangupS': return s(this.hangupUs);
-      case 'hangupStamp': return stamp(this.hangupUs);
-      case 'durationS': return s(dur);
-      case 'durationMs': return ms(dur);
-      case 'durationUs': return String(dur);
-      case 'billS': return s(bill);
-      case 'billMs': return ms(bill);
-      case 'billUs': return String(bill);
-      case 'waitS': return s(wait);
-      case 'waitMs': return ms(wait);
-      case 'waitUs': return String(wait);
       case 'outPackets': case 'outBytes': case 'inSkipPackets': return '0'; // no RTP is sent
       case 'uuid': return this.uuid;
       case 'channelName': return this.channelName;
@@ -370,9 +348,10 @@ export class OutboundLeg implements MemberChannel {
       case 'dest': return this.target.user;
       case 'remoteIp': return this.target.host;
       case 'hangupCause': return this.cause;
-      case 'createdUs': return String(this.createdUs);
-      case 'answeredUs': return String(this.answeredUs);
-      default: return undefined;
+      default: {
+        const clock = legClock(key, { createdUs: this.createdUs, answeredUs: this.answeredUs, hangupUs: this.hangupUs });
+        return clock === 'none' ? undefined : clock.value;
+      }
     }
   }
 

@@ -1,4 +1,5 @@
 import { housekeeping, markGone, withState } from './lifecycle.js';
+import type { MachineIntent } from './machine.js';
 import type { GoneReason, NodeRecord, NodeState } from './node.js';
 
 /** What the routing side observed in this pass, for the transitions that depend on it. */
@@ -7,10 +8,23 @@ export interface RoutingObservation {
   readonly inEveryKamailio: boolean;
 }
 
+/** Why a node moved in or out of a drain: its machine's intent, or its last call ending. */
+export type DrainReason = 'drain-requested' | 'calls-ended' | 'undrained';
+
+/** What a pass knows besides the records. */
+export interface TransitionContext {
+  /** What the routing side observed; joining -> active needs it. */
+  readonly observed?: RoutingObservation;
+  /** Since when this replica has heard NATS without a break; null: cut off now (lifecycle.ts expiryAt). Default: always. */
+  readonly heardSince?: number | null;
+  /** The operator's intent per machine: drains move nodes to draining and drained, undrains back. */
+  readonly machines?: ReadonlyMap<string, MachineIntent>;
+}
+
 export interface TransitionDue {
   readonly nodeId: string;
   readonly to: NodeState;
-  readonly reason: GoneReason | 'in-every-kamailio';
+  readonly reason: GoneReason | 'in-every-kamailio' | DrainReason;
   /**
    * The change, applied to the *latest* stored record at write time: undefined when that
    * record no longer qualifies (a heartbeat landed, another writer moved it first).
@@ -27,9 +41,15 @@ export interface TransitionDue {
  * records were listed before the write and heartbeats keep arriving. `heardSince` (since when
  * this replica has heard NATS without a break; null: it hears nothing now) holds expiry back
  * while the silence may be this replica's own (lifecycle.ts expiryAt).
+ *
+ * Drains, from the machine's intent: a node (active, or joining: a FreeSWITCH restarted on a
+ * draining machine comes back draining) goes draining; a draining node whose calls are 0 (its
+ * agent's count, which it re-checks against FreeSWITCH) goes drained; a draining or drained
+ * node whose machine no longer drains goes back to active.
  */
-export function transitionsDue(nodes: readonly NodeRecord[], now: number, observed?: RoutingObservation, heardSince: number | null = 0): TransitionDue[] {
-  const { expired, superseded } = housekeeping(nodes, now, heardSince);
+export function transitionsDue(nodes: readonly NodeRecord[], now: number, ctx: TransitionContext = {}): TransitionDue[] {
+  const { observed, machines } = ctx;
+  const { expired, superseded } = housekeeping(nodes, now, ctx.heardSince === undefined ? 0 : ctx.heardSince);
   const gone = (n: NodeRecord, reason: GoneReason): TransitionDue => ({
     nodeId: n.nodeId,
     to: 'gone',
@@ -42,10 +62,12 @@ export function transitionsDue(nodes: readonly NodeRecord[], now: number, observ
     },
   });
   const due = [...expired.map((n) => gone(n, 'expired')), ...superseded.map((n) => gone(n, 'superseded'))];
+  const leaving = new Set(due.map((d) => d.nodeId));
+  if (machines) due.push(...drainTransitions(nodes.filter((n) => !leaving.has(n.nodeId)), machines));
+  const moving = new Set(due.map((d) => d.nodeId));
   if (observed?.inEveryKamailio) {
-    const leaving = new Set(due.map((d) => d.nodeId));
     for (const n of nodes) {
-      if (n.state !== 'joining' || leaving.has(n.nodeId)) continue;
+      if (n.state !== 'joining' || moving.has(n.nodeId)) continue;
       due.push({
         nodeId: n.nodeId,
         to: 'active',
@@ -55,4 +77,35 @@ export function transitionsDue(nodes: readonly NodeRecord[], now: number, observ
     }
   }
   return due;
+}
+
+function drainTransitions(nodes: readonly NodeRecord[], machines: ReadonlyMap<string, MachineIntent>): TransitionDue[] {
+  const out: TransitionDue[] = [];
+  const drains = (n: Pick<NodeRecord, 'machineId'>) => machines.get(n.machineId)?.drain !== undefined;
+  for (const n of nodes) {
+    if ((n.state === 'active' || n.state === 'joining') && drains(n)) {
+      out.push({
+        nodeId: n.nodeId,
+        to: 'draining',
+        reason: 'drain-requested',
+        apply: (cur, t) => ((cur.state === 'active' || cur.state === 'joining') ? withState(cur, 'draining', t) : undefined),
+      });
+    } else if (n.state === 'draining' && drains(n) && n.sessions === 0) {
+      out.push({
+        nodeId: n.nodeId,
+        to: 'drained',
+        reason: 'calls-ended',
+        // A call that arrived meanwhile (a pinned room's caller) keeps it draining.
+        apply: (cur, t) => (cur.state === 'draining' && cur.sessions === 0 ? withState(cur, 'drained', t) : undefined),
+      });
+    } else if ((n.state === 'draining' || n.state === 'drained') && !drains(n)) {
+      out.push({
+        nodeId: n.nodeId,
+        to: 'active',
+        reason: 'undrained',
+        apply: (cur, t) => (cur.state === 'draining' || cur.state === 'drained' ? withState(cur, 'active', t) : undefined),
+      });
+    }
+  }
+  return out;
 }

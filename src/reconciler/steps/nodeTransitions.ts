@@ -55,16 +55,18 @@ export function nodeTransitionsStep(deps: NodeTransitionDeps): ReconcileStep<Dis
     name: 'node-transitions',
     async run(pass, ctx) {
       let nodes = await deps.registry.list();
+      const machines = await deps.registry.listMachines();
       const byId = new Map(nodes.map((n) => [n.nodeId, n]));
       let changed = false;
       const heardSince = deps.heardSince ? deps.heardSince() : 0;
-      for (const due of transitionsDue(nodes, deps.now(), undefined, heardSince)) {
+      const intents = new Map(machines.map((m) => [m.machineId, m]));
+      for (const due of transitionsDue(nodes, deps.now(), { heardSince, machines: intents })) {
         const before = byId.get(due.nodeId);
         if (before && (await apply(deps, pass, ctx, due, before))) changed = true;
       }
       if (changed) nodes = await deps.registry.list();
       pass.nodes = nodes;
-      pass.machines = await deps.registry.listMachines();
+      pass.machines = machines;
       const deadline = nextDeadline(nodes, heardSince);
       // 1 ms past the deadline: a node expires once its deadline is <= now.
       if (deadline !== undefined) ctx.wakeIn(Math.max(0, deadline - deps.now()) + 1);
@@ -82,7 +84,7 @@ export function nodePromotionsStep(deps: NodeTransitionDeps): ReconcileStep<Disp
     async run(pass, ctx) {
       const inEveryKamailio = pass.kamailios.length > 0 && pass.kamailios.every((o) => o.inSync);
       const byId = new Map(pass.nodes.map((n) => [n.nodeId, n]));
-      for (const due of transitionsDue(pass.nodes, deps.now(), { inEveryKamailio }, deps.heardSince ? deps.heardSince() : 0)) {
+      for (const due of transitionsDue(pass.nodes, deps.now(), { observed: { inEveryKamailio }, heardSince: deps.heardSince ? deps.heardSince() : 0 })) {
         const before = byId.get(due.nodeId);
         // Leaving transitions belong to the first step; one found here is for the next pass.
         if (due.to === 'active' && before) await apply(deps, pass, ctx, due, before);

@@ -278,6 +278,23 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       rooms,
       policies,
       calls,
+      drains: {
+        changed: () => {
+          reconciler.trigger(true);
+          publishMembershipNotice(bus, subjects(config.SBC_NATS_PREFIX).membershipChanged, true);
+        },
+        applied: async (timeoutMs) => {
+          if (!election.isLeader()) return false;
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+          try {
+            return await Promise.race([reconciler.nextPass().then(() => true), timeout]);
+          } finally {
+            clearTimeout(timer);
+          }
+        },
+        defaultDeadlineMs: config.SBC_DRAIN_DEADLINE_MS,
+      },
       onPolicyChange: () => {
         reconciler.trigger(false);
         publishMembershipNotice(bus, subjects(config.SBC_NATS_PREFIX).membershipChanged, false);

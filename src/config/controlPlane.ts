@@ -67,6 +67,7 @@ export const controlPlaneSpec = {
   SBC_LEADER_RENEW_MS: int('How often each replica renews (leader) or checks (follower) the leader lock; at most half of SBC_LEADER_LEASE_MS', 1000, 100, 300_000),
   SBC_REPLICA_ORDER: optionalInt('This replica\'s place in the takeover order: when the leader is lost the live replica with the lowest order takes over first; unset comes after every ordered replica. Never takes leadership back from a healthy leader', 0, 1_000_000),
   SBC_INSTANCE_ID: str('Name of this control plane instance in logs and NATS requests; empty means the host name', '', /^[A-Za-z0-9._-]{1,128}$/),
+  SBC_DRAIN_DEADLINE_MS: int('The deadline of a drain asked without one (POST /v1/nodes/{id}/drain), from the call', 3_600_000, 1000, 30 * 86_400_000),
   SBC_CALLS_INGEST: oneOf('Take call events (agents\' channel events, Kamailio\'s routing decisions) from the calls JetStream stream into Postgres for `GET /v1/calls` (every replica shares one durable consumer)', 'on', ['on', 'off']),
   SBC_CALL_RETENTION_DAYS: int('Days of call events kept in Postgres: whole day partitions older than this are dropped (the leader\'s call-partitions step); also the calls stream\'s age limit', 7, 1, 3650),
   SBC_CALL_INGEST_BATCH: int('Most call events written to Postgres in one insert', 1000, 1, 10_000),

@@ -62,7 +62,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // One plugin per resource; each is handed only the dependencies it declares.
   const { registry, rooms, policies, agents, dispatcher, managedSets, cluster, readiness, metrics } = deps;
-  await app.register(nodeRoutes, { registry, agents });
+  await app.register(nodeRoutes, { registry, agents, ...(deps.drains ? { drains: deps.drains } : {}), ...(deps.now ? { now: deps.now } : {}) });
   await app.register(roomRoutes, { rooms, registry, policies, ...(deps.onPolicyChange ? { onPolicyChange: deps.onPolicyChange } : {}) });
   await app.register(callRoutes, { calls: deps.calls, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(dispatcherRoutes, { dispatcher, managedSets });

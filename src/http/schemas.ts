@@ -309,3 +309,20 @@ export const CallSummaryView = Type.Object(
   },
   { $id: 'CallSummary' },
 );
+
+export const DrainBody = Type.Object(
+  {
+    deadline: Type.Optional(Type.String({ format: 'date-time', description: 'When the node counts as drained even with calls left (RFC 3339); default SBC_DRAIN_DEADLINE_MS from now' })),
+  },
+  { additionalProperties: false },
+);
+
+export const NodeDrainView = Type.Object(
+  {
+    node: NodeView,
+    drain: Type.Union([Type.Object({ deadline: Type.String({ format: 'date-time' }) }), Type.Null()], { description: 'The machine\'s drain, null when it has none' }),
+    remainingCalls: Type.Integer({ description: 'The node\'s calls as its agent last counted them' }),
+    applied: Type.Boolean({ description: 'This replica leads and has run a pass since: the node is out of new selection in every Kamailio that answered (or back in, for undrain)' }),
+  },
+  { $id: 'NodeDrain' },
+);

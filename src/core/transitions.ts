@@ -44,7 +44,8 @@ export interface TransitionDue {
  *
  * Drains, from the machine's intent: a node (active, or joining: a FreeSWITCH restarted on a
  * draining machine comes back draining) goes draining; a draining node whose calls are 0 (its
- * agent's count, which it re-checks against FreeSWITCH) goes drained; a draining or drained
+ * agent's count, which it re-checks against FreeSWITCH, in a report since it went draining)
+ * goes drained; a draining or drained
  * node whose machine no longer drains goes back to active.
  */
 export function transitionsDue(nodes: readonly NodeRecord[], now: number, ctx: TransitionContext = {}): TransitionDue[] {
@@ -79,6 +80,13 @@ export function transitionsDue(nodes: readonly NodeRecord[], now: number, ctx: T
   return due;
 }
 
+/**
+ * No calls, as told by a report that arrived after the node went draining: the count of the
+ * report before it may be older than calls that were still starting (seen: a node drained at
+ * once with 5 calls up, its last heartbeat from before they were answered).
+ */
+const callsEnded = (n: Pick<NodeRecord, 'sessions' | 'lastSeenAt' | 'stateChangedAt'>) => n.sessions === 0 && n.lastSeenAt > n.stateChangedAt;
+
 function drainTransitions(nodes: readonly NodeRecord[], machines: ReadonlyMap<string, MachineIntent>): TransitionDue[] {
   const out: TransitionDue[] = [];
   const drains = (n: Pick<NodeRecord, 'machineId'>) => machines.get(n.machineId)?.drain !== undefined;
@@ -90,13 +98,13 @@ function drainTransitions(nodes: readonly NodeRecord[], machines: ReadonlyMap<st
         reason: 'drain-requested',
         apply: (cur, t) => ((cur.state === 'active' || cur.state === 'joining') ? withState(cur, 'draining', t) : undefined),
       });
-    } else if (n.state === 'draining' && drains(n) && n.sessions === 0) {
+    } else if (n.state === 'draining' && drains(n) && callsEnded(n)) {
       out.push({
         nodeId: n.nodeId,
         to: 'drained',
         reason: 'calls-ended',
         // A call that arrived meanwhile (a pinned room's caller) keeps it draining.
-        apply: (cur, t) => (cur.state === 'draining' && cur.sessions === 0 ? withState(cur, 'drained', t) : undefined),
+        apply: (cur, t) => (cur.state === 'draining' && callsEnded(cur) ? withState(cur, 'drained', t) : undefined),
       });
     } else if ((n.state === 'draining' || n.state === 'drained') && !drains(n)) {
       out.push({

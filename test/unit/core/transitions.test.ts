@@ -65,8 +65,16 @@ describe('transitionsDue: every stored node change due now, from the records and
     const draining = { drain: { deadline: 99_000 } };
 
     it('a node on a draining machine goes draining (a joining one too: a FreeSWITCH restarted there); its calls at 0, drained', () => {
-      const nodes = [node(1, { sessions: 4 }), node(2, { state: 'joining' }), node(3, { state: 'draining', sessions: 0 }), node(4, { state: 'draining', sessions: 2 }), node(5)];
-      const m = machines(intent(1, draining), intent(2, draining), intent(3, draining), intent(4, draining), intent(5));
+      const nodes = [
+        node(1, { sessions: 4 }),
+        node(2, { state: 'joining' }),
+        node(3, { state: 'draining', sessions: 0, lastSeenAt: 1500 }),
+        node(4, { state: 'draining', sessions: 2, lastSeenAt: 1500 }),
+        // 0 calls, but as reported before it went draining: not proof.
+        node(6, { state: 'draining', sessions: 0, lastSeenAt: 1000, stateChangedAt: 1000 }),
+        node(5),
+      ];
+      const m = machines(intent(1, draining), intent(2, draining), intent(3, draining), intent(4, draining), intent(5), intent(6, draining));
       expect(brief(transitionsDue(nodes, 2000, { machines: m }))).toEqual(['01 draining drain-requested', '02 draining drain-requested', '03 drained calls-ended']);
     });
 
@@ -76,9 +84,9 @@ describe('transitionsDue: every stored node change due now, from the records and
     });
 
     it('a call that reached the draining node before the write keeps it draining; an expiring node only expires', () => {
-      const [due] = transitionsDue([node(1, { state: 'draining', sessions: 0 })], 2000, { machines: machines(intent(1, draining)) });
-      expect(due?.apply(node(1, { state: 'draining', sessions: 1 }), 2001)).toBeUndefined();
-      expect(due?.apply(node(1, { state: 'draining', sessions: 0 }), 2001)).toMatchObject({ state: 'drained', stateChangedAt: 2001 });
+      const [due] = transitionsDue([node(1, { state: 'draining', sessions: 0, lastSeenAt: 1500 })], 2000, { machines: machines(intent(1, draining)) });
+      expect(due?.apply(node(1, { state: 'draining', sessions: 1, lastSeenAt: 1900 }), 2001)).toBeUndefined();
+      expect(due?.apply(node(1, { state: 'draining', sessions: 0, lastSeenAt: 1900 }), 2001)).toMatchObject({ state: 'drained', stateChangedAt: 2001 });
       expect(brief(transitionsDue([node(1, { expiresAt: 1500 })], 2000, { machines: machines(intent(1, draining)) }))).toEqual(['01 gone expired']);
     });
   });

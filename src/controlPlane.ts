@@ -140,6 +140,8 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       leadership: { epoch: () => election.epoch(), fencedOut: (err) => election.fencedOut(err) },
       calls,
       heardSince: () => hearing.since,
+      // The agents' command client needs NATS, which is connected below; asked only in passes after that.
+      drainChecks: { agents: { status: (nodeId) => (late.agents ? late.agents.status(nodeId) : Promise.reject(new Error('NATS not connected yet'))) } },
       rooms: {
         registry: rooms,
         pinGraceMs: config.SBC_ROOM_PIN_GRACE_MS,

@@ -13,8 +13,10 @@ import type { RoomRegistry } from '../ports/roomRegistry.js';
 import type { MembershipPolicy } from '../registry/membership.js';
 import { newDispatcherPass, type AppliedTransition, type DispatcherPass, type KamailioObservation, type KamailioOutcome } from './dispatcherPass.js';
 import { ReconcileRunner, type PassOutcome, type StepPlan } from './runner.js';
+import type { AgentCommands } from '../nats/agentCommands.js';
 import type { CallStore } from '../ports/callStore.js';
 import { callPartitionsStep } from './steps/callPartitions.js';
+import { drainChecksStep } from './steps/drainChecks.js';
 import { dispatcherTableStep } from './steps/dispatcherTable.js';
 import { kamailioAddressesStep } from './steps/kamailioAddresses.js';
 import { kamailioDispatcherStep } from './steps/kamailioDispatcher.js';
@@ -29,6 +31,8 @@ export type { KamailioOutcome } from './dispatcherPass.js';
 const DEFAULT_MARK_HOLD_MS = 30_000;
 /** The call store's partitions change once a day; an hour is plenty to make tomorrow's in time. */
 const CALL_PARTITIONS_EVERY_MS = 3_600_000;
+/** A draining node's calls are asked of its FreeSWITCH at least this often (issue 9: a leaked counter never stalls a drain). */
+const DRAIN_CHECK_EVERY_MS = 10_000;
 
 export interface ReconcilerDeps {
   readonly registry: NodeRegistry;
@@ -57,6 +61,8 @@ export interface ReconcilerDeps {
   readonly now?: () => number;
   /** Since when this replica has heard NATS without a break, null while cut off (steps/nodeTransitions.ts). */
   readonly heardSince?: () => number | null;
+  /** Draining nodes' calls asked of FreeSWITCH itself (steps/drainChecks.ts): the agents' status command. */
+  readonly drainChecks?: { readonly agents: Pick<AgentCommands, 'status'> };
   /** The call store whose day partitions the leader keeps (steps/callPartitions.ts). */
   readonly calls?: Pick<CallStore, 'maintainPartitions'>;
   /** The room table and its pins in every Kamailio (steps/rooms.ts, steps/kamailioPins.ts). */
@@ -122,6 +128,7 @@ export class Reconciler {
         : []),
       ...(deps.addresses ? [kamailioAddressesStep({ kamailios: deps.kamailios, addresses: deps.addresses, refreshMs: deps.resyncMs })] : []),
       nodePromotionsStep(transitions),
+      ...(deps.drainChecks ? [drainChecksStep({ ...transitions, agents: deps.drainChecks.agents, everyMs: DRAIN_CHECK_EVERY_MS })] : []),
       ...(deps.calls ? [callPartitionsStep({ calls: deps.calls, everyMs: CALL_PARTITIONS_EVERY_MS, now })] : []),
       {
         name: 'observations',

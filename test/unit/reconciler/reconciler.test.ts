@@ -4,6 +4,7 @@ import { InMemoryNodeRegistry } from '../../fakes/inMemoryNodeRegistry.js';
 import { Reconciler } from '../../../src/reconciler/reconciler.js';
 import { KamailioAddressBook } from '../../../src/kamailio/addresses.js';
 import { createMetrics } from '../../../src/metrics/metrics.js';
+import type { StatusResult } from '../../../src/events/commands.js';
 import type { NodeMessage } from '../../../src/events/schemas.js';
 import { policy } from '../core/fixtures.js';
 import { FakeStore } from '../../fakes/fakeDispatcherStore.js';
@@ -85,6 +86,45 @@ describe('Reconciler', () => {
     expect((await rec.runOnce()).transitions).toEqual([]);
     t += 1;
     expect((await rec.runOnce()).transitions).toEqual([{ nodeId: uuid(1), to: 'gone', reason: 'expired' }]);
+  });
+
+  it('a draining node whose counted calls never reach 0 (a lost hang-up) is drained on its FreeSWITCH\'s own count, asked every 10 s', async () => {
+    let freeswitchSessions = 2;
+    const asked: string[] = [];
+    const status = (nodeId: string): Promise<StatusResult> => {
+      asked.push(nodeId);
+      return Promise.resolve({
+        coreUuid: nodeId, version: '1.10', uptimeMs: 1, ready: true, sessions: freeswitchSessions, maxSessions: 100, sessionsSinceStartup: 9, sessionsPeak: 3,
+        sipProfile: { name: 'internal', running: true }, inboundPaused: false, blockers: [], readAt: 0,
+      });
+    };
+    rec = new Reconciler({
+      registry, store, kamailios: kams, policy, managedSets: managed, membership,
+      reloadDeltaMs: 1000, resyncMs: 10_000, unknownNodeGraceMs: 5000, logger: silentLogger, metrics: createMetrics(), now,
+      drainChecks: { agents: { status } },
+    });
+    await ingest({ kind: 'joined', msg: { ...joined(1).msg, sessions: 2 } as NodeMessage['msg'] } as NodeMessage);
+    await rec.runOnce();
+    const m = (await registry.getMachine('10.0.0.1:5080'))!;
+    await registry.putMachine({ ...m, drain: { deadline: t + 3_600_000 }, rev: m.rev + 1 }, m.rev);
+    await rec.runOnce();
+    expect((await registry.get(uuid(1)))?.state).toBe('draining');
+    expect(asked).toEqual([uuid(1)]);
+    // One call ends, its hang-up lost: the agent still counts 2; FreeSWITCH says 0.
+    freeswitchSessions = 0;
+    // Its agent keeps reporting the 2 it counts.
+    const stillTwo = async (seq: number) => ingest({ kind: 'joined', msg: { ...joined(1, seq).msg, sessions: 2 } as NodeMessage['msg'] } as NodeMessage);
+    t += 5000;
+    await stillTwo(2);
+    await rec.runOnce();
+    expect(asked).toHaveLength(1);
+    expect((await registry.get(uuid(1)))?.state).toBe('draining');
+    t += 5000;
+    await stillTwo(3);
+    const r = await rec.runOnce();
+    expect(asked).toHaveLength(2);
+    expect(r.transitions).toEqual([{ nodeId: uuid(1), to: 'drained', reason: 'freeswitch-count' }]);
+    expect(await registry.get(uuid(1))).toMatchObject({ state: 'drained', sessions: 0 });
   });
 
   it('a node that left is removed from every set; inside the reload window it is set inactive at once', async () => {

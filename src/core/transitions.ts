@@ -85,7 +85,7 @@ export function transitionsDue(nodes: readonly NodeRecord[], now: number, ctx: T
  * report before it may be older than calls that were still starting (seen: a node drained at
  * once with 5 calls up, its last heartbeat from before they were answered).
  */
-const callsEnded = (n: Pick<NodeRecord, 'sessions' | 'lastSeenAt' | 'stateChangedAt'>) => n.sessions === 0 && n.lastSeenAt > n.stateChangedAt;
+export const callsEnded = (n: Pick<NodeRecord, 'sessions' | 'lastSeenAt' | 'stateChangedAt'>): boolean => n.sessions === 0 && n.lastSeenAt > n.stateChangedAt;
 
 function drainTransitions(nodes: readonly NodeRecord[], machines: ReadonlyMap<string, MachineIntent>): TransitionDue[] {
   const out: TransitionDue[] = [];

@@ -3,6 +3,7 @@ import { decodeAgentMessage, encodeChecked, type RejectReason } from '../events/
 import { SCHEMA_VERSION, type ConferenceNodeMessage, type ReannounceRequest } from '../events/schemas.js';
 import type { Subjects } from '../events/subjects.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { callsEnded } from '../core/transitions.js';
 import { affectsRouting, ingestNodeMessage, removesFromRouting, type MembershipPolicy, type SlotSource } from '../registry/membership.js';
 import type { BusSubscription, MessageBus } from '../ports/messageBus.js';
 import type { NodeRegistry } from '../ports/nodeRegistry.js';
@@ -160,6 +161,8 @@ export class NodeMessageConsumer {
       // a full pass per heartbeat would cost O(nodes) work per node per interval.
       if (superseded.length > 0) this.deps.onMembershipChange(true);
       else if (affectsRouting(previous, record)) this.deps.onMembershipChange(removesFromRouting(previous, record));
+      // A draining node's first report of no calls: drained in the pass this asks for, not at the next resync.
+      else if (record?.state === 'draining' && callsEnded(record) && !(previous && callsEnded(previous))) this.deps.onMembershipChange(false);
     } catch (err) {
       // Registry unreachable: the message is lost, but the agent repeats its facts every
       // heartbeat, so the next one restores them. Counted and logged, never thrown.

@@ -49,6 +49,24 @@ describe('NodeMessageConsumer', () => {
     expect(onMembershipChange).toHaveBeenCalledTimes(2);
   });
 
+  it('a draining node\'s first report of no calls asks for a pass (to drain it now); further ones do not', async () => {
+    const { registry, consumer, onMembershipChange, clock } = setup();
+    await consumer.handle(s.node(id, 'joined'), enc({ ...facts, seq: 1, reason: 'start', sessions: 3 }));
+    const n = (await registry.get(id))!;
+    clock.t += 100;
+    await registry.put({ ...n, state: 'draining', stateChangedAt: clock.t, rev: n.rev + 1 }, n.rev);
+    onMembershipChange.mockClear();
+    clock.t += 100;
+    await consumer.handle(s.node(id, 'heartbeat'), enc({ ...facts, seq: 2, sessions: 1 }));
+    expect(onMembershipChange).not.toHaveBeenCalled();
+    clock.t += 100;
+    await consumer.handle(s.node(id, 'heartbeat'), enc({ ...facts, seq: 3, sessions: 0 }));
+    expect(onMembershipChange.mock.calls).toEqual([[false]]);
+    clock.t += 100;
+    await consumer.handle(s.node(id, 'heartbeat'), enc({ ...facts, seq: 4, sessions: 0 }));
+    expect(onMembershipChange.mock.calls).toEqual([[false]]);
+  });
+
   it('marks a leave as urgent (it cannot wait for a reload window) and a join as not', async () => {
     const { consumer, onMembershipChange } = setup();
     await consumer.handle(s.node(id, 'joined'), enc({ ...facts, seq: 1, reason: 'start' }));

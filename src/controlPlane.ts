@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { ControlPlaneConfig } from './config/controlPlane.js';
+import { withTimeout } from './agent/nats.js';
 import { ConfigError } from './config/env.js';
 import { checkReloadDelta } from './config/kamailioReloadDelta.js';
 import { subjects } from './events/subjects.js';
@@ -285,16 +286,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
           reconciler.trigger(true);
           publishMembershipNotice(bus, subjects(config.SBC_NATS_PREFIX).membershipChanged, true);
         },
-        applied: async (timeoutMs) => {
-          if (!election.isLeader()) return false;
-          let timer: NodeJS.Timeout | undefined;
-          const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
-          try {
-            return await Promise.race([reconciler.nextPass().then(() => true), timeout]);
-          } finally {
-            clearTimeout(timer);
-          }
-        },
+        applied: async (timeoutMs) => election.isLeader() && (await withTimeout(reconciler.nextPass(), timeoutMs)),
         defaultDeadlineMs: config.SBC_DRAIN_DEADLINE_MS,
       },
       onPolicyChange: () => {

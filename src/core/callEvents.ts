@@ -61,6 +61,6 @@ export function routeCallEvent(kamailioId: string, a: RouteAttempt): CallEvent {
 }
 
 /** exactOptionalPropertyTypes: an absent field is left out, never set to undefined. */
-function withoutUndefined<T extends object>(o: { [K in keyof T]: T[K] | undefined }): T {
+export function withoutUndefined<T extends object>(o: { [K in keyof T]: T[K] | undefined }): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }

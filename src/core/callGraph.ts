@@ -1,4 +1,5 @@
 import type { CallEvent, CallKeys, DecisionKind, DecisionPin } from '../ports/callStore.js';
+import { withoutUndefined } from './callEvents.js';
 
 /**
  * What one call is, worked out from its stored events (issue 8): its legs (FreeSWITCH
@@ -176,7 +177,7 @@ export function legOf(uuid: string, events: readonly CallEvent[]): Leg {
     sipStatus: hangup?.sipStatus,
     events: sorted.map((e) => (e.cause === undefined ? { event: e.event, atUs: e.atUs } : { event: e.event, atUs: e.atUs, cause: e.cause })),
   };
-  return Object.fromEntries(Object.entries(leg).filter(([, v]) => v !== undefined)) as unknown as Leg;
+  return withoutUndefined<Leg>(leg);
 }
 
 /** When a leg is over (or, still up, `openEndUs`). */
@@ -238,11 +239,11 @@ export function decisionsOf(events: readonly CallEvent[], legs: readonly Leg[]):
       attempts: attempts.map((a) => {
         const r = a.route;
         const v = { attempt: r?.attempt ?? 1, atUs: a.atUs, set: r?.set, alg: r?.alg, dst: r?.dst, result: r?.result, afterStatus: r?.afterStatus, afterTimeout: r?.afterTimeout };
-        return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) as unknown as RouteAttemptView;
+        return withoutUndefined<RouteAttemptView>(v);
       }),
       legs: legs.filter((l) => l.decision === id || (head.callId !== undefined && l.callId === head.callId)).map((l) => l.uuid),
     };
-    out.push(Object.fromEntries(Object.entries(d).filter(([, x]) => x !== undefined)) as unknown as RouteDecisionView);
+    out.push(withoutUndefined<RouteDecisionView>(d));
   }
   return out.sort((a, b) => (a.attempts[0]?.atUs ?? 0) - (b.attempts[0]?.atUs ?? 0) || (a.id < b.id ? -1 : 1));
 }

@@ -6,9 +6,11 @@ import { subjects } from '../events/subjects.js';
  * events, Kamailio's routing decisions) for the control plane to consume durably.
  *
  * Spoken over the JetStream API's plain request/reply subjects (`$JS.API.STREAM.*`) and the
- * publish-with-ack protocol (a request to the stream's subject; the server answers a PubAck),
- * because @nats-io/jetstream is not a dependency of this project: both are a JSON request and a
- * JSON answer, small enough to carry here behind a narrow port (JetStreamRequests).
+ * publish-with-ack protocol (a request to the stream's subject; the server answers a PubAck):
+ * both are a JSON request and a JSON answer, small enough to carry here behind a narrow port
+ * (JetStreamRequests) that the agent's publisher and its tests share without a NATS client.
+ * Consuming is @nats-io/jetstream's (callsConsumer.ts): pull requests, heartbeats and
+ * redelivery are not worth writing again.
  */
 
 /** JetStream's duplicate window: a message id seen again within it is acknowledged, not stored. */

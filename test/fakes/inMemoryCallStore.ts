@@ -10,6 +10,7 @@ import {
   type TimeWindow,
   type WriteOutcome,
 } from '../../src/ports/callStore.js';
+import { withoutUndefined } from '../../src/core/callEvents.js';
 
 const DAY_MS = 86_400_000;
 
@@ -99,7 +100,7 @@ export class InMemoryCallStore implements CallStore {
         endedAtUs: hangup?.atUs,
         cause: hangup?.cause,
       };
-      summaries.push(Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)) as unknown as CallSummary);
+      summaries.push(withoutUndefined<CallSummary>(s));
     }
     const kept = summaries
       .filter((s) => f.nodeId === undefined || s.nodeId === f.nodeId)

@@ -16,7 +16,7 @@ import { getHeader, type EslEvent } from './esl-frames.js';
 import { api, useStandins } from './fixture.js';
 import { header } from './sip-message.js';
 import type { Standin } from './standin.js';
-import { SipTestUac, type EslTestClient } from './test-clients.js';
+import { SipTestUac, until, type EslTestClient } from './test-clients.js';
 import { decideChannels, INITIAL_CHANNELS, isChannelEvent, readChannelEvent, type ChannelEdge, type ChannelsInput } from '../../src/agent/channels.js';
 import { readMessage, splitFrames } from '../../src/agent/esl-frames.js';
 
@@ -34,16 +34,6 @@ const destroyed = (uuid: string) => (e: EslEvent) => h(e, 'Unique-ID') === uuid 
 /** Both legs' events in arrival order, as `a:EVENT` / `b:EVENT`. */
 const interleaved = (events: readonly EslEvent[], a: string, b: string) =>
   events.filter((e) => [a, b].includes(h(e, 'Unique-ID') ?? '')).map((e) => `${h(e, 'Unique-ID') === a ? 'a' : 'b'}:${name(e)}`);
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 interface Bridged {
   uac: SipTestUac;

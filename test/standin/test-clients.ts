@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EslFrameParser, contentType, parseEventFrame, type EslEvent, type EslFrame } from './esl-frames.js';
 import { header, parseSip, type SipMessage } from './sip-message.js';
 
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
+/** The first value `probe` gives that is not undefined, polled every 10 ms; throws after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = probe();

@@ -1,0 +1,50 @@
+/**
+ * The audit log of what operators and the control plane did to the pool: every drain,
+ * undrain, scale decision, provisioner action and forced hang-up, with who asked, when, what
+ * and how it ended. Durable (Postgres: postgres/operationLog.ts); listed by
+ * `GET /v1/operations`. Fake: test/fakes/inMemoryOperationLog.ts.
+ */
+export const OPERATION_KINDS = ['drain', 'undrain', 'scale', 'provision', 'hangup', 'pause', 'resume'] as const;
+export type OperationKind = (typeof OPERATION_KINDS)[number];
+
+export const OPERATION_OUTCOMES = ['requested', 'done', 'failed', 'refused'] as const;
+export type OperationOutcome = (typeof OPERATION_OUTCOMES)[number];
+
+export interface OperationEntry {
+  readonly kind: OperationKind;
+  /** Who: `api:<client address>` (or the token's name, once tokens exist), `leader:<replica>`, `autoscaler`. */
+  readonly actor: string;
+  /** What it was done to: a node id, a machine id, `pool`. */
+  readonly target: string;
+  readonly outcome: OperationOutcome;
+  /** Facts of the operation (the deadline, the replicas asked, the cause, the error): JSON. */
+  readonly detail: Readonly<Record<string, unknown>>;
+  /** When, ms since the epoch. */
+  readonly at: number;
+}
+
+export interface StoredOperation extends OperationEntry {
+  /** Ascending in insertion order. */
+  readonly id: number;
+}
+
+export interface OperationFilter {
+  readonly kind?: OperationKind;
+  readonly target?: string;
+  /** 1..500 */
+  readonly limit: number;
+  /** From a previous page's `next`. */
+  readonly cursor?: string;
+}
+
+export interface OperationPage {
+  /** Newest first. */
+  readonly operations: readonly StoredOperation[];
+  /** The cursor of the next (older) page; absent on the last page. */
+  readonly next?: string;
+}
+
+export interface OperationLog {
+  record(entry: OperationEntry): Promise<StoredOperation>;
+  list(filter: OperationFilter): Promise<OperationPage>;
+}

@@ -18,6 +18,7 @@ import { IRRELEVANT, readFsEvent, type EventHeaders } from './fs-events.js';
 import { parseStatus } from './fs-output.js';
 import { readLiveStatusFrom } from './live-status.js';
 import { MachineCell, type Fed } from './machine.js';
+import { nodeControlMachine, type NodeControlAction, type NodeControlInput, type NodeControlState } from './nodeControl.js';
 import { announcedNode, membershipMachine, type MembershipAction, type MembershipInput, type MembershipState } from './membership.js';
 import { conferenceMessage, heartbeatMessage, joinedMessage, leftMessage, roomsMessage, SeqCounter, type AgentIdentity, type Outgoing } from './messages.js';
 import { withTimeout, type AgentBus } from './nats.js';
@@ -104,8 +105,8 @@ export function createAgent(settings: AgentSettings, deps: AgentDeps): Agent {
 }
 
 /** Every input some machine takes, and every action one may ask for. */
-type AgentInput = MembershipInput | CommandsInput | ConferencesInput | ChannelsInput;
-type AgentAction = MembershipAction | CommandsAction | ConferencesAction | ChannelsAction;
+type AgentInput = MembershipInput | CommandsInput | ConferencesInput | ChannelsInput | NodeControlInput;
+type AgentAction = MembershipAction | CommandsAction | ConferencesAction | ChannelsAction | NodeControlAction;
 
 /**
  * The shell around the agent's machines: feeds each input (from ESL, the timers, NATS and
@@ -127,6 +128,7 @@ class ShellAgent implements Agent {
   private readonly commands: MachineCell<CommandsState, CommandsInput, CommandsAction>;
   private readonly conferences: MachineCell<ConferencesState, ConferencesInput, ConferencesAction>;
   private readonly channels: MachineCell<ChannelsState, ChannelsInput, ChannelsAction>;
+  private readonly nodeControl: MachineCell<NodeControlState, NodeControlInput, NodeControlAction>;
   private readonly callEvents: CallEventPublisher | undefined;
   /** In the order they decide: for one input, their actions are carried out in this order. */
   private readonly machines: ReadonlyArray<{ readonly name: string; feed(input: AgentInput): Fed<AgentAction> | undefined }>;
@@ -168,12 +170,13 @@ class ShellAgent implements Agent {
     this.commands = new MachineCell(commandsMachine);
     this.conferences = new MachineCell(conferencesMachine({ sipProfile: settings.sipProfile }));
     this.channels = new MachineCell(channelsMachine);
+    this.nodeControl = new MachineCell(nodeControlMachine);
     const calls = settings.callEvents;
     this.callEvents =
       calls?.enabled === true && deps.calls
         ? new CallEventPublisher(deps.calls, this.subjects, calls, this.log.child({ component: 'call-events' }))
         : undefined;
-    this.machines = [this.membership, this.commands, this.conferences, this.channels];
+    this.machines = [this.membership, this.commands, this.conferences, this.channels, this.nodeControl];
   }
 
   /** What the membership machine believes now. */
@@ -453,8 +456,15 @@ class ShellAgent implements Agent {
         // Checked by the command channel; the conference machine carries it out.
         this.dispatch({ kind: 'conference-command', request: action.request, replyTo: action.replyTo });
         return;
+      case 'node-control-command':
+        this.dispatch({ kind: 'node-control-command', request: action.request, replyTo: action.replyTo });
+        return;
       case 'conference-api':
-        this.conferenceApi(action.token, action.command);
+        this.runApi(action.command, (reply, at) => ({ kind: 'conference-api-done', token: action.token, reply, at }));
+        return;
+      case 'node-control-api':
+        this.log.info({ command: action.command }, 'node control');
+        this.runApi(action.command, (reply) => ({ kind: 'node-control-api-done', token: action.token, reply }));
         return;
       case 'publish-conference':
       case 'publish-rooms':
@@ -516,8 +526,8 @@ class ShellAgent implements Agent {
       .catch((err: unknown) => this.log.error({ err }, 'status command failed'));
   }
 
-  /** A conference api command beside the loop (json_list, bgdial, hup), bounded by the ESL timeout. */
-  private conferenceApi(token: number, command: string): void {
+  /** An api command beside the loop (json_list, bgdial, hup, fsctl, hupall), bounded by the ESL timeout; its answer goes back in as `done` says. */
+  private runApi(command: string, done: (reply: ApiReply, at: number) => AgentInput): void {
     const link = this.link;
     const reply: Promise<ApiReply> = link
       ? link.api(command, this.settings.eslTimeoutMs)
@@ -525,10 +535,10 @@ class ShellAgent implements Agent {
     reply
       .catch((err: unknown): ApiReply => ({ ok: false, answered: false, error: String(err) }))
       .then((r) => {
-        if (!r.ok) this.log.debug({ command: command.split(' ').slice(0, 3).join(' '), error: r.error }, 'conference command failed');
-        this.dispatch({ kind: 'conference-api-done', token, reply: r, at: this.now() });
+        if (!r.ok) this.log.debug({ command: command.split(' ').slice(0, 3).join(' '), error: r.error }, 'api command failed');
+        this.dispatch(done(r, this.now()));
       })
-      .catch((err: unknown) => this.log.error({ err }, 'conference command failed'));
+      .catch((err: unknown) => this.log.error({ err }, 'api command failed'));
   }
 
   private wake(): void {

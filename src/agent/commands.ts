@@ -8,6 +8,8 @@ import {
   type ConferenceCommandReply,
   type ConferenceCommandRequest,
   type DecodedCommand,
+  isNodeControlRequest,
+  type NodeControlRequest,
 } from '../events/index.js';
 import type { LiveStatusRead } from './live-status.js';
 import { inputKinds, type Decision, type Machine } from './machine.js';
@@ -63,7 +65,9 @@ export type CommandsAction =
   | { readonly kind: 'read-status'; readonly token: number }
   | { readonly kind: 'reply'; readonly replyTo: string; readonly reply: AgentCommandReply | ConferenceCommandReply }
   /** A v2 request that passed the channel's checks: for the conference machine to carry out. */
-  | { readonly kind: 'conference-command'; readonly request: ConferenceCommandRequest; readonly replyTo: string };
+  | { readonly kind: 'conference-command'; readonly request: ConferenceCommandRequest; readonly replyTo: string }
+  /** A v2 node control request (pause-inbound, hangup-all) that passed the channel's checks: for the node control machine. */
+  | { readonly kind: 'node-control-command'; readonly request: NodeControlRequest; readonly replyTo: string };
 
 const NO_REFUSALS = Object.fromEntries(CONFERENCE_COMMAND_ERROR_CODES.map((c) => [c, 0])) as Record<ConferenceCommandErrorCode, number>;
 
@@ -163,7 +167,10 @@ function received(state: CommandsState, request: DecodedCommand, replyTo: string
   if (state.announced !== nodeId) {
     return replying(state, [refusal(state, replyTo, id, 'not-ready', `node ${nodeId} is not announced now (FreeSWITCH lost, shut down or restarting)`, v)]);
   }
-  if (request.value.v === CONFERENCE_COMMAND_VERSION) return { state, actions: [{ kind: 'conference-command', request: request.value, replyTo }] };
+  if (request.value.v === CONFERENCE_COMMAND_VERSION) {
+    const v2 = request.value;
+    return { state, actions: [isNodeControlRequest(v2) ? { kind: 'node-control-command', request: v2, replyTo } : { kind: 'conference-command', request: v2, replyTo }] };
+  }
   const waiter: Waiter = { id, nodeId, replyTo };
   if (state.reading) return nothing({ ...state, reading: { ...state.reading, waiting: [...state.reading.waiting, waiter] } });
   const token = state.nextToken;

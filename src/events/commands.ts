@@ -133,7 +133,7 @@ function decode<T extends TSchema>(checker: TypeCheck<T>, data: Uint8Array, limi
 }
 
 export type DecodedCommand =
-  | { readonly ok: true; readonly value: AgentCommandRequest | ConferenceCommandRequest }
+  | { readonly ok: true; readonly value: AgentCommandRequest | V2CommandRequest }
   | {
       readonly ok: false;
       readonly detail: string;
@@ -163,12 +163,12 @@ export function decodeCommandRequest(data: Uint8Array): DecodedCommand {
 function decodeV2(json: unknown, id: { id?: string }): DecodedCommand {
   const refuse = (detail: string, code?: CommandErrorCode): DecodedCommand => ({ ok: false, detail, ...id, v: CONFERENCE_COMMAND_VERSION, ...(code ? { code } : {}) });
   if (!checkEnvelopeV2.Check(json)) return refuse(`schema: ${firstError(checkEnvelopeV2, json)}`);
-  const checker = V2_CHECKERS[json.command as ConferenceCommandName] as TypeCheck<TSchema> | undefined;
+  const checker = Object.hasOwn(V2_CHECKERS, json.command) ? (V2_CHECKERS[json.command as V2CommandName] as TypeCheck<TSchema>) : undefined;
   if (!checker) {
-    return refuse(`unknown command ${JSON.stringify(json.command)} in v2; v2 takes ${CONFERENCE_COMMANDS.join(', ')}`, 'unknown-command');
+    return refuse(`unknown command ${JSON.stringify(json.command)} in v2; v2 takes ${V2_COMMANDS.join(', ')}`, 'unknown-command');
   }
   if (!checker.Check(json)) return refuse(`schema: ${firstError(checker, json)}`);
-  return { ok: true, value: json as ConferenceCommandRequest };
+  return { ok: true, value: json as V2CommandRequest };
 }
 
 function firstError(checker: TypeCheck<TSchema>, value: unknown): string {
@@ -254,6 +254,40 @@ export const ConferencesRequest = Type.Object({ ...envelopeV2, command: Type.Lit
 export type ConferencesRequest = Static<typeof ConferencesRequest>;
 export type ConferenceCommandRequest = LinkRequest | UnlinkRequest | ConferencesRequest;
 
+// Node control (v2 too): what a drain needs of FreeSWITCH itself.
+
+/**
+ * `pause-inbound`: `fsctl pause inbound` (paused: true) or `fsctl resume inbound` (false).
+ * Only inbound: captured, a `conference dial` while fully paused (`fsctl pause`) fails
+ * DESTINATION_OUT_OF_ORDER, while paused inbound only it works, so cascade links out of a
+ * draining node keep working. New INVITEs are answered 503 with Retry-After.
+ */
+export const NODE_CONTROL_COMMANDS = ['pause-inbound', 'hangup-all'] as const;
+export type NodeControlCommandName = (typeof NODE_CONTROL_COMMANDS)[number];
+
+/**
+ * The causes a forced hang-up may state: FreeSWITCH's names (switch_channel_str2cause); a
+ * fixed list, since the name goes into an api command and an unknown name would be taken as
+ * some other cause.
+ */
+export const HANGUP_CAUSES = ['MANAGER_REQUEST', 'NORMAL_CLEARING', 'SYSTEM_SHUTDOWN', 'NORMAL_TEMPORARY_FAILURE', 'SWITCH_CONGESTION', 'CALL_REJECTED'] as const;
+export type HangupCause = (typeof HANGUP_CAUSES)[number];
+export const HangupCauseSchema = Type.Union(HANGUP_CAUSES.map((c) => Type.Literal(c)), { description: 'The hang-up cause stated to both sides' });
+
+export const PauseInboundRequest = Type.Object(
+  { ...envelopeV2, command: Type.Literal('pause-inbound'), args: Type.Object({ paused: Type.Boolean() }, { additionalProperties: false }) },
+  { additionalProperties: false, $id: 'AgentPauseInboundRequestV2' },
+);
+export type PauseInboundRequest = Static<typeof PauseInboundRequest>;
+export const HangupAllRequest = Type.Object(
+  { ...envelopeV2, command: Type.Literal('hangup-all'), args: Type.Object({ cause: HangupCauseSchema }, { additionalProperties: false }) },
+  { additionalProperties: false, $id: 'AgentHangupAllRequestV2' },
+);
+export type HangupAllRequest = Static<typeof HangupAllRequest>;
+export type NodeControlRequest = PauseInboundRequest | HangupAllRequest;
+/** Every v2 request: the conference commands and node control. */
+export type V2CommandRequest = ConferenceCommandRequest | NodeControlRequest;
+
 const replyEnvelopeV2 = { v: Type.Literal(CONFERENCE_COMMAND_VERSION), id: CommandId, nodeId: NodeId, ok: Type.Literal(true) };
 
 export const LinkReply = Type.Object(
@@ -316,8 +350,28 @@ export const ConferenceCommandErrorReply = Type.Object(
 );
 export type ConferenceCommandErrorReply = Static<typeof ConferenceCommandErrorReply>;
 
+export const PauseInboundReply = Type.Object(
+  {
+    ...replyEnvelopeV2,
+    command: Type.Literal('pause-inbound'),
+    result: Type.Object({ inboundPaused: Type.Boolean({ description: '`fsctl pause_check inbound` after the change' }) }, { additionalProperties: false }),
+  },
+  { additionalProperties: false, $id: 'AgentPauseInboundReplyV2' },
+);
+export type PauseInboundReply = Static<typeof PauseInboundReply>;
+
+export const HangupAllReply = Type.Object(
+  {
+    ...replyEnvelopeV2,
+    command: Type.Literal('hangup-all'),
+    result: Type.Object({ cause: HangupCauseSchema }, { additionalProperties: false }),
+  },
+  { additionalProperties: false, $id: 'AgentHangupAllReplyV2' },
+);
+export type HangupAllReply = Static<typeof HangupAllReply>;
+
 /** What an agent sends in answer to a v2 request. */
-export const ConferenceCommandReply = Type.Union([LinkReply, UnlinkReply, ConferencesReply, ConferenceCommandErrorReply]);
+export const ConferenceCommandReply = Type.Union([LinkReply, UnlinkReply, ConferencesReply, PauseInboundReply, HangupAllReply, ConferenceCommandErrorReply]);
 export type ConferenceCommandReply = Static<typeof ConferenceCommandReply>;
 
 const checkAnyJson = TypeCompiler.Compile(Type.Unknown());
@@ -328,11 +382,19 @@ const V2_CHECKERS = {
   link: TypeCompiler.Compile(LinkRequest),
   unlink: TypeCompiler.Compile(UnlinkRequest),
   conferences: TypeCompiler.Compile(ConferencesRequest),
+  'pause-inbound': TypeCompiler.Compile(PauseInboundRequest),
+  'hangup-all': TypeCompiler.Compile(HangupAllRequest),
 } as const;
-const checkV2Request = TypeCompiler.Compile(Type.Union([LinkRequest, UnlinkRequest, ConferencesRequest]));
+/** Every command v2 takes. */
+export const V2_COMMANDS = [...CONFERENCE_COMMANDS, ...NODE_CONTROL_COMMANDS] as const;
+export type V2CommandName = (typeof V2_COMMANDS)[number];
+const checkV2Request = TypeCompiler.Compile(Type.Union([LinkRequest, UnlinkRequest, ConferencesRequest, PauseInboundRequest, HangupAllRequest]));
 const checkV2Reply = TypeCompiler.Compile(ConferenceCommandReply);
 /** What a v2 requester may get: a v2 reply, or a v1 agent's v1 refusal of the v2 request. */
-const checkV2Answer = TypeCompiler.Compile(Type.Union([LinkReply, UnlinkReply, ConferencesReply, ConferenceCommandErrorReply, CommandErrorReply]));
+const checkV2Answer = TypeCompiler.Compile(Type.Union([LinkReply, UnlinkReply, ConferencesReply, PauseInboundReply, HangupAllReply, ConferenceCommandErrorReply, CommandErrorReply]));
+
+/** A v2 request the node control machine carries out (the rest go to the conference machine). */
+export const isNodeControlRequest = (r: V2CommandRequest): r is NodeControlRequest => (NODE_CONTROL_COMMANDS as readonly string[]).includes(r.command);
 
 /**
  * The control plane's reader of the answer to a v2 request: a v2 reply, or (from an agent that
@@ -344,7 +406,7 @@ export function decodeConferenceCommandReply(data: Uint8Array): Decoded<Conferen
 }
 
 /** Validated before it is sent, like v1's. */
-export const encodeConferenceCommandRequest = (req: ConferenceCommandRequest): EncodedCommand => encode(checkV2Request, req);
+export const encodeConferenceCommandRequest = (req: V2CommandRequest): EncodedCommand => encode(checkV2Request, req);
 export const encodeConferenceCommandReply = (reply: ConferenceCommandReply): EncodedCommand => {
   const e = encode(checkV2Reply, reply);
   if (e.ok && e.data.byteLength > MAX_COMMAND_BYTES.conferenceReply) return { ok: false, detail: `${e.data.byteLength} bytes > ${MAX_COMMAND_BYTES.conferenceReply}` };
@@ -355,6 +417,22 @@ export const encodeConferenceCommandReply = (reply: ConferenceCommandReply): Enc
 export const linkRequest = (q: { id: string; nodeId: string; sentAt: number; args: LinkArgs }): LinkRequest => ({ v: CONFERENCE_COMMAND_VERSION, command: 'link', ...q });
 export const unlinkRequest = (q: { id: string; nodeId: string; sentAt: number; args: UnlinkArgs }): UnlinkRequest => ({ v: CONFERENCE_COMMAND_VERSION, command: 'unlink', ...q });
 export const conferencesRequest = (q: { id: string; nodeId: string; sentAt: number }): ConferencesRequest => ({ v: CONFERENCE_COMMAND_VERSION, command: 'conferences', ...q });
+export const pauseInboundRequest = (q: { id: string; nodeId: string; sentAt: number; paused: boolean }): PauseInboundRequest => ({
+  v: CONFERENCE_COMMAND_VERSION,
+  command: 'pause-inbound',
+  id: q.id,
+  nodeId: q.nodeId,
+  sentAt: q.sentAt,
+  args: { paused: q.paused },
+});
+export const hangupAllRequest = (q: { id: string; nodeId: string; sentAt: number; cause: HangupCause }): HangupAllRequest => ({
+  v: CONFERENCE_COMMAND_VERSION,
+  command: 'hangup-all',
+  id: q.id,
+  nodeId: q.nodeId,
+  sentAt: q.sentAt,
+  args: { cause: q.cause },
+});
 
 export { LINK_ID_PATTERN, ROOM_NAME_PATTERN };
 

@@ -20,6 +20,11 @@ import {
   type UnlinkArgs,
   type UnlinkReply,
   type UnlinkRequest,
+  hangupAllRequest,
+  pauseInboundRequest,
+  type HangupCause,
+  type V2CommandRequest,
+  type V2CommandName,
 } from '../events/commands.js';
 import type { Subjects } from '../events/subjects.js';
 
@@ -37,7 +42,15 @@ export interface LinkCommands {
   unlink(nodeId: string, args: UnlinkArgs): Promise<{ found: boolean }>;
 }
 
-type CommandName = AgentCommandName | 'link' | 'unlink' | 'conferences';
+/** What a drain asks of a node's FreeSWITCH (v2 node control). */
+export interface NodeControlCommands {
+  /** `fsctl pause inbound` (true) or `resume inbound` (false); resolves with what `pause_check inbound` says after it. */
+  pauseInbound(nodeId: string, paused: boolean): Promise<{ inboundPaused: boolean }>;
+  /** `hupall <cause>`: every call on the node ends with that cause. */
+  hangupAll(nodeId: string, cause: HangupCause): Promise<{ cause: HangupCause }>;
+}
+
+type CommandName = AgentCommandName | V2CommandName;
 
 /**
  * No answer from the node's agent: none within the timeout, or none listening on the node's
@@ -85,7 +98,7 @@ export interface NatsAgentCommandsDeps {
 }
 
 /** Commands by NATS request/reply on `{prefix}.cmd.{nodeId}`; replies validated against the shared schema. */
-export class NatsAgentCommands implements AgentCommands, LinkCommands {
+export class NatsAgentCommands implements AgentCommands, LinkCommands, NodeControlCommands {
   private readonly newId: () => string;
   private readonly now: () => number;
 
@@ -111,7 +124,19 @@ export class NatsAgentCommands implements AgentCommands, LinkCommands {
     return r.result;
   }
 
-  private async askV2(nodeId: string, req: LinkRequest | UnlinkRequest): Promise<LinkReply | UnlinkReply | ConferencesReply> {
+  async pauseInbound(nodeId: string, paused: boolean): Promise<{ inboundPaused: boolean }> {
+    const r = await this.askV2(nodeId, pauseInboundRequest({ id: this.newId(), nodeId, sentAt: this.now(), paused }));
+    if (r.command !== 'pause-inbound') throw new AgentCommandRefusedError(nodeId, 'pause-inbound', 'invalid-reply', `a ${r.command} reply`);
+    return r.result;
+  }
+
+  async hangupAll(nodeId: string, cause: HangupCause): Promise<{ cause: HangupCause }> {
+    const r = await this.askV2(nodeId, hangupAllRequest({ id: this.newId(), nodeId, sentAt: this.now(), cause }));
+    if (r.command !== 'hangup-all') throw new AgentCommandRefusedError(nodeId, 'hangup-all', 'invalid-reply', `a ${r.command} reply`);
+    return r.result;
+  }
+
+  private async askV2(nodeId: string, req: LinkRequest | UnlinkRequest | V2CommandRequest) {
     const encoded = encodeConferenceCommandRequest(req);
     if (!encoded.ok) throw new Error(`refusing to send an invalid ${req.command} request: ${encoded.detail}`);
     const data = await this.send(nodeId, req.command, encoded.data);

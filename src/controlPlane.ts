@@ -142,7 +142,13 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       calls,
       heardSince: () => hearing.since,
       // The agents' command client needs NATS, which is connected below; asked only in passes after that.
-      drainChecks: { agents: { status: (nodeId) => (late.agents ? late.agents.status(nodeId) : Promise.reject(new Error('NATS not connected yet'))) } },
+      drainChecks: {
+        agents: {
+          status: (nodeId) => (late.agents ? late.agents.status(nodeId) : Promise.reject(new Error('NATS not connected yet'))),
+          pauseInbound: (nodeId, paused) => (late.agents ? late.agents.pauseInbound(nodeId, paused) : Promise.reject(new Error('NATS not connected yet'))),
+          hangupAll: (nodeId, cause) => (late.agents ? late.agents.hangupAll(nodeId, cause) : Promise.reject(new Error('NATS not connected yet'))),
+        },
+      },
       rooms: {
         registry: rooms,
         pinGraceMs: config.SBC_ROOM_PIN_GRACE_MS,

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { MAX_MACHINE_ID_LENGTH } from '../events/schemas.js';
 import { parseSipUri } from '../events/sipUri.js';
+import type { HangupCause } from '../events/commands.js';
 import type { DispatcherRow } from './dispatcher.js';
+import type { DrainDeadlineAction } from './drain.js';
 import type { NodeRecord } from './node.js';
 import { machineIdOfAttrs, nodeIdOfAttrs } from './rowIdentity.js';
 
@@ -21,12 +23,28 @@ export interface MachineIntent {
   readonly nodeId: string;
   /** No new calls and no new rooms; the node's calls go on. */
   readonly cordoned?: boolean;
-  /** Draining: like cordoned, until the deadline (ms), when the node counts as drained. */
-  readonly drain?: { readonly deadline: number };
+  /** Draining: like cordoned; the node's calls go on until they end, or until the deadline (core/drain.ts). */
+  readonly drain?: MachineDrain;
+  /** The leader paused this machine's FreeSWITCH inbound for a drain; it resumes it (and clears this) once the drain is lifted. */
+  readonly inboundPaused?: boolean;
   /** Replaces the capacity-derived dispatcher weight (1..100). */
   readonly weightOverride?: number;
   /** Record revision for compare-and-set writes. */
   readonly rev: number;
+}
+
+export interface MachineDrain {
+  /** Wall-clock ms. */
+  readonly deadline: number;
+  /** At the deadline: end the remaining calls (`hangup`) or leave it draining, overdue (`keep`). Absent: keep. */
+  readonly onDeadline?: DrainDeadlineAction;
+  /** The cause `hangup` states (absent: MANAGER_REQUEST). */
+  readonly hangupCause?: HangupCause;
+  /** When the drain was asked, and the node's calls then: the estimate of its end. */
+  readonly since?: number;
+  readonly startSessions?: number;
+  /** Who drains it: an operator, or a scale-down (whose machine the provisioner removes once drained). */
+  readonly by?: 'operator' | 'scale';
 }
 
 /** Every machine id is at most this long, derived ones included (see MAX_MACHINE_ID_LENGTH). */

@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { NODE_HEALTH, NODE_STATES } from '../core/node.js';
 import { ROOM_KEY_PATTERN } from '../core/pins.js';
-import { StatusResult } from '../events/commands.js';
-import { NodeBlocker, NodeId } from '../events/schemas.js';
+import { HangupCauseSchema, StatusResult } from '../events/commands.js';
+import { MachineId, NodeBlocker, NodeId } from '../events/schemas.js';
 import { ERROR_CODES, type ErrorCode } from './errors.js';
 
 const literalUnion = (values: readonly string[]) => Type.Union(values.map((v) => Type.Literal(v)));
@@ -310,19 +310,41 @@ export const CallSummaryView = Type.Object(
   { $id: 'CallSummary' },
 );
 
+/** A node by its Core-UUID, or its machine by the id its agent announced (the machine's live node is meant). */
+export const NodeOrMachineParams = Type.Object(
+  { nodeId: Type.Union([NodeId, MachineId], { description: 'A node\'s Core-UUID, or a machine id (SBC_MACHINE_ID, or host:port): the live node on that machine' }) },
+  { additionalProperties: false },
+);
+
 export const DrainBody = Type.Object(
   {
-    deadline: Type.Optional(Type.String({ format: 'date-time', description: 'When the node counts as drained even with calls left (RFC 3339); default SBC_DRAIN_DEADLINE_MS from now' })),
+    deadline: Type.Optional(Type.String({ format: 'date-time', description: 'When the drain stops waiting for calls to end (RFC 3339); default SBC_DRAIN_DEADLINE_MS from now' })),
+    onDeadline: Type.Optional(Type.Union([Type.Literal('hangup'), Type.Literal('keep')], { description: 'At the deadline: hangup ends the remaining calls (hupall with hangupCause); keep (default) leaves them and raises sbc_drains_past_deadline' })),
+    hangupCause: Type.Optional(HangupCauseSchema),
   },
   { additionalProperties: false },
+);
+
+const DrainView = Type.Object(
+  {
+    deadline: Type.String({ format: 'date-time' }),
+    onDeadline: Type.Union([Type.Literal('hangup'), Type.Literal('keep')]),
+    hangupCause: Type.Optional(HangupCauseSchema),
+    since: Type.Optional(Type.String({ format: 'date-time', description: 'When the drain was asked' })),
+    by: Type.Optional(Type.Union([Type.Literal('operator'), Type.Literal('scale')], { description: 'An operator\'s drain, or a scale-down\'s (the provisioner removes the machine once drained)' })),
+  },
 );
 
 export const NodeDrainView = Type.Object(
   {
     node: NodeView,
-    drain: Type.Union([Type.Object({ deadline: Type.String({ format: 'date-time' }) }), Type.Null()], { description: 'The machine\'s drain, null when it has none' }),
+    drain: Type.Union([DrainView, Type.Null()], { description: 'The machine\'s drain, null when it has none' }),
     remainingCalls: Type.Integer({ description: 'The node\'s calls as its agent last counted them' }),
-    applied: Type.Boolean({ description: 'This replica leads and has run a pass since: the node is out of new selection in every Kamailio that answered (or back in, for undrain)' }),
+    remainingRooms: Type.Array(Type.String(), { description: 'Rooms whose conference on the node has members, as its agent last reported them' }),
+    pinnedRooms: Type.Integer({ description: 'How many of the rooms\' pins send callers to this node (its inbound calls are paused once this is 0)' }),
+    inboundPaused: Type.Boolean({ description: 'The leader paused the node\'s FreeSWITCH inbound for the drain (fsctl pause inbound)' }),
+    estimatedEnd: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'When its calls should have ended, at the rate they have ended since the drain began; null while none has ended (or no drain)' }),
+    applied: Type.Boolean({ description: 'This replica leads and has run a pass since: the node is out of new selection in every Kamailio that answered (or back in, for undrain); GET: the node is draining or drained' }),
   },
   { $id: 'NodeDrain' },
 );

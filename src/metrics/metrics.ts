@@ -24,6 +24,17 @@ export function createMetrics() {
       labelNames: ['state'] as const,
       registers: [registry],
     }),
+    drainActions: new Counter({
+      name: 'sbc_drain_actions_total',
+      help: 'What draining asked of FreeSWITCH through the agents: pause-inbound, resume-inbound, hangup-all (at a deadline), by outcome',
+      labelNames: ['action', 'outcome'] as const,
+      registers: [registry],
+    }),
+    drainsPastDeadline: new Gauge({
+      name: 'sbc_drains_past_deadline',
+      help: 'Draining nodes past their deadline with calls left, kept draining (onDeadline keep): an operator must look',
+      registers: [registry],
+    }),
     nodeTransitions: new Counter({
       name: 'sbc_node_transitions_total',
       help: 'Stored node state changes made by the reconciler',

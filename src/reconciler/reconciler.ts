@@ -13,10 +13,10 @@ import type { RoomRegistry } from '../ports/roomRegistry.js';
 import type { MembershipPolicy } from '../registry/membership.js';
 import { newDispatcherPass, type AppliedTransition, type DispatcherPass, type KamailioObservation, type KamailioOutcome } from './dispatcherPass.js';
 import { ReconcileRunner, type PassOutcome, type StepPlan } from './runner.js';
-import type { AgentCommands } from '../nats/agentCommands.js';
+import type { AgentCommands, NodeControlCommands } from '../nats/agentCommands.js';
 import type { CallStore } from '../ports/callStore.js';
 import { callPartitionsStep } from './steps/callPartitions.js';
-import { drainChecksStep } from './steps/drainChecks.js';
+import { drainChecksStep, type DrainChecksDeps } from './steps/drainChecks.js';
 import { dispatcherTableStep } from './steps/dispatcherTable.js';
 import { kamailioAddressesStep } from './steps/kamailioAddresses.js';
 import { kamailioDispatcherStep } from './steps/kamailioDispatcher.js';
@@ -62,7 +62,7 @@ export interface ReconcilerDeps {
   /** Since when this replica has heard NATS without a break, null while cut off (steps/nodeTransitions.ts). */
   readonly heardSince?: () => number | null;
   /** Draining nodes' calls asked of FreeSWITCH itself (steps/drainChecks.ts): the agents' status command. */
-  readonly drainChecks?: { readonly agents: Pick<AgentCommands, 'status'> };
+  readonly drainChecks?: { readonly agents: Pick<AgentCommands, 'status'> & NodeControlCommands; readonly operations?: DrainChecksDeps['operations'] };
   /** The call store whose day partitions the leader keeps (steps/callPartitions.ts). */
   readonly calls?: Pick<CallStore, 'maintainPartitions'>;
   /** The room table and its pins in every Kamailio (steps/rooms.ts, steps/kamailioPins.ts). */
@@ -128,7 +128,7 @@ export class Reconciler {
         : []),
       ...(deps.addresses ? [kamailioAddressesStep({ kamailios: deps.kamailios, addresses: deps.addresses, refreshMs: deps.resyncMs })] : []),
       nodePromotionsStep(transitions),
-      ...(deps.drainChecks ? [drainChecksStep({ ...transitions, agents: deps.drainChecks.agents, everyMs: DRAIN_CHECK_EVERY_MS })] : []),
+      ...(deps.drainChecks ? [drainChecksStep({ ...transitions, agents: deps.drainChecks.agents, everyMs: DRAIN_CHECK_EVERY_MS, ...(deps.drainChecks.operations ? { operations: deps.drainChecks.operations } : {}) })] : []),
       ...(deps.calls ? [callPartitionsStep({ calls: deps.calls, everyMs: CALL_PARTITIONS_EVERY_MS, now })] : []),
       {
         name: 'observations',

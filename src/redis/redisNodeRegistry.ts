@@ -1,3 +1,4 @@
+import { HANGUP_CAUSES } from '../events/commands.js';
 import type { Redis } from 'ioredis';
 import { machineIdOf, type MachineIntent } from '../core/machine.js';
 import { NODE_HEALTH, NODE_STATES, type NodeRecord } from '../core/node.js';
@@ -200,7 +201,8 @@ export class RedisNodeRegistry implements NodeRegistry {
         typeof m.nodeId === 'string' &&
         Number.isInteger(m.rev) &&
         (m.cordoned === undefined || typeof m.cordoned === 'boolean') &&
-        (m.drain === undefined || Number.isFinite(m.drain.deadline)) &&
+        (m.drain === undefined || (Number.isFinite(m.drain.deadline) && (m.drain.onDeadline === undefined || m.drain.onDeadline === 'hangup' || m.drain.onDeadline === 'keep') && (m.drain.hangupCause === undefined || (HANGUP_CAUSES as readonly string[]).includes(m.drain.hangupCause)))) &&
+        (m.inboundPaused === undefined || typeof m.inboundPaused === 'boolean') &&
         (m.weightOverride === undefined || Number.isInteger(m.weightOverride));
       if (valid) return m;
       this.onCorrupt(`machine:${id}`, 'machine record does not have the expected shape');

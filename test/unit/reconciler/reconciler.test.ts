@@ -101,7 +101,7 @@ describe('Reconciler', () => {
     rec = new Reconciler({
       registry, store, kamailios: kams, policy, managedSets: managed, membership,
       reloadDeltaMs: 1000, resyncMs: 10_000, unknownNodeGraceMs: 5000, logger: silentLogger, metrics: createMetrics(), now,
-      drainChecks: { agents: { status } },
+      drainChecks: { agents: { status, pauseInbound: (_n, paused) => Promise.resolve({ inboundPaused: paused }), hangupAll: (_n, cause) => Promise.resolve({ cause }) } },
     });
     await ingest({ kind: 'joined', msg: { ...joined(1).msg, sessions: 2 } as NodeMessage['msg'] } as NodeMessage);
     await rec.runOnce();

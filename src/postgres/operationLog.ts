@@ -187,7 +187,7 @@ const toOperation = (r: Row): StoredOperation => ({
  * it, a slow insert holding id 41 while 42 commits would be skipped by a walk already past 41).
  * Operations are rare (operators and the autoscaler), so writers waiting on each other costs nothing.
  */
-const INSERT_LOCK_KEY = 7_264_731_005;
+export const OPERATION_INSERT_LOCK_KEY = 7_264_731_005;
 
 export class PgOperationLog implements OperationLog {
   constructor(private readonly pool: Pool) {}
@@ -197,7 +197,7 @@ export class PgOperationLog implements OperationLog {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [INSERT_LOCK_KEY]);
+      await client.query('SELECT pg_advisory_xact_lock($1)', [OPERATION_INSERT_LOCK_KEY]);
       const r = await client.query<Row>(
         `INSERT INTO sbc_operations (at, kind, actor, target, outcome, detail)
          VALUES (to_timestamp($1::numeric / 1000), $2, $3, $4, $5, $6::jsonb)

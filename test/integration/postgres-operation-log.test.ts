@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidCursorError } from '../../src/ports/callStore.js';
 import { OPERATION_KINDS, type OperationEntry, type OperationLog, type StoredOperation } from '../../src/ports/operationLog.js';
 import { migrate } from '../../src/postgres/migrations.js';
-import { DETAIL_TRUNCATED_KEY, encodeOperationCursor, OPERATION_BOUNDS, OPERATIONS_MIGRATION, PgOperationLog } from '../../src/postgres/operationLog.js';
+import { DETAIL_TRUNCATED_KEY, encodeOperationCursor, OPERATION_BOUNDS, OPERATION_INSERT_LOCK_KEY, OPERATIONS_MIGRATION, PgOperationLog } from '../../src/postgres/operationLog.js';
 import { InMemoryOperationLog } from '../fakes/inMemoryOperationLog.js';
 import { createPostgresDatabase, type Service } from '../support/services.js';
 
@@ -202,6 +202,42 @@ describe('PgOperationLog (real Postgres): what only the table shows', () => {
     // Strictly decreasing: no duplicates. Equal to the table below the first id seen: no gaps.
     expect(seen).toEqual(all.filter((id) => id <= seen[0]!));
     expect(seen.length).toBeGreaterThanOrEqual(30);
+  });
+});
+
+describe('PgOperationLog (real Postgres): an id taken but not yet committed', () => {
+  it('a walk never passes it: a later record waits for it to commit, so no walk sees the later one without it', async () => {
+    await pool.query('TRUNCATE sbc_operations RESTART IDENTITY');
+    const log = new PgOperationLog(pool);
+    for (let n = 1; n <= 3; n++) await log.record(entry(n));
+    // Another replica's record, paused between taking id 4 and committing it.
+    const other = await pool.connect();
+    let pending: Promise<StoredOperation> | undefined;
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock($1)', [OPERATION_INSERT_LOCK_KEY]);
+      const held = await other.query<{ id: string }>(
+        "INSERT INTO sbc_operations (at, kind, actor, target, outcome) VALUES (now(), 'drain', 'leader:cp-b', 'fs-9', 'done') RETURNING id",
+      );
+      expect(held.rows[0]!.id).toBe('4');
+      let settled = false;
+      pending = log.record(entry(5));
+      void pending.finally(() => (settled = true)).catch(() => undefined);
+      // Until this record is blocked on the lock (or, were it not to take it, has committed).
+      const waiting = async () =>
+        (await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).rows[0]!.n;
+      for (let i = 0; i < 500 && !settled && (await waiting()) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      const walked = (await walk(log, 2)).flat();
+      await other.query('COMMIT');
+      expect((await pending).id).toBe(5);
+      const all = (await pool.query<{ id: string }>('SELECT id FROM sbc_operations ORDER BY id DESC')).rows.map((r) => Number(r.id));
+      expect(all).toEqual([5, 4, 3, 2, 1]);
+      expect(walked).toEqual([3, 2, 1]);
+    } finally {
+      await other.query('ROLLBACK').catch(() => undefined);
+      other.release();
+      await pending?.catch(() => undefined);
+    }
   });
 });
 

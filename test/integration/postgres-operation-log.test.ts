@@ -87,7 +87,8 @@ describe.each([
     expect(exact.next).toBeUndefined();
     const page1 = await log.list({ limit: 6 });
     expect(page1.next).toBe(encodeOperationCursor(2));
-    expect(await log.list({ limit: 6, cursor: page1.next! })).toEqual({ operations: [expect.objectContaining({ id: 1 })] });
+    const page2 = await log.list({ limit: 6, cursor: page1.next! });
+    expect([page2.operations.map((o) => o.id), page2.next]).toEqual([[1], undefined]);
   });
 
   it('a page does not move when newer operations are recorded after it was read', async () => {

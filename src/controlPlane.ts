@@ -22,6 +22,7 @@ import { natsMessageBus } from './nats/natsMessageBus.js';
 import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
 import { startCallsConsumer } from './nats/callsConsumer.js';
 import { consumePinMessages } from './nats/pinMessages.js';
+import { PgOperationLog } from './postgres/operationLog.js';
 import { PgCallStore } from './postgres/callStore.js';
 import { PgDispatcherStore } from './postgres/dispatcherStore.js';
 import { migrate } from './postgres/migrations.js';
@@ -119,6 +120,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const policies = new PgRoomPolicyStore(pool);
     const retentionMs = config.SBC_CALL_RETENTION_DAYS * 86_400_000;
     const calls = new PgCallStore(pool, { retentionMs });
+    const operations = new PgOperationLog(pool);
     const addresses = new KamailioAddressBook(config.SBC_KAMAILIO_SIP_URIS);
     const late: { agents?: NatsAgentCommands } = {};
     // Since when this replica has heard NATS without a break (null while it is cut off): the
@@ -148,6 +150,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
           pauseInbound: (nodeId, paused) => (late.agents ? late.agents.pauseInbound(nodeId, paused) : Promise.reject(new Error('NATS not connected yet'))),
           hangupAll: (nodeId, cause) => (late.agents ? late.agents.hangupAll(nodeId, cause) : Promise.reject(new Error('NATS not connected yet'))),
         },
+        operations: { log: operations, actor: `leader:${config.SBC_INSTANCE_ID}` },
       },
       rooms: {
         registry: rooms,
@@ -287,6 +290,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       rooms,
       policies,
       calls,
+      operations,
       drains: {
         changed: () => {
           reconciler.trigger(true);

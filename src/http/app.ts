@@ -11,15 +11,19 @@ import { healthRoutes, type HealthRoutesDeps } from './routes/health.js';
 import { metricsRoutes, type MetricsRoutesDeps } from './routes/metrics.js';
 import { nodeRoutes, type NodeRoutesDeps } from './routes/nodes.js';
 import { drainRoutes, type DrainRoutesDeps } from './routes/drains.js';
+import { operationRoutes } from './routes/operations.js';
+import type { OperationLog } from '../ports/operationLog.js';
 import { openapiRoutes } from './routes/openapi.js';
 import { roomRoutes, type RoomRoutesDeps } from './routes/rooms.js';
 
 export type { ReadinessCheck } from './readiness.js';
 
 /** What every resource's routes need, together (each plugin takes only its own part). */
-export interface AppDeps extends NodeRoutesDeps, Omit<DrainRoutesDeps, 'rooms'>, RoomRoutesDeps, CallRoutesDeps, DispatcherRoutesDeps, ClusterRoutesDeps, HealthRoutesDeps, MetricsRoutesDeps {
+export interface AppDeps extends NodeRoutesDeps, Omit<DrainRoutesDeps, 'rooms' | 'operations'>, RoomRoutesDeps, CallRoutesDeps, DispatcherRoutesDeps, ClusterRoutesDeps, HealthRoutesDeps, MetricsRoutesDeps {
   readonly logger?: FastifyBaseLogger;
   readonly version: string;
+  /** The audit log: GET /v1/operations, and where drains and undrains are recorded. */
+  readonly operations: OperationLog;
   readonly onPolicyChange?: () => void;
 }
 
@@ -64,8 +68,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // One plugin per resource; each is handed only the dependencies it declares.
   const { registry, rooms, policies, agents, dispatcher, managedSets, cluster, readiness, metrics } = deps;
   await app.register(nodeRoutes, { registry, agents });
-  await app.register(drainRoutes, { registry, rooms, ...(deps.drains ? { drains: deps.drains } : {}), ...(deps.operations ? { operations: deps.operations } : {}), ...(deps.now ? { now: deps.now } : {}) });
+  await app.register(drainRoutes, { registry, rooms, ...(deps.drains ? { drains: deps.drains } : {}), operations: deps.operations, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(roomRoutes, { rooms, registry, policies, ...(deps.onPolicyChange ? { onPolicyChange: deps.onPolicyChange } : {}) });
+  await app.register(operationRoutes, { log: deps.operations });
   await app.register(callRoutes, { calls: deps.calls, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(dispatcherRoutes, { dispatcher, managedSets });
   await app.register(clusterRoutes, { cluster });

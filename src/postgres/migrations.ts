@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { OPERATIONS_MIGRATION } from './operationLog.js';
 
 /**
  * Ordered, append-only schema changes. Never edit a migration that has shipped; add one.
@@ -116,6 +117,8 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX IF NOT EXISTS sbc_call_events_created ON sbc_call_events (at, uuid) WHERE event = 'create';
     `,
   },
+  // The audit log of drains, scales, provisioner actions and forced hang-ups (postgres/operationLog.ts).
+  OPERATIONS_MIGRATION,
 ];
 
 /** Any constant works; it only has to be the same for every control plane replica. */

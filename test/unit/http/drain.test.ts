@@ -81,8 +81,8 @@ describe('POST /v1/nodes/{id}/drain, /undrain', () => {
 
   it('addressed by machine id (what a preStop hook knows): the machine\'s live node is drained, with onDeadline and its cause, and the call is audited', async () => {
     const f = await fakes();
-    const audit: OperationEntry[] = [];
-    t = await testApp({ drains: effect().e, operations: { record: (e) => (audit.push(e), Promise.resolve({ ...e, id: audit.length })) } }, f);
+    t = await testApp({ drains: effect().e }, f);
+    const audit = (): OperationEntry[] => f.operations.rows.map(({ id: _id, ...e }) => e);
     const res = await t.app.inject({ method: 'POST', url: '/v1/nodes/10.0.0.1:5080/drain', headers: json, payload: { deadline: '2026-12-02T06:00:00Z', onDeadline: 'hangup', hangupCause: 'SYSTEM_SHUTDOWN' } });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({
@@ -93,10 +93,12 @@ describe('POST /v1/nodes/{id}/drain, /undrain', () => {
       inboundPaused: false,
     });
     expect((await f.registry.getMachine('10.0.0.1:5080'))?.drain).toEqual({ deadline: Date.UTC(2026, 11, 2, 6), onDeadline: 'hangup', hangupCause: 'SYSTEM_SHUTDOWN', since: CALLS_NOW, startSessions: 0, by: 'operator' });
-    expect(audit).toEqual([{ kind: 'drain', actor: 'api:127.0.0.1', target: node1, outcome: 'requested', at: CALLS_NOW, detail: { machineId: '10.0.0.1:5080', deadline: '2026-12-02T06:00:00.000Z', onDeadline: 'hangup', hangupCause: 'SYSTEM_SHUTDOWN' } }]);
+    expect(audit()).toEqual([{ kind: 'drain', actor: 'api:127.0.0.1', target: node1, outcome: 'requested', at: CALLS_NOW, detail: { machineId: '10.0.0.1:5080', deadline: '2026-12-02T06:00:00.000Z', onDeadline: 'hangup', hangupCause: 'SYSTEM_SHUTDOWN' } }]);
     const undrain = await t.app.inject({ method: 'POST', url: '/v1/nodes/10.0.0.1:5080/undrain' });
     expect(undrain.json()).toMatchObject({ drain: null });
-    expect(audit.map((a) => a.kind)).toEqual(['drain', 'undrain']);
+    expect(audit().map((a) => a.kind)).toEqual(['drain', 'undrain']);
+    const listed = await t.app.inject({ method: 'GET', url: '/v1/operations?target=' + node1 });
+    expect(listed.json<{ operations: { kind: string }[] }>().operations.map((o) => o.kind)).toEqual(['undrain', 'drain']);
   });
 
   it('asked again while draining: the new terms, but it began when it first did (the estimate keeps its start)', async () => {

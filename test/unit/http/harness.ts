@@ -1,3 +1,4 @@
+import { InMemoryOperationLog } from '../../fakes/inMemoryOperationLog.js';
 import type { FastifyInstance } from 'fastify';
 import type { StatusResult } from '../../../src/events/commands.js';
 import { buildApp, type AppDeps } from '../../../src/http/app.js';
@@ -52,6 +53,7 @@ export const CALLS_NOW = Date.UTC(2026, 11, 2, 5, 0, 0);
 export interface Fakes {
   readonly registry: InMemoryNodeRegistry;
   readonly rooms: InMemoryRoomRegistry;
+  readonly operations: InMemoryOperationLog;
   readonly policies: InMemoryRoomPolicyStore;
   /** The call store, its clock at CALLS_NOW. */
   readonly calls: InMemoryCallStore;
@@ -95,7 +97,7 @@ export async function fakes(): Promise<Fakes> {
       { replicaId: 'cp-b', order: 2, role: 'follower', lastSeenMsAgo: 412.6, live: true },
     ],
   };
-  return { registry, rooms: new InMemoryRoomRegistry(), policies: new InMemoryRoomPolicyStore(() => 1_764_650_000_000), calls: new InMemoryCallStore({ now: () => CALLS_NOW }), store, kamailios: [up, down], metrics, agents: new FakeAgents(), reconciler, cluster };
+  return { registry, rooms: new InMemoryRoomRegistry(), policies: new InMemoryRoomPolicyStore(() => 1_764_650_000_000), calls: new InMemoryCallStore({ now: () => CALLS_NOW }), operations: new InMemoryOperationLog(), store, kamailios: [up, down], metrics, agents: new FakeAgents(), reconciler, cluster };
 }
 
 /** The HTTP API over `fx` (fresh fakes by default); `over` replaces any dependency. */
@@ -106,6 +108,7 @@ export async function testApp(over: Partial<AppDeps> = {}, fx?: Fakes): Promise<
     rooms: f.rooms,
     policies: f.policies,
     calls: f.calls,
+    operations: f.operations,
     now: () => CALLS_NOW,
     agents: f.agents,
     dispatcher: f.reconciler,

@@ -99,12 +99,12 @@ describe('HTTP query parameters', () => {
     const doc = (await t.app.inject('/openapi.json')).json<{ paths: Record<string, Record<string, unknown>> }>();
     // Query parameters concern the GET routes (the POST-only ones answer GET with 405).
     const paths = [...Object.keys(doc.paths).filter((p) => doc.paths[p]!.get !== undefined).map((p) => p.replace('{nodeId}', id).replace('{room}', '3000').replace('{id}', 'c1%40h')), '/openapi.json'].sort();
-    expect(paths).toHaveLength(15);
+    expect(paths).toHaveLength(16);
     const answers = await Promise.all(paths.map(async (p) => [p, (await t.app.inject(`${p}?verbose=1`)).json<unknown>()]));
     expect(answers).toEqual(
       paths.map((p) => [
         p,
-        { error: 'unknown-parameter', message: `unknown query parameter "verbose"; this route takes ${p === '/v1/nodes' ? 'state' : p === '/v1/calls' ? 'node, room, from, to, cause, limit, cursor' : 'none'}` },
+        { error: 'unknown-parameter', message: `unknown query parameter "verbose"; this route takes ${p === '/v1/nodes' ? 'state' : p === '/v1/calls' ? 'node, room, from, to, cause, limit, cursor' : p === '/v1/operations' ? 'kind, target, limit, cursor' : 'none'}` },
       ]),
     );
     const status = await t.app.inject('/healthz?verbose=1');

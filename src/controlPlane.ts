@@ -23,6 +23,8 @@ import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
 import { startCallsConsumer } from './nats/callsConsumer.js';
 import { consumePinMessages } from './nats/pinMessages.js';
 import { PgOperationLog } from './postgres/operationLog.js';
+import { PgScaleTargetStore } from './postgres/scaleTargetStore.js';
+import { provisionerFromConfig } from './provisioners/fromConfig.js';
 import { PgCallStore } from './postgres/callStore.js';
 import { PgDispatcherStore } from './postgres/dispatcherStore.js';
 import { migrate } from './postgres/migrations.js';
@@ -121,6 +123,8 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const retentionMs = config.SBC_CALL_RETENTION_DAYS * 86_400_000;
     const calls = new PgCallStore(pool, { retentionMs });
     const operations = new PgOperationLog(pool);
+    const scaleTargets = new PgScaleTargetStore(pool);
+    const provisioner = provisionerFromConfig(config);
     const addresses = new KamailioAddressBook(config.SBC_KAMAILIO_SIP_URIS);
     const late: { agents?: NatsAgentCommands } = {};
     // Since when this replica has heard NATS without a break (null while it is cut off): the
@@ -150,6 +154,13 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
           pauseInbound: (nodeId, paused) => (late.agents ? late.agents.pauseInbound(nodeId, paused) : Promise.reject(new Error('NATS not connected yet'))),
           hangupAll: (nodeId, cause) => (late.agents ? late.agents.hangupAll(nodeId, cause) : Promise.reject(new Error('NATS not connected yet'))),
         },
+        operations: { log: operations, actor: `leader:${config.SBC_INSTANCE_ID}` },
+      },
+      scale: {
+        targets: scaleTargets,
+        provisioner,
+        retryMs: config.SBC_SCALE_RETRY_MS,
+        drainDeadlineMs: config.SBC_DRAIN_DEADLINE_MS,
         operations: { log: operations, actor: `leader:${config.SBC_INSTANCE_ID}` },
       },
       rooms: {
@@ -291,6 +302,16 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       policies,
       calls,
       operations,
+      scale: {
+        targets: scaleTargets,
+        provisioner: provisioner.kind,
+        minReplicas: config.SBC_SCALE_MIN_REPLICAS,
+        maxReplicas: config.SBC_SCALE_MAX_REPLICAS,
+        changed: () => {
+          reconciler.trigger(true);
+          publishMembershipNotice(bus, subjects(config.SBC_NATS_PREFIX).membershipChanged, true);
+        },
+      },
       drains: {
         changed: () => {
           reconciler.trigger(true);

@@ -75,6 +75,19 @@ export const controlPlaneSpec = {
   SBC_CALL_INGEST_ACK_WAIT_MS: int('A call event taken by a replica but not acknowledged (written) within this goes to another replica', 30_000, 1000, 3_600_000),
   SBC_CALL_INGEST_MAX_PENDING: int('Most call events out unacknowledged at once over all replicas (bounds memory while Postgres is slow)', 20_000, 1, 1_000_000),
   SBC_CALL_INGEST_RETRY_MS: int('How long call events whose write failed wait before they are delivered again', 2000, 0, 600_000),
+  SBC_PROVISIONER: oneOf('What starts and removes FreeSWITCH machines for POST /v1/scale: none (drain only; another orchestrator removes drained machines), command (SBC_SCALE_COMMAND), docker (the Engine API, SBC_DOCKER_*), kubernetes (SBC_K8S_*)', 'none', ['none', 'command', 'docker', 'kubernetes']),
+  SBC_SCALE_MIN_REPLICAS: int('Smallest pool POST /v1/scale accepts', 1, 0, 10_000),
+  SBC_SCALE_MAX_REPLICAS: int('Largest pool POST /v1/scale accepts', 100, 1, 10_000),
+  SBC_SCALE_RETRY_MS: int('How long the scale step waits before making the same request of the provisioner again while the pool does not match', 60_000, 1000, 3_600_000),
+  SBC_SCALE_COMMAND: str('The command provisioner\'s executable (absolute path, run without a shell, PATH=/usr/local/bin:/usr/bin:/bin): env SBC_SCALE_REPLICAS and SBC_SCALE_REMOVE (machine ids, comma-separated), the same as JSON on stdin; exit 0 when done', '', /^(\/[^\0]*)?$/),
+  SBC_SCALE_COMMAND_TIMEOUT_MS: int('How long the scale command may run before its process group is killed', 120_000, 1000, 3_600_000),
+  SBC_K8S_API_URL: url('The Kubernetes API server (kubernetes provisioner)', 'https://kubernetes.default.svc', ['http:', 'https:']),
+  SBC_K8S_NAMESPACE: str('Namespace of the FreeSWITCH workload (kubernetes provisioner)', '', /^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/),
+  SBC_K8S_WORKLOAD_KIND: oneOf('StatefulSet (drained pods are the highest ordinals) or Deployment (drained pods get pod-deletion-cost -1000)', 'StatefulSet', ['StatefulSet', 'Deployment']),
+  SBC_K8S_WORKLOAD_NAME: str('Name of the FreeSWITCH StatefulSet or Deployment (kubernetes provisioner)', '', /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$/),
+  SBC_K8S_TOKEN_FILE: str('Bearer token file, re-read on every request (the kubelet rotates it)', '/var/run/secrets/kubernetes.io/serviceaccount/token', /^\/.+$/),
+  SBC_K8S_CA_FILE: str('CA bundle the API server\'s certificate is checked against; empty: Node\'s default CAs', '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', /^(\/.+)?$/),
+  SBC_K8S_TIMEOUT_MS: int('Timeout of each Kubernetes API request', 10_000, 100, 600_000),
   SBC_LOG_LEVEL: oneOf('pino log level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 };
 
@@ -98,6 +111,12 @@ export function loadControlPlaneConfig(env: Record<string, string | undefined> =
   if (lease !== undefined && renew !== undefined && 2 * renew > lease) {
     problems.push(`SBC_LEADER_RENEW_MS (${renew}) must be at most half of SBC_LEADER_LEASE_MS (${lease}): a lease spans at least two renews`);
   }
+  if (values.SBC_PROVISIONER === 'command' && values.SBC_SCALE_COMMAND === '') problems.push('SBC_PROVISIONER=command needs SBC_SCALE_COMMAND');
+  if (values.SBC_PROVISIONER === 'kubernetes' && (values.SBC_K8S_NAMESPACE === '' || values.SBC_K8S_WORKLOAD_NAME === '')) {
+    problems.push('SBC_PROVISIONER=kubernetes needs SBC_K8S_NAMESPACE and SBC_K8S_WORKLOAD_NAME');
+  }
+  const { SBC_SCALE_MIN_REPLICAS: minR, SBC_SCALE_MAX_REPLICAS: maxR } = values;
+  if (minR !== undefined && maxR !== undefined && minR > maxR) problems.push(`SBC_SCALE_MIN_REPLICAS (${minR}) must not exceed SBC_SCALE_MAX_REPLICAS (${maxR})`);
   const natsCredentials = natsCredentialsOf(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const parsed = values as ControlPlaneEnv;

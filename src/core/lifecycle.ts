@@ -139,7 +139,7 @@ function staleMessage(current: NodeRecord, message: NodeMessage, now: number): I
 }
 
 /** A node that reports something blocking new calls is critical; scoring more is for later. */
-function healthFrom(blockers: readonly string[]): NodeHealth {
+export function healthFrom(blockers: readonly string[]): NodeHealth {
   return blockers.length > 0 ? 'critical' : 'healthy';
 }
 

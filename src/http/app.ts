@@ -12,6 +12,7 @@ import { metricsRoutes, type MetricsRoutesDeps } from './routes/metrics.js';
 import { nodeRoutes, type NodeRoutesDeps } from './routes/nodes.js';
 import { drainRoutes, type DrainRoutesDeps } from './routes/drains.js';
 import { operationRoutes } from './routes/operations.js';
+import { scaleRoutes, type ScaleRoutesDeps } from './routes/scale.js';
 import type { OperationLog } from '../ports/operationLog.js';
 import { openapiRoutes } from './routes/openapi.js';
 import { roomRoutes, type RoomRoutesDeps } from './routes/rooms.js';
@@ -22,6 +23,8 @@ export type { ReadinessCheck } from './readiness.js';
 export interface AppDeps extends NodeRoutesDeps, Omit<DrainRoutesDeps, 'rooms' | 'operations'>, RoomRoutesDeps, CallRoutesDeps, DispatcherRoutesDeps, ClusterRoutesDeps, HealthRoutesDeps, MetricsRoutesDeps {
   readonly logger?: FastifyBaseLogger;
   readonly version: string;
+  /** POST/GET /v1/scale (absent: POST answers 409). */
+  readonly scale?: ScaleRoutesDeps['scale'];
   /** The audit log: GET /v1/operations, and where drains and undrains are recorded. */
   readonly operations: OperationLog;
   readonly onPolicyChange?: () => void;
@@ -71,6 +74,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(drainRoutes, { registry, rooms, ...(deps.drains ? { drains: deps.drains } : {}), operations: deps.operations, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(roomRoutes, { rooms, registry, policies, ...(deps.onPolicyChange ? { onPolicyChange: deps.onPolicyChange } : {}) });
   await app.register(operationRoutes, { log: deps.operations });
+  await app.register(scaleRoutes, { registry, operations: deps.operations, ...(deps.scale ? { scale: deps.scale } : {}), ...(deps.now ? { now: deps.now } : {}) });
   await app.register(callRoutes, { calls: deps.calls, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(dispatcherRoutes, { dispatcher, managedSets });
   await app.register(clusterRoutes, { cluster });

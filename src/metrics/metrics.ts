@@ -24,6 +24,22 @@ export function createMetrics() {
       labelNames: ['state'] as const,
       registers: [registry],
     }),
+    scaleTarget: new Gauge({
+      name: 'sbc_scale_target_replicas',
+      help: 'The pool size last asked (POST /v1/scale or the autoscaler)',
+      registers: [registry],
+    }),
+    scaleServing: new Gauge({
+      name: 'sbc_scale_serving_nodes',
+      help: 'Machines serving new calls now (joining or active, not draining or cordoned), as the scale step counted them',
+      registers: [registry],
+    }),
+    provisionerActions: new Counter({
+      name: 'sbc_provisioner_requests_total',
+      help: 'Requests made of the provisioner by the scale step, by outcome',
+      labelNames: ['provisioner', 'outcome'] as const,
+      registers: [registry],
+    }),
     drainActions: new Counter({
       name: 'sbc_drain_actions_total',
       help: 'What draining asked of FreeSWITCH through the agents: pause-inbound, resume-inbound, hangup-all (at a deadline), by outcome',

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { OPERATIONS_MIGRATION } from './operationLog.js';
+import { SCALE_TARGET_MIGRATION } from './scaleTargetStore.js';
 
 /**
  * Ordered, append-only schema changes. Never edit a migration that has shipped; add one.
@@ -119,6 +120,8 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   // The audit log of drains, scales, provisioner actions and forced hang-ups (postgres/operationLog.ts).
   OPERATIONS_MIGRATION,
+  // The pool's size as last asked (POST /v1/scale; postgres/scaleTargetStore.ts).
+  SCALE_TARGET_MIGRATION,
 ];
 
 /** Any constant works; it only has to be the same for every control plane replica. */

@@ -16,7 +16,8 @@ import { ReconcileRunner, type PassOutcome, type StepPlan } from './runner.js';
 import type { AgentCommands, NodeControlCommands } from '../nats/agentCommands.js';
 import type { CallStore } from '../ports/callStore.js';
 import { callPartitionsStep } from './steps/callPartitions.js';
-import { drainChecksStep, type DrainChecksDeps } from './steps/drainChecks.js';
+import { drainChecksStep, inboundResumeStep, type DrainChecksDeps } from './steps/drainChecks.js';
+import { scaleStep, type ScaleStepDeps } from './steps/scale.js';
 import { dispatcherTableStep } from './steps/dispatcherTable.js';
 import { kamailioAddressesStep } from './steps/kamailioAddresses.js';
 import { kamailioDispatcherStep } from './steps/kamailioDispatcher.js';
@@ -63,6 +64,8 @@ export interface ReconcilerDeps {
   readonly heardSince?: () => number | null;
   /** Draining nodes' calls asked of FreeSWITCH itself (steps/drainChecks.ts): the agents' status command. */
   readonly drainChecks?: { readonly agents: Pick<AgentCommands, 'status'> & NodeControlCommands; readonly operations?: DrainChecksDeps['operations'] };
+  /** The pool's target size and its provisioner (steps/scale.ts). */
+  readonly scale?: Pick<ScaleStepDeps, 'targets' | 'provisioner' | 'retryMs' | 'drainDeadlineMs' | 'operations'>;
   /** The call store whose day partitions the leader keeps (steps/callPartitions.ts). */
   readonly calls?: Pick<CallStore, 'maintainPartitions'>;
   /** The room table and its pins in every Kamailio (steps/rooms.ts, steps/kamailioPins.ts). */
@@ -113,6 +116,7 @@ export class Reconciler {
     const plan: StepPlan<DispatcherPass> = [
       ...(deps.leadership ? [leadershipStep(deps.leadership)] : []),
       nodeTransitionsStep(transitions),
+      ...(deps.drainChecks ? [inboundResumeStep({ ...transitions, agents: deps.drainChecks.agents, everyMs: DRAIN_CHECK_EVERY_MS, ...(deps.drainChecks.operations ? { operations: deps.drainChecks.operations } : {}) })] : []),
       dispatcherTableStep({ store: deps.store, policy: deps.policy, unknownNodeGraceMs: deps.unknownNodeGraceMs, metrics: deps.metrics, now, ...leader, ...(deps.addresses ? { addresses: deps.addresses } : {}) }),
       deps.kamailios.map((kamailio) =>
         kamailioDispatcherStep({ kamailio, managedSets: deps.managedSets, reloadDeltaMs: deps.reloadDeltaMs, markHoldMs: deps.markHoldMs ?? DEFAULT_MARK_HOLD_MS, metrics: deps.metrics, now, ...leader }),
@@ -129,6 +133,7 @@ export class Reconciler {
       ...(deps.addresses ? [kamailioAddressesStep({ kamailios: deps.kamailios, addresses: deps.addresses, refreshMs: deps.resyncMs })] : []),
       nodePromotionsStep(transitions),
       ...(deps.drainChecks ? [drainChecksStep({ ...transitions, agents: deps.drainChecks.agents, everyMs: DRAIN_CHECK_EVERY_MS, ...(deps.drainChecks.operations ? { operations: deps.drainChecks.operations } : {}) })] : []),
+      ...(deps.scale ? [scaleStep({ ...deps.scale, registry: deps.registry, metrics: deps.metrics, now, ...leader })] : []),
       ...(deps.calls ? [callPartitionsStep({ calls: deps.calls, everyMs: CALL_PARTITIONS_EVERY_MS, now })] : []),
       {
         name: 'observations',

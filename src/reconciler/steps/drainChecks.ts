@@ -1,5 +1,5 @@
 import { planDrain, pinnedTo, resumesDue, type DrainStep } from '../../core/drain.js';
-import { withState } from '../../core/lifecycle.js';
+import { healthFrom, withState } from '../../core/lifecycle.js';
 import type { MachineIntent } from '../../core/machine.js';
 import type { NodeRecord } from '../../core/node.js';
 import type { Leadership } from '../../leader/leadership.js';
@@ -60,8 +60,22 @@ export function drainChecksStep(deps: DrainChecksDeps): ReconcileStep<Dispatcher
         await checkDrainingNode(deps, pass, ctx, n, machine, overdue);
       }
       deps.metrics.drainsPastDeadline.set(overdue.size);
-      for (const { machine, node } of resumesDue(pass.machines, pass.nodes)) await resume(deps, pass, ctx, machine, node);
       if (draining.length > 0) ctx.wakeIn(deps.everyMs);
+    },
+  };
+}
+
+/**
+ * Undrained: a FreeSWITCH the leader paused inbound for the drain is resumed. Runs before
+ * the table step, and clears the `inbound-paused` blocker its last heartbeat reported once
+ * FreeSWITCH said it is resumed, so an undrained node is selectable in this very pass, not
+ * a heartbeat later.
+ */
+export function inboundResumeStep(deps: DrainChecksDeps): ReconcileStep<DispatcherPass> {
+  return {
+    name: 'inbound-resume',
+    async run(pass, ctx) {
+      for (const { machine, node } of resumesDue(pass.machines, pass.nodes)) await resume(deps, pass, ctx, machine, node);
     },
   };
 }
@@ -152,7 +166,8 @@ async function resume(deps: DrainChecksDeps, pass: DispatcherPass, ctx: StepCont
   stillLeading(deps.leadership, pass, `resume inbound on machine ${machine.machineId}`);
   try {
     if (node) {
-      await deps.agents.pauseInbound(node.nodeId, false);
+      const { inboundPaused } = await deps.agents.pauseInbound(node.nodeId, false);
+      if (!inboundPaused) await clearPausedBlocker(deps, pass, node);
       ctx.logger.info({ nodeId: node.nodeId, machineId: machine.machineId }, 'drain lifted: FreeSWITCH takes inbound calls again (fsctl resume inbound)');
       deps.metrics.drainActions.inc({ action: 'resume-inbound', outcome: 'done' });
       await audit(deps, ctx, { kind: 'resume', target: node.nodeId, outcome: 'done', detail: { machineId: machine.machineId } });
@@ -164,6 +179,24 @@ async function resume(deps: DrainChecksDeps, pass: DispatcherPass, ctx: StepCont
     ctx.logger.warn({ machineId: machine.machineId, err: (err as Error).message }, 'could not resume inbound calls after a drain was lifted; trying again next pass');
     ctx.wakeIn(deps.everyMs);
   }
+}
+
+/** FreeSWITCH said it takes inbound calls again: the blocker its last heartbeat carried is stale. */
+async function clearPausedBlocker(deps: DrainChecksDeps, pass: DispatcherPass, node: NodeRecord): Promise<void> {
+  const next = await transitionNode(
+    deps.registry,
+    node.nodeId,
+    (cur) => {
+      const blockers = (cur.blockers ?? []).filter((b) => b !== 'inbound-paused');
+      return blockers.length === (cur.blockers ?? []).length ? undefined : { ...cur, blockers, health: healthFrom(blockers), rev: cur.rev + 1 };
+    },
+    deps.now,
+    deps.membership,
+    pass.epoch,
+  );
+  if (!next) return;
+  const i = pass.nodes.findIndex((n) => n.nodeId === node.nodeId);
+  if (i >= 0) pass.nodes[i] = next;
 }
 
 /** Sets or clears the machine's inboundPaused flag, re-reading it on a compare-and-set miss. */

@@ -5,7 +5,7 @@ import { createMetrics, type Metrics } from '../../../src/metrics/metrics.js';
 import type { OperationEntry, StoredOperation } from '../../../src/ports/operationLog.js';
 import { newDispatcherPass, type DispatcherPass } from '../../../src/reconciler/dispatcherPass.js';
 import type { StepContext } from '../../../src/reconciler/runner.js';
-import { drainChecksStep } from '../../../src/reconciler/steps/drainChecks.js';
+import { drainChecksStep, inboundResumeStep } from '../../../src/reconciler/steps/drainChecks.js';
 import { FakeNodeAgents } from '../../fakes/fakeNodeAgents.js';
 import { InMemoryNodeRegistry } from '../../fakes/inMemoryNodeRegistry.js';
 import { silentLogger } from '../../fakes/silentLogger.js';
@@ -24,11 +24,12 @@ describe('drain checks step', () => {
     passId: 1, logger: silentLogger, wakeIn: (ms) => wakes.push(ms), holdFor: () => undefined,
     targetFailed: () => ({ failures: 1, retryInMs: 1 }), targetOk: () => undefined, failPass: () => undefined,
   });
-  const step = () =>
-    drainChecksStep({
-      agents, registry, membership, metrics, now: () => t, everyMs: 10_000,
-      operations: { actor: 'leader:cp-1', log: { record: (e) => (audit.push(e), Promise.resolve({ ...e, id: audit.length } as StoredOperation)) } },
-    });
+  const deps = () => ({
+    agents, registry, membership, metrics, now: () => t, everyMs: 10_000,
+    operations: { actor: 'leader:cp-1', log: { record: (e: OperationEntry) => (audit.push(e), Promise.resolve({ ...e, id: audit.length } as StoredOperation)) } },
+  });
+  const step = () => drainChecksStep(deps());
+  const resumeStep = () => inboundResumeStep(deps());
   const draining = (n: number, over: Partial<NodeRecord> = {}) => node(n, { state: 'draining', sessions: 3, ...over });
   const machine = (n: number, over: Partial<MachineIntent> = {}): MachineIntent => ({ machineId: `10.0.0.${n}:5080`, slot: n, nodeId: node(n).nodeId, rev: 1, ...over });
 
@@ -123,10 +124,13 @@ describe('drain checks step', () => {
     expect((await metrics.registry.getSingleMetric('sbc_drain_actions_total')!.get()).values).toContainEqual(expect.objectContaining({ labels: { action: 'pause-inbound', outcome: 'failed' }, value: 1 }));
   });
 
-  it('a drain lifted: the node the leader paused is resumed and the flag cleared; a gone node\'s flag is only cleared', async () => {
+  it('a drain lifted: the node the leader paused is resumed, the flag and the stale blocker cleared in this pass; a gone node\'s flag is only cleared', async () => {
     agents.set(node(1).nodeId, { inboundPaused: true });
-    const pass = await passWith([node(1), node(2, { state: 'gone' })], [machine(1, { inboundPaused: true }), machine(2, { inboundPaused: true })]);
-    await step().run(pass, ctx());
+    const pass = await passWith([node(1, { blockers: ['inbound-paused'], health: 'critical' }), node(2, { state: 'gone' })], [machine(1, { inboundPaused: true }), machine(2, { inboundPaused: true })]);
+    await resumeStep().run(pass, ctx());
+    // The table step that follows sees the node unblocked, not its last heartbeat's blocker.
+    expect(pass.nodes[0]).toMatchObject({ blockers: [], health: 'healthy', rev: 2 });
+    expect(await registry.get(node(1).nodeId)).toMatchObject({ blockers: [], health: 'healthy' });
     expect(agents.calls).toEqual([`resume-inbound ${node(1).nodeId}`]);
     expect(agents.facts(node(1).nodeId).inboundPaused).toBe(false);
     expect((await registry.getMachine('10.0.0.1:5080'))?.inboundPaused).toBeUndefined();
@@ -136,7 +140,7 @@ describe('drain checks step', () => {
 
   it('a resume whose agent is down keeps the flag, so the next pass tries again', async () => {
     agents.set(node(1).nodeId, { inboundPaused: true, silent: true });
-    await step().run(await passWith([node(1)], [machine(1, { inboundPaused: true })]), ctx());
+    await resumeStep().run(await passWith([node(1)], [machine(1, { inboundPaused: true })]), ctx());
     expect((await registry.getMachine('10.0.0.1:5080'))?.inboundPaused).toBe(true);
     expect(wakes).toEqual([10_000]);
   });

@@ -47,14 +47,15 @@ export function planDrain(
   pinnedRooms: number | undefined,
   now: number,
 ): DrainPlan {
-  if (fs.sessions === 0) return { steps: [{ kind: 'drained' }], overdue: false };
+  const noPin = !fs.inboundPaused && pinnedRooms === 0;
+  if (fs.sessions === 0) return { steps: [...(noPin ? [{ kind: 'pause-inbound', why: 'no-pinned-room' } as const] : []), { kind: 'drained' }], overdue: false };
   const past = now >= drain.deadline;
   const action = drain.onDeadline ?? 'keep';
   if (past && action === 'hangup') {
     const pause: DrainStep[] = fs.inboundPaused ? [] : [{ kind: 'pause-inbound', why: 'deadline' }];
     return { steps: [...pause, { kind: 'hangup-all', cause: drain.hangupCause ?? DEFAULT_DRAIN_HANGUP_CAUSE }], overdue: false };
   }
-  const pause: DrainStep[] = !fs.inboundPaused && pinnedRooms === 0 ? [{ kind: 'pause-inbound', why: 'no-pinned-room' }] : [];
+  const pause: DrainStep[] = noPin ? [{ kind: 'pause-inbound', why: 'no-pinned-room' }] : [];
   return { steps: pause, overdue: past };
 }
 

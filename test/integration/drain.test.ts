@@ -110,10 +110,14 @@ describe('drain and undrain (Kamailio, control plane, agents, stand-ins)', () =>
     await new Promise((r) => setTimeout(r, 1500));
     expect((await nodeOf(a.fs)).state).toBe('drained');
     expect(await selectable()).toEqual([b.fs.sipUri]);
+    // Its last room ended, so no pin sends callers to it: FreeSWITCH is paused inbound, never outbound (cascade links dial out).
+    await waitFor('A paused inbound once no room is pinned to it', async () => a.fs.pause.inbound && (await cp.app.inject(`/v1/nodes/${aNode.nodeId}/drain`)).json<{ inboundPaused: boolean }>().inboundPaused, 20_000);
+    expect(a.fs.pause.outbound).toBe(false);
 
     const undrain = await cp.app.inject({ method: 'POST', url: `/v1/nodes/${aNode.nodeId}/undrain` });
     expect(undrain.json()).toMatchObject({ node: { state: 'active' }, drain: null, applied: true });
     expect((await selectable()).sort()).toEqual([a.fs.sipUri, b.fs.sipUri].sort());
+    expect(a.fs.pause.inbound).toBe(false);
     const again = await runSippUac({ target: `127.0.0.1:${k1.sipPort}`, service: '9000', calls: 10, rate: 10, holdMs: 100 });
     expect(again.successful).toBe(10);
     expect(a.fs.calls.length).toBeGreaterThan(invitesOnAThen);

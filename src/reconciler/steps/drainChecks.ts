@@ -47,7 +47,11 @@ export function drainChecksStep(deps: DrainChecksDeps): ReconcileStep<Dispatcher
     name: 'drain-checks',
     async run(pass, ctx) {
       const machines = new Map(pass.machines.map((m) => [m.machineId, m]));
-      const draining = pass.nodes.filter((n) => n.state === 'draining' && machines.get(n.machineId)?.drain !== undefined);
+      // Draining nodes, and drained ones not yet paused inbound (their last room's pin may outlive their last call).
+      const draining = pass.nodes.filter((n) => {
+        const m = machines.get(n.machineId);
+        return m?.drain !== undefined && (n.state === 'draining' || (n.state === 'drained' && m.inboundPaused !== true));
+      });
       const live = new Set(draining.map((n) => n.nodeId));
       for (const id of askedAt.keys()) if (!live.has(id)) askedAt.delete(id);
       for (const id of overdue) if (!live.has(id)) overdue.delete(id);

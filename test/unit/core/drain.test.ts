@@ -6,8 +6,10 @@ import { node } from './fixtures.js';
 const drain = (over: Partial<NonNullable<MachineIntent['drain']>> = {}) => ({ deadline: 10_000, ...over });
 
 describe('planDrain', () => {
-  it('a node FreeSWITCH says has no call is drained, whatever else holds', () => {
+  it('a node FreeSWITCH says has no call is drained, whatever else holds; paused too once no room is pinned to it', () => {
     expect(planDrain(drain({ onDeadline: 'hangup' }), { sessions: 0, inboundPaused: false }, 3, 20_000)).toEqual({ steps: [{ kind: 'drained' }], overdue: false });
+    expect(planDrain(drain(), { sessions: 0, inboundPaused: false }, 0, 0)).toEqual({ steps: [{ kind: 'pause-inbound', why: 'no-pinned-room' }, { kind: 'drained' }], overdue: false });
+    expect(planDrain(drain(), { sessions: 0, inboundPaused: true }, 0, 0).steps).toEqual([{ kind: 'drained' }]);
   });
 
   it('pauses inbound only once no room is pinned to it, and only when not paused already', () => {

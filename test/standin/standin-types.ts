@@ -2,6 +2,7 @@ import type { CallRecord } from './call.js';
 import type { ConferenceView } from './conference.js';
 import type { DialedLink } from './outbound.js';
 import type { HeaderList } from './esl-frames.js';
+import type { Pause } from './api.js';
 
 /** The stand-in's public shape: its options and the handle tests hold (see standin.ts). */
 
@@ -81,6 +82,8 @@ export interface Standin {
   /** Whether the sofia profile runs (its SIP port bound, listed by `sofia status`). */
   readonly profileRunning: boolean;
   activeSessions(): number;
+  /** `fsctl pause|resume [inbound|outbound]` as FreeSWITCH holds them now. */
+  readonly pause: Readonly<Pause>;
   setInviteResponse(mode: InviteResponse): void;
   setAnswerDelay(ms: number): void;
   /** Fires an arbitrary event (e.g. CUSTOM with a subclass) to subscribed ESL connections. */

@@ -272,13 +272,17 @@ export class DockerProvisioner implements Provisioner {
     return [...list].sort((a, b) => machineIdOf(a).localeCompare(machineIdOf(b), 'en', { numeric: true }));
   }
 
-  /** Stop, then delete; false when the container was gone already. 304 (already stopped) and 404 (gone) are the state asked for. */
+  /**
+   * Stop, then delete; false when the container was gone before the stop. 304 (already
+   * stopped) and 404 (gone, another client removed it) are the state asked for.
+   */
   private async remove(c: ContainerSummary): Promise<boolean> {
     const id = encodeURIComponent(c.Id);
     const t = this.options.stopTimeoutSeconds;
     const stopped = await this.request('POST', `/containers/${id}/stop?t=${t}`, undefined, [304, 404], t * 1000);
     if (stopped === 404) return false;
-    return (await this.request('DELETE', `/containers/${id}?v=true`, undefined, [404])) !== 404;
+    await this.request('DELETE', `/containers/${id}?v=true`, undefined, [404]);
+    return true;
   }
 
   private async start(id: string): Promise<void> {

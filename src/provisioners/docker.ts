@@ -177,7 +177,7 @@ export function planCreate(model: ContainerInspect, name: string, number: number
     .sort((a, b) => a.network.localeCompare(b.network));
   // The network of NetworkMode goes in the create; 'default' is the bridge.
   const primaryName = mode === 'default' ? 'bridge' : mode;
-  const primary = networks.find((n) => n.network === primaryName) ?? (sharesStack(mode) ? undefined : networks[0]);
+  const primary = sharesStack(mode) ? undefined : (networks.find((n) => n.network === primaryName) ?? networks[0]);
   const body: Record<string, unknown> = {
     ...config,
     Hostname: name,

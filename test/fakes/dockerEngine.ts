@@ -143,7 +143,7 @@ export class FakeDockerEngine {
   readonly requests: RecordedRequest[] = [];
   /** While true, requests are read and recorded but never answered. */
   stalled = false;
-  /** Runs on every request after it is recorded and before it is answered: a way to play another client racing the provisioner. */
+  /** Runs on every request once it is recorded, before `stalled` is read and the request answered: another client racing the provisioner. */
   beforeAnswer: ((req: RecordedRequest) => void) | undefined;
   readonly containers = new Map<string, FakeContainer>();
   readonly images = new Map<string, { id: string } & FakeImage>();
@@ -400,8 +400,8 @@ export class FakeDockerEngine {
         body,
       };
       this.requests.push(recorded);
-      if (this.stalled) return;
       this.beforeAnswer?.(recorded);
+      if (this.stalled) return;
       const headers = { 'api-version': MAX_VERSION, 'docker-experimental': 'false', ostype: 'linux', server: 'Docker/20.10.24 (linux)' };
       try {
         const answer = this.route(req.method ?? '', url, body, text);

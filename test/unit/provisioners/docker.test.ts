@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProvisionerError, type MachineRef } from '../../../src/ports/provisioner.js';
-import { DockerEngineError, DockerProvisioner, type DockerProvisionerOptions } from '../../../src/provisioners/docker.js';
+import { DockerEngineError, DockerProvisioner, planCreate, type ContainerInspect, type DockerProvisionerOptions } from '../../../src/provisioners/docker.js';
 import { FAKE_IMAGE, FakeDockerEngine, type FakeDockerEngineOptions } from '../../fakes/dockerEngine.js';
 
 const ref = (machineId: string): MachineRef => ({ machineId, nodeId: `core-${machineId}`, hostname: machineId, sipUri: `sip:${machineId}:5060` });
@@ -447,5 +447,39 @@ describe('FakeDockerEngine, as the real engine answers', () => {
       body: '{"message":"client version 1.11 is too old. Minimum supported API version is 1.12, please upgrade your client to a newer version"}\n',
     });
     expect(await call(engine, 'GET', `${V}/swarm`)).toMatchObject({ status: 404, body: '{"message":"page not found"}\n' });
+  });
+});
+
+describe('planCreate', () => {
+  const model: ContainerInspect = {
+    Id: 'abcdef1234567890'.padEnd(64, '0'),
+    Name: '/sbc_fs_1',
+    Config: { Image: 'img', Hostname: 'fs-one', MacAddress: '02:42:ac:11:00:02', Env: ['HOSTNAME=fs-one', 'SBC_MACHINE_ID=sbc_fs_1', 'A=1'], Labels: { 'com.docker.compose.container-number': '1' } },
+    HostConfig: { NetworkMode: 'default' },
+    NetworkSettings: { Networks: { bridge: { Aliases: null, IPAMConfig: { IPv4Address: '172.17.0.9' } } } },
+  };
+
+  it('a model on the default bridge: its endpoint with no alias, no static IP, no MAC; HOSTNAME and SBC_MACHINE_ID replaced', () => {
+    const plan = planCreate(model, 'sbc_fs_2', 2, 'fs');
+    expect(plan).toEqual({
+      body: {
+        Image: 'img',
+        Hostname: 'sbc_fs_2',
+        Env: ['A=1', 'SBC_MACHINE_ID=sbc_fs_2', 'HOSTNAME=sbc_fs_2'],
+        Labels: { 'com.docker.compose.container-number': '2' },
+        HostConfig: { NetworkMode: 'default' },
+        NetworkingConfig: { EndpointsConfig: { bridge: {} } },
+      },
+      connect: [],
+    });
+  });
+
+  it('aliases of a user-defined network keep the extra ones, drop the model\'s short id, name and hostname, and lead with the service', () => {
+    const onNet: ContainerInspect = {
+      ...model,
+      HostConfig: { NetworkMode: 'sbc_default' },
+      NetworkSettings: { Networks: { sbc_default: { Aliases: ['abcdef123456', 'sbc_fs_1', 'fs-one', 'media'] } } },
+    };
+    expect(planCreate(onNet, 'sbc_fs_2', 2, 'fs').body.NetworkingConfig).toEqual({ EndpointsConfig: { sbc_default: { Aliases: ['fs', 'media'] } } });
   });
 });

@@ -81,6 +81,11 @@ export const controlPlaneSpec = {
   SBC_SCALE_RETRY_MS: int('How long the scale step waits before making the same request of the provisioner again while the pool does not match', 60_000, 1000, 3_600_000),
   SBC_SCALE_COMMAND: str('The command provisioner\'s executable (absolute path, run without a shell, PATH=/usr/local/bin:/usr/bin:/bin): env SBC_SCALE_REPLICAS and SBC_SCALE_REMOVE (machine ids, comma-separated), the same as JSON on stdin; exit 0 when done', '', /^(\/[^\0]*)?$/),
   SBC_SCALE_COMMAND_TIMEOUT_MS: int('How long the scale command may run before its process group is killed', 120_000, 1000, 3_600_000),
+  SBC_DOCKER_SOCKET: str('The Docker Engine API\'s unix socket (docker provisioner; mount it into the control plane\'s container)', '/var/run/docker.sock', /^\/.+$/),
+  SBC_DOCKER_PROJECT: str('The compose project of the FreeSWITCH service (label com.docker.compose.project; docker provisioner)', '', /^([a-z0-9][a-z0-9_-]{0,62})?$/),
+  SBC_DOCKER_SERVICE: str('The compose service of the FreeSWITCH machines (label com.docker.compose.service): new containers copy its newest running one', '', /^([A-Za-z0-9][A-Za-z0-9_.-]{0,62})?$/),
+  SBC_DOCKER_TIMEOUT_MS: int('Timeout of each Docker Engine API request (a stop gets SBC_DOCKER_STOP_TIMEOUT_S on top)', 10_000, 100, 600_000),
+  SBC_DOCKER_STOP_TIMEOUT_S: int('Seconds a removed (drained) container gets between SIGTERM and SIGKILL', 30, 0, 3600),
   SBC_K8S_API_URL: url('The Kubernetes API server (kubernetes provisioner)', 'https://kubernetes.default.svc', ['http:', 'https:']),
   SBC_K8S_NAMESPACE: str('Namespace of the FreeSWITCH workload (kubernetes provisioner)', '', /^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$/),
   SBC_K8S_WORKLOAD_KIND: oneOf('StatefulSet (drained pods are the highest ordinals) or Deployment (drained pods get pod-deletion-cost -1000)', 'StatefulSet', ['StatefulSet', 'Deployment']),
@@ -114,6 +119,9 @@ export function loadControlPlaneConfig(env: Record<string, string | undefined> =
   if (values.SBC_PROVISIONER === 'command' && values.SBC_SCALE_COMMAND === '') problems.push('SBC_PROVISIONER=command needs SBC_SCALE_COMMAND');
   if (values.SBC_PROVISIONER === 'kubernetes' && (values.SBC_K8S_NAMESPACE === '' || values.SBC_K8S_WORKLOAD_NAME === '')) {
     problems.push('SBC_PROVISIONER=kubernetes needs SBC_K8S_NAMESPACE and SBC_K8S_WORKLOAD_NAME');
+  }
+  if (values.SBC_PROVISIONER === 'docker' && (values.SBC_DOCKER_PROJECT === '' || values.SBC_DOCKER_SERVICE === '')) {
+    problems.push('SBC_PROVISIONER=docker needs SBC_DOCKER_PROJECT and SBC_DOCKER_SERVICE');
   }
   const { SBC_SCALE_MIN_REPLICAS: minR, SBC_SCALE_MAX_REPLICAS: maxR } = values;
   if (minR !== undefined && maxR !== undefined && minR > maxR) problems.push(`SBC_SCALE_MIN_REPLICAS (${minR}) must not exceed SBC_SCALE_MAX_REPLICAS (${maxR})`);

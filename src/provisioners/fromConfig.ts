@@ -1,6 +1,7 @@
 import type { ControlPlaneConfig } from '../config/controlPlane.js';
 import type { Provisioner } from '../ports/provisioner.js';
 import { CommandProvisioner } from './command.js';
+import { DockerProvisioner } from './docker.js';
 import { KubernetesProvisioner } from './kubernetes.js';
 import { NoProvisioner } from './none.js';
 
@@ -22,6 +23,12 @@ export function provisionerFromConfig(config: ControlPlaneConfig): Provisioner {
         timeoutMs: config.SBC_K8S_TIMEOUT_MS,
       });
     case 'docker':
-      throw new Error('SBC_PROVISIONER=docker is not available yet');
+      return new DockerProvisioner({
+        socketPath: config.SBC_DOCKER_SOCKET,
+        project: config.SBC_DOCKER_PROJECT,
+        service: config.SBC_DOCKER_SERVICE,
+        timeoutMs: config.SBC_DOCKER_TIMEOUT_MS,
+        stopTimeoutSeconds: config.SBC_DOCKER_STOP_TIMEOUT_S,
+      });
   }
 }

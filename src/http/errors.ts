@@ -21,7 +21,7 @@ export const HTTP_ERRORS = {
   'not-found': { status: 404, when: 'no route for the path, or no node, room, room policy or call with that id' },
   'method-not-allowed': { status: 405, when: 'a known path with a method it does not have; `Allow` lists those it has' },
   'request-timeout': { status: 408, when: 'the request did not arrive in full within the server\'s request timeout' },
-  conflict: { status: 409, when: 'the request contradicts the current state of what it names, e.g. a change the node\'s state does not allow (no route changes state yet: drain and scaling are the next issues)' },
+  conflict: { status: 409, when: 'the request contradicts the current state of what it names, e.g. a drain of a gone node, a scale-up with no provisioner, a machine that kept changing under a drain; or a feature this control plane was started without' },
   'body-too-large': { status: 413, when: 'a body over 64 KiB' },
   'url-too-long': { status: 414, when: 'a path parameter over 2048 characters' },
   'unsupported-media-type': { status: 415, when: 'a body whose Content-Type is missing, malformed or not parsed by the API' },

@@ -156,6 +156,17 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
         },
         operations: { log: operations, actor: `leader:${config.SBC_INSTANCE_ID}` },
       },
+      ...(config.SBC_AUTOSCALE !== 'off'
+        ? {
+            autoscaler: {
+              mode: config.SBC_AUTOSCALE,
+              policy: { targetUtilisation: config.SBC_AUTOSCALE_TARGET_UTILISATION / 100, minReplicas: config.SBC_AUTOSCALE_MIN_REPLICAS, maxReplicas: config.SBC_AUTOSCALE_MAX_REPLICAS },
+              cooldowns: { upMs: config.SBC_AUTOSCALE_UP_COOLDOWN_MS, downMs: config.SBC_AUTOSCALE_DOWN_COOLDOWN_MS },
+              everyMs: config.SBC_AUTOSCALE_EVERY_MS,
+              operations,
+            },
+          }
+        : {}),
       scale: {
         targets: scaleTargets,
         provisioner,

@@ -76,6 +76,13 @@ export const controlPlaneSpec = {
   SBC_CALL_INGEST_MAX_PENDING: int('Most call events out unacknowledged at once over all replicas (bounds memory while Postgres is slow)', 20_000, 1, 1_000_000),
   SBC_CALL_INGEST_RETRY_MS: int('How long call events whose write failed wait before they are delivered again', 2000, 0, 600_000),
   SBC_PROVISIONER: oneOf('What starts and removes FreeSWITCH machines for POST /v1/scale: none (drain only; another orchestrator removes drained machines), command (SBC_SCALE_COMMAND), docker (the Engine API, SBC_DOCKER_*), kubernetes (SBC_K8S_*)', 'none', ['none', 'command', 'docker', 'kubernetes']),
+  SBC_AUTOSCALE: oneOf('The autoscaler: off; dry-run (logs the target it would set, and sbc_autoscaler_desired_replicas); on (sets the scale target, like POST /v1/scale)', 'off', ['off', 'dry-run', 'on']),
+  SBC_AUTOSCALE_TARGET_UTILISATION: int('N+1 headroom: after losing its largest node, the pool carries the current calls within this percentage of the rest\'s capacity (50: the two-node rule)', 50, 1, 100),
+  SBC_AUTOSCALE_MIN_REPLICAS: int('Smallest pool the autoscaler sets', 2, 1, 10_000),
+  SBC_AUTOSCALE_MAX_REPLICAS: int('Largest pool the autoscaler sets', 10, 1, 10_000),
+  SBC_AUTOSCALE_UP_COOLDOWN_MS: int('Least time between the last scale target (whoever set it) and an autoscaler scale-up', 60_000, 0, 86_400_000),
+  SBC_AUTOSCALE_DOWN_COOLDOWN_MS: int('Least time between the last scale target and an autoscaler scale-down', 600_000, 0, 86_400_000),
+  SBC_AUTOSCALE_EVERY_MS: int('How often the autoscaler evaluates its rule', 10_000, 1000, 3_600_000),
   SBC_SCALE_MIN_REPLICAS: int('Smallest pool POST /v1/scale accepts', 1, 0, 10_000),
   SBC_SCALE_MAX_REPLICAS: int('Largest pool POST /v1/scale accepts', 100, 1, 10_000),
   SBC_SCALE_RETRY_MS: int('How long the scale step waits before making the same request of the provisioner again while the pool does not match', 60_000, 1000, 3_600_000),
@@ -122,6 +129,9 @@ export function loadControlPlaneConfig(env: Record<string, string | undefined> =
   }
   if (values.SBC_PROVISIONER === 'docker' && (values.SBC_DOCKER_PROJECT === '' || values.SBC_DOCKER_SERVICE === '')) {
     problems.push('SBC_PROVISIONER=docker needs SBC_DOCKER_PROJECT and SBC_DOCKER_SERVICE');
+  }
+  if (values.SBC_AUTOSCALE_MIN_REPLICAS !== undefined && values.SBC_AUTOSCALE_MAX_REPLICAS !== undefined && values.SBC_AUTOSCALE_MIN_REPLICAS > values.SBC_AUTOSCALE_MAX_REPLICAS) {
+    problems.push(`SBC_AUTOSCALE_MIN_REPLICAS (${values.SBC_AUTOSCALE_MIN_REPLICAS}) must not exceed SBC_AUTOSCALE_MAX_REPLICAS (${values.SBC_AUTOSCALE_MAX_REPLICAS})`);
   }
   const { SBC_SCALE_MIN_REPLICAS: minR, SBC_SCALE_MAX_REPLICAS: maxR } = values;
   if (minR !== undefined && maxR !== undefined && minR > maxR) problems.push(`SBC_SCALE_MIN_REPLICAS (${minR}) must not exceed SBC_SCALE_MAX_REPLICAS (${maxR})`);

@@ -24,6 +24,11 @@ export function createMetrics() {
       labelNames: ['state'] as const,
       registers: [registry],
     }),
+    autoscalerDesired: new Gauge({
+      name: 'sbc_autoscaler_desired_replicas',
+      help: 'The pool size the autoscaler\'s N+1 rule asks for now (also in dry-run)',
+      registers: [registry],
+    }),
     scaleTarget: new Gauge({
       name: 'sbc_scale_target_replicas',
       help: 'The pool size last asked (POST /v1/scale or the autoscaler)',

@@ -18,6 +18,7 @@ import type { CallStore } from '../ports/callStore.js';
 import { callPartitionsStep } from './steps/callPartitions.js';
 import { drainChecksStep, inboundResumeStep, type DrainChecksDeps } from './steps/drainChecks.js';
 import { scaleStep, type ScaleStepDeps } from './steps/scale.js';
+import { autoscalerStep, type AutoscalerStepDeps } from './steps/autoscaler.js';
 import { dispatcherTableStep } from './steps/dispatcherTable.js';
 import { kamailioAddressesStep } from './steps/kamailioAddresses.js';
 import { kamailioDispatcherStep } from './steps/kamailioDispatcher.js';
@@ -66,6 +67,8 @@ export interface ReconcilerDeps {
   readonly drainChecks?: { readonly agents: Pick<AgentCommands, 'status'> & NodeControlCommands; readonly operations?: DrainChecksDeps['operations'] };
   /** The pool's target size and its provisioner (steps/scale.ts). */
   readonly scale?: Pick<ScaleStepDeps, 'targets' | 'provisioner' | 'retryMs' | 'drainDeadlineMs' | 'operations'>;
+  /** The autoscaler (off when absent; steps/autoscaler.ts), before the scale step. */
+  readonly autoscaler?: Pick<AutoscalerStepDeps, 'mode' | 'policy' | 'cooldowns' | 'everyMs' | 'operations'>;
   /** The call store whose day partitions the leader keeps (steps/callPartitions.ts). */
   readonly calls?: Pick<CallStore, 'maintainPartitions'>;
   /** The room table and its pins in every Kamailio (steps/rooms.ts, steps/kamailioPins.ts). */
@@ -133,6 +136,7 @@ export class Reconciler {
       ...(deps.addresses ? [kamailioAddressesStep({ kamailios: deps.kamailios, addresses: deps.addresses, refreshMs: deps.resyncMs })] : []),
       nodePromotionsStep(transitions),
       ...(deps.drainChecks ? [drainChecksStep({ ...transitions, agents: deps.drainChecks.agents, everyMs: DRAIN_CHECK_EVERY_MS, ...(deps.drainChecks.operations ? { operations: deps.drainChecks.operations } : {}) })] : []),
+      ...(deps.scale && deps.autoscaler ? [autoscalerStep({ ...deps.autoscaler, targets: deps.scale.targets, metrics: deps.metrics, now, ...leader })] : []),
       ...(deps.scale ? [scaleStep({ ...deps.scale, registry: deps.registry, metrics: deps.metrics, now, ...leader })] : []),
       ...(deps.calls ? [callPartitionsStep({ calls: deps.calls, everyMs: CALL_PARTITIONS_EVERY_MS, now })] : []),
       {

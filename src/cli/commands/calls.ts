@@ -82,7 +82,7 @@ export const trace = defineCommand<Graph>({
   name: 'trace',
   args: ['id'],
   summary: 'the whole call of a FreeSWITCH UUID, SIP Call-ID or routing decision id: legs as rows, times after the first event, nodes, causes, routing',
-  request: (a) => ({ method: 'GET', path: `/v1/calls/${encodeURIComponent(a.id ?? '')}` }),
+  request: ({ args }) => ({ method: 'GET', path: `/v1/calls/${encodeURIComponent(args.id ?? '')}` }),
   print: printTrace,
 });
 

@@ -77,7 +77,7 @@ export function commandUsage(c: Command): string[] {
     c.summary,
     '',
     ...(own.length > 0 ? [`options of ${c.name}:`, ...optionLines(own), ''] : []),
-    'options:',
+    'options of every command:',
     ...globalOptionLines(),
     '',
     EXIT_STATUS,
@@ -151,7 +151,7 @@ export function parseInvocation(argv: readonly string[], env: CliEnv, commands: 
 
   const own = command.options ?? {};
   const options: Record<string, CommandOption> = { ...GLOBAL_OPTIONS, ...own };
-  const second = parseArgs({ args: [...argv], options: options, strict: false, allowPositionals: true, tokens: true }).tokens;
+  const second = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true }).tokens;
   const ownOf = (name: string) => (Object.hasOwn(own, name) ? own[name] : undefined);
   const parsed = checkedOptions(second, (name, index) => globalOf(name) ?? (index > nameToken.index ? ownOf(name) : undefined));
   const fail = (message: string): Invocation => ({ kind: 'usage-error', message, command });

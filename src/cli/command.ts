@@ -56,6 +56,17 @@ export function defineCommand<Body>(c: Command<Body>): Command {
   return c as unknown as Command;
 }
 
+/** `/v1/calls?node=…&cursor=…`: the options given among `names`, as the query, encoded, in that order. */
+export function withQuery(path: string, options: CommandInput['options'], names: readonly string[]): string {
+  const q = new URLSearchParams();
+  for (const name of names) {
+    const v = options[name];
+    if (typeof v === 'string') q.set(name, v);
+  }
+  const query = q.toString();
+  return query !== '' ? `${path}?${query}` : path;
+}
+
 /** `room <room>`, `scale [<replicas>]`: the command as its usage shows it. */
 export function synopsis(c: Command): string {
   return [c.name, ...c.args.map((a) => `<${a}>`), ...(c.optionalArgs ?? []).map((a) => `[<${a}>]`)].join(' ');

@@ -1,6 +1,6 @@
 import type { Static } from '@sinclair/typebox';
 import type { OperationsPage } from '../../http/routes/operations.js';
-import { defineCommand, UsageError } from '../command.js';
+import { defineCommand, UsageError, withQuery } from '../command.js';
 import { compactJson, table } from '../format.js';
 
 type Page = Static<typeof OperationsPage>;
@@ -25,15 +25,10 @@ export const operations = defineCommand<Page>({
   },
   summary: 'the audit log, newest first: drains, undrains, scaling, provisioning, pauses, forced hang-ups',
   request: ({ options }) => {
-    const q = new URLSearchParams();
-    for (const name of ['kind', 'target', 'limit', 'cursor'] as const) {
-      const v = options[name];
-      if (typeof v === 'string') q.set(name, v);
-    }
     // Kinds, the bound and cursors are the API's to check (400); a limit that is no number at all is a typo.
-    if (q.has('limit') && !/^[0-9]+$/.test(q.get('limit') ?? '')) throw new UsageError(`--limit: a whole number, not ${JSON.stringify(q.get('limit'))}`);
-    const query = q.toString();
-    return { method: 'GET', path: `/v1/operations${query !== '' ? `?${query}` : ''}` };
+    const { limit } = options;
+    if (typeof limit === 'string' && !/^[0-9]+$/.test(limit)) throw new UsageError(`--limit: a whole number, not ${JSON.stringify(limit)}`);
+    return { method: 'GET', path: withQuery('/v1/operations', options, ['kind', 'target', 'limit', 'cursor']) };
   },
   print: printOperations,
 });

@@ -402,6 +402,21 @@ describe('sbcctl operations', () => {
   });
 });
 
+describe('sbcctl calls: its filters and --cursor are the query', () => {
+  it('calls --node --room --from --to --cause --limit --cursor: GET /v1/calls with each, encoded', async () => {
+    const api = await fakeApi({ status: 200, body: { legs: [] } });
+    const argv = ['calls', '--node', A, '--room', 'tenant-a.example/3000', '--from', '2026-12-02T05:00:00Z', '--to', '2026-12-02T06:00:00+01:00', '--cause', 'NORMAL_CLEARING', '--limit', '10', '--cursor', 'abc_-1'];
+    expect(await sbcctl([...argv, '--url', api.url])).toEqual({ code: 0, stderr: '', stdout: 'no calls\n' });
+    expect(await sbcctl(['calls', '--url', api.url])).toMatchObject({ code: 0 });
+    expect(api.seen.map((s) => [s.method, s.url])).toEqual([
+      ['GET', `/v1/calls?node=${A}&room=tenant-a.example%2F3000&from=2026-12-02T05%3A00%3A00Z&to=2026-12-02T06%3A00%3A00%2B01%3A00&cause=NORMAL_CLEARING&limit=10&cursor=abc_-1`],
+      ['GET', '/v1/calls'],
+    ]);
+    const r = await sbcctl(['calls', '--kind', 'drain']);
+    expect(lines(r.stderr).slice(0, 3)).toEqual(['error: unknown option --kind', '', 'usage: sbcctl [options] calls [options]']);
+  });
+});
+
 describe('sbcctl: the new commands when the API cannot be reached (exit 3)', () => {
   it.each([[['drain', A]], [['undrain', A]], [['drain-status', A]], [['scale', '3']], [['scale']], [['operations']]])('%j', async (argv) => {
     const api = await fakeApi({ status: 200, body: {} });

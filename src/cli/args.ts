@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import type { ApiClientOptions } from './client.js';
-import type { Command } from './command.js';
+import type { ApiClientOptions, ApiRequest } from './client.js';
+import { synopsis, UsageError, type Command, type CommandOption } from './command.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 export const DEFAULT_TIMEOUT_MS = 5000;
@@ -14,11 +14,8 @@ export interface CliEnv {
   readonly SBC_API_TOKEN?: string | undefined;
 }
 
-interface GlobalOption {
-  readonly type: 'string' | 'boolean';
+interface GlobalOption extends CommandOption {
   readonly short?: string;
-  readonly value?: string;
-  readonly help: string;
 }
 
 /** Options every command takes, before or after its name. */
@@ -27,40 +24,63 @@ const GLOBAL_OPTIONS = {
   'timeout-ms': { type: 'string', value: '<ms>', help: `give up on the API after this long (default ${DEFAULT_TIMEOUT_MS})` },
   token: { type: 'string', value: '<token>', help: 'sent as Authorization: Bearer <token> (default: $SBC_API_TOKEN); the API checks none yet' },
   json: { type: 'boolean', help: "print the API's JSON answer as is" },
-  help: { type: 'boolean', short: 'h', help: 'print this text' },
+  help: { type: 'boolean', short: 'h', help: 'print this text (after a command: that command\'s)' },
 } as const satisfies Record<string, GlobalOption>;
 
 type OptionName = keyof typeof GLOBAL_OPTIONS;
 
 export type Invocation =
-  | { readonly kind: 'help' }
-  | { readonly kind: 'usage-error'; readonly message: string }
+  | { readonly kind: 'help'; readonly command?: Command }
+  /** `command`: the error is that command's, and its usage is the one to show. */
+  | { readonly kind: 'usage-error'; readonly message: string; readonly command?: Command }
   | {
       readonly kind: 'command';
       readonly command: Command;
-      readonly args: Readonly<Record<string, string>>;
+      readonly request: ApiRequest;
       readonly json: boolean;
       readonly client: ApiClientOptions;
     };
 
+const EXIT_STATUS = 'exit status: 0 ok, 1 the API answered an error, 2 usage error, 3 the API could not be reached';
+
+function optionLines(options: readonly (readonly [string, CommandOption & { short?: string }])[]): string[] {
+  const flag = (name: string, o: CommandOption & { short?: string }) => `${o.short !== undefined ? `-${o.short}, ` : ''}--${name}${o.value ? ` ${o.value}` : ''}`;
+  const width = Math.max(...options.map(([n, o]) => flag(n, o).length));
+  return options.map(([n, o]) => `  ${flag(n, o).padEnd(width)}  ${o.help}`);
+}
+
+const globalOptionLines = () => optionLines(Object.entries(GLOBAL_OPTIONS));
+
 export function usage(commands: readonly Command[]): string[] {
-  const synopsis = (c: Command) => [c.name, ...c.args.map((a) => `<${a}>`)].join(' ');
   const width = Math.max(...commands.map((c) => synopsis(c).length));
-  const flag = (name: string, o: GlobalOption) => `${'short' in o ? `-${o.short}, ` : ''}--${name}${o.value ? ` ${o.value}` : ''}`;
-  const options = Object.entries(GLOBAL_OPTIONS) as [string, GlobalOption][];
-  const flagWidth = Math.max(...options.map(([n, o]) => flag(n, o).length));
   return [
     'usage: sbcctl [options] <command> [arguments]',
     '',
-    "Reads the elastic SBC control plane's HTTP API.",
+    "Reads the elastic SBC control plane's HTTP API, and drains and scales its pool.",
     '',
-    'commands:',
+    'commands (sbcctl <command> --help: its own options):',
     ...commands.map((c) => `  ${synopsis(c).padEnd(width)}  ${c.summary}`),
     '',
     'options:',
-    ...options.map(([n, o]) => `  ${flag(n, o).padEnd(flagWidth)}  ${o.help}`),
+    ...globalOptionLines(),
     '',
-    'exit status: 0 ok, 1 the API answered an error, 2 usage error, 3 the API could not be reached',
+    EXIT_STATUS,
+  ];
+}
+
+/** One command's usage: its synopsis, what it does, its own options, then those of every command. */
+export function commandUsage(c: Command): string[] {
+  const own = Object.entries(c.options ?? {});
+  return [
+    `usage: sbcctl [options] ${synopsis(c)}${own.length > 0 ? ' [options]' : ''}`,
+    '',
+    c.summary,
+    '',
+    ...(own.length > 0 ? [`options of ${c.name}:`, ...optionLines(own), ''] : []),
+    'options of every command:',
+    ...globalOptionLines(),
+    '',
+    EXIT_STATUS,
   ];
 }
 
@@ -73,61 +93,108 @@ function apiUrl(raw: string): string | undefined {
   }
 }
 
+type Values = Record<string, string | true>;
+
 /**
- * Reads argv without throwing: every problem is a usage error with its reason. Parsed
- * leniently (tokens) and checked here, so the messages name the option as typed.
+ * Checks every option token against the options declared for it: an unknown one, a value
+ * given to a boolean, a string option with none are each a usage error naming the option as
+ * typed. parseArgs' strict mode would find the same but say it in its own words (and throw);
+ * its tokens let the message be sbcctl's.
  */
-export function parseInvocation(argv: readonly string[], env: CliEnv, commands: readonly Command[]): Invocation {
-  const { tokens } = parseArgs({ args: [...argv], options: GLOBAL_OPTIONS, strict: false, allowPositionals: true, tokens: true });
-  const values: Partial<Record<OptionName, string | true>> = {};
-  const positionals: string[] = [];
+function checkedOptions(
+  tokens: NonNullable<ReturnType<typeof parseArgs>['tokens']>,
+  allowed: (name: string, index: number) => CommandOption | undefined,
+): { values: Values; positionals: { value: string; index: number }[] } | { error: string } {
+  const values: Values = {};
+  const positionals: { value: string; index: number }[] = [];
   for (const t of tokens) {
-    if (t.kind === 'positional') positionals.push(t.value);
+    if (t.kind === 'positional') positionals.push({ value: t.value, index: t.index });
     if (t.kind !== 'option') continue;
-    if (!(t.name in GLOBAL_OPTIONS)) return { kind: 'usage-error', message: `unknown option ${t.rawName}` };
-    const name = t.name as OptionName;
-    const opt: GlobalOption = GLOBAL_OPTIONS[name];
+    const opt = allowed(t.name, t.index);
+    if (!opt) return { error: `unknown option ${t.rawName}` };
     if (opt.type === 'boolean') {
-      if (t.value !== undefined) return { kind: 'usage-error', message: `option ${t.rawName} takes no value` };
-      values[name] = true;
+      if (t.value !== undefined) return { error: `option ${t.rawName} takes no value` };
+      values[t.name] = true;
     } else {
       // `--url --json`: a value that looks like an option is a forgotten value, not a URL.
-      if (t.value === undefined || (!t.inlineValue && t.value.startsWith('-'))) {
-        return { kind: 'usage-error', message: `option ${t.rawName} needs a value` };
-      }
-      values[name] = t.value;
+      if (t.value === undefined || (!t.inlineValue && t.value.startsWith('-'))) return { error: `option ${t.rawName} needs a value` };
+      values[t.name] = t.value;
     }
   }
-  if (values.help === true || positionals[0] === 'help') return { kind: 'help' };
+  return { values, positionals };
+}
 
-  const [name, ...rest] = positionals;
-  if (name === undefined) return { kind: 'usage-error', message: 'no command given' };
-  const command = commands.find((c) => c.name === name);
-  if (!command) return { kind: 'usage-error', message: `unknown command ${JSON.stringify(name)}` };
-  if (rest.length < command.args.length) {
-    return { kind: 'usage-error', message: `${name}: missing ${command.args.slice(rest.length).map((a) => `<${a}>`).join(' ')}` };
-  }
-  if (rest.length > command.args.length) {
-    return { kind: 'usage-error', message: `${name}: unexpected argument ${JSON.stringify(rest[command.args.length])}` };
-  }
+/**
+ * Reads argv without throwing: every problem is a usage error with its reason. Two passes:
+ * the first, with the options every command takes, finds the command's name (the first
+ * positional); the second reads the whole line again with that command's own options too,
+ * which count only after its name (`sbcctl operations --limit 5`).
+ */
+export function parseInvocation(argv: readonly string[], env: CliEnv, commands: readonly Command[], now: number = Date.now()): Invocation {
+  const globalOf = (name: string) => (Object.hasOwn(GLOBAL_OPTIONS, name) ? (GLOBAL_OPTIONS[name as OptionName] as GlobalOption) : undefined);
+  const first = parseArgs({ args: [...argv], options: GLOBAL_OPTIONS, strict: false, allowPositionals: true, tokens: true }).tokens;
+  const nameToken = first.find((t) => t.kind === 'positional');
+  const beforeName = first.filter((t) => nameToken === undefined || t.index < nameToken.index);
+  const early = checkedOptions(beforeName, globalOf);
+  if ('error' in early) return { kind: 'usage-error', message: early.error };
+  const helpAsked = () => first.some((t) => t.kind === 'option' && t.name === 'help');
 
+  if (nameToken === undefined) return helpAsked() ? { kind: 'help' } : { kind: 'usage-error', message: 'no command given' };
+  if (nameToken.value === 'help') {
+    // `sbcctl help drain`: that command's usage.
+    const next = first.find((t) => t.kind === 'positional' && t.index > nameToken.index);
+    const c = next?.kind === 'positional' ? commands.find((x) => x.name === next.value) : undefined;
+    return c ? { kind: 'help', command: c } : { kind: 'help' };
+  }
+  const command = commands.find((c) => c.name === nameToken.value);
+  if (!command) return helpAsked() ? { kind: 'help' } : { kind: 'usage-error', message: `unknown command ${JSON.stringify(nameToken.value)}` };
+
+  const own = command.options ?? {};
+  const options: Record<string, CommandOption> = { ...GLOBAL_OPTIONS, ...own };
+  const second = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true }).tokens;
+  const ownOf = (name: string) => (Object.hasOwn(own, name) ? own[name] : undefined);
+  const parsed = checkedOptions(second, (name, index) => globalOf(name) ?? (index > nameToken.index ? ownOf(name) : undefined));
+  const fail = (message: string): Invocation => ({ kind: 'usage-error', message, command });
+  if ('error' in parsed) return fail(parsed.error);
+  if (parsed.values.help === true) return { kind: 'help', command };
+
+  const name = command.name;
+  const rest = parsed.positionals.filter((p) => p.index !== nameToken.index).map((p) => p.value);
+  const optional = command.optionalArgs ?? [];
+  if (rest.length < command.args.length) return fail(`${name}: missing ${command.args.slice(rest.length).map((a) => `<${a}>`).join(' ')}`);
+  if (rest.length > command.args.length + optional.length) return fail(`${name}: unexpected argument ${JSON.stringify(rest[command.args.length + optional.length])}`);
+
+  const { values } = parsed;
   const rawUrl = typeof values.url === 'string' ? values.url : env.SBC_API_URL || DEFAULT_URL;
   const baseUrl = apiUrl(rawUrl);
   if (baseUrl === undefined) {
     const from = typeof values.url === 'string' ? '--url' : 'SBC_API_URL';
-    return { kind: 'usage-error', message: `${from}: not an http or https URL: ${JSON.stringify(rawUrl)}` };
+    return fail(`${from}: not an http or https URL: ${JSON.stringify(rawUrl)}`);
   }
   const rawTimeout = typeof values['timeout-ms'] === 'string' ? values['timeout-ms'] : String(DEFAULT_TIMEOUT_MS);
   const timeoutMs = /^[0-9]+$/.test(rawTimeout) ? Number(rawTimeout) : NaN;
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) {
-    return { kind: 'usage-error', message: `--timeout-ms: not a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}: ${JSON.stringify(rawTimeout)}` };
+    return fail(`--timeout-ms: not a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}: ${JSON.stringify(rawTimeout)}`);
   }
   const token = typeof values.token === 'string' ? values.token : env.SBC_API_TOKEN || undefined;
+
+  const names = [...command.args, ...optional];
+  let request: ApiRequest;
+  try {
+    request = command.request({
+      args: Object.fromEntries(rest.map((v, i) => [names[i] ?? '', v])),
+      options: Object.fromEntries(Object.entries(values).filter(([k]) => Object.hasOwn(own, k))),
+      now,
+    });
+  } catch (err) {
+    if (err instanceof UsageError) return fail(`${name}: ${err.message}`);
+    throw err;
+  }
 
   return {
     kind: 'command',
     command,
-    args: Object.fromEntries(command.args.map((a, i) => [a, rest[i] ?? ''])),
+    request,
     json: values.json === true,
     client: { baseUrl, timeoutMs, ...(token !== undefined ? { token } : {}) },
   };

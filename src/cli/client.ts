@@ -14,9 +14,11 @@ export interface ApiClientOptions {
 }
 
 export interface ApiRequest {
-  readonly method: 'GET';
-  /** From the API's root, starting with `/`; path parameters already URL-encoded. */
+  readonly method: 'GET' | 'POST';
+  /** From the API's root, starting with `/`; path parameters and the query already URL-encoded. */
   readonly path: string;
+  /** Sent as JSON (POST only); a POST without one sends none. */
+  readonly body?: unknown;
 }
 
 /** The API answered, with an error status or with something that is not the JSON it promises. */
@@ -92,12 +94,14 @@ export class ApiClient {
     const { baseUrl, timeoutMs, token } = this.options;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token !== undefined && token !== '') headers.authorization = `Bearer ${token}`;
+    const payload = req.body !== undefined ? JSON.stringify(req.body) : undefined;
+    if (payload !== undefined) headers['content-type'] = 'application/json';
     let status: number;
     let statusText: string;
     let text: string;
     try {
       // One deadline for the whole exchange, the body included: a server that stalls mid-body is as unreachable as one that never answers.
-      const res = await fetch(joinUrl(baseUrl, req.path), { method: req.method, headers, signal: AbortSignal.timeout(timeoutMs) });
+      const res = await fetch(joinUrl(baseUrl, req.path), { method: req.method, headers, ...(payload !== undefined ? { body: payload } : {}), signal: AbortSignal.timeout(timeoutMs) });
       status = res.status;
       statusText = res.statusText;
       text = await res.text();

@@ -33,3 +33,13 @@ export function shortIds(ids: Iterable<string>): (id: string) => string {
   while (clash(n) && distinct.some((id) => id.length > n)) n += 1;
   return (id) => id.slice(0, n);
 }
+
+/** How much of a JSON detail (an operation's) a table cell shows; --json shows all of it. */
+export const DETAIL_WIDTH = 60;
+
+/** `{"deadline":"…","onDeadline":"keep"}`: one line, cut at `width` with an ellipsis; `-` when empty. */
+export function compactJson(detail: Readonly<Record<string, unknown>>, width = DETAIL_WIDTH): string {
+  if (Object.keys(detail).length === 0) return '-';
+  const s = JSON.stringify(detail);
+  return s.length > width ? `${s.slice(0, width - 1)}…` : s;
+}

@@ -1,4 +1,4 @@
-import { parseInvocation, usage, type CliEnv } from './args.js';
+import { commandUsage, parseInvocation, usage, type CliEnv } from './args.js';
 import { ApiClient, ApiError, ApiUnreachableError } from './client.js';
 import type { Command } from './command.js';
 import { COMMANDS } from './commands/index.js';
@@ -13,6 +13,8 @@ export interface RunContext {
   readonly env: CliEnv;
   /** The command table; tests and future front ends may pass their own. */
   readonly commands?: readonly Command[];
+  /** The clock for relative values (`drain --deadline 30m`); tests pass their own. */
+  readonly now?: () => number;
 }
 
 /** sbcctl's exit statuses (the usage text lists them). */
@@ -23,19 +25,19 @@ const lines = (out: Output, text: readonly string[]) => out.write(text.map((l) =
 /** Runs one sbcctl invocation; resolves to its exit status and never throws for anything the API does. */
 export async function run(argv: readonly string[], ctx: RunContext): Promise<number> {
   const commands = ctx.commands ?? COMMANDS;
-  const inv = parseInvocation(argv, ctx.env, commands);
+  const inv = parseInvocation(argv, ctx.env, commands, (ctx.now ?? Date.now)());
   if (inv.kind === 'help') {
-    lines(ctx.stdout, usage(commands));
+    lines(ctx.stdout, inv.command ? commandUsage(inv.command) : usage(commands));
     return EXIT.ok;
   }
   if (inv.kind === 'usage-error') {
-    lines(ctx.stderr, [`error: ${inv.message}`, '', ...usage(commands)]);
+    lines(ctx.stderr, [`error: ${inv.message}`, '', ...(inv.command ? commandUsage(inv.command) : usage(commands))]);
     return EXIT.usage;
   }
 
   let body: unknown;
   try {
-    body = await new ApiClient(inv.client).call(inv.command.request(inv.args));
+    body = await new ApiClient(inv.client).call(inv.request);
   } catch (err) {
     if (err instanceof ApiError) {
       lines(ctx.stderr, [`error: ${err.code}: ${err.message}`]);

@@ -1,6 +1,6 @@
 import type { Static } from '@sinclair/typebox';
 import type { CallGraphView, CallSummaryView } from '../../http/schemas.js';
-import { defineCommand } from '../command.js';
+import { defineCommand, withQuery } from '../command.js';
 import { shortIds, table } from '../format.js';
 
 type Graph = Static<typeof CallGraphView>;
@@ -82,14 +82,24 @@ export const trace = defineCommand<Graph>({
   name: 'trace',
   args: ['id'],
   summary: 'the whole call of a FreeSWITCH UUID, SIP Call-ID or routing decision id: legs as rows, times after the first event, nodes, causes, routing',
-  request: (a) => ({ method: 'GET', path: `/v1/calls/${encodeURIComponent(a.id ?? '')}` }),
+  request: ({ args }) => ({ method: 'GET', path: `/v1/calls/${encodeURIComponent(args.id ?? '')}` }),
   print: printTrace,
 });
 
 export const calls = defineCommand<{ legs: Summary[]; next?: string }>({
   name: 'calls',
   args: [],
-  summary: 'recent call legs, newest first (the API\'s filters: GET /v1/calls?node=&room=&from=&to=&cause=)',
-  request: () => ({ method: 'GET', path: '/v1/calls' }),
+  options: {
+    node: { type: 'string', value: '<node>', help: 'only legs on this node (its Core-UUID)' },
+    room: { type: 'string', value: '<room>', help: 'only legs in this room' },
+    from: { type: 'string', value: '<time>', help: 'only legs that started at or after (RFC 3339)' },
+    to: { type: 'string', value: '<time>', help: 'only legs that started at or before (RFC 3339)' },
+    cause: { type: 'string', value: '<cause>', help: 'only legs that ended with this Hangup-Cause (NORMAL_CLEARING, ...)' },
+    limit: { type: 'string', value: '<n>', help: 'at most this many, 1 to 1000 (default 50)' },
+    cursor: { type: 'string', value: '<cursor>', help: 'the page after the one whose last line said more: --cursor <cursor>' },
+  },
+  summary: 'recent call legs, newest first, filtered by node, room, start time, cause',
+  // What each filter accepts is the API's to say (400).
+  request: ({ options }) => ({ method: 'GET', path: withQuery('/v1/calls', options, ['node', 'room', 'from', 'to', 'cause', 'limit', 'cursor']) }),
   print: printCalls,
 });

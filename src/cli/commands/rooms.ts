@@ -67,6 +67,6 @@ export const room = defineCommand<Room>({
   args: ['room'],
   summary: 'one active room by its key (3000, or tenant-a.example/3000 with SBC_ROOM_SCOPE=domain)',
   // Domain-scoped keys hold a '/', which must reach the API as one path segment.
-  request: (a) => ({ method: 'GET', path: `/v1/rooms/${encodeURIComponent(a.room ?? '')}` }),
+  request: ({ args }) => ({ method: 'GET', path: `/v1/rooms/${encodeURIComponent(args.room ?? '')}` }),
   print: printRoom,
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { keyValues, shortIds, table } from '../../../src/cli/format.js';
+import { compactJson, DETAIL_WIDTH, keyValues, shortIds, table } from '../../../src/cli/format.js';
 
 describe('sbcctl format', () => {
   it('table: columns padded to their widest cell, two spaces apart, no trailing blanks', () => {
@@ -22,5 +22,15 @@ describe('sbcctl format', () => {
     // The same id twice is one id, not a clash.
     expect(shortIds(['3f2a9c1d-aaaa', '3f2a9c1d-aaaa'])('3f2a9c1d-aaaa')).toBe('3f2a9c1d');
     expect(shortIds(['abc', 'abd'])('abc')).toBe('abc');
+  });
+
+  it('compactJson: one line of JSON, cut to its width with an ellipsis; an empty detail is -', () => {
+    expect(compactJson({ replicas: 2, previous: 3 })).toBe('{"replicas":2,"previous":3}');
+    expect(compactJson({})).toBe('-');
+    expect(compactJson({ note: 'a\nb' })).toBe('{"note":"a\\nb"}');
+    const cut = compactJson({ long: 'x'.repeat(100) });
+    expect(cut).toHaveLength(DETAIL_WIDTH);
+    expect(cut).toBe(`{"long":"${'x'.repeat(DETAIL_WIDTH - 10)}…`);
+    expect(compactJson({ ab: 1 }, 5)).toBe('{"ab…');
   });
 });

@@ -292,15 +292,15 @@ describe('sbcctl: usage (exit 2, usage on stderr; --help on stdout, exit 0)', ()
   const usageFirst = 'usage: sbcctl [options] <command> [arguments]';
 
   it('--help and help print the usage with every command', async () => {
-    for (const argv of [['--help'], ['-h'], ['help'], ['rooms', '--help']]) {
+    for (const argv of [['--help'], ['-h'], ['help'], ['frobnicate', '--help']]) {
       const r = await sbcctl(argv);
       expect(r.code).toBe(0);
       expect(r.stderr).toBe('');
       expect(lines(r.stdout)).toEqual(expect.arrayContaining([
         usageFirst,
-        '  rooms        active rooms: pin and the node behind it, members, each node\'s conference, splits repaired',
-        '  room <room>  one active room by its key (3000, or tenant-a.example/3000 with SBC_ROOM_SCOPE=domain)',
-        '  nodes        every node in the registry: state, SIP URI, sessions/capacity, health',
+        '  rooms                active rooms: pin and the node behind it, members, each node\'s conference, splits repaired',
+        '  room <room>          one active room by its key (3000, or tenant-a.example/3000 with SBC_ROOM_SCOPE=domain)',
+        '  nodes                every node in the registry: state, SIP URI, sessions/capacity, health',
         '  --timeout-ms <ms>  give up on the API after this long (default 5000)',
         'exit status: 0 ok, 1 the API answered an error, 2 usage error, 3 the API could not be reached',
       ]));
@@ -308,26 +308,27 @@ describe('sbcctl: usage (exit 2, usage on stderr; --help on stdout, exit 0)', ()
   });
 
   it.each([
-    [[], 'no command given'],
-    [['frobnicate'], 'unknown command "frobnicate"'],
-    [['room'], 'room: missing <room>'],
-    [['rooms', 'extra'], 'rooms: unexpected argument "extra"'],
-    [['rooms', '--verbose'], 'unknown option --verbose'],
-    [['rooms', '-v'], 'unknown option -v'],
-    [['rooms', '--json=yes'], 'option --json takes no value'],
-    [['rooms', '--url'], 'option --url needs a value'],
-    [['rooms', '--url', '--json'], 'option --url needs a value'],
-    [['rooms', '--url', 'ftp://host'], '--url: not an http or https URL: "ftp://host"'],
-    [['rooms', '--url', 'not a url'], '--url: not an http or https URL: "not a url"'],
-    [['rooms', '--timeout-ms', '0'], '--timeout-ms: not a whole number of milliseconds from 1 to 2147483647: "0"'],
-    [['rooms', '--timeout-ms', '1.5'], '--timeout-ms: not a whole number of milliseconds from 1 to 2147483647: "1.5"'],
+    [[], 'no command given', 'global'],
+    [['frobnicate'], 'unknown command "frobnicate"', 'global'],
+    [['room'], 'room: missing <room>', 'room'],
+    [['rooms', 'extra'], 'rooms: unexpected argument "extra"', 'rooms'],
+    [['rooms', '--verbose'], 'unknown option --verbose', 'rooms'],
+    [['rooms', '-v'], 'unknown option -v', 'rooms'],
+    [['rooms', '--json=yes'], 'option --json takes no value', 'rooms'],
+    [['rooms', '--url'], 'option --url needs a value', 'rooms'],
+    [['rooms', '--url', '--json'], 'option --url needs a value', 'rooms'],
+    [['rooms', '--url', 'ftp://host'], '--url: not an http or https URL: "ftp://host"', 'rooms'],
+    [['rooms', '--url', 'not a url'], '--url: not an http or https URL: "not a url"', 'rooms'],
+    [['rooms', '--timeout-ms', '0'], '--timeout-ms: not a whole number of milliseconds from 1 to 2147483647: "0"', 'rooms'],
+    [['rooms', '--timeout-ms', '1.5'], '--timeout-ms: not a whole number of milliseconds from 1 to 2147483647: "1.5"', 'rooms'],
     // Node's timers would fire at once for a longer one.
-    [['rooms', '--timeout-ms', '2147483648'], '--timeout-ms: not a whole number of milliseconds from 1 to 2147483647: "2147483648"'],
-  ])('%j: %s', async (argv, message) => {
+    [['rooms', '--timeout-ms', '2147483648'], '--timeout-ms: not a whole number of milliseconds from 1 to 2147483647: "2147483648"', 'rooms'],
+  ])('%j: %s (%s usage)', async (argv, message, scope) => {
     const r = await sbcctl(argv);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(lines(r.stderr).slice(0, 3)).toEqual([`error: ${message}`, '', usageFirst]);
+    const first = scope === 'global' ? usageFirst : `usage: sbcctl [options] ${scope === 'room' ? 'room <room>' : 'rooms'}`;
+    expect(lines(r.stderr).slice(0, 3)).toEqual([`error: ${message}`, '', first]);
   });
 
   it('a bad SBC_API_URL is named as such', async () => {

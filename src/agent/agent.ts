@@ -23,7 +23,8 @@ import { announcedNode, membershipMachine, type MembershipAction, type Membershi
 import { conferenceMessage, heartbeatMessage, joinedMessage, leftMessage, roomsMessage, SeqCounter, type AgentIdentity, type Outgoing } from './messages.js';
 import { withTimeout, type AgentBus } from './nats.js';
 import { Outbox } from './outbox.js';
-import { readNodeFacts } from './node-facts.js';
+import { readNodeFacts, readSessionLimit } from './node-facts.js';
+import { SPS_COMMAND } from './node-load.js';
 import { probeFreeSwitch } from './probe.js';
 import { OPEN_GATE, reannounceDue, requestReannounce, type ReannounceGate } from './reannounce-gate.js';
 import { sessionCount } from './sessions.js';
@@ -142,6 +143,8 @@ class ShellAgent implements Agent {
   /** Logged once per distinct problem: FreeSWITCH may stay away for hours. */
   private lastProblem = '';
   private lastLinkProblem = '';
+  /** `fsctl sps` failures are logged once, until a read works again. */
+  private sessionLimitFailing = false;
   private lastRecheckAt = 0;
   private tickStartedAt = 0;
   /** What the machine asked for before the next tick. */
@@ -323,7 +326,32 @@ class ShellAgent implements Agent {
     }
     this.lastProblem = '';
     this.lastRecheckAt = this.now();
+    this.noteSessionLimit(read.sessionLimitProblem);
     this.dispatch({ kind: 'facts-read', facts: read.facts, sessions: read.sessions, connection: read.connection });
+  }
+
+  private noteSessionLimit(problem: string | undefined): void {
+    if (problem !== undefined && !this.sessionLimitFailing) {
+      this.log.warn({ command: SPS_COMMAND, detail: problem }, 'cannot read the sessions-per-second limit; node messages go without it');
+    }
+    this.sessionLimitFailing = problem !== undefined;
+  }
+
+  /** `fsctl sps` beside the loop (a reannounce re-reads it), bounded by the ESL timeout. */
+  private readSessionLimit(nodeId: string): void {
+    const link = this.link;
+    const reply: Promise<ApiReply> = link
+      ? link.api(SPS_COMMAND, this.settings.eslTimeoutMs)
+      : Promise.resolve({ ok: false, answered: false, error: 'no event socket yet' });
+    reply
+      .catch((err: unknown): ApiReply => ({ ok: false, answered: false, error: String(err) }))
+      .then((r) => {
+        if (this.stopping) return;
+        const read = readSessionLimit(r);
+        this.noteSessionLimit('problem' in read ? read.problem : undefined);
+        this.dispatch({ kind: 'session-limit-read', nodeId, limit: 'limit' in read ? read.limit : undefined });
+      })
+      .catch((err: unknown) => this.log.error({ err }, 'sessions-per-second read failed'));
   }
 
   private noteProblem(problem: string, fields: Record<string, unknown>, message: string): void {
@@ -366,7 +394,8 @@ class ShellAgent implements Agent {
     if (input === undefined) this.counters.unusableEvents += 1;
     else if (input.kind !== IRRELEVANT.kind) {
       if (input.kind === 'fs-readiness-command') this.log.info({ command: input.command }, 'readiness may have changed; probing now');
-      this.dispatch(input);
+      // The reader has no clock: the arrival of a HEARTBEAT is stamped here.
+      this.dispatch(input.kind === 'fs-heartbeat' ? { ...input, receivedAt: this.now() } : input);
     }
   }
 
@@ -447,6 +476,9 @@ class ShellAgent implements Agent {
         return;
       case 'read-status':
         this.readStatus(action.token);
+        return;
+      case 'read-session-limit':
+        this.readSessionLimit(action.nodeId);
         return;
       case 'reply':
       case 'reply-v2':

@@ -1,5 +1,6 @@
 import type { EventHeaders } from './esl-frames.js';
 import { parseCoreUuid } from './fs-output.js';
+import { heartbeatIntervalMs, heartbeatLoad, isHeartbeatReschedule } from './node-load.js';
 
 export type { EventHeaders } from './esl-frames.js';
 
@@ -8,9 +9,21 @@ export type { EventHeaders } from './esl-frames.js';
  * (fs_cli, another ESL client, the console), after the command returned; the agent uses it to
  * probe at once when someone pauses calls or stops the SIP profile, instead of a tick later.
  * CHANNEL_ANSWER, CHANNEL_BRIDGE and CHANNEL_HANGUP_COMPLETE (and CHANNEL_CREATE again) are the
- * channel machine's (channels.ts).
+ * channel machine's (channels.ts). RE_SCHEDULE follows every HEARTBEAT (its scheduler task) and
+ * is the only event that tells FreeSWITCH's heartbeat interval; others (check_ip, once a
+ * minute) are ignored.
  */
-export const SUBSCRIBED_EVENTS = ['CHANNEL_CREATE', 'CHANNEL_DESTROY', 'HEARTBEAT', 'SHUTDOWN', 'API', 'CHANNEL_ANSWER', 'CHANNEL_BRIDGE', 'CHANNEL_HANGUP_COMPLETE'] as const;
+export const SUBSCRIBED_EVENTS = [
+  'CHANNEL_CREATE',
+  'CHANNEL_DESTROY',
+  'HEARTBEAT',
+  'RE_SCHEDULE',
+  'SHUTDOWN',
+  'API',
+  'CHANNEL_ANSWER',
+  'CHANNEL_BRIDGE',
+  'CHANNEL_HANGUP_COMPLETE',
+] as const;
 export type SubscribedEvent = (typeof SUBSCRIBED_EVENTS)[number];
 /** CUSTOM subclasses subscribed to as well: the conference machine's (conferences.ts). */
 export const SUBSCRIBED_SUBCLASSES = ['conference::maintenance'] as const;
@@ -19,7 +32,19 @@ export const SUBSCRIBED_SUBCLASSES = ['conference::maintenance'] as const;
 export type FsEventInput =
   | { readonly kind: 'channel-created'; readonly coreUuid: string; readonly channelUuid: string }
   | { readonly kind: 'channel-destroyed'; readonly coreUuid: string; readonly channelUuid: string }
-  | { readonly kind: 'fs-heartbeat'; readonly coreUuid: string; readonly sessions: number; readonly maxSessions: number }
+  | {
+      readonly kind: 'fs-heartbeat';
+      readonly coreUuid: string;
+      readonly sessions: number;
+      readonly maxSessions: number;
+      /** `Idle-CPU`, `Session-Per-Sec-Last` (node-load.ts); absent when missing or malformed. */
+      readonly idleCpuPercent?: number;
+      readonly sessionsPerSecond?: number;
+      /** When it reached the agent: stamped by the shell, which has the clock (this reader has none). */
+      readonly receivedAt?: number;
+    }
+  /** The heartbeat task was rescheduled: FreeSWITCH's event-heartbeat-interval. */
+  | { readonly kind: 'fs-heartbeat-rescheduled'; readonly coreUuid: string; readonly intervalMs: number }
   | { readonly kind: 'fs-shutdown'; readonly coreUuid: string }
   /** An api command that may have changed whether the node can take calls (`fsctl pause inbound`). */
   | { readonly kind: 'fs-readiness-command'; readonly coreUuid: string; readonly command: string };
@@ -79,7 +104,12 @@ export function readFsEvent(headers: EventHeaders): FsEventInput | typeof IRRELE
       const sessions = count(headers, 'Session-Count');
       const maxSessions = count(headers, 'Max-Sessions');
       if (sessions === undefined || maxSessions === undefined) return undefined;
-      return { kind: 'fs-heartbeat', coreUuid, sessions, maxSessions };
+      return { kind: 'fs-heartbeat', coreUuid, sessions, maxSessions, ...heartbeatLoad(headers) };
+    }
+    case 'RE_SCHEDULE': {
+      if (!isHeartbeatReschedule(headers)) return IRRELEVANT;
+      const intervalMs = heartbeatIntervalMs(headers);
+      return intervalMs === undefined ? undefined : { kind: 'fs-heartbeat-rescheduled', coreUuid, intervalMs };
     }
     case 'SHUTDOWN':
       return { kind: 'fs-shutdown', coreUuid };

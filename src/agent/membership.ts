@@ -2,6 +2,7 @@ import type { NodeBlocker, NodeJoined, NodeLeftReason } from '../events/index.js
 import type { FsEventInput } from './fs-events.js';
 import { inputKinds, type Machine } from './machine.js';
 import type { NodeFacts } from './messages.js';
+import { heartbeatRescheduled, heartbeatSeen, loadOf, type HeartbeatFacts } from './node-load.js';
 import { sameBlockers } from './probe.js';
 import { channelCreated, channelDestroyed, NO_SESSIONS, recount, sessionCount, type Sessions } from './sessions.js';
 
@@ -19,6 +20,11 @@ import { channelCreated, channelDestroyed, NO_SESSIONS, recount, sessionCount, t
  * connection that is up now, and a closed socket is `left` (esl-lost) at once, whatever the
  * probe tolerance: that tolerance is for a FreeSWITCH that stalls, and a closed socket is
  * not a stall (kill -9 closes it at once; so does a restart).
+ *
+ * FreeSWITCH's load goes into every `joined` and `heartbeat`: what its last HEARTBEAT (and the
+ * RE_SCHEDULE after it) said is kept in `heartbeat`, in either phase (a HEARTBEAT that arrives
+ * before the node is announced is often what makes the agent look), and goes out only for the
+ * node it came from; `fsctl sps` is read with the facts, and again at each reannounce.
  */
 export interface EslView {
   readonly connected: boolean;
@@ -27,7 +33,7 @@ export interface EslView {
 }
 
 export type MembershipState =
-  | { readonly phase: 'unannounced'; readonly retired: readonly string[]; readonly esl: EslView }
+  | { readonly phase: 'unannounced'; readonly retired: readonly string[]; readonly esl: EslView; readonly heartbeat?: HeartbeatFacts }
   | {
       readonly phase: 'up';
       readonly node: NodeFacts;
@@ -35,6 +41,7 @@ export type MembershipState =
       readonly failedProbes: number;
       readonly retired: readonly string[];
       readonly esl: EslView;
+      readonly heartbeat?: HeartbeatFacts;
     }
   | { readonly phase: 'stopped' };
 
@@ -59,6 +66,8 @@ export type MembershipInput =
   /** The periodic `status` re-check. */
   | { readonly kind: 'status-read'; readonly sessions: number; readonly maxSessions: number }
   | FsEventInput
+  /** `fsctl sps` answered for `nodeId` (a reannounce re-reads it); undefined: the read failed. */
+  | { readonly kind: 'session-limit-read'; readonly nodeId: string; readonly limit: number | undefined }
   | { readonly kind: 'reannounce' }
   | { readonly kind: 'stop' };
 
@@ -69,7 +78,9 @@ export type MembershipAction =
   /** Read the FreeSWITCH's facts now instead of at the next tick. */
   | { readonly kind: 'discover' }
   /** Probe now (an `event` probe) instead of at the next tick. */
-  | { readonly kind: 'probe' };
+  | { readonly kind: 'probe' }
+  /** Read `fsctl sps` of `nodeId` beside the loop; the answer comes back as `session-limit-read`. */
+  | { readonly kind: 'read-session-limit'; readonly nodeId: string };
 
 export interface Decision {
   readonly state: MembershipState;
@@ -103,8 +114,10 @@ export function membershipMachine(policy: MembershipPolicy): Machine<MembershipS
       'channel-created': true,
       'channel-destroyed': true,
       'fs-heartbeat': true,
+      'fs-heartbeat-rescheduled': true,
       'fs-shutdown': true,
       'fs-readiness-command': true,
+      'session-limit-read': true,
       reannounce: true,
       stop: true,
     }),
@@ -125,11 +138,28 @@ function retire(retired: readonly string[], nodeId: string): readonly string[] {
   return retired.includes(nodeId) ? retired : [...retired, nodeId].slice(-RETIRED_KEPT);
 }
 
+/** The node as `joined` and `heartbeat` tell it: its facts and, if they are its own, the HEARTBEAT's. */
+function announced(node: NodeFacts, heartbeat: HeartbeatFacts | undefined): NodeFacts {
+  return { ...node, ...loadOf(node.nodeId, heartbeat) };
+}
+
+/** What a HEARTBEAT or the heartbeat task's RE_SCHEDULE adds to what the last ones said. */
+function withHeartbeat(prev: HeartbeatFacts | undefined, input: Extract<MembershipInput, { kind: 'fs-heartbeat' | 'fs-heartbeat-rescheduled' }>): HeartbeatFacts {
+  if (input.kind === 'fs-heartbeat-rescheduled') return heartbeatRescheduled(prev, input.coreUuid, input.intervalMs);
+  const beat = {
+    ...(input.idleCpuPercent === undefined ? {} : { idleCpuPercent: input.idleCpuPercent }),
+    ...(input.sessionsPerSecond === undefined ? {} : { sessionsPerSecond: input.sessionsPerSecond }),
+  };
+  return heartbeatSeen(prev, input.coreUuid, beat, input.receivedAt);
+}
+
 /** The announced node is gone; `retireIt` when its id can never come back. */
 function leave(state: Up, reason: NodeLeftReason, retireIt: boolean, extra: readonly MembershipAction[] = []): Decision {
   const retired = retireIt ? retire(state.retired, state.node.nodeId) : state.retired;
+  // What its HEARTBEATs said stays: after esl-lost the same FreeSWITCH may be announced again.
+  const heartbeat = retireIt || !state.heartbeat ? {} : { heartbeat: state.heartbeat };
   return {
-    state: { phase: 'unannounced', retired, esl: state.esl },
+    state: { phase: 'unannounced', retired, esl: state.esl, ...heartbeat },
     actions: [{ kind: 'publish-left', nodeId: state.node.nodeId, reason }, ...extra],
   };
 }
@@ -175,15 +205,23 @@ function decideUnannounced(state: Extract<MembershipState, { phase: 'unannounced
     case 'facts-read': {
       if (state.retired.includes(input.facts.nodeId)) return nothing(state, `node ${input.facts.nodeId} is retired`);
       const sessions = recount(NO_SESSIONS, input.sessions);
+      const heartbeat = state.heartbeat ? { heartbeat: state.heartbeat } : {};
       return {
-        state: { phase: 'up', node: input.facts, sessions, failedProbes: 0, retired: state.retired, esl: state.esl },
-        actions: [{ kind: 'publish-joined', node: input.facts, sessions: sessionCount(sessions), reason: 'start' }],
+        state: { phase: 'up', node: input.facts, sessions, failedProbes: 0, retired: state.retired, esl: state.esl, ...heartbeat },
+        actions: [{ kind: 'publish-joined', node: announced(input.facts, state.heartbeat), sessions: sessionCount(sessions), reason: 'start' }],
       };
     }
+    case 'fs-heartbeat':
+      if (state.retired.includes(input.coreUuid)) return nothing(state, `node ${input.coreUuid} is retired`);
+      // Kept for the joined to come, which discovery will publish.
+      return { state: { ...state, heartbeat: withHeartbeat(state.heartbeat, input) }, actions: [{ kind: 'discover' }] };
+    case 'fs-heartbeat-rescheduled':
+      if (state.retired.includes(input.coreUuid)) return nothing(state, `node ${input.coreUuid} is retired`);
+      // Follows the HEARTBEAT that already asked for discovery.
+      return nothing({ ...state, heartbeat: withHeartbeat(state.heartbeat, input) });
     case 'probe-ok':
     case 'channel-created':
     case 'channel-destroyed':
-    case 'fs-heartbeat':
     case 'fs-readiness-command':
       // FreeSWITCH answers again (or a new one does, or its profile may be back): find out who it is.
       if (state.retired.includes(input.coreUuid)) return nothing(state, `node ${input.coreUuid} is retired`);
@@ -194,6 +232,8 @@ function decideUnannounced(state: Extract<MembershipState, { phase: 'unannounced
     case 'probe-failed':
     case 'status-read':
       return nothing(state);
+    case 'session-limit-read':
+      return nothing(state, 'no node announced');
     case 'reannounce':
       return nothing(state, 'no node to reannounce');
   }
@@ -204,7 +244,10 @@ function decideUp(state: Up, input: RunningInput, policy: MembershipPolicy): Dec
   if ('coreUuid' in input && input.coreUuid !== node.nodeId) {
     // A late word from an earlier life changes nothing; any other id means FreeSWITCH restarted.
     if (state.retired.includes(input.coreUuid)) return nothing(state, `node ${input.coreUuid} is retired`);
-    return leave(state, 'core-uuid-changed', true, [{ kind: 'discover' }]);
+    const left = leave(state, 'core-uuid-changed', true, [{ kind: 'discover' }]);
+    // The new process's HEARTBEAT is kept for its joined, as when it arrives before any node is up.
+    if (left.state.phase !== 'unannounced' || (input.kind !== 'fs-heartbeat' && input.kind !== 'fs-heartbeat-rescheduled')) return left;
+    return { ...left, state: { ...left.state, heartbeat: withHeartbeat(undefined, input) } };
   }
   switch (input.kind) {
     case 'facts-read':
@@ -215,12 +258,17 @@ function decideUp(state: Up, input: RunningInput, policy: MembershipPolicy): Dec
           state: { ...state, node: input.facts, sessions, failedProbes: 0, retired: retire(state.retired, node.nodeId) },
           actions: [
             { kind: 'publish-left', nodeId: node.nodeId, reason: 'core-uuid-changed' },
-            { kind: 'publish-joined', node: input.facts, sessions: sessionCount(sessions), reason: 'start' },
+            { kind: 'publish-joined', node: announced(input.facts, state.heartbeat), sessions: sessionCount(sessions), reason: 'start' },
           ],
         };
       }
-      // Same node re-read (after a reconnect): refresh, recount what events may have missed.
-      return nothing({ ...state, node: input.facts, sessions: recount(state.sessions, input.sessions) });
+      // Same node re-read (after a reconnect): refresh, recount what events may have missed. A
+      // failed `fsctl sps` this time does not unlearn this process's limit.
+      return nothing({
+        ...state,
+        node: { ...input.facts, ...limitOf(input.facts.sessionsPerSecondLimit ?? node.sessionsPerSecondLimit) },
+        sessions: recount(state.sessions, input.sessions),
+      });
     case 'probe-ok': {
       const sipUri = input.sipUri ?? node.sipUri;
       // A stopped profile that comes back elsewhere (new IP, port) moves the node with it.
@@ -228,7 +276,7 @@ function decideUp(state: Up, input: RunningInput, policy: MembershipPolicy): Dec
       const next: Up = { ...state, node: changed ? { ...node, blockers: input.blockers, sipUri } : node, failedProbes: 0 };
       // A change of readiness goes out at once; an event probe that found none adds nothing.
       if (input.trigger === 'event' && !changed) return nothing(next, 'event probe: readiness unchanged');
-      return { state: next, actions: [{ kind: 'publish-heartbeat', node: next.node, sessions: sessionCount(state.sessions) }] };
+      return { state: next, actions: [{ kind: 'publish-heartbeat', node: announced(next.node, state.heartbeat), sessions: sessionCount(state.sessions) }] };
     }
     case 'fs-readiness-command':
       return { state, actions: [{ kind: 'probe' }] };
@@ -238,14 +286,22 @@ function decideUp(state: Up, input: RunningInput, policy: MembershipPolicy): Dec
       // No heartbeat for a node we cannot vouch for; one more failure and it is lost.
       return nothing({ ...state, failedProbes }, `probe failed ${failedProbes}/${policy.failedProbesBeforeLost}`);
     }
-    // A status read and a FreeSWITCH HEARTBEAT carry the same two facts.
+    // A status read and a FreeSWITCH HEARTBEAT carry the same two facts; the HEARTBEAT its load too.
     case 'status-read':
     case 'fs-heartbeat':
       return nothing({
         ...state,
         node: input.maxSessions >= 1 ? { ...node, capacity: input.maxSessions } : node,
         sessions: recount(state.sessions, input.sessions),
+        ...(input.kind === 'fs-heartbeat' ? { heartbeat: withHeartbeat(state.heartbeat, input) } : {}),
       });
+    case 'fs-heartbeat-rescheduled':
+      return nothing({ ...state, heartbeat: withHeartbeat(state.heartbeat, input) });
+    case 'session-limit-read':
+      if (input.nodeId !== node.nodeId) return nothing(state, `session limit of ${input.nodeId}, now ${node.nodeId}`);
+      // A failed read keeps what this process answered before (the shell logs the failure).
+      if (input.limit === undefined || input.limit === node.sessionsPerSecondLimit) return nothing(state);
+      return nothing({ ...state, node: { ...node, sessionsPerSecondLimit: input.limit } });
     case 'channel-created':
       return withSessions(state, channelCreated(state.sessions, input.channelUuid));
     case 'channel-destroyed':
@@ -253,6 +309,17 @@ function decideUp(state: Up, input: RunningInput, policy: MembershipPolicy): Dec
     case 'fs-shutdown':
       return leave(state, 'freeswitch-shutdown', true);
     case 'reannounce':
-      return { state, actions: [{ kind: 'publish-joined', node, sessions: sessionCount(state.sessions), reason: 'reannounce' }] };
+      // The joined goes out at once with the limit known now; the re-read lands in the next heartbeat.
+      return {
+        state,
+        actions: [
+          { kind: 'publish-joined', node: announced(node, state.heartbeat), sessions: sessionCount(state.sessions), reason: 'reannounce' },
+          { kind: 'read-session-limit', nodeId: node.nodeId },
+        ],
+      };
   }
+}
+
+function limitOf(limit: number | undefined): Pick<NodeFacts, 'sessionsPerSecondLimit'> {
+  return limit === undefined ? {} : { sessionsPerSecondLimit: limit };
 }

@@ -11,9 +11,13 @@ import {
   type RoomSnapshot,
   type Subjects,
 } from '../events/index.js';
+import type { NodeLoad } from './node-load.js';
 
-/** What the agent knows about the FreeSWITCH it announces; the node id is its Core-UUID. */
-export interface NodeFacts {
+/**
+ * What the agent knows about the FreeSWITCH it announces; the node id is its Core-UUID. The
+ * load fields are there only once known (node-load.ts).
+ */
+export interface NodeFacts extends NodeLoad {
   readonly nodeId: string;
   readonly sipUri: string;
   readonly hostname: string;
@@ -98,7 +102,19 @@ function heartbeatBody(facts: NodeFacts, sessions: number, stamp: Stamp, identit
     // Only when configured: the default is what every reader derives from sipUri anyway, and
     // leaving it out keeps this agent's messages exactly v1's.
     ...(identity.machineId === undefined ? {} : { machineId: identity.machineId }),
+    ...loadFields(facts),
   };
+}
+
+/** Each load field the agent knows, and only those: unknown is absent, never 0. */
+function loadFields(load: NodeLoad): NodeLoad {
+  const out: { -readonly [K in keyof NodeLoad]: NodeLoad[K] } = {};
+  if (load.idleCpuPercent !== undefined) out.idleCpuPercent = load.idleCpuPercent;
+  if (load.sessionsPerSecond !== undefined) out.sessionsPerSecond = load.sessionsPerSecond;
+  if (load.sessionsPerSecondLimit !== undefined) out.sessionsPerSecondLimit = load.sessionsPerSecondLimit;
+  if (load.heartbeatEventAt !== undefined) out.heartbeatEventAt = load.heartbeatEventAt;
+  if (load.heartbeatEventIntervalMs !== undefined) out.heartbeatEventIntervalMs = load.heartbeatEventIntervalMs;
+  return out;
 }
 
 export type Encoded = { ok: true; subject: string; data: Uint8Array } | { ok: false; detail: string };

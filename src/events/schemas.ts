@@ -79,6 +79,33 @@ const NodeFacts = {
     }),
   ),
   machineId: Type.Optional(MachineId),
+  // FreeSWITCH's load, for the control plane's health sensors. Optional (a v1 reader drops them,
+  // an older agent sends none) and each absent while the agent does not know it: never 0 for
+  // unknown, as 0 is a real reading (no idle CPU, no new session).
+  idleCpuPercent: Type.Optional(
+    Type.Number({ minimum: 0, maximum: 100, description: "Idle CPU % of FreeSWITCH's host, from its last HEARTBEAT event (`Idle-CPU`)." }),
+  ),
+  sessionsPerSecond: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 1_000_000,
+      description:
+        'New sessions in the last whole second, from the last HEARTBEAT (`Session-Per-Sec-Last`; not `Session-Per-Sec`, the budget left in the current second).',
+    }),
+  ),
+  sessionsPerSecondLimit: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'FreeSWITCH sessions-per-second (switch.conf), as `fsctl sps` answers it.' }),
+  ),
+  heartbeatEventAt: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: "When FreeSWITCH's last HEARTBEAT event reached the agent (agent clock, ms since the epoch)." }),
+  ),
+  heartbeatEventIntervalMs: Type.Optional(
+    Type.Integer({
+      minimum: 1000,
+      maximum: 3_600_000,
+      description: "FreeSWITCH's own event-heartbeat-interval (whole seconds, in ms), from the RE_SCHEDULE of its heartbeat task.",
+    }),
+  ),
 };
 
 export const NodeJoined = Type.Object(

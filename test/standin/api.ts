@@ -35,6 +35,8 @@ export interface ApiHost extends SofiaHost, ConferenceApiHost {
   readonly stats: SessionStats;
   /** fsctl pause flags. */
   readonly pause: Pause;
+  /** runtime.sps_total: `fsctl sps` reads it, `fsctl sps <n>` (n > 0) sets it. */
+  sessionsPerSecondLimit: number;
   uptimeUs(): number;
   activeCalls(): Call[];
   /** `fsctl shutdown`: the reply goes out first, SHUTDOWN follows later (see lifecycle.ts). */
@@ -186,8 +188,16 @@ const CTL_SYNTAX =
 /**
  * `fsctl pause|resume|pause_check [inbound|outbound]` and `fsctl shutdown`, as ctl_function()
  * parses them: case-insensitive, and any direction other than inbound/outbound means both.
- * Outputs checked against cascade-a-api.esl (pause) and api-shutdown.esl (shutdown).
+ * Outputs checked against cascade-a-api.esl (pause) and api-shutdown.esl (shutdown). `fsctl sps`
+ * is no capture's: its answer is the source's (ctl_function writes `+OK sessions per second: %d\n`
+ * after SCSC_SPS, which sets runtime.sps_total only for an atoi() above 0 and returns it).
  */
+/** C's atoi(): leading digits (with a sign), 0 for none. */
+function atoi(arg: string | undefined): number {
+  const m = /^\s*([+-]?\d+)/.exec(arg ?? '');
+  return m ? Number.parseInt(m[1]!, 10) : 0;
+}
+
 function fsctl(host: ApiHost, args: string[]): string {
   const [op, dir] = args.map((a) => a.toLowerCase());
   if (op === undefined) return `-USAGE: ${CTL_SYNTAX}\n`;
@@ -200,6 +210,11 @@ function fsctl(host: ApiHost, args: string[]): string {
     case 'pause_check':
       // SCSC_PAUSE_CHECK tests both bits; the directed checks test their own bit only.
       return which.every((bit) => host.pause[bit]) ? 'true' : 'false';
+    case 'sps': {
+      const n = atoi(args[1]);
+      if (n > 0) host.sessionsPerSecondLimit = n;
+      return `+OK sessions per second: ${host.sessionsPerSecondLimit}\n`;
+    }
     case 'shutdown':
       // `cancel` only cancels an elegant/asap shutdown (SCF_SHUTDOWN_REQUESTED); it does not undo a
       // plain one. elegant, asap, now and restart are not emulated: they shut down like plain.

@@ -132,7 +132,7 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 10
 }
 
 const connectedCount = (states: readonly EslConnectionState[]) => states.filter((s) => s.connected).length;
-const SUBSCRIBE = 'event json CHANNEL_CREATE CHANNEL_DESTROY HEARTBEAT SHUTDOWN API CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB';
+const SUBSCRIBE = 'event json CHANNEL_CREATE CHANNEL_DESTROY HEARTBEAT RE_SCHEDULE SHUTDOWN API CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB';
 const settle = <T>(p: Promise<T>) =>
   p.then(
     (value) => ({ ok: true as const, value }),

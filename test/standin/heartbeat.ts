@@ -9,9 +9,17 @@ export interface HeartbeatState {
   readonly stats: SessionStats;
   readonly maxSessions: number;
   readonly intervalMs: number;
+  /** runtime.sps_total (`sessions-per-second`). */
+  readonly sessionsPerSecondLimit: number;
+  readonly idleCpuPercent: number;
 }
 
-/** send_heartbeat(): HEARTBEAT with the captured header order, then the task's RE_SCHEDULE. */
+/**
+ * send_heartbeat(): HEARTBEAT with the captured header order, then the task's RE_SCHEDULE.
+ * `Session-Per-Sec` is runtime.sps: the budget left in the current second (the limit, counted
+ * down per new session; the core's timer resets it every second), so at rest it is the limit
+ * itself (captures: 30 by default, 500 or 499 on the nodes set to 500). `Idle-CPU` is "%f".
+ */
 export function heartbeatEvents(bus: EventBus, h: HeartbeatState): void {
   const t = systemTemplates();
   const s = h.stats;
@@ -22,14 +30,14 @@ export function heartbeatEvents(bus: EventBus, h: HeartbeatState): void {
     'Uptime-msec': String(Math.floor(h.uptimeUs / 1000)),
     'Session-Count': String(s.count),
     'Max-Sessions': String(h.maxSessions),
-    'Session-Per-Sec': '30',
+    'Session-Per-Sec': String(Math.max(0, h.sessionsPerSecondLimit - s.perSecCurrent())),
     'Session-Per-Sec-Last': String(s.perSecLast()),
     'Session-Per-Sec-Max': String(s.perSecMax),
     'Session-Per-Sec-FiveMin': String(s.perSecFiveMin()),
     'Session-Since-Startup': String(s.sinceStartup),
     'Session-Peak-Max': String(s.peak),
     'Session-Peak-FiveMin': String(s.peakFiveMin()),
-    'Idle-CPU': '99.000000',
+    'Idle-CPU': h.idleCpuPercent.toFixed(6),
   };
   bus.fire('HEARTBEAT', t.heartbeat.calling, t.heartbeat.names.map((n) => [n, values[n] ?? '']));
   // The heartbeat is a scheduler task; running it reschedules it (Task-Runtime: next run, epoch s).

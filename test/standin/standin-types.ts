@@ -11,8 +11,16 @@ export interface StandinOptions {
   password?: string;
   /** max-sessions: INVITEs beyond it get 503 (default 1000). */
   maxSessions?: number;
-  /** HEARTBEAT interval (FreeSWITCH: 20 000 ms). */
+  /** HEARTBEAT interval (FreeSWITCH: 20 000 ms), also in its RE_SCHEDULE's Task-Runtime. */
   heartbeatMs?: number;
+  /**
+   * switch.conf `sessions-per-second` (FreeSWITCH's default 30; the two-node captures: 500): what
+   * `fsctl sps` answers and HEARTBEAT `Session-Per-Sec` counts down from. Not enforced: the stand-in
+   * never throttles a call.
+   */
+  sessionsPerSecond?: number;
+  /** HEARTBEAT `Idle-CPU` (default 99, the main capture's first HEARTBEAT); see setIdleCpu. */
+  idleCpuPercent?: number;
   /** FreeSWITCH-Hostname / `hostname` (default `standin-<eslPort>`, stable across restarts). */
   hostname?: string;
   /** sofia profile name (default `internal`). */
@@ -84,6 +92,8 @@ export interface Standin {
   activeSessions(): number;
   /** `fsctl pause|resume [inbound|outbound]` as FreeSWITCH holds them now. */
   readonly pause: Readonly<Pause>;
+  /** The idle CPU (0..100) the next HEARTBEATs report, e.g. to make a node look overloaded; kept across restarts. */
+  setIdleCpu(percent: number): void;
   setInviteResponse(mode: InviteResponse): void;
   setAnswerDelay(ms: number): void;
   /** Fires an arbitrary event (e.g. CUSTOM with a subclass) to subscribed ESL connections. */

@@ -62,6 +62,14 @@ class StoppedError extends Error {
 
 type Phase = 'starting' | 'running' | 'stopping' | 'stopped';
 
+/** switch_core.c: runtime.sps_total when switch.conf sets no `sessions-per-second`. */
+const DEFAULT_SPS = 30;
+
+function idleCpu(percent: number): number {
+  if (!(percent >= 0 && percent <= 100)) throw new RangeError(`idle CPU ${percent} is not within 0..100`);
+  return percent;
+}
+
 class StandinImpl implements Standin, ApiHost, UasHandler {
   readonly password: string;
   readonly maxSessions: number;
@@ -71,6 +79,9 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   readonly calls: CallRecord[] = [];
   identity: Identity;
   stats = new SessionStats();
+  /** runtime.sps_total: `fsctl sps <n>` changes it until the next restart reads switch.conf again. */
+  sessionsPerSecondLimit: number;
+  private idleCpuPercent: number;
   pause: Pause = { inbound: false, outbound: false };
   profileCounters = { callsIn: 0, failedCallsIn: 0 };
   profileRunning = false;
@@ -104,6 +115,8 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   constructor(private readonly opts: StandinOptions) {
     this.password = opts.password ?? 'ClueCon';
     this.maxSessions = opts.maxSessions ?? 1000;
+    this.sessionsPerSecondLimit = opts.sessionsPerSecond ?? DEFAULT_SPS;
+    this.idleCpuPercent = idleCpu(opts.idleCpuPercent ?? 99);
     this.profile = opts.profile ?? 'internal';
     this.profileMinUptimeSec = opts.profileMinUptimeSec ?? 10;
     this.eslPort = opts.eslPort ?? 0;
@@ -201,6 +214,9 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   }
   uptimeUs(): number {
     return nowUs() - this.startedUs;
+  }
+  setIdleCpu(percent: number): void {
+    this.idleCpuPercent = idleCpu(percent);
   }
   setInviteResponse(mode: InviteResponse): void {
     this.mode = mode;
@@ -450,7 +466,14 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   // ---- shutting down ----
 
   private sendHeartbeat(): void {
-    heartbeatEvents(this.bus, { uptimeUs: this.uptimeUs(), stats: this.stats, maxSessions: this.maxSessions, intervalMs: this.opts.heartbeatMs ?? 20_000 });
+    heartbeatEvents(this.bus, {
+      uptimeUs: this.uptimeUs(),
+      stats: this.stats,
+      maxSessions: this.maxSessions,
+      intervalMs: this.opts.heartbeatMs ?? 20_000,
+      sessionsPerSecondLimit: this.sessionsPerSecondLimit,
+      idleCpuPercent: this.idleCpuPercent,
+    });
   }
 
   /** `fsctl shutdown` from an api command: the reply goes out now, the shutdown follows. */
@@ -533,6 +556,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     this.identity = { ...this.identity, coreUuid: o.coreUuid ?? randomUUID() };
     this.bus.reset(this.identity);
     this.stats = new SessionStats();
+    this.sessionsPerSecondLimit = this.opts.sessionsPerSecond ?? DEFAULT_SPS;
     this.pause = { inbound: false, outbound: false };
     this.profileCounters = { callsIn: 0, failedCallsIn: 0 };
     this.conferences.reset();

@@ -38,6 +38,14 @@ export class SessionStats {
     return n;
   }
 
+  /** Sessions created in the current whole second (the core's timer counts per second from its tick). */
+  perSecCurrent(now = Date.now()): number {
+    const from = Math.floor(now / 1000) * 1000;
+    let n = 0;
+    for (let i = this.created.length - 1; i >= 0 && (this.created[i] ?? 0) >= from; i--) n++;
+    return n;
+  }
+
   peakFiveMin(now = Date.now()): number {
     this.prune(now);
     return this.peaks.reduce((m, [, c]) => Math.max(m, c), this.count);

@@ -378,6 +378,93 @@ describe('agent shell: reannounce', () => {
   });
 });
 
+describe('agent shell: FreeSWITCH load in node messages', () => {
+  const SPS_ANSWER: ApiReply = { ok: true, output: '+OK sessions per second: 30\n' };
+  const heartbeatOf = (capture: string) => plainEvents(capture).find((e) => e['Event-Name'] === 'HEARTBEAT')!;
+  const rescheduleOf = (capture: string) => plainEvents(capture).find((e) => e['Event-Name'] === 'RE_SCHEDULE' && e['Task-Desc'] === 'heartbeat')!;
+  const LOAD_FIELDS = ['idleCpuPercent', 'sessionsPerSecond', 'sessionsPerSecondLimit', 'heartbeatEventAt', 'heartbeatEventIntervalMs'];
+  const loadIn = (p: Published | undefined) => Object.fromEntries(Object.entries(p?.msg ?? {}).filter(([k]) => LOAD_FIELDS.includes(k)));
+
+  /** A logger whose warnings the test can read. */
+  function warnings() {
+    const lines: Array<{ msg: string; detail?: string }> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });
+    return { logger, lines };
+  }
+
+  it('joined carries the limit `fsctl sps` answered; the HEARTBEAT, once it came, goes into every heartbeat and reannounce', async () => {
+    const fs = new FakeFreeSwitch();
+    fs.answers.set('fsctl sps', SPS_ANSWER);
+    const { bus, agent } = setup({ reannounceMinIntervalMs: 100 }, fs);
+    await agent.start();
+    expect(fs.asked).toContainEqual(['fsctl sps', base.eslTimeoutMs]);
+    // Before any HEARTBEAT: the limit only, nothing else made up.
+    expect(loadIn(bus.published[0])).toEqual({ sessionsPerSecondLimit: 30 });
+
+    const before = Date.now();
+    fs.emit(heartbeatOf('plain-events-calls')); // Idle-CPU 99.000000, Session-Per-Sec-Last 0
+    fs.emit(rescheduleOf('plain-events-calls')); // heartbeat task 20 s ahead
+    const after = Date.now();
+    const mark = bus.published.length;
+    await waitFor(() => expect(bus.published.length).toBeGreaterThan(mark));
+    const beat = bus.published.at(-1)!;
+    expect(beat.kind).toBe('heartbeat');
+    const { heartbeatEventAt, ...rest } = loadIn(beat);
+    expect(rest).toEqual({ idleCpuPercent: 99, sessionsPerSecond: 0, sessionsPerSecondLimit: 30, heartbeatEventIntervalMs: 20_000 });
+    expect(heartbeatEventAt).toBeGreaterThanOrEqual(before);
+    expect(heartbeatEventAt).toBeLessThanOrEqual(after);
+
+    // A later HEARTBEAT replaces the earlier one's facts.
+    fs.emit(plainEvents('plain-events-calls').filter((e) => e['Event-Name'] === 'HEARTBEAT')[1]!); // Idle-CPU 95.766667
+    await waitFor(() => expect(bus.published.at(-1)?.msg.idleCpuPercent).toBe(95.766667));
+
+    const asked = fs.asked.length;
+    bus.deliver(REANNOUNCE, { v: 1, requestedAt: 1, requester: 'unit' });
+    const reannounced = bus.published.find((p) => p.msg.reason === 'reannounce');
+    expect(loadIn(reannounced)).toMatchObject({ idleCpuPercent: 95.766667, sessionsPerSecond: 0, sessionsPerSecondLimit: 30, heartbeatEventIntervalMs: 20_000 });
+    // ...and the limit is read again, with the ESL timeout.
+    expect(fs.asked.slice(asked)).toContainEqual(['fsctl sps', base.eslTimeoutMs]);
+  });
+
+  it('a HEARTBEAT that arrives before the node is announced goes out with its joined', async () => {
+    const fs = new FakeFreeSwitch();
+    fs.up = false;
+    fs.connectionCount = 0;
+    const { bus, agent } = setup({}, fs);
+    await agent.start();
+    fs.comeBack(MAIN_CORE_UUID);
+    fs.emit(heartbeatOf('plain-events-calls')); // before discovery has read anything
+    await waitFor(() => expect(bus.kinds()).toContain('joined:start'));
+    expect(loadIn(bus.published[0])).toMatchObject({ idleCpuPercent: 99, sessionsPerSecond: 0 });
+  });
+
+  it('`fsctl sps` failing: the field is left out, the failure logged once; a later read that works adds it', async () => {
+    const fs = new FakeFreeSwitch(); // answers `-ERR fsctl sps Command not found!`
+    const { logger, lines } = warnings();
+    const bus = new RecordingBus();
+    const agent = createAgent({ ...base, reannounceMinIntervalMs: 50 }, { openLink: () => fs, bus, logger });
+    agents.push(agent);
+    await agent.start();
+    expect(bus.published[0]?.kind).toBe('joined');
+    expect(loadIn(bus.published[0])).toEqual({});
+    bus.deliver(REANNOUNCE, { v: 1, requestedAt: 1, requester: 'unit' });
+    await sleep(80);
+    bus.deliver(REANNOUNCE, { v: 1, requestedAt: 2, requester: 'unit' });
+    await waitFor(() => expect(fs.askedSince(0).filter((c) => c === 'fsctl sps')).toHaveLength(3));
+    await sleep(20);
+    const spsWarnings = lines.filter((l) => l.msg.startsWith('cannot read the sessions-per-second limit'));
+    expect(spsWarnings).toHaveLength(1);
+    expect(spsWarnings[0]?.detail).toBe('-ERR fsctl sps Command not found!');
+    expect(bus.published.every((p) => !('sessionsPerSecondLimit' in p.msg))).toBe(true);
+
+    fs.answers.set('fsctl sps', SPS_ANSWER);
+    await sleep(80);
+    bus.deliver(REANNOUNCE, { v: 1, requestedAt: 3, requester: 'unit' });
+    await waitFor(() => expect(bus.published.at(-1)?.msg.sessionsPerSecondLimit).toBe(30));
+    expect(bus.published.at(-1)?.kind).toBe('heartbeat');
+  });
+});
+
 describe('agent shell: commands', () => {
   const cmd = (nodeId: string) => `${PREFIX}.cmd.${nodeId}`;
   const status = (over: Record<string, unknown> = {}) => ({ v: 1, id: 'q1', nodeId: MAIN_CORE_UUID, command: 'status', sentAt: 1, ...over });

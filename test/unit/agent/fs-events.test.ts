@@ -9,13 +9,15 @@ function inputs(events: ReadonlyArray<Record<string, unknown>>): FsEventInput[] 
 describe('readFsEvent on the real call capture', () => {
   const all = inputs(jsonEvents('json-events-calls'));
 
-  it('yields one input per channel create/destroy, per HEARTBEAT and per readiness command, nothing for other events', () => {
+  it('yields one input per channel create/destroy, per HEARTBEAT and its RE_SCHEDULE and per readiness command, nothing for other events', () => {
     const kinds = all.map((i) => i.kind);
     expect(kinds.filter((k) => k === 'channel-created')).toHaveLength(16);
     expect(kinds.filter((k) => k === 'channel-destroyed')).toHaveLength(16);
     expect(kinds.filter((k) => k === 'fs-heartbeat')).toHaveLength(3);
+    // Four RE_SCHEDULE events: three of the heartbeat task, one of check_ip (irrelevant).
+    expect(kinds.filter((k) => k === 'fs-heartbeat-rescheduled')).toHaveLength(3);
     expect(kinds.filter((k) => k === 'fs-readiness-command')).toHaveLength(2);
-    expect(all).toHaveLength(37);
+    expect(all).toHaveLength(40);
   });
 
   it('of the 57 real API events, only `fsctl pause inbound` and `fsctl resume inbound` ask for a probe', () => {
@@ -90,7 +92,8 @@ describe('readFsEvent on shutdown and restart', () => {
 
   it('sees the new Core-UUID in the first HEARTBEAT after the restart', () => {
     expect(inputs(plainEvents('plain-events-after-restart'))).toEqual([
-      { kind: 'fs-heartbeat', coreUuid: RESTARTED_CORE_UUID, sessions: 0, maxSessions: 1000 },
+      { kind: 'fs-heartbeat', coreUuid: RESTARTED_CORE_UUID, sessions: 0, maxSessions: 1000, idleCpuPercent: 98.1, sessionsPerSecond: 0 },
+      { kind: 'fs-heartbeat-rescheduled', coreUuid: RESTARTED_CORE_UUID, intervalMs: 20_000 },
     ]);
   });
 

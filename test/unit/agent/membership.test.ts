@@ -119,6 +119,7 @@ describe('membership: reannounce', () => {
   it('answers a reannounce request with joined (reannounce) at once while the node is up', () => {
     expect(run([{ kind: 'reannounce' }], up).actions).toEqual([
       { kind: 'publish-joined', node: MAIN.facts, sessions: 0, reason: 'reannounce' },
+      { kind: 'read-session-limit', nodeId: MAIN_CORE_UUID },
     ]);
   });
 
@@ -249,18 +250,21 @@ describe('membership: FreeSWITCH shutdown and restart', () => {
     expect(actions).toEqual([
       { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'freeswitch-shutdown' },
       { kind: 'discover' },
-      { kind: 'publish-joined', node: RESTARTED.facts, sessions: 0, reason: 'start' },
+      // The new process's first HEARTBEAT (Idle-CPU 98.100000, Session-Per-Sec-Last 0) goes out with its joined.
+      { kind: 'publish-joined', node: { ...RESTARTED.facts, idleCpuPercent: 98.1, sessionsPerSecond: 0 }, sessions: 0, reason: 'start' },
     ]);
   });
 
   it('a restart the agent did not see go down: an event with the new Core-UUID means left (core-uuid-changed), then joined', () => {
     if (!restartedBeat) throw new Error('capture did not parse');
     const { actions } = run([restartedBeat, read(RESTARTED), probeOk(RESTARTED_CORE_UUID)], up);
+    // The HEARTBEAT that told of the restart is the new node's: its load goes out with it.
+    const node = { ...RESTARTED.facts, idleCpuPercent: 98.1, sessionsPerSecond: 0 };
     expect(actions).toEqual([
       { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'core-uuid-changed' },
       { kind: 'discover' },
-      { kind: 'publish-joined', node: RESTARTED.facts, sessions: 0, reason: 'start' },
-      { kind: 'publish-heartbeat', node: RESTARTED.facts, sessions: 0 },
+      { kind: 'publish-joined', node, sessions: 0, reason: 'start' },
+      { kind: 'publish-heartbeat', node, sessions: 0 },
     ]);
   });
 
@@ -373,11 +377,82 @@ describe('membership: blockers', () => {
     expect(run([read(paused), { kind: 'reannounce' }], ready).actions).toEqual([
       { kind: 'publish-joined', node: paused.facts, sessions: 0, reason: 'start' },
       { kind: 'publish-joined', node: paused.facts, sessions: 0, reason: 'reannounce' },
+      { kind: 'read-session-limit', nodeId: MAIN_CORE_UUID },
     ]);
   });
 
   it('with no node announced (say its profile was down at start), a readiness command asks for discovery', () => {
     const start = { kind: 'fs-readiness-command', coreUuid: MAIN_CORE_UUID, command: 'sofia profile internal start' } as const;
     expect(decide(ready, start, policy).actions).toEqual([{ kind: 'discover' }]);
+  });
+});
+
+describe('membership: FreeSWITCH load', () => {
+  const beatInput = (capture: string, nth: number, receivedAt: number): MembershipInput => {
+    const input = fsInput(plainEvents(capture).filter((e) => e['Event-Name'] === 'HEARTBEAT')[nth]);
+    if (input?.kind !== 'fs-heartbeat') throw new Error('capture did not parse');
+    return { ...input, receivedAt };
+  };
+  const rescheduled = fsInput(plainEvents('plain-events-calls').find((e) => e['Event-Name'] === 'RE_SCHEDULE' && e['Task-Desc'] === 'heartbeat'));
+  if (!rescheduled) throw new Error('capture did not parse');
+  const withLimit = { ...MAIN, facts: { ...MAIN.facts, sessionsPerSecondLimit: 30 } };
+  const upWithLimit = run([read(withLimit)], ready).state;
+
+  it('the last HEARTBEAT (and its RE_SCHEDULE) goes into the next heartbeat, with the limit read at discovery', () => {
+    const { actions } = run([beatInput('plain-events-calls', 0, 1_000), rescheduled, probeOk()], upWithLimit);
+    expect(actions).toEqual([
+      {
+        kind: 'publish-heartbeat',
+        node: { ...withLimit.facts, idleCpuPercent: 99, sessionsPerSecond: 0, heartbeatEventAt: 1_000, heartbeatEventIntervalMs: 20_000 },
+        sessions: 3,
+      },
+    ]);
+  });
+
+  it('each HEARTBEAT replaces the last; none at all: no load field in any message', () => {
+    const { actions } = run([beatInput('plain-events-calls', 0, 1_000), beatInput('plain-events-calls', 1, 21_000), probeOk()], up);
+    expect(actions).toEqual([
+      { kind: 'publish-heartbeat', node: { ...MAIN.facts, idleCpuPercent: 95.766667, sessionsPerSecond: 0, heartbeatEventAt: 21_000 }, sessions: 2 },
+    ]);
+    expect(run([probeOk(), { kind: 'reannounce' }], up).actions.filter((a) => 'node' in a).map((a) => 'node' in a && a.node)).toEqual([MAIN.facts, MAIN.facts]);
+  });
+
+  it('a HEARTBEAT before the node is announced goes out with its joined; one of a retired process does not', () => {
+    const beat = beatInput('plain-events-after-restart', 0, 5_000);
+    const early = run([beat, read(RESTARTED)], ready);
+    expect(early.actions).toEqual([
+      { kind: 'discover' },
+      { kind: 'publish-joined', node: { ...RESTARTED.facts, idleCpuPercent: 98.1, sessionsPerSecond: 0, heartbeatEventAt: 5_000 }, sessions: 0, reason: 'start' },
+    ]);
+    const retired = run([{ kind: 'fs-shutdown', coreUuid: RESTARTED_CORE_UUID }, beat], ready).state;
+    expect(retired.phase === 'unannounced' && retired.heartbeat).toBeUndefined();
+  });
+
+  it('another process’s HEARTBEAT never lends its load to the announced node', () => {
+    const other = { kind: 'fs-heartbeat-rescheduled', coreUuid: RESTARTED_CORE_UUID, intervalMs: 1000 } as const;
+    const { state } = run([beatInput('plain-events-calls', 0, 1_000)], ready);
+    // The facts read are of RESTARTED, the HEARTBEAT was MAIN's: nothing of it goes out.
+    expect(run([read(RESTARTED)], state).actions).toEqual([{ kind: 'publish-joined', node: RESTARTED.facts, sessions: 0, reason: 'start' }]);
+    expect(run([other], up).actions).toEqual([
+      { kind: 'publish-left', nodeId: MAIN_CORE_UUID, reason: 'core-uuid-changed' },
+      { kind: 'discover' },
+    ]);
+  });
+
+  it('a reannounce re-reads the limit; a new answer lands in the next heartbeat, a failed one keeps the last', () => {
+    const reannounce = run([{ kind: 'reannounce' }], upWithLimit);
+    expect(reannounce.actions.at(-1)).toEqual({ kind: 'read-session-limit', nodeId: MAIN_CORE_UUID });
+    const changed = run([{ kind: 'session-limit-read', nodeId: MAIN_CORE_UUID, limit: 50 }, probeOk()], upWithLimit);
+    expect(changed.actions).toEqual([{ kind: 'publish-heartbeat', node: { ...MAIN.facts, sessionsPerSecondLimit: 50 }, sessions: 0 }]);
+    const failed = run([{ kind: 'session-limit-read', nodeId: MAIN_CORE_UUID, limit: undefined }, probeOk()], upWithLimit);
+    expect(failed.actions).toEqual([{ kind: 'publish-heartbeat', node: withLimit.facts, sessions: 0 }]);
+    const stale = decide(upWithLimit, { kind: 'session-limit-read', nodeId: RESTARTED_CORE_UUID, limit: 50 }, policy);
+    expect(stale).toMatchObject({ state: upWithLimit, actions: [] });
+  });
+
+  it('the same node re-read on a new connection keeps its limit when `fsctl sps` failed this time', () => {
+    // A new connection seen before the old one's end: discovery again, while the node stays up.
+    const { actions } = run([connected(2), read(MAIN, 2), probeOk()], upWithLimit);
+    expect(actions.at(-1)).toEqual({ kind: 'publish-heartbeat', node: withLimit.facts, sessions: 0 });
   });
 });

@@ -28,16 +28,19 @@ const MAIN_OUTPUTS = {
   'sofia status profile internal': apiOutput('api-replies', 'sofia status profile internal'),
   'fsctl pause_check inbound': apiOutput('api-replies', 'fsctl pause_check inbound', 1),
   status: apiOutput('api-replies', 'status'),
+  // No capture ran `fsctl sps`: the answer ctl_function() writes (mod_commands.c), with the limit
+  // the main run's idle HEARTBEATs show (`Session-Per-Sec` 30: the whole budget left).
+  'fsctl sps': '+OK sessions per second: 30\n',
 };
 
 const query: FactsQuery = { sipProfile: 'internal', sipUriOverride: undefined, timeoutMs: 2000 };
 
 describe('readNodeFacts', () => {
-  it('reads the node from the real api outputs: five commands, all with the ESL timeout, on the current connection', async () => {
+  it('reads the node from the real api outputs: six commands, all with the ESL timeout, on the current connection', async () => {
     const link = replayLink(MAIN_OUTPUTS);
     expect(await readNodeFacts(link, query)).toEqual({
       ok: true,
-      facts: { nodeId: MAIN_CORE_UUID, sipUri: 'sip:127.0.0.1:5080', hostname: 'vm', capacity: 1000, blockers: [] },
+      facts: { nodeId: MAIN_CORE_UUID, sipUri: 'sip:127.0.0.1:5080', hostname: 'vm', capacity: 1000, blockers: [], sessionsPerSecondLimit: 30 },
       sessions: 0,
       connection: 3,
     });
@@ -47,7 +50,18 @@ describe('readNodeFacts', () => {
       ['sofia status profile internal', 2000],
       ['fsctl pause_check inbound', 2000],
       ['status', 2000],
+      ['fsctl sps', 2000],
     ]);
+  });
+
+  it('announces the node without a sessions-per-second limit when `fsctl sps` fails, and says why', async () => {
+    const { 'fsctl sps': _sps, ...withoutSps } = MAIN_OUTPUTS;
+    const timedOut = await readNodeFacts(replayLink(withoutSps), query);
+    expect(timedOut).toMatchObject({ ok: true, sessionLimitProblem: 'EslTimeoutError: fsctl sps' });
+    expect(timedOut.ok && 'sessionsPerSecondLimit' in timedOut.facts).toBe(false);
+    const refused = await readNodeFacts(replayLink({ ...withoutSps, 'fsctl sps': '-ERR INVALID COMMAND\n' }), query);
+    expect(refused).toMatchObject({ ok: true, sessionLimitProblem: 'unexpected answer "-ERR INVALID COMMAND"' });
+    expect(refused.ok && refused.facts.sessionsPerSecondLimit).toBeUndefined();
   });
 
   it('after a restart reads the new Core-UUID', async () => {

@@ -151,6 +151,9 @@ describe('each kind has its own size limit, checked before JSON parsing', () => 
       v: 1, nodeId, seq: Number.MAX_SAFE_INTEGER, sentAt: huge, sipUri: `sip:${'a'.repeat(188)}`, hostname: 'h'.repeat(253),
       capacity: 1_000_000, sessions: 10_000_000, agentVersion: 'v'.repeat(32), heartbeatIntervalMs: 60_000,
       blockers: ['sip-profile-down', 'inbound-paused'], machineId: `[${'f'.repeat(47)}`,
+      // The longest numbers each load field can hold (a fraction with every digit: 14.285714285714286; the bounds).
+      idleCpuPercent: 100 / 7, sessionsPerSecond: 1_000_000, sessionsPerSecondLimit: 1_000_000,
+      heartbeatEventAt: Number.MAX_SAFE_INTEGER, heartbeatEventIntervalMs: 3_600_000,
     };
     const largest: Record<MessageKind, object> = {
       joined: { ...facts, reason: 'reannounce' },

@@ -20,6 +20,8 @@ const BENCHES: readonly { name: string; limitMs: number }[] = [
   { name: 'calls-ingest', limitMs: 8 * 60_000 },
   { name: 'calls-routing', limitMs: 10 * 60_000 },
   { name: 'calls-lookup', limitMs: 40 * 60_000 },
+  { name: 'drain', limitMs: 10 * 60_000 },
+  { name: 'scale', limitMs: 10 * 60_000 },
 ];
 const HERE = dirname(fileURLToPath(import.meta.url));
 

@@ -1,9 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,12 +7,11 @@ import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js'
 import { isSelectable } from '../../src/core/kamailioView.js';
 import { parseDispatcherList } from '../../src/kamailio/answers.js';
 import { migrate } from '../../src/postgres/migrations.js';
-import { startAgentProcess } from '../support/agentProcess.js';
 import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
-import { waitFor, type RunningProcess } from '../support/process.js';
+import { waitFor } from '../support/process.js';
 import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
 import { runSippUac } from '../support/sipp.js';
-import { startStandin, type Standin } from '../standin/standin.js';
+import { StandinPool } from '../support/standinPool.js';
 
 interface NodeView { nodeId: string; machineId: string; sipUri: string; state: string }
 
@@ -33,12 +27,9 @@ describe('scale 3 -> 5 -> 2 with the command provisioner, under continuous calls
   let nats: Service;
   let k1: KamailioInstance;
   let cp: ControlPlane;
-  let hook: Server;
-  const dir = mkdtempSync(join(tmpdir(), 'sbc-scale-'));
+  let pool: StandinPool;
   const prefix = `scale${randomBytes(3).toString('hex')}`;
-  const machines = new Map<string, { fs: Standin; agent: RunningProcess }>();
-  const requests: Array<{ replicas: number; remove: string[]; removedStates: string[]; removedSessions: number[] }> = [];
-  let nextMachine = 1;
+  const requests: Array<{ replicas: number; remove: readonly string[]; removedStates: string[]; removedSessions: number[] }> = [];
 
   const nodes = async () => (await cp.app.inject('/v1/nodes')).json<{ nodes: NodeView[] }>().nodes.filter((n) => n.state !== 'gone');
   const selectable = async () => {
@@ -49,90 +40,42 @@ describe('scale 3 -> 5 -> 2 with the command provisioner, under continuous calls
     }
   };
 
-  async function startMachine(): Promise<void> {
-    const machineId = `fs-m${nextMachine++}`;
-    const fs = await startStandin({ toneMs: 0 });
-    const agent = startAgentProcess(fs, { natsUrl: nats.url, prefix, heartbeatMs: 500, eslTimeoutMs: 400, env: { SBC_PROBES_BEFORE_LOST: '3', SBC_MACHINE_ID: machineId } });
-    machines.set(machineId, { fs, agent });
-  }
-
-  /** What the orchestrator does for one request: removes the named machines (checking they were drained), starts what is short. */
-  async function orchestrate(body: { replicas: number; remove: Array<{ machineId: string }> }): Promise<void> {
-    const remove = body.remove.map((m) => m.machineId);
-    const before = await nodes();
-    requests.push({
-      replicas: body.replicas,
-      remove,
-      removedStates: remove.map((id) => before.find((n) => n.machineId === id)?.state ?? 'unknown'),
-      removedSessions: remove.map((id) => machines.get(id)?.fs.activeSessions() ?? -1),
-    });
-    for (const id of remove) {
-      const m = machines.get(id);
-      if (!m) continue;
-      machines.delete(id);
-      await m.agent.stop('SIGTERM');
-      await m.fs.stop();
-    }
-    while (machines.size < body.replicas) await startMachine();
-  }
-
   beforeAll(async () => {
     [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
-    const pool = new pg.Pool({ connectionString: db.url });
-    await migrate(pool);
-    await pool.end();
-    hook = createServer((req, res) => {
-      let data = '';
-      req.on('data', (c: Buffer) => (data += c.toString()));
-      req.on('end', () => {
-        orchestrate(JSON.parse(data) as { replicas: number; remove: Array<{ machineId: string }> }).then(
-          () => res.end('ok'),
-          (err: unknown) => {
-            res.statusCode = 500;
-            res.end(String(err));
-          },
-        );
+    const pg1 = new pg.Pool({ connectionString: db.url });
+    await migrate(pg1);
+    await pg1.end();
+    // The orchestrator checks each request before it acts: every machine named must be drained, with no call left.
+    pool = await StandinPool.start({ natsUrl: nats.url, prefix }, async (r) => {
+      const before = await nodes();
+      requests.push({
+        replicas: r.replicas,
+        remove: r.remove,
+        removedStates: r.remove.map((id) => before.find((n) => n.machineId === id)?.state ?? 'unknown'),
+        removedSessions: r.remove.map((id) => pool.machines.get(id)?.fs.activeSessions() ?? -1),
       });
     });
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-    const port = (hook.address() as AddressInfo).port;
-    // The provisioner's command: what an operator would write for their orchestrator.
-    const command = join(dir, 'scale-pool');
-    writeFileSync(
-      command,
-      `#!${process.execPath}\n` +
-        `let input = ''; process.stdin.on('data', (c) => (input += c)); process.stdin.on('end', async () => {\n` +
-        `  const req = JSON.parse(input);\n` +
-        `  if (String(req.replicas) !== process.env.SBC_SCALE_REPLICAS) { console.error('env and stdin disagree'); process.exit(3); }\n` +
-        `  const res = await fetch('http://127.0.0.1:${port}/scale', { method: 'POST', body: input });\n` +
-        `  console.log('orchestrator: ' + (await res.text())); process.exit(res.ok ? 0 : 1);\n` +
-        `});\n`,
-    );
-    chmodSync(command, 0o755);
     k1 = await startKamailio({ dbUrl: db.url, frTimerMs: 4000 });
     const config = loadControlPlaneConfig({
       ...controlPlaneServiceEnv({ nats, redis, db, prefix, kamailioRpcUrls: [k1.rpcUrl] }),
       SBC_RELOAD_DELTA_MS: '1000',
       SBC_RESYNC_MS: '2000',
       SBC_PROVISIONER: 'command',
-      SBC_SCALE_COMMAND: command,
+      SBC_SCALE_COMMAND: pool.command,
       SBC_SCALE_COMMAND_TIMEOUT_MS: '30000',
       SBC_SCALE_RETRY_MS: '3000',
     });
     cp = await startControlPlane(config, pino({ level: 'silent' }));
-    for (let i = 0; i < 3; i++) await startMachine();
+    for (let i = 0; i < 3; i++) await pool.startMachine();
     await waitFor('three nodes selectable', async () => (await selectable()).length === 3, 20_000);
     await waitFor('the control plane leads', () => cp.election.isLeader(), 10_000);
   });
 
   afterAll(async () => {
-    for (const m of machines.values()) await m.agent.stop('SIGKILL');
-    for (const m of machines.values()) await m.fs.stop();
+    await pool?.stop();
     await cp?.stop();
     await k1?.stop();
-    await new Promise((r) => hook?.close(r));
     await Promise.allSettled([nats?.stop(), redis?.stop(), db?.stop()]);
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('no call dropped; the new nodes take calls; every removed node was drained first, and only drained ones were removed', async () => {
@@ -146,14 +89,14 @@ describe('scale 3 -> 5 -> 2 with the command provisioner, under continuous calls
     const five = await nodes();
     expect(five).toHaveLength(5);
     // The two new nodes take calls.
-    const newest = [...machines.keys()].slice(3);
-    await waitFor('the new nodes carry calls', () => newest.every((id) => (machines.get(id)?.fs.calls.length ?? 0) > 0), 10_000);
+    const newest = [...pool.machines.keys()].slice(3);
+    await waitFor('the new nodes carry calls', () => newest.every((id) => (pool.machines.get(id)?.fs.calls.length ?? 0) > 0), 10_000);
 
     const down = await cp.app.inject({ method: 'POST', url: '/v1/scale', headers: { 'content-type': 'application/json' }, payload: { replicas: 2 } });
     expect(down.statusCode).toBe(202);
     await waitFor('two nodes left, settled', async () => {
       const s = (await cp.app.inject('/v1/scale')).json<{ settled: boolean; nodes: unknown[] }>();
-      return s.settled && s.nodes.length === 2 && machines.size === 2;
+      return s.settled && s.nodes.length === 2 && pool.machines.size === 2;
     }, 40_000);
 
     const result = await load;
@@ -172,7 +115,7 @@ describe('scale 3 -> 5 -> 2 with the command provisioner, under continuous calls
     const ops = (await cp.app.inject('/v1/operations?limit=100')).json<{ operations: Array<{ kind: string; outcome: string; detail: { by?: string } }> }>().operations;
     expect(ops.filter((o) => o.kind === 'scale').length).toBe(2);
     expect(ops.filter((o) => o.kind === 'drain' && o.detail.by === 'scale').length).toBe(3);
-    expect(ops.filter((o) => o.kind === 'provision' && o.outcome === 'done').length).toBe(requests.length);
+    expect(ops.filter((o) => o.kind === 'provision' && o.outcome === 'done').length).toBe(pool.requests.length);
     expect(ops.filter((o) => o.outcome === 'failed')).toEqual([]);
   });
 });

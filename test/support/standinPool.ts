@@ -96,7 +96,8 @@ export class StandinPool {
       await m.agent.stop('SIGTERM');
       await m.fs.stop();
     }
-    while (this.machines.size < replicas) await this.startMachine();
+    // Started side by side, as an orchestrator starts containers.
+    await Promise.all(Array.from({ length: Math.max(0, replicas - this.machines.size) }, () => this.startMachine()));
   }
 
   async stop(): Promise<void> {

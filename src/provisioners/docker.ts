@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { readAnswer } from './httpAnswer.js';
 import {
   ProvisionerError,
   type ProvisionedMachine,
@@ -348,17 +349,5 @@ export class DockerProvisioner implements Provisioner {
 }
 
 function send(options: http.RequestOptions, payload: string | undefined): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-      res.on('close', () => {
-        if (!res.complete) reject(new Error('the connection closed mid-answer'));
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
+  return readAnswer((onResponse) => http.request(options, onResponse), payload);
 }

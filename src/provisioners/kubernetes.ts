@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { readAnswer } from './httpAnswer.js';
 import http from 'node:http';
 import https from 'node:https';
 import {
@@ -341,17 +342,5 @@ export class KubernetesProvisioner implements Provisioner {
 
 /** node:http(s) rather than fetch: fetch takes no CA option without undici's Agent, which is not a dependency here. */
 function send(url: URL, options: https.RequestOptions, payload: string | undefined): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? https : http).request(url, options, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-      res.on('close', () => {
-        if (!res.complete) reject(new Error('the connection closed mid-answer'));
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
+  return readAnswer((onResponse) => (url.protocol === 'https:' ? https : http).request(url, options, onResponse), payload);
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { onWholeRequest } from './fakeHttpRequest.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -381,17 +382,7 @@ export class FakeDockerEngine {
   // ---- HTTP ----
 
   private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://docker');
-      const text = Buffer.concat(chunks).toString('utf8');
-      let body: unknown;
-      try {
-        body = text === '' ? undefined : JSON.parse(text);
-      } catch {
-        body = text;
-      }
+    onWholeRequest(req, 'http://docker', ({ url, text, body }) => {
       const recorded: RecordedRequest = {
         method: req.method ?? '',
         path: url.pathname,

@@ -1,4 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto';
+import { onWholeRequest } from './fakeHttpRequest.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -283,17 +284,7 @@ export class FakeKubernetesApi {
   // ---- HTTP ----
 
   private serve(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://fake');
-      const text = Buffer.concat(chunks).toString('utf8');
-      let body: unknown;
-      try {
-        body = text === '' ? undefined : JSON.parse(text);
-      } catch {
-        body = text;
-      }
+    onWholeRequest(req, 'http://fake', ({ url, text, body }) => {
       this.requests.push({
         method: req.method ?? '',
         path: url.pathname,

@@ -192,7 +192,7 @@ describe('call correlation: any Call-ID or UUID finds the whole call (Kamailio, 
     while (replicas.length > 0) await replicas.pop()!.stop();
     const from = new Date().toISOString();
     const run = await runSippUac({ target: `127.0.0.1:${k1.sipPort}`, service: '9000', calls: 1000, rate: 100, holdMs: 0 });
-    expect(run.successful).toBe(1000);
+    expect(run.successful, `final status codes: ${JSON.stringify(run.statusCodes)}`).toBe(1000);
     await Promise.all([startReplica('cp-a'), startReplica('cp-b')]);
     const callIds = new Set(run.calls.map((c) => c.callId));
     const ids = [...callIds];

@@ -62,7 +62,8 @@ export function poolOf(nodes: readonly NodeRecord[], machines: readonly MachineI
 }
 
 const isScaleDrain = (p: PoolMachine) => p.machine?.drain?.by === 'scale';
-const isServing = (p: PoolMachine) => (p.node.state === 'active' || p.node.state === 'joining') && p.machine?.drain === undefined && p.machine?.cordoned !== true;
+/** Takes new calls: joining or active, neither draining nor cordoned. */
+export const isServing = (p: PoolMachine) => (p.node.state === 'active' || p.node.state === 'joining') && p.machine?.drain === undefined && p.machine?.cordoned !== true;
 
 /**
  * Pure: the order scale-down takes machines in: fewest calls plus pinned rooms first, then the

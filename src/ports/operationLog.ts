@@ -48,3 +48,20 @@ export interface OperationLog {
   record(entry: OperationEntry): Promise<StoredOperation>;
   list(filter: OperationFilter): Promise<OperationPage>;
 }
+
+/**
+ * Records `entry` and never throws: the operation it describes has already happened, so a
+ * failed audit write is logged (with the entry) and the caller carries on.
+ */
+export async function recordOperation(
+  log: Pick<OperationLog, 'record'> | undefined,
+  entry: OperationEntry,
+  logger: { error(obj: object, msg: string): void },
+): Promise<void> {
+  if (!log) return;
+  try {
+    await log.record(entry);
+  } catch (err) {
+    logger.error({ err: (err as Error).message, operation: entry }, 'could not store an operation in the audit log');
+  }
+}

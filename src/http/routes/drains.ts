@@ -5,7 +5,7 @@ import type { MachineDrain, MachineIntent } from '../../core/machine.js';
 import type { NodeRecord } from '../../core/node.js';
 import { NodeId } from '../../events/schemas.js';
 import type { NodeRegistry } from '../../ports/nodeRegistry.js';
-import type { OperationLog } from '../../ports/operationLog.js';
+import { recordOperation, type OperationLog } from '../../ports/operationLog.js';
 import type { RoomRegistry } from '../../ports/roomRegistry.js';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { ConflictError, InvalidRequestError, NodeNotFoundError } from '../errors.js';
@@ -122,14 +122,8 @@ export const drainRoutes: FastifyPluginCallbackTypebox<DrainRoutesDeps> = (app, 
     return view(after, (await deps.registry.getMachine(node.machineId)) ?? written, applied);
   };
 
-  const audit = async (kind: 'drain' | 'undrain', actor: string, node: NodeRecord, detail: Record<string, unknown>) => {
-    if (!deps.operations) return;
-    try {
-      await deps.operations.record({ kind, actor, target: node.nodeId, outcome: 'requested', detail: { machineId: node.machineId, ...detail }, at: now() });
-    } catch (err) {
-      app.log.error({ err: (err as Error).message, kind, nodeId: node.nodeId }, 'could not store an operation in the audit log');
-    }
-  };
+  const audit = (kind: 'drain' | 'undrain', actor: string, node: NodeRecord, detail: Record<string, unknown>) =>
+    recordOperation(deps.operations, { kind, actor, target: node.nodeId, outcome: 'requested', detail: { machineId: node.machineId, ...detail }, at: now() }, app.log);
 
   app.get('/v1/nodes/:nodeId/drain', {
     schema: {

@@ -2,7 +2,7 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import { Type, type Static } from '@sinclair/typebox';
 import { planScale, poolOf } from '../../core/scale.js';
 import type { NodeRegistry } from '../../ports/nodeRegistry.js';
-import type { OperationLog } from '../../ports/operationLog.js';
+import { recordOperation, type OperationLog } from '../../ports/operationLog.js';
 import type { ProvisionerKind } from '../../ports/provisioner.js';
 import type { ScaleTargetStore } from '../../ports/scaleTargetStore.js';
 import { ConflictError, InvalidRequestError } from '../errors.js';
@@ -69,7 +69,7 @@ export const scaleRoutes: FastifyPluginCallbackTypebox<ScaleRoutesDeps> = (app, 
       nodes: pool
         .sort((a, b) => a.node.slot - b.node.slot)
         .map((p) => ({ nodeId: p.node.nodeId, machineId: p.node.machineId, state: p.node.state, sessions: p.node.sessions, ...(p.machine?.drain?.by ? { drainedBy: p.machine.drain.by } : {}) })),
-      settled: target === undefined || (plan.settled && plan.serving === target.replicas),
+      settled: target === undefined || plan.settled,
       lastProvision: op ? { at: new Date(op.at).toISOString(), outcome: op.outcome, detail: { ...op.detail } } : null,
     };
   };
@@ -99,11 +99,7 @@ export const scaleRoutes: FastifyPluginCallbackTypebox<ScaleRoutesDeps> = (app, 
     const by = `api:${req.ip}`;
     const previous = await scale.targets.get();
     await scale.targets.put({ replicas, requestedAt: now(), by });
-    try {
-      await deps.operations.record({ kind: 'scale', actor: by, target: 'pool', outcome: 'requested', detail: { replicas, ...(previous ? { previous: previous.replicas } : {}) }, at: now() });
-    } catch (err) {
-      req.log.error({ err: (err as Error).message }, 'could not store an operation in the audit log');
-    }
+    await recordOperation(deps.operations, { kind: 'scale', actor: by, target: 'pool', outcome: 'requested', detail: { replicas, ...(previous ? { previous: previous.replicas } : {}) }, at: now() }, req.log);
     scale.changed();
     return reply.code(202).send(await view());
   });

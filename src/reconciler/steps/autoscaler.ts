@@ -1,7 +1,7 @@
 import { desiredReplicas, mayApply, type AutoscaleCooldowns, type AutoscalePolicy } from '../../core/autoscaler.js';
 import type { Leadership } from '../../leader/leadership.js';
 import type { Metrics } from '../../metrics/metrics.js';
-import type { OperationLog } from '../../ports/operationLog.js';
+import { recordOperation, type OperationLog } from '../../ports/operationLog.js';
 import type { ScaleTargetStore } from '../../ports/scaleTargetStore.js';
 import type { DispatcherPass } from '../dispatcherPass.js';
 import type { ReconcileStep } from '../runner.js';
@@ -54,11 +54,11 @@ export function autoscalerStep(deps: AutoscalerStepDeps): ReconcileStep<Dispatch
       stillLeading(deps.leadership, pass, 'autoscaler target');
       await deps.targets.put({ replicas: decision.replicas, requestedAt: now, by: 'autoscaler' });
       ctx.logger.info({ replicas: decision.replicas, previous: current?.replicas, calls: decision.calls, reason: decision.reason }, 'autoscaler: scale target set');
-      try {
-        await deps.operations?.record({ kind: 'scale', actor: 'autoscaler', target: 'pool', outcome: 'requested', detail: { replicas: decision.replicas, ...(current ? { previous: current.replicas } : {}), calls: decision.calls, reason: decision.reason }, at: now });
-      } catch (err) {
-        ctx.logger.error({ err: (err as Error).message }, 'could not store an operation in the audit log');
-      }
+      await recordOperation(
+        deps.operations,
+        { kind: 'scale', actor: 'autoscaler', target: 'pool', outcome: 'requested', detail: { replicas: decision.replicas, ...(current ? { previous: current.replicas } : {}), calls: decision.calls, reason: decision.reason }, at: now },
+        ctx.logger,
+      );
       ctx.wakeIn(0);
     },
   };

@@ -6,7 +6,7 @@ import type { Leadership } from '../../leader/leadership.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { AgentCommands, NodeControlCommands } from '../../nats/agentCommands.js';
 import type { NodeRegistry } from '../../ports/nodeRegistry.js';
-import type { OperationLog } from '../../ports/operationLog.js';
+import { recordOperation, type OperationLog } from '../../ports/operationLog.js';
 import { transitionNode, type MembershipPolicy } from '../../registry/membership.js';
 import type { DispatcherPass } from '../dispatcherPass.js';
 import type { ReconcileStep, StepContext } from '../runner.js';
@@ -215,11 +215,5 @@ async function setInboundPaused(deps: DrainChecksDeps, machineId: string, paused
   throw new Error(`machine ${machineId} kept changing while its inboundPaused flag was written`);
 }
 
-async function audit(deps: DrainChecksDeps, ctx: StepContext, e: { kind: 'pause' | 'resume' | 'hangup'; target: string; outcome: 'done' | 'failed'; detail: Record<string, unknown> }): Promise<void> {
-  if (!deps.operations) return;
-  try {
-    await deps.operations.log.record({ ...e, actor: deps.operations.actor, at: deps.now() });
-  } catch (err) {
-    ctx.logger.error({ err: (err as Error).message, operation: e }, 'could not store an operation in the audit log');
-  }
-}
+const audit = (deps: DrainChecksDeps, ctx: StepContext, e: { kind: 'pause' | 'resume' | 'hangup'; target: string; outcome: 'done' | 'failed'; detail: Record<string, unknown> }): Promise<void> =>
+  recordOperation(deps.operations?.log, { ...e, actor: deps.operations?.actor ?? '', at: deps.now() }, ctx.logger);

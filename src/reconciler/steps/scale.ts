@@ -1,11 +1,11 @@
 import { pinnedTo } from '../../core/drain.js';
 import type { MachineDrain, MachineIntent } from '../../core/machine.js';
 import type { NodeRecord } from '../../core/node.js';
-import { planScale, poolOf } from '../../core/scale.js';
+import { isServing, planScale, poolOf } from '../../core/scale.js';
 import type { Leadership } from '../../leader/leadership.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { NodeRegistry } from '../../ports/nodeRegistry.js';
-import type { OperationEntry, OperationLog } from '../../ports/operationLog.js';
+import { recordOperation, type OperationEntry, type OperationLog } from '../../ports/operationLog.js';
 import type { Provisioner, RemovalChoice, ScaleRequest } from '../../ports/provisioner.js';
 import type { ScaleTargetStore } from '../../ports/scaleTargetStore.js';
 import type { DispatcherPass } from '../dispatcherPass.js';
@@ -51,7 +51,7 @@ export function scaleStep(deps: ScaleStepDeps): ReconcileStep<DispatcherPass> {
       deps.metrics.scaleTarget.set(target.replicas);
       const pins = pass.rooms?.error === undefined ? [...(pass.rooms?.pins.values() ?? [])] : [];
       const pinned = (n: NodeRecord) => pinnedTo(n, pins) ?? 0;
-      const servingNow = pool.filter((p) => (p.node.state === 'active' || p.node.state === 'joining') && p.machine?.drain === undefined && p.machine?.cordoned !== true).length;
+      const servingNow = pool.filter(isServing).length;
       let choice: RemovalChoice = { kind: 'any' };
       if (servingNow > target.replicas) {
         try {
@@ -134,11 +134,5 @@ async function writeDrain(deps: ScaleStepDeps, n: NodeRecord, drain: MachineDrai
   return false;
 }
 
-async function audit(deps: ScaleStepDeps, ctx: StepContext, e: Omit<OperationEntry, 'actor' | 'at'>): Promise<void> {
-  if (!deps.operations) return;
-  try {
-    await deps.operations.log.record({ ...e, actor: deps.operations.actor, at: deps.now() });
-  } catch (err) {
-    ctx.logger.error({ err: (err as Error).message, operation: e }, 'could not store an operation in the audit log');
-  }
-}
+const audit = (deps: ScaleStepDeps, ctx: StepContext, e: Omit<OperationEntry, 'actor' | 'at'>): Promise<void> =>
+  recordOperation(deps.operations?.log, { ...e, actor: deps.operations?.actor ?? '', at: deps.now() }, ctx.logger);

@@ -4,11 +4,9 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
-import { isSelectable } from '../../src/core/kamailioView.js';
-import { parseDispatcherList } from '../../src/kamailio/answers.js';
 import { migrate } from '../../src/postgres/migrations.js';
 import { startAgentProcess } from '../support/agentProcess.js';
-import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
+import { selectableUris, startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor, type RunningProcess } from '../support/process.js';
 import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
 import { runSippUac, type UacResult } from '../support/sipp.js';
@@ -31,13 +29,7 @@ describe('drain and undrain (Kamailio, control plane, agents, stand-ins)', () =>
 
   const nodeOf = async (fs: Standin) =>
     (await cp.app.inject('/v1/nodes')).json<{ nodes: { nodeId: string; sipUri: string; state: string }[] }>().nodes.find((n) => n.sipUri === fs.sipUri && n.state !== 'gone')!;
-  const selectable = async () => {
-    try {
-      return parseDispatcherList(await k1.rpc('dispatcher.list')).destinations.filter((d) => d.setId === 1 && isSelectable(d)).map((d) => d.uri);
-    } catch {
-      return [];
-    }
-  };
+  const selectable = () => selectableUris(k1, 1);
 
   beforeAll(async () => {
     [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);

@@ -4,11 +4,9 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
-import { isSelectable } from '../../src/core/kamailioView.js';
-import { parseDispatcherList } from '../../src/kamailio/answers.js';
 import { migrate } from '../../src/postgres/migrations.js';
 import { startAgentProcess } from '../support/agentProcess.js';
-import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
+import { selectableUris, startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor, type RunningProcess } from '../support/process.js';
 import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
 import { runSippUac, type UacResult } from '../support/sipp.js';
@@ -74,13 +72,7 @@ describe('rooms: every caller of a room reaches one node while nodes join and di
   /** Live nodes that take new rooms (a cordoned one is listed, disabled). */
   const routable = () => live().filter((n) => !n.cordoned);
 
-  const selectable = async (k: KamailioInstance): Promise<string[]> => {
-    try {
-      return parseDispatcherList(await k.rpc('dispatcher.list')).destinations.filter((d) => d.setId === 2 && isSelectable(d)).map((d) => d.uri);
-    } catch {
-      return [];
-    }
-  };
+  const selectable = (k: KamailioInstance): Promise<string[]> => selectableUris(k, 2);
   const allSelectable = async (uris: readonly string[]) => {
     for (const k of [k1, k2]) {
       const have = await selectable(k);

@@ -4,10 +4,8 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
-import { isSelectable } from '../../src/core/kamailioView.js';
-import { parseDispatcherList } from '../../src/kamailio/answers.js';
 import { migrate } from '../../src/postgres/migrations.js';
-import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
+import { selectableUris, startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor } from '../support/process.js';
 import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
 import { runSippUac } from '../support/sipp.js';
@@ -32,13 +30,7 @@ describe('scale 3 -> 5 -> 2 with the command provisioner, under continuous calls
   const requests: Array<{ replicas: number; remove: readonly string[]; removedStates: string[]; removedSessions: number[] }> = [];
 
   const nodes = async () => (await cp.app.inject('/v1/nodes')).json<{ nodes: NodeView[] }>().nodes.filter((n) => n.state !== 'gone');
-  const selectable = async () => {
-    try {
-      return parseDispatcherList(await k1.rpc('dispatcher.list')).destinations.filter((d) => d.setId === 1 && isSelectable(d)).map((d) => d.uri);
-    } catch {
-      return [];
-    }
-  };
+  const selectable = () => selectableUris(k1, 1);
 
   beforeAll(async () => {
     [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isSelectable } from '../../src/core/kamailioView.js';
+import { parseDispatcherList } from '../../src/kamailio/answers.js';
 import { freePort } from './ports.js';
 import { ShuttingDownError, refusingNewLeftovers, signalChild, trackLeftover, waitFor } from './process.js';
 
@@ -298,4 +300,13 @@ export async function startKamailio(opts: StartKamailioOptions): Promise<Kamaili
       await launch(3);
     },
   };
+}
+
+/** The destinations of `setId` this Kamailio would select now (dispatcher.list); none while it does not answer. */
+export async function selectableUris(k: Pick<KamailioInstance, 'rpc'>, setId: number): Promise<string[]> {
+  try {
+    return parseDispatcherList(await k.rpc('dispatcher.list')).destinations.filter((d) => d.setId === setId && isSelectable(d)).map((d) => d.uri);
+  } catch {
+    return [];
+  }
 }

@@ -1,3 +1,4 @@
+import { healthWeight, weightScore, type HealthReport } from './health.js';
 import { machineTakesNewCalls, type MachineIntent } from './machine.js';
 import { acceptsCalls, inRouting, type NodeRecord } from './node.js';
 import { rowAttrs, rowDescription } from './rowIdentity.js';
@@ -37,6 +38,9 @@ export interface DispatcherSet {
   readonly destinations: readonly DispatcherRow[];
 }
 
+/** Kamailio dispatcher's relative-weight load balancing (`rweight` attribute). */
+export const WEIGHT_BALANCED_ALGORITHM = 11;
+
 /** Kamailio's `weight` attribute is a share from 1 to 100. */
 export function weightFor(capacity: number, largest: number): number {
   if (largest <= 0) return 1;
@@ -67,6 +71,22 @@ function routableNodes(nodes: readonly NodeRecord[]): NodeRecord[] {
   return [...byUri.values()];
 }
 
+/** What routing reads of a node's health (core/health.ts); a node without one counts as healthy. */
+export type RoutingHealth = ReadonlyMap<string, Pick<HealthReport, 'state' | 'score'>>;
+
+/**
+ * Whether critical nodes leave new selection: only while some node that could take a new
+ * call is not critical. When every one of them is critical (a load spike that pushes the
+ * whole pool past the thresholds, or a sensor that misreads every node), taking them all out
+ * would refuse every call while the nodes still have room: they stay in, and the health step
+ * reports it (sbc_health_all_critical).
+ */
+export function criticalLeaveSelection(nodes: readonly NodeRecord[], machines: readonly MachineIntent[], health: RoutingHealth): boolean {
+  const intent = new Map(machines.map((m) => [m.machineId, m]));
+  const open = routableNodes(nodes).filter((n) => acceptsCalls(n) && machineTakesNewCalls(intent.get(n.machineId)));
+  return open.length === 0 || open.some((n) => health.get(n.nodeId)?.state !== 'critical');
+}
+
 /**
  * Pure: the dispatcher sets Kamailio should hold for these nodes.
  *
@@ -77,21 +97,35 @@ function routableNodes(nodes: readonly NodeRecord[]): NodeRecord[] {
  * listed but disabled, so the size of hashed sets (and so every other room's node) does not
  * change while a node drains or is paused. A machine's weight override replaces the weight
  * its node's capacity gives.
+ *
+ * Health (core/health.ts healthWeight): a degraded node's weight shrinks with its score (in
+ * steps of 10) when the general set balances by weight (algorithm 11, `rweight`); under the
+ * other algorithms a weight steers nothing, so it stays the base weight and a score change
+ * costs no table write or reload. A critical node's rows are disabled like a blocked node's,
+ * whatever the algorithm, unless every node that could take a call is critical
+ * (criticalLeaveSelection).
  */
 export function desiredSets(
   nodes: readonly NodeRecord[],
   policy: DispatcherPolicy,
   machines: readonly MachineIntent[] = [],
+  health: RoutingHealth = new Map(),
 ): DispatcherSet[] {
   const intent = new Map(machines.map((m) => [m.machineId, m]));
   const routable = routableNodes(nodes).sort((a, b) => b.slot - a.slot);
   const largest = routable.reduce((m, n) => Math.max(m, n.capacity), 0);
+  const criticalOut = criticalLeaveSelection(nodes, machines, health);
+  const weighted = policy.sets.some((s) => s.purpose === 'general' && s.algorithm === WEIGHT_BALANCED_ALGORITHM);
   const rows = routable.map((n) => {
     const machine = intent.get(n.machineId);
-    const weight = machine?.weightOverride ?? weightFor(n.capacity, largest);
+    const base = machine?.weightOverride ?? weightFor(n.capacity, largest);
+    const h = health.get(n.nodeId);
+    const effect = h ? healthWeight(base, h.state, weightScore(h.score)) : { weight: base, takesNewCalls: true };
+    const healthWeighted = effect.takesNewCalls ? effect.weight : criticalOut ? base : 1;
+    const weight = weighted ? healthWeighted : base;
     return {
       destination: n.sipUri,
-      flags: acceptsCalls(n) && machineTakesNewCalls(machine) ? 0 : DS_FLAG_DISABLED,
+      flags: acceptsCalls(n) && machineTakesNewCalls(machine) && (effect.takesNewCalls || !criticalOut) ? 0 : DS_FLAG_DISABLED,
       priority: Math.min(n.slot, MAX_PRIORITY),
       attrs: rowAttrs({ nodeId: n.nodeId, capacity: n.capacity, weight: clampWeight(weight), machineId: n.machineId }),
       description: rowDescription(n.nodeId),

@@ -1,5 +1,5 @@
 import type { NodeBlocker } from '../events/schemas.js';
-import type { NodeHealth, NodeState } from './node.js';
+import type { NodeHealth, NodeRecord, NodeState } from './node.js';
 
 /**
  * The health score of a node, pure: sensors turn facts into scores, the scores combine into
@@ -102,8 +102,11 @@ export const DEFAULT_HEALTH_POLICY: HealthPolicy = Object.freeze({
     idleCpu: { fine: 30, fail: 5 },
     // Above the limit FreeSWITCH refuses new sessions; at half of it, headroom is going.
     sessionRate: { fine: 0.5, fail: 1 },
-    // One Kamailio of two marking it inactive: 50, degraded; all of them: 0, critical.
-    kamailioMarks: { fine: 0, fail: 1 },
+    // Every Kamailio marking it inactive: 50, degraded; one of two: 75. Never critical on its
+    // own: a mark already keeps the destination out of that Kamailio's selection for its hold
+    // (SBC_KAMAILIO_MARK_HOLD_MS), and critical on top would keep a node that answers again
+    // out for the whole recovery hold as well.
+    kamailioMarks: { fine: 0, fail: 2 },
   }),
 });
 
@@ -296,6 +299,61 @@ export function nextHealth(prev: HealthStatus, score: number, now: number, p: He
   return RANK[recoverLevel(score, p)] < RANK[to]
     ? { ...climbed, pendingUp: { to: ONE_UP[to], since: now, readings: 1 } }
     : climbed;
+}
+
+/**
+ * FreeSWITCH's HEARTBEAT facts are stale when its last HEARTBEAT event is older than this
+ * many of its intervals at the agent's message: its scheduler stopped or the event was lost,
+ * and an idle CPU read a minute ago says nothing about now. Stale facts are left out (the
+ * heartbeat sensors still see a silent agent).
+ */
+export const LOAD_STALE_INTERVALS = 3;
+
+/** What the built-in sensors read about one stored node; `marks` from the Kamailios' last lists. */
+export function healthFactsOf(n: NodeRecord, marks?: { readonly inactive: number; readonly total: number }): NodeHealthFacts {
+  const load = n.load;
+  const fresh =
+    load === undefined ||
+    load.heartbeatEventAt === undefined ||
+    load.heartbeatEventIntervalMs === undefined ||
+    load.sentAt - load.heartbeatEventAt <= LOAD_STALE_INTERVALS * load.heartbeatEventIntervalMs;
+  return {
+    heartbeatArrivals: n.heartbeatArrivals ?? [n.lastSeenAt],
+    heartbeatIntervalMs: n.heartbeatIntervalMs,
+    sessions: n.sessions,
+    capacity: n.capacity,
+    blockers: n.blockers ?? [],
+    ...(fresh && load?.idleCpuPercent !== undefined ? { idleCpuPercent: load.idleCpuPercent } : {}),
+    ...(fresh && load?.sessionsPerSecond !== undefined ? { sessionsPerSecond: load.sessionsPerSecond } : {}),
+    ...(load?.sessionsPerSecondLimit !== undefined ? { sessionsPerSecondLimit: load.sessionsPerSecondLimit } : {}),
+    ...(marks ? { kamailioMarks: marks } : {}),
+  };
+}
+
+/** One evaluation of a node: its health with the score and readings that led there. */
+export interface HealthReport extends HealthStatus {
+  readonly score: number;
+  /** The sensor that set the score; undefined without readings. */
+  readonly worst?: string;
+  readonly readings: readonly SensorReading[];
+  /** When this evaluation ran. */
+  readonly at: number;
+}
+
+/** Pure: the report after one more set of readings; a node seen for the first time starts where its score puts it. */
+export function assessHealth(prev: HealthStatus | undefined, readings: readonly SensorReading[], now: number, p: HealthPolicy): HealthReport {
+  const { score, worst } = nodeScore(readings);
+  const status = prev ? nextHealth(prev, score, now, p) : initialHealth(score, now, p);
+  return { ...status, score, ...(worst ? { worst: worst.sensor } : {}), readings, at: now };
+}
+
+/**
+ * The score a degraded node's weight follows, in steps of 10: a weight is part of the row
+ * Kamailio loads, so every change is a table write and a reload, and an idle CPU wandering
+ * by a percent must not reload Kamailio each time.
+ */
+export function weightScore(score: number): number {
+  return Math.min(100, Math.ceil(Math.max(0, score) / 10) * 10);
 }
 
 export interface HealthWeight {

@@ -1,6 +1,6 @@
-import type { NodeMessage } from '../events/schemas.js';
+import type { NodeHeartbeat, NodeJoined, NodeMessage } from '../events/schemas.js';
 import { machineIdOf } from './machine.js';
-import type { GoneReason, NodeHealth, NodeRecord, NodeState, StaleStream } from './node.js';
+import { HEARTBEAT_ARRIVALS_KEPT, type GoneReason, type NodeHealth, type NodeLoad, type NodeRecord, type NodeState, type StaleStream } from './node.js';
 
 export type IngestOutcome =
   | 'created'
@@ -90,7 +90,10 @@ export function applyNodeMessage(
     seq: facts.seq,
     lastSeenAt: now,
     expiresAt,
+    ...loadOf(facts),
   };
+  // A revived node's old arrivals say nothing about the gap since it went.
+  const arrivals = [...(current && current.state !== 'gone' ? (current.heartbeatArrivals ?? []) : []), now].slice(-HEARTBEAT_ARRIVALS_KEPT);
   if (!current) {
     if (newSlot === undefined) throw new Error('a new node needs a slot');
     return {
@@ -104,13 +107,14 @@ export function applyNodeMessage(
         rev: 1,
         joinedAt: now,
         stateChangedAt: now,
+        heartbeatArrivals: arrivals,
       },
     };
   }
   const revived = current.state === 'gone';
   const state: NodeState = revived ? 'joining' : current.state;
   // Only a gone node has a goneReason, and reviving it drops the reason.
-  const { goneReason: _dropped, staleStream: _stream, ...rest } = current;
+  const { goneReason: _dropped, staleStream: _stream, load: _load, ...rest } = current;
   return {
     outcome: resynced ? 'resynced' : revived ? 'revived' : 'updated',
     next: {
@@ -120,8 +124,21 @@ export function applyNodeMessage(
       slot: revived && newSlot !== undefined ? newSlot : current.slot,
       rev: current.rev + 1,
       stateChangedAt: revived ? now : current.stateChangedAt,
+      heartbeatArrivals: arrivals,
     },
   };
+}
+
+/** The load facts a message carries; none when it has none (an older agent), so a record never holds an empty load. */
+function loadOf(facts: NodeHeartbeat | NodeJoined): { load?: NodeLoad } {
+  const load = {
+    ...(facts.idleCpuPercent !== undefined ? { idleCpuPercent: facts.idleCpuPercent } : {}),
+    ...(facts.sessionsPerSecond !== undefined ? { sessionsPerSecond: facts.sessionsPerSecond } : {}),
+    ...(facts.sessionsPerSecondLimit !== undefined ? { sessionsPerSecondLimit: facts.sessionsPerSecondLimit } : {}),
+    ...(facts.heartbeatEventAt !== undefined ? { heartbeatEventAt: facts.heartbeatEventAt } : {}),
+    ...(facts.heartbeatEventIntervalMs !== undefined ? { heartbeatEventIntervalMs: facts.heartbeatEventIntervalMs } : {}),
+  };
+  return Object.keys(load).length === 0 ? {} : { load: { ...load, sentAt: facts.sentAt } };
 }
 
 /** Stale: refused, but remembered when it continues a stream; or proof enough to adopt it. */

@@ -59,6 +59,31 @@ export interface NodeRecord {
    * seq, which only a message with a forged seq can cause (see lifecycle.ts).
    */
   readonly staleStream?: StaleStream;
+  /** FreeSWITCH's load as its last accepted message stated it; absent from agents that send none. */
+  readonly load?: NodeLoad;
+  /**
+   * When the control plane accepted the node's last messages (its own clock, ms), oldest
+   * first, at most HEARTBEAT_ARRIVALS_KEPT: what the heartbeat age and jitter sensors read.
+   */
+  readonly heartbeatArrivals?: readonly number[];
+}
+
+/** How many arrival times a record keeps: enough gaps for a jitter mean, bounded in size. */
+export const HEARTBEAT_ARRIVALS_KEPT = 8;
+
+/**
+ * The load facts an agent reads from FreeSWITCH's HEARTBEAT event and `fsctl sps` (see
+ * events/schemas.ts NodeFacts). Each is absent while the agent does not know it.
+ */
+export interface NodeLoad {
+  readonly idleCpuPercent?: number;
+  readonly sessionsPerSecond?: number;
+  readonly sessionsPerSecondLimit?: number;
+  /** When FreeSWITCH's last HEARTBEAT event reached the agent (agent clock). */
+  readonly heartbeatEventAt?: number;
+  readonly heartbeatEventIntervalMs?: number;
+  /** When the agent sent the message these came in (agent clock): ages are measured against it. */
+  readonly sentAt: number;
 }
 
 export interface StaleStream {

@@ -3,7 +3,8 @@
  * table (`sbc:<nodeId>`) and the `attrs` Kamailio holds in memory (`duid=<nodeId>;...;
  * mid=<machineId>`; Kamailio ignores `mid`, which lets a lost machine's slot be recovered).
  * Rows whose description lacks the prefix belong to someone else and are never touched by
- * node logic. Kamailio's routing.lua reads `duid` (the node a call went to) and `weight`.
+ * node logic. Kamailio's routing.lua reads `duid` (the node a call went to); the dispatcher
+ * reads `maxload` (algorithm 10) and `rweight` (algorithm 11).
  */
 
 const DESCRIPTION_PREFIX = 'sbc:';
@@ -26,14 +27,20 @@ export interface RowAttrs {
   readonly nodeId: string;
   /** maxload: the node's capacity in calls. */
   readonly capacity: number;
-  /** Kamailio's weight share, 1 to 100. */
+  /**
+   * The node's relative weight, 1 to 100: Kamailio's `rweight`, which algorithm 11 shares new
+   * calls by among the destinations that take calls (disabled and inactive ones are left
+   * out, and the shares recomputed when one changes state). Not `weight`: algorithm 9 reads
+   * that as a percentage of all calls that must sum to 100 over the set, which a pool that
+   * grows and shrinks cannot keep.
+   */
   readonly weight: number;
   /** The machine the node runs on (core/machine.ts): its pattern holds no `;`, `=` or space. */
   readonly machineId: string;
 }
 
 export function rowAttrs(a: RowAttrs): string {
-  return `duid=${a.nodeId};maxload=${a.capacity};weight=${a.weight};mid=${a.machineId}`;
+  return `duid=${a.nodeId};maxload=${a.capacity};rweight=${a.weight};mid=${a.machineId}`;
 }
 
 /** The node id in a destination's `duid` attribute, as Kamailio reports it. */

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
+  assessHealth,
   callUtilisation,
+  healthFactsOf,
+  weightScore,
   DEFAULT_HEALTH_POLICY,
   healthLevel,
   healthPolicyProblems,
@@ -21,6 +24,7 @@ import {
   type NodeHealthFacts,
   type SensorReading,
 } from '../../../src/core/health.js';
+import { node } from './fixtures.js';
 
 const P = DEFAULT_HEALTH_POLICY;
 const S = P.sensors;
@@ -107,10 +111,10 @@ describe('sensors', () => {
     expect(sipProfile(facts({ blockers: ['inbound-paused'] }), NOW)).toEqual({ sensor: 'sip-profile', value: 0, score: 100, at: NOW });
   });
 
-  it('kamailio-marks: the share of Kamailios marking the destination inactive', () => {
+  it('kamailio-marks: the share of Kamailios marking the destination inactive; all of them is degraded, never critical', () => {
     const at = (inactive: number, total: number) => kamailioMarks(facts({ kamailioMarks: { inactive, total } }), NOW, S);
-    expect(at(1, 2)).toEqual({ sensor: 'kamailio-marks', value: 0.5, score: 50, at: NOW, detail: '1/2 inactive' });
-    expect([at(0, 2), at(1, 3), at(2, 2)].map(score)).toEqual([100, 67, 0]);
+    expect(at(1, 2)).toEqual({ sensor: 'kamailio-marks', value: 0.5, score: 75, at: NOW, detail: '1/2 inactive' });
+    expect([at(0, 2), at(1, 3), at(2, 2), at(1, 1)].map(score)).toEqual([100, 83, 50, 50]);
     expect(at(0, 0)).toBeUndefined();
     expect(kamailioMarks(facts(), NOW, S)).toBeUndefined();
   });
@@ -301,5 +305,53 @@ describe('healthPolicyProblems', () => {
       'holdReadings (0) must be an integer >= 1',
       'sensors.idleCpu: fine and fail must differ',
     ]);
+  });
+});
+
+describe('healthFactsOf', () => {
+  it("reads a stored node's arrivals, calls, blockers and fresh load facts", () => {
+    const n = node(1, {
+      sessions: 7,
+      capacity: 50,
+      blockers: ['inbound-paused'],
+      heartbeatArrivals: [1, 2],
+      load: { idleCpuPercent: 40, sessionsPerSecond: 3, sessionsPerSecondLimit: 30, heartbeatEventAt: 10_000, heartbeatEventIntervalMs: 5000, sentAt: 25_000 },
+    });
+    expect(healthFactsOf(n, { inactive: 1, total: 2 })).toEqual({
+      heartbeatArrivals: [1, 2],
+      heartbeatIntervalMs: 2000,
+      sessions: 7,
+      capacity: 50,
+      blockers: ['inbound-paused'],
+      idleCpuPercent: 40,
+      sessionsPerSecond: 3,
+      sessionsPerSecondLimit: 30,
+      kamailioMarks: { inactive: 1, total: 2 },
+    });
+  });
+
+  it('leaves out what a HEARTBEAT event older than three of its intervals said; a record without arrivals has its last message', () => {
+    const stale = node(1, { load: { idleCpuPercent: 1, sessionsPerSecond: 99, sessionsPerSecondLimit: 30, heartbeatEventAt: 9_999, heartbeatEventIntervalMs: 5000, sentAt: 25_000 } });
+    const f = healthFactsOf(stale);
+    expect(f.idleCpuPercent).toBeUndefined();
+    expect(f.sessionsPerSecond).toBeUndefined();
+    expect(f.sessionsPerSecondLimit).toBe(30);
+    expect(f.heartbeatArrivals).toEqual([stale.lastSeenAt]);
+  });
+});
+
+describe('assessHealth', () => {
+  const reading = (sensor: string, s: number): SensorReading => ({ sensor, value: s, score: s, at: NOW });
+  it('names the worst sensor and keeps the readings; a first assessment starts where the score puts it', () => {
+    const r = assessHealth(undefined, [reading('a', 90), reading('b', 20), reading('c', 20)], NOW, P);
+    expect(r).toEqual({ state: 'critical', since: NOW, score: 20, worst: 'b', readings: [reading('a', 90), reading('b', 20), reading('c', 20)], at: NOW });
+    expect(assessHealth(r, [reading('a', 100)], NOW + 1, P)).toMatchObject({ state: 'critical', since: NOW, score: 100, pendingUp: { to: 'degraded', readings: 1 } });
+    expect(assessHealth(undefined, [], NOW, P)).toEqual({ state: 'healthy', since: NOW, score: 100, readings: [], at: NOW });
+  });
+});
+
+describe('weightScore', () => {
+  it('rounds up to steps of 10 within 0..100', () => {
+    expect([-5, 0, 1, 10, 41, 49, 50, 99, 100, 130].map(weightScore)).toEqual([0, 0, 10, 10, 50, 50, 50, 100, 100, 100]);
   });
 });

@@ -89,6 +89,22 @@ describe('applyNodeMessage', () => {
     expect(r.next).toMatchObject({ state: 'active', slot: 7, sessions: 3, expiresAt: 15000, rev: 5, lastSeenAt: 9000 });
   });
 
+  it('keeps the last arrivals (bounded) and the load facts of the latest message only', () => {
+    let cur = applyNodeMessage(undefined, joined(1), 1000, rules, 1).next!;
+    expect(cur.heartbeatArrivals).toEqual([1000]);
+    expect(cur.load).toBeUndefined();
+    const loaded = (seq: number): NodeMessage => ({ kind: 'heartbeat', msg: { ...facts, seq, sentAt: 900 + seq, idleCpuPercent: 12.5, sessionsPerSecondLimit: 100, heartbeatEventAt: 850, heartbeatEventIntervalMs: 5000 } });
+    for (let seq = 2; seq <= 12; seq++) cur = applyNodeMessage(cur, seq % 2 === 0 ? loaded(seq) : hb(seq), 1000 * seq, rules, undefined).next!;
+    expect(cur.heartbeatArrivals).toEqual([5000, 6000, 7000, 8000, 9000, 10_000, 11_000, 12_000]);
+    expect(cur.load).toEqual({ idleCpuPercent: 12.5, sessionsPerSecondLimit: 100, heartbeatEventAt: 850, heartbeatEventIntervalMs: 5000, sentAt: 912 });
+    // A message without load facts (an older agent) drops the old ones rather than keep them as if current.
+    cur = applyNodeMessage(cur, hb(13), 13_000, rules, undefined).next!;
+    expect(cur.load).toBeUndefined();
+    // A revived node starts its arrivals again: the gap while it was gone is no jitter.
+    const revived = applyNodeMessage({ ...cur, state: 'gone', goneReason: 'expired' }, hb(14), 60_000, rules, undefined).next!;
+    expect(revived.heartbeatArrivals).toEqual([60_000]);
+  });
+
   it('marks a node gone with the reason it gave on leave', () => {
     const r = applyNodeMessage(node(1, { seq: 10 }), left(11), 9000, rules, undefined);
     expect(r.outcome).toBe('left');

@@ -22,6 +22,8 @@ import { natsMessageBus } from './nats/natsMessageBus.js';
 import { NodeMessageConsumer } from './nats/nodeMessageConsumer.js';
 import { startCallsConsumer } from './nats/callsConsumer.js';
 import { consumePinMessages } from './nats/pinMessages.js';
+import { createHookRunner } from './health/hooks.js';
+import { loadHealthPlugins } from './health/plugins.js';
 import { PgOperationLog } from './postgres/operationLog.js';
 import { PgScaleTargetStore } from './postgres/scaleTargetStore.js';
 import { provisionerFromConfig } from './provisioners/fromConfig.js';
@@ -30,6 +32,7 @@ import { PgDispatcherStore } from './postgres/dispatcherStore.js';
 import { migrate } from './postgres/migrations.js';
 import { Reconciler } from './reconciler/reconciler.js';
 import { publishEpoch } from './redis/epochFence.js';
+import { RedisHealthStore } from './redis/redisHealthStore.js';
 import { RedisNodeRegistry } from './redis/redisNodeRegistry.js';
 import { RedisRoomRegistry } from './redis/redisRoomRegistry.js';
 import { PgRoomPolicyStore } from './postgres/roomPolicyStore.js';
@@ -84,6 +87,8 @@ async function refuseShorterReloadDelta(kamailios: readonly HttpKamailioRpc[], r
  * Throws ConfigError when a Kamailio's configuration contradicts this one.
  */
 export async function startControlPlane(config: ControlPlaneConfig, logger: Logger): Promise<ControlPlane> {
+  const plugins = loadHealthPlugins(config.SBC_HEALTH_PLUGINS_FILE);
+  if (!plugins.ok) throw new ConfigError(plugins.problems);
   const rpcs = config.SBC_KAMAILIO_RPC_URLS.map((u) => new HttpKamailioRpc(u, config.SBC_RPC_TIMEOUT_MS));
   await refuseShorterReloadDelta(rpcs, config.SBC_RELOAD_DELTA_MS, logger);
   const metrics = createMetrics();
@@ -126,6 +131,10 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const scaleTargets = new PgScaleTargetStore(pool);
     const provisioner = provisionerFromConfig(config);
     const addresses = new KamailioAddressBook(config.SBC_KAMAILIO_SIP_URIS);
+    const health = new RedisHealthStore(redis, config.SBC_REDIS_PREFIX, (nodeId, reason) => logger.error({ nodeId, reason }, 'unreadable health report in Redis skipped'));
+    // Custom sensor reads and hook runs end at shutdown rather than outlive the process's clients.
+    const healthRuns = new AbortController();
+    closeAll.unshift(() => Promise.resolve(healthRuns.abort()));
     const late: { agents?: NatsAgentCommands } = {};
     // Since when this replica has heard NATS without a break (null while it is cut off): the
     // leader takes no node for dead over a silence that may be its own.
@@ -146,6 +155,18 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       metrics,
       leadership: { epoch: () => election.epoch(), fencedOut: (err) => election.fencedOut(err) },
       calls,
+      ...(config.SBC_HEALTH === 'on'
+        ? {
+            health: {
+              policy: config.healthPolicy,
+              everyMs: config.SBC_HEALTH_EVERY_MS,
+              store: health,
+              sensors: plugins.plugins.sensors,
+              signal: healthRuns.signal,
+              ...(plugins.plugins.hooks.length > 0 ? { hooks: createHookRunner(plugins.plugins.hooks, { concurrency: 2, maxQueued: 100, signal: healthRuns.signal }) } : {}),
+            },
+          }
+        : {}),
       heardSince: () => hearing.since,
       // The agents' command client needs NATS, which is connected below; asked only in passes after that.
       drainChecks: {
@@ -309,6 +330,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const staleAfterMs = Math.max(3 * config.SBC_RESYNC_MS, 30_000);
     const app = await buildApp({
       registry,
+      ...(config.SBC_HEALTH === 'on' ? { health } : {}),
       rooms,
       policies,
       calls,
@@ -369,6 +391,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
         await pins.drain();
         await nats.drain().catch(() => undefined);
         await reconciler.stop();
+        healthRuns.abort();
         // After the last pass: a leader that stops hands over within about one renew.
         await election.stop();
         await redis.quit().catch(() => redis.disconnect());

@@ -3,6 +3,7 @@ import { ConfigError, int, oneOf, readEnv, str, url, urlList, type Parsed, type 
 import { natsAuthSpec, natsCredentialsOf } from './natsAuth.js';
 import type { NatsCredentials } from '../nats/auth.js';
 import type { DispatcherPolicy } from '../core/dispatcher.js';
+import { DEFAULT_HEALTH_POLICY, healthPolicyProblems, type HealthPolicy } from '../core/health.js';
 import { parseSipUri } from '../events/sipUri.js';
 
 /** Comma-separated SIP URIs, each checked and normalised like a node's; empty by default. */
@@ -43,7 +44,7 @@ export const controlPlaneSpec = {
   SBC_KAMAILIO_RPC_URLS: urlList('Comma-separated JSON-RPC URLs, one per Kamailio', ['http://127.0.0.1:5071/RPC'], ['http:', 'https:']),
   SBC_KAMAILIO_SIP_URIS: sipUriList('Extra SIP addresses of the Kamailios (a VIP, a NAT address) that must never be a node; their listen sockets are learned by RPC (corex.list_sockets)'),
   SBC_DS_SET_GENERAL: int('Dispatcher set for ordinary calls', 1, 1, 65535),
-  SBC_DS_ALG_GENERAL: oneOf('Kamailio algorithm for the general set (4 round-robin, 9 weight, 10 call load, 11 relative weight)', '4', ['4', '9', '10', '11']),
+  SBC_DS_ALG_GENERAL: oneOf('Kamailio algorithm for the general set: 4 round-robin; 10 call load (maxload); 11 relative weight (rweight: capacity, operator weight and health share new calls). Not 9, which needs percentages summing to 100', '4', ['4', '10', '11']),
   SBC_DS_SET_ROOMS: int('Dispatcher set for conference rooms', 2, 1, 65535),
   SBC_DS_ALG_ROOMS: oneOf('Kamailio algorithm for rooms (2 hash over To URI, 3 hash over R-URI)', '2', ['2', '3']),
   SBC_DS_SET_CASCADE: int('Dispatcher set for cascaded big rooms (algorithm 7 over hash_pvar)', 3, 1, 65535),
@@ -100,6 +101,18 @@ export const controlPlaneSpec = {
   SBC_K8S_TOKEN_FILE: str('Bearer token file, re-read on every request (the kubelet rotates it)', '/var/run/secrets/kubernetes.io/serviceaccount/token', /^\/.+$/),
   SBC_K8S_CA_FILE: str('CA bundle the API server\'s certificate is checked against; empty: Node\'s default CAs', '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt', /^(\/.+)?$/),
   SBC_K8S_TIMEOUT_MS: int('Timeout of each Kubernetes API request', 10_000, 100, 600_000),
+  SBC_HEALTH: oneOf('Health scores (README, Health): on (degraded nodes get less weight, critical ones no new calls) or off (every node counts as healthy; blockers still disable rows)', 'on', ['on', 'off']),
+  SBC_HEALTH_EVERY_MS: int('How often the leader scores every node: one reading per sensor each time (hysteresis counts these)', 5000, 100, 600_000),
+  SBC_HEALTH_DEGRADED_BELOW: int('A node is degraded below this score (0..100, its worst sensor\'s)', 70, 1, 100),
+  SBC_HEALTH_CRITICAL_BELOW: int('A node is critical below this score: no new calls', 30, 1, 99),
+  SBC_HEALTH_RECOVER_MARGIN: int('A step back up needs the score this far above the threshold it crossed...', 10, 0, 50),
+  SBC_HEALTH_HOLD_MS: int('...for at least this long...', 30_000, 0, 3_600_000),
+  SBC_HEALTH_HOLD_READINGS: int('...over at least this many readings in a row', 3, 1, 1000),
+  SBC_HEALTH_IDLE_CPU_FINE: int('Idle CPU % at and above which the idle-cpu sensor scores 100', 30, 0, 100),
+  SBC_HEALTH_IDLE_CPU_FAIL: int('Idle CPU % at and below which the idle-cpu sensor scores 0', 5, 0, 100),
+  SBC_HEALTH_CALLS_FINE: int('Calls in % of capacity up to which the call-utilisation sensor scores 100 (50: the N+1 rule)', 50, 0, 100),
+  SBC_HEALTH_CALLS_FAIL: int('Calls in % of capacity from which the call-utilisation sensor scores 0', 100, 1, 1000),
+  SBC_HEALTH_PLUGINS_FILE: str('A JSON file of custom sensors and transition hooks (README, Health); empty: none', '', /^(\/[^\0]*)?$/),
   SBC_LOG_LEVEL: oneOf('pino log level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 };
 
@@ -108,7 +121,29 @@ export type ControlPlaneEnv = Parsed<typeof controlPlaneSpec>;
 export interface ControlPlaneConfig extends ControlPlaneEnv {
   readonly natsCredentials: NatsCredentials | undefined;
   readonly policy: DispatcherPolicy;
+  readonly healthPolicy: HealthPolicy;
   readonly managedSets: ReadonlySet<number>;
+}
+
+/** The health policy the SBC_HEALTH_* variables give; undefined while one of them did not parse. */
+function healthPolicyOf(v: Partial<ControlPlaneEnv>): HealthPolicy | undefined {
+  const { SBC_HEALTH_DEGRADED_BELOW: degradedBelow, SBC_HEALTH_CRITICAL_BELOW: criticalBelow, SBC_HEALTH_RECOVER_MARGIN: recoverMargin } = v;
+  const { SBC_HEALTH_HOLD_MS: holdMs, SBC_HEALTH_HOLD_READINGS: holdReadings, SBC_HEALTH_IDLE_CPU_FINE: cpuFine, SBC_HEALTH_IDLE_CPU_FAIL: cpuFail } = v;
+  const { SBC_HEALTH_CALLS_FINE: callsFine, SBC_HEALTH_CALLS_FAIL: callsFail } = v;
+  const all = [degradedBelow, criticalBelow, recoverMargin, holdMs, holdReadings, cpuFine, cpuFail, callsFine, callsFail];
+  if (all.some((x) => x === undefined)) return undefined;
+  return Object.freeze({
+    degradedBelow: degradedBelow!,
+    criticalBelow: criticalBelow!,
+    recoverMargin: recoverMargin!,
+    holdMs: holdMs!,
+    holdReadings: holdReadings!,
+    sensors: Object.freeze({
+      ...DEFAULT_HEALTH_POLICY.sensors,
+      idleCpu: { fine: cpuFine!, fail: cpuFail! },
+      callUtilisation: { fine: callsFine! / 100, fail: callsFail! / 100 },
+    }),
+  });
 }
 
 export function loadControlPlaneConfig(env: Record<string, string | undefined> = process.env): ControlPlaneConfig {
@@ -135,6 +170,8 @@ export function loadControlPlaneConfig(env: Record<string, string | undefined> =
   }
   const { SBC_SCALE_MIN_REPLICAS: minR, SBC_SCALE_MAX_REPLICAS: maxR } = values;
   if (minR !== undefined && maxR !== undefined && minR > maxR) problems.push(`SBC_SCALE_MIN_REPLICAS (${minR}) must not exceed SBC_SCALE_MAX_REPLICAS (${maxR})`);
+  const health = healthPolicyOf(values);
+  if (health) problems.push(...healthPolicyProblems(health).map((p) => `SBC_HEALTH_*: ${p}`));
   const natsCredentials = natsCredentialsOf(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const parsed = values as ControlPlaneEnv;
@@ -148,6 +185,7 @@ export function loadControlPlaneConfig(env: Record<string, string | undefined> =
   return Object.freeze({
     ...parsed,
     natsCredentials,
+    healthPolicy: health as HealthPolicy,
     SBC_INSTANCE_ID: parsed.SBC_INSTANCE_ID === '' ? hostname() : parsed.SBC_INSTANCE_ID,
     policy,
     managedSets: new Set([parsed.SBC_DS_SET_GENERAL, parsed.SBC_DS_SET_ROOMS, parsed.SBC_DS_SET_CASCADE]),

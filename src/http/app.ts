@@ -70,7 +70,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // One plugin per resource; each is handed only the dependencies it declares.
   const { registry, rooms, policies, agents, dispatcher, managedSets, cluster, readiness, metrics } = deps;
-  await app.register(nodeRoutes, { registry, agents });
+  await app.register(nodeRoutes, { registry, agents, ...(deps.health ? { health: deps.health } : {}) });
   await app.register(drainRoutes, { registry, rooms, ...(deps.drains ? { drains: deps.drains } : {}), operations: deps.operations, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(roomRoutes, { rooms, registry, policies, ...(deps.onPolicyChange ? { onPolicyChange: deps.onPolicyChange } : {}) });
   await app.register(operationRoutes, { log: deps.operations });

@@ -5,7 +5,7 @@ import { HangupCauseSchema, StatusResult } from '../events/commands.js';
 import { MachineId, NodeBlocker, NodeId } from '../events/schemas.js';
 import { ERROR_CODES, type ErrorCode } from './errors.js';
 
-const literalUnion = (values: readonly string[]) => Type.Union(values.map((v) => Type.Literal(v)));
+const literalUnion = (values: readonly string[], options?: { description: string }) => Type.Union(values.map((v) => Type.Literal(v)), options);
 
 export const NodeView = Type.Object(
   {
@@ -14,7 +14,35 @@ export const NodeView = Type.Object(
     hostname: Type.String(),
     machineId: Type.String({ description: 'The machine the node runs on (SBC_MACHINE_ID, or host:port of its SIP URI): where operator intent and the dispatcher slot are kept' }),
     state: literalUnion(NODE_STATES),
-    health: literalUnion(NODE_HEALTH),
+    health: literalUnion(NODE_HEALTH, {
+      description: "The leader's last health evaluation (README, Health); with scoring off, critical while a blocker is listed",
+    }),
+    healthScore: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'The score that evaluation found: its worst sensor\'s (100 = fine)' })),
+    healthSince: Type.Optional(Type.String({ format: 'date-time', description: 'Since when the node has had this health' })),
+    healthAt: Type.Optional(Type.String({ format: 'date-time', description: 'When the leader last evaluated it' })),
+    worstSensor: Type.Optional(Type.String({ description: 'The sensor that set the score' })),
+    sensors: Type.Optional(
+      Type.Array(
+        Type.Object({
+          sensor: Type.String(),
+          value: Type.Number({ description: "In the sensor's unit (README, Health)" }),
+          score: Type.Number({ minimum: 0, maximum: 100 }),
+          detail: Type.Optional(Type.String()),
+        }),
+        { description: 'Every sensor that had a reading at the last evaluation' },
+      ),
+    ),
+    load: Type.Optional(
+      Type.Object(
+        {
+          idleCpuPercent: Type.Optional(Type.Number()),
+          sessionsPerSecond: Type.Optional(Type.Integer()),
+          sessionsPerSecondLimit: Type.Optional(Type.Integer()),
+          heartbeatEventAt: Type.Optional(Type.String({ format: 'date-time' })),
+        },
+        { description: "FreeSWITCH's load as the node's last heartbeat stated it (HEARTBEAT event, fsctl sps)" },
+      ),
+    ),
     capacity: Type.Integer(),
     sessions: Type.Integer(),
     agentVersion: Type.String(),

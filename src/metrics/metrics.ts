@@ -24,6 +24,53 @@ export function createMetrics() {
       labelNames: ['state'] as const,
       registers: [registry],
     }),
+    nodeHealth: new Gauge({
+      name: 'sbc_node_health',
+      help: "Each live node's health as the leader's last evaluation found it: 1 for its state (healthy, degraded, critical), 0 for the others",
+      labelNames: ['node', 'state'] as const,
+      registers: [registry],
+    }),
+    nodeHealthScore: new Gauge({
+      name: 'sbc_node_health_score',
+      help: "Each live node's health score (0..100, 100 = fine): its worst sensor's",
+      labelNames: ['node'] as const,
+      registers: [registry],
+    }),
+    nodeSensorScore: new Gauge({
+      name: 'sbc_node_sensor_score',
+      help: "Each live node's score from each sensor that had a reading at the last evaluation (0..100)",
+      labelNames: ['node', 'sensor'] as const,
+      registers: [registry],
+    }),
+    nodeSensorValue: new Gauge({
+      name: 'sbc_node_sensor_value',
+      help: "Each live node's sensor values at the last evaluation, in each sensor's unit (docs: README, Health)",
+      labelNames: ['node', 'sensor'] as const,
+      registers: [registry],
+    }),
+    healthTransitions: new Counter({
+      name: 'sbc_node_health_transitions_total',
+      help: 'Health state changes of nodes, by the state entered',
+      labelNames: ['to'] as const,
+      registers: [registry],
+    }),
+    healthAllCritical: new Gauge({
+      name: 'sbc_health_all_critical',
+      help: 'Set to 1 while every node that could take a new call is critical: they are kept in selection rather than refusing every call (an operator must look)',
+      registers: [registry],
+    }),
+    healthSensorFailures: new Counter({
+      name: 'sbc_health_sensor_failures_total',
+      help: 'Custom sensor reads that gave no reading, by sensor and reason (timeout, exit, json, schema, too-large, spawn, aborted); the node is scored without it',
+      labelNames: ['sensor', 'reason'] as const,
+      registers: [registry],
+    }),
+    healthHookRuns: new Counter({
+      name: 'sbc_health_hook_runs_total',
+      help: 'Node transition hook runs, by hook, transition and outcome (ok or the failure reason)',
+      labelNames: ['hook', 'transition', 'outcome'] as const,
+      registers: [registry],
+    }),
     autoscalerDesired: new Gauge({
       name: 'sbc_autoscaler_desired_replicas',
       help: 'The pool size the autoscaler\'s N+1 rule asks for now (also in dry-run)',

@@ -1,4 +1,5 @@
 import type { DispatcherRow } from '../core/dispatcher.js';
+import type { HealthReport } from '../core/health.js';
 import type { KamailioDrift, KamailioSnapshot } from '../core/kamailioView.js';
 import type { MachineIntent } from '../core/machine.js';
 import type { NodeRecord, NodeState } from '../core/node.js';
@@ -69,6 +70,8 @@ export interface DispatcherPass {
   tableError?: Error;
   readonly kamailios: KamailioOutcome[];
   readonly observations: KamailioObservation[];
+  /** Set by the health step (before the table): each live node's latest health report. */
+  health?: ReadonlyMap<string, HealthReport>;
   /** Set by the rooms step: the pins every Kamailio must hold, and the keys whose pin ended this pass. */
   rooms?: RoomsOutcome;
 }

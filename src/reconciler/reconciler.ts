@@ -20,6 +20,7 @@ import { drainChecksStep, inboundResumeStep, type DrainChecksDeps } from './step
 import { scaleStep, type ScaleStepDeps } from './steps/scale.js';
 import { autoscalerStep, type AutoscalerStepDeps } from './steps/autoscaler.js';
 import { dispatcherTableStep } from './steps/dispatcherTable.js';
+import { healthStep, type HealthStepDeps } from './steps/health.js';
 import { kamailioAddressesStep } from './steps/kamailioAddresses.js';
 import { kamailioDispatcherStep } from './steps/kamailioDispatcher.js';
 import { kamailioPinsStep } from './steps/kamailioPins.js';
@@ -69,6 +70,8 @@ export interface ReconcilerDeps {
   readonly scale?: Pick<ScaleStepDeps, 'targets' | 'provisioner' | 'retryMs' | 'drainDeadlineMs' | 'operations'>;
   /** The autoscaler (off when absent; steps/autoscaler.ts), before the scale step. */
   readonly autoscaler?: Pick<AutoscalerStepDeps, 'mode' | 'policy' | 'cooldowns' | 'everyMs' | 'operations'>;
+  /** Health scores per node (steps/health.ts), before the table step; without it every node counts as healthy. */
+  readonly health?: Pick<HealthStepDeps, 'policy' | 'everyMs' | 'store' | 'sensors' | 'maxConcurrentReads' | 'hooks' | 'signal'>;
   /** The call store whose day partitions the leader keeps (steps/callPartitions.ts). */
   readonly calls?: Pick<CallStore, 'maintainPartitions'>;
   /** The room table and its pins in every Kamailio (steps/rooms.ts, steps/kamailioPins.ts). */
@@ -120,6 +123,7 @@ export class Reconciler {
       ...(deps.leadership ? [leadershipStep(deps.leadership)] : []),
       nodeTransitionsStep(transitions),
       ...(deps.drainChecks ? [inboundResumeStep({ ...transitions, agents: deps.drainChecks.agents, everyMs: DRAIN_CHECK_EVERY_MS, ...(deps.drainChecks.operations ? { operations: deps.drainChecks.operations } : {}) })] : []),
+      ...(deps.health ? [healthStep({ ...deps.health, observations: () => [...this.observed.values()], metrics: deps.metrics, now })] : []),
       dispatcherTableStep({ store: deps.store, policy: deps.policy, unknownNodeGraceMs: deps.unknownNodeGraceMs, metrics: deps.metrics, now, ...leader, ...(deps.addresses ? { addresses: deps.addresses } : {}) }),
       deps.kamailios.map((kamailio) =>
         kamailioDispatcherStep({ kamailio, managedSets: deps.managedSets, reloadDeltaMs: deps.reloadDeltaMs, markHoldMs: deps.markHoldMs ?? DEFAULT_MARK_HOLD_MS, metrics: deps.metrics, now, ...leader }),

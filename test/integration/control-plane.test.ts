@@ -77,9 +77,9 @@ describe('control plane against real services', () => {
     expect(new Set(r.filter((x) => x.setid === 1).map((x) => x.priority)).size).toBe(3);
     const attrs = (await loaded(kams[0]!)).filter((d) => d.setId === 1).map((d) => d.attrs).sort();
     expect(attrs).toEqual([
-      `duid=${id(1)};maxload=100;weight=33;mid=127.0.2.1:5080`,
-      `duid=${id(2)};maxload=200;weight=67;mid=127.0.2.2:5080`,
-      `duid=${id(3)};maxload=300;weight=100;mid=127.0.2.3:5080`,
+      `duid=${id(1)};maxload=100;rweight=33;mid=127.0.2.1:5080`,
+      `duid=${id(2)};maxload=200;rweight=67;mid=127.0.2.2:5080`,
+      `duid=${id(3)};maxload=300;rweight=100;mid=127.0.2.3:5080`,
     ]);
   });
 

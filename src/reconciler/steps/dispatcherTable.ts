@@ -73,7 +73,7 @@ export function dispatcherTableStep(deps: DispatcherTableDeps): ReconcileStep<Di
   return {
     name: 'dispatcher-table',
     async run(pass, ctx) {
-      const computed = flattenSets(desiredSets(withoutKamailioAddresses(pass.nodes, ctx), deps.policy, pass.machines));
+      const computed = flattenSets(desiredSets(withoutKamailioAddresses(pass.nodes, ctx), deps.policy, pass.machines, pass.health));
       let kept = 0;
       try {
         const synced = await deps.store.sync(

@@ -177,7 +177,7 @@ describe('Reconciler', () => {
     const claim = await ingest(joined(9, 1, 'sip:10.0.0.1:5080'));
     expect(claim.superseded.map((n) => n.nodeId)).toEqual([uuid(1)]);
     await rec.runOnce();
-    expect(kams[0]!.loaded.filter((d) => d.setId === 1).map((d) => d.attrs)).toEqual([`duid=${uuid(9)};maxload=100;weight=100;mid=10.0.0.1:5080`]);
+    expect(kams[0]!.loaded.filter((d) => d.setId === 1).map((d) => d.attrs)).toEqual([`duid=${uuid(9)};maxload=100;rweight=100;mid=10.0.0.1:5080`]);
     expect(store.rows).toHaveLength(3);
   });
 
@@ -189,7 +189,7 @@ describe('Reconciler', () => {
     await registry.put({ ...(await registry.get(uuid(1)))!, nodeId: uuid(9), slot: 9, joinedAt: t, rev: 1 }, undefined, 60_000);
     const r = await rec.runOnce();
     expect(r.transitions).toContainEqual({ nodeId: uuid(9), to: 'gone', reason: 'superseded' });
-    expect(kams[0]!.loaded.filter((d) => d.setId === 1).map((d) => d.attrs)).toEqual([`duid=${uuid(1)};maxload=100;weight=100;mid=10.0.0.1:5080`]);
+    expect(kams[0]!.loaded.filter((d) => d.setId === 1).map((d) => d.attrs)).toEqual([`duid=${uuid(1)};maxload=100;rweight=100;mid=10.0.0.1:5080`]);
   });
 
   it('repairs drift: a Kamailio that lost its list, and a row edited by hand', async () => {

@@ -1,3 +1,4 @@
+import { MachineConflictError, updateMachine } from '../../registry/machines.js';
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { Static } from '@sinclair/typebox';
 import { estimateDrainEnd } from '../../core/drain.js';
@@ -35,8 +36,6 @@ export interface DrainEffect {
 
 /** How long a drain or undrain call waits for the leader's pass that applies it. */
 const APPLY_WAIT_MS = 5000;
-/** Compare-and-set attempts on the machine record before the call gives up (another writer kept winning). */
-const CAS_ATTEMPTS = 5;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const isNodeId = TypeCompiler.Compile(NodeId);
@@ -102,19 +101,15 @@ export const drainRoutes: FastifyPluginCallbackTypebox<DrainRoutesDeps> = (app, 
     if (!effect) throw new ConflictError('drains are not available on this control plane');
     const node = await resolve(id);
     if (node.state === 'gone' && drain !== undefined) throw new ConflictError(`node ${node.nodeId} is gone; nothing to drain`);
-    let written: MachineIntent | undefined;
-    for (let attempt = 0; ; attempt++) {
-      const current = await deps.registry.getMachine(node.machineId);
-      const { drain: old, ...rest } = current ?? { machineId: node.machineId, slot: node.slot, nodeId: node.nodeId, rev: 0 };
+    const written = await updateMachine(deps.registry, node.machineId, (current) => {
+      const { drain: old, rev: _rev, ...rest } = current ?? { machineId: node.machineId, slot: node.slot, nodeId: node.nodeId, rev: 0 };
       // Asked again while draining: the new terms, but the drain began when it first did.
       const kept = drain && old ? { ...drain, ...(old.since !== undefined ? { since: old.since, startSessions: old.startSessions ?? node.sessions } : {}) } : drain;
-      const next: MachineIntent = { ...rest, ...(kept ? { drain: kept } : {}), rev: (current?.rev ?? 0) + 1 };
-      if (await deps.registry.putMachine(next, current?.rev)) {
-        written = next;
-        break;
-      }
-      if (attempt + 1 >= CAS_ATTEMPTS) throw new ConflictError(`machine ${node.machineId} kept changing; try again`);
-    }
+      return { ...rest, ...(kept ? { drain: kept } : {}) };
+    }).catch((err: unknown) => {
+      if (err instanceof MachineConflictError) throw new ConflictError(`machine ${node.machineId} kept changing; try again`);
+      throw err;
+    });
     await audit(drain ? 'drain' : 'undrain', actor, node, drain ? { deadline: iso(drain.deadline), onDeadline: drain.onDeadline, ...(drain.hangupCause ? { hangupCause: drain.hangupCause } : {}) } : {});
     effect.changed();
     const applied = await effect.applied(APPLY_WAIT_MS);

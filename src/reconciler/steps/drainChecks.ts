@@ -1,3 +1,4 @@
+import { updateMachine } from '../../registry/machines.js';
 import { planDrain, pinnedTo, resumesDue, type DrainStep } from '../../core/drain.js';
 import { healthFrom, withState } from '../../core/lifecycle.js';
 import type { MachineIntent } from '../../core/machine.js';
@@ -203,16 +204,13 @@ async function clearPausedBlocker(deps: DrainChecksDeps, pass: DispatcherPass, n
   if (i >= 0) pass.nodes[i] = next;
 }
 
-/** Sets or clears the machine's inboundPaused flag, re-reading it on a compare-and-set miss. */
+/** Sets or clears the machine's inboundPaused flag on what is stored now (no machine: nothing to do). */
 async function setInboundPaused(deps: DrainChecksDeps, machineId: string, paused: boolean): Promise<void> {
-  for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-    const current = await deps.registry.getMachine(machineId);
-    if (!current) return;
-    if ((current.inboundPaused === true) === paused) return;
-    const { inboundPaused: _old, ...rest } = current;
-    if (await deps.registry.putMachine({ ...rest, ...(paused ? { inboundPaused: true } : {}), rev: current.rev + 1 }, current.rev)) return;
-  }
-  throw new Error(`machine ${machineId} kept changing while its inboundPaused flag was written`);
+  await updateMachine(deps.registry, machineId, (current) => {
+    if (!current || (current.inboundPaused === true) === paused) return undefined;
+    const { inboundPaused: _old, rev: _r, ...rest } = current;
+    return { ...rest, ...(paused ? { inboundPaused: true } : {}) };
+  }, CAS_ATTEMPTS);
 }
 
 const audit = (deps: DrainChecksDeps, ctx: StepContext, e: { kind: 'pause' | 'resume' | 'hangup'; target: string; outcome: 'done' | 'failed'; detail: Record<string, unknown> }): Promise<void> =>

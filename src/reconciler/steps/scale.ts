@@ -1,3 +1,4 @@
+import { MachineConflictError, updateMachine } from '../../registry/machines.js';
 import { pinnedTo } from '../../core/drain.js';
 import type { MachineDrain, MachineIntent } from '../../core/machine.js';
 import type { NodeRecord } from '../../core/node.js';
@@ -117,21 +118,31 @@ async function forgetRemoved(deps: ScaleStepDeps, pass: DispatcherPass, ctx: Ste
   }
 }
 
+/** Forgets a scale drain on what is stored now; an operator's drain (or none) is left alone. */
 async function clearDrain(registry: NodeRegistry, m: MachineIntent): Promise<boolean> {
-  const { drain: _d, inboundPaused: _p, ...rest } = m;
-  return registry.putMachine({ ...rest, rev: m.rev + 1 }, m.rev);
+  const written = await updateMachine(registry, m.machineId, (current) => {
+    if (current?.drain?.by !== 'scale') return undefined;
+    const { drain: _d, inboundPaused: _p, rev: _r, ...rest } = current;
+    return rest;
+  }, CAS_ATTEMPTS).catch(conflictIsNoWrite);
+  return written !== undefined;
 }
 
-/** Sets (or lifts, `undefined`) the drain on a node's machine by compare-and-set; false when another writer kept winning. */
+/** Sets (or lifts, `undefined`) the drain on a node's machine by compare-and-set; false when nothing was written or another writer kept winning. */
 async function writeDrain(deps: ScaleStepDeps, n: NodeRecord, drain: MachineDrain | undefined): Promise<boolean> {
-  for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-    const current = await deps.registry.getMachine(n.machineId);
-    const { drain: _old, ...rest } = current ?? { machineId: n.machineId, slot: n.slot, nodeId: n.nodeId, rev: 0 };
+  const written = await updateMachine(deps.registry, n.machineId, (current) => {
     // An operator's drain is the operator's: a scale-up never lifts it.
-    if (drain === undefined && current?.drain?.by !== 'scale') return false;
-    if (await deps.registry.putMachine({ ...rest, ...(drain ? { drain } : {}), rev: (current?.rev ?? 0) + 1 }, current?.rev)) return true;
-  }
-  return false;
+    if (drain === undefined && current?.drain?.by !== 'scale') return undefined;
+    const { drain: _old, rev: _r, ...rest } = current ?? { machineId: n.machineId, slot: n.slot, nodeId: n.nodeId, rev: 0 };
+    return { ...rest, ...(drain ? { drain } : {}) };
+  }, CAS_ATTEMPTS).catch(conflictIsNoWrite);
+  return written !== undefined;
+}
+
+/** A lost compare-and-set race is no write: the next pass decides again on what won. */
+function conflictIsNoWrite(err: unknown): undefined {
+  if (err instanceof MachineConflictError) return undefined;
+  throw err;
 }
 
 const audit = (deps: ScaleStepDeps, ctx: StepContext, e: Omit<OperationEntry, 'actor' | 'at'>): Promise<void> =>

@@ -1,26 +1,14 @@
+import type { LoadFacts } from '../events/schemas.js';
 import type { EventHeaders } from './esl-frames.js';
 
 /**
- * FreeSWITCH's load as the agent reports it in `joined` and `heartbeat`, for the control plane's
- * health sensors. Every field is absent while the agent does not know it: 0 is a real reading
- * (no idle CPU, no new session), so it never stands in for "unknown".
+ * FreeSWITCH's load as the agent reports it in `joined` and `heartbeat` (events/schemas.ts
+ * LoadFacts documents each field), for the control plane's health sensors. Every field is
+ * absent while the agent does not know it: 0 is a real reading (no idle CPU, no new session),
+ * so it never stands in for "unknown". `sessionsPerSecond` is HEARTBEAT `Session-Per-Sec-Last`,
+ * never `Session-Per-Sec` (the budget left in the current second) nor `Session-Per-Sec-Max`.
  */
-export interface NodeLoad {
-  /** HEARTBEAT `Idle-CPU`: 0..100, six decimals as FreeSWITCH prints them. */
-  readonly idleCpuPercent?: number;
-  /**
-   * HEARTBEAT `Session-Per-Sec-Last`: sessions created in the last whole second. Not
-   * `Session-Per-Sec`, which is the budget left in the current second (the limit, counted down
-   * per new session and reset every second), nor `Session-Per-Sec-Max`, the peak since start-up.
-   */
-  readonly sessionsPerSecond?: number;
-  /** `sessions-per-second` (switch.conf) as `fsctl sps` answers it. */
-  readonly sessionsPerSecondLimit?: number;
-  /** When the last HEARTBEAT event reached the agent (agent clock, ms). */
-  readonly heartbeatEventAt?: number;
-  /** FreeSWITCH's event-heartbeat-interval, from the RE_SCHEDULE of its heartbeat task. */
-  readonly heartbeatEventIntervalMs?: number;
-}
+export type NodeLoad = LoadFacts;
 
 /** What the HEARTBEAT events of one FreeSWITCH life (Core-UUID) said last. */
 export interface HeartbeatFacts {

@@ -1,4 +1,4 @@
-import type { NodeBlocker } from '../events/schemas.js';
+import type { LoadFacts, NodeBlocker } from '../events/schemas.js';
 
 /**
  * A FreeSWITCH node as the registry stores it. Identity is the Core-UUID: a restarted
@@ -72,19 +72,11 @@ export interface NodeRecord {
 export const HEARTBEAT_ARRIVALS_KEPT = 8;
 
 /**
- * The load facts an agent reads from FreeSWITCH's HEARTBEAT event and `fsctl sps` (see
- * events/schemas.ts NodeFacts). Each is absent while the agent does not know it.
+ * The load facts an agent reads from FreeSWITCH's HEARTBEAT event and `fsctl sps`, as its
+ * last message carried them (events/schemas.ts LoadFacts), and when it sent that message
+ * (agent clock): ages are measured against it.
  */
-export interface NodeLoad {
-  readonly idleCpuPercent?: number;
-  readonly sessionsPerSecond?: number;
-  readonly sessionsPerSecondLimit?: number;
-  /** When FreeSWITCH's last HEARTBEAT event reached the agent (agent clock). */
-  readonly heartbeatEventAt?: number;
-  readonly heartbeatEventIntervalMs?: number;
-  /** When the agent sent the message these came in (agent clock): ages are measured against it. */
-  readonly sentAt: number;
-}
+export type NodeLoad = LoadFacts & { readonly sentAt: number };
 
 export interface StaleStream {
   readonly lastSeq: number;

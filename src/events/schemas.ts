@@ -120,6 +120,9 @@ export type NodeJoined = Static<typeof NodeJoined>;
 export const NodeHeartbeat = Type.Object(NodeFacts, { additionalProperties: false, $id: 'NodeHeartbeatV1' });
 export type NodeHeartbeat = Static<typeof NodeHeartbeat>;
 
+/** FreeSWITCH's load as `joined` and `heartbeat` carry it (each field absent while unknown). */
+export type LoadFacts = Pick<NodeHeartbeat, 'idleCpuPercent' | 'sessionsPerSecond' | 'sessionsPerSecondLimit' | 'heartbeatEventAt' | 'heartbeatEventIntervalMs'>;
+
 export const NodeLeftReason = Type.Union([
   Type.Literal('agent-stopping'),
   Type.Literal('freeswitch-shutdown'),

@@ -28,6 +28,8 @@ export interface StandinOptions {
   /** Ports to bind on 127.0.0.1; 0 or absent: the OS picks one (restart keeps it). */
   eslPort?: number;
   sipPort?: number;
+  /** Address the SIP socket binds to and announces (Via, Contact, sipUri); default 127.0.0.1 (another, e.g. a container's own IP, for a Kamailio elsewhere). */
+  sipHost?: string;
   coreUuid?: string;
   /** Length of the dialplan's tone before the call parks (capture: 3000 ms). */
   toneMs?: number;

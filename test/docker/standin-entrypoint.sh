@@ -17,6 +17,18 @@ sip_port="${SBC_STANDIN_SIP_PORT:-5080}"
 esl_port="${SBC_STANDIN_ESL_PORT:-8021}"
 if [ -z "$ip" ]; then echo "entrypoint: no address (hostname -i printed nothing)" >&2; exit 1; fi
 
+fs=
+agent=
+stopping=0
+stop() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  if [ -n "$agent" ]; then kill -TERM "$agent" 2>/dev/null; wait "$agent"; fi
+  if [ -n "$fs" ]; then kill -TERM "$fs" 2>/dev/null; wait "$fs"; fi
+  exit 0
+}
+trap stop TERM INT
+
 ready=/tmp/standin.ready
 rm -f "$ready"
 node /app/standin.mjs --sip-host "$ip" --sip-port "$sip_port" --esl-port "$esl_port" \
@@ -35,18 +47,6 @@ export SBC_AGENT_SIP_URI="sip:${ip}:${sip_port}"
 export SBC_FS_ESL_HOST=127.0.0.1 SBC_FS_ESL_PORT="$esl_port"
 node /app/agent.mjs &
 agent=$!
-
-stopping=0
-stop() {
-  [ "$stopping" = 1 ] && return
-  stopping=1
-  kill -TERM "$agent" 2>/dev/null
-  wait "$agent"
-  kill -TERM "$fs" 2>/dev/null
-  wait "$fs"
-  exit 0
-}
-trap stop TERM INT
 
 # Either process exiting on its own ends the container (with its status).
 wait -n "$fs" "$agent"

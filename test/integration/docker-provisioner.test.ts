@@ -87,11 +87,12 @@ async function serviceContainers(project: string, service: string): Promise<Reco
   return Object.fromEntries(list.map((c) => [(c.Names[0] ?? '').slice(1), c.State]));
 }
 
-/** Removes every container and network labelled sbc.test.owner=<project>. */
-async function removeOwned(project: string): Promise<void> {
-  const mine = (await ok('GET', `/containers/json?all=true&filters=${filters([`${OWNER}=${project}`])}`)) as { Id: string }[];
+/** Removes every container and network labelled sbc.test.owner=<project> (any project when undefined). */
+async function removeOwned(project: string | undefined): Promise<void> {
+  const label = project === undefined ? OWNER : `${OWNER}=${project}`;
+  const mine = (await ok('GET', `/containers/json?all=true&filters=${filters([label])}`)) as { Id: string }[];
   for (const c of mine) await engine('DELETE', `/containers/${c.Id}?force=true&v=true`);
-  const networks = (await ok('GET', `/networks?filters=${filters([`${OWNER}=${project}`])}`)) as { Id: string }[];
+  const networks = (await ok('GET', `/networks?filters=${filters([label])}`)) as { Id: string }[];
   for (const n of networks) await engine('DELETE', `/networks/${n.Id}`);
 }
 
@@ -206,6 +207,8 @@ describe.skipIf(skipReason !== undefined)(`docker provisioner on a private Docke
     let t = Date.now();
     docker = await startDockerEngine();
     timings.daemonStartMs = Date.now() - t;
+    // The daemon and its data root are this harness's own: containers a killed earlier run left (stopped) go now.
+    await removeOwned(undefined);
     t = Date.now();
     const base = await ensureBaseImage(docker);
     timings.baseImageMs = Date.now() - t;
@@ -234,7 +237,7 @@ describe.skipIf(skipReason !== undefined)(`docker provisioner on a private Docke
     });
 
     afterAll(async () => {
-      await removeOwned(project);
+      if (docker) await removeOwned(project);
     });
 
     it('scales 1 -> 3 with copies of the model, then 3 -> 1 removing exactly the drained ones', async () => {
@@ -337,7 +340,7 @@ describe.skipIf(skipReason !== undefined)(`docker provisioner on a private Docke
     afterAll(async () => {
       await cp?.stop();
       await recorder?.stop();
-      await removeOwned(project).catch((err: unknown) => process.stderr.write(`[docker] removing ${project}'s containers: ${String(err)}\n`));
+      if (docker) await removeOwned(project).catch((err: unknown) => process.stderr.write(`[docker] removing ${project}'s containers: ${String(err)}\n`));
       await k1?.stop();
       await Promise.allSettled([nats?.stop(), redis?.stop(), db?.stop()]);
     }, 60_000);

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Makes a fresh Debian 12 machine able to build, test and run the system: Kamailio 5.6 and
 # its modules, sipp, PostgreSQL, Redis and NATS from Debian's packages (installed only when
-# absent), the services started when not already listening, then `npm ci`.
+# absent), the services started when not already listening, then `npm ci`. Also docker.io,
+# debootstrap and docker-compose: the docker provisioner's integration test starts its own
+# private dockerd (test/support/dockerEngine.ts); no daemon is started here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 for p in kamailio kamailio-lua-modules kamailio-postgres-modules kamailio-nats-modules sip-tester \
-         postgresql redis-server nats-server docker-compose; do
+         postgresql redis-server nats-server docker-compose docker.io debootstrap; do
   have "$p" || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

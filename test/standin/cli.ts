@@ -19,6 +19,7 @@ const { values } = parseArgs({
   options: {
     'esl-port': { type: 'string' },
     'sip-port': { type: 'string' },
+    'sip-host': { type: 'string' },
     password: { type: 'string' },
     'max-sessions': { type: 'string' },
     'heartbeat-ms': { type: 'string' },
@@ -50,6 +51,7 @@ function int(name: string, v: string | undefined): number | undefined {
 const opts: StandinOptions = {
   eslPort: int('esl-port', values['esl-port']),
   sipPort: int('sip-port', values['sip-port']),
+  sipHost: values['sip-host'],
   password: values.password,
   maxSessions: int('max-sessions', values['max-sessions']),
   heartbeatMs: int('heartbeat-ms', values['heartbeat-ms']),

@@ -25,9 +25,11 @@ export interface StandinOptions {
   hostname?: string;
   /** sofia profile name (default `internal`). */
   profile?: string;
-  /** Ports to bind on 127.0.0.1; 0 or absent: the OS picks one (restart keeps it). */
+  /** Ports to bind (ESL on 127.0.0.1, SIP on sipHost); 0 or absent: the OS picks one (restart keeps it). */
   eslPort?: number;
   sipPort?: number;
+  /** Address the SIP socket binds to and announces (Via, Contact, sipUri); default 127.0.0.1 (another, e.g. a container's own IP, for a Kamailio elsewhere). */
+  sipHost?: string;
   coreUuid?: string;
   /** Length of the dialplan's tone before the call parks (capture: 3000 ms). */
   toneMs?: number;
@@ -73,7 +75,7 @@ export type InviteResponse = 'answer' | 'ignore' | { status: number; reason: str
 export interface Standin {
   readonly eslPort: number;
   readonly sipPort: number;
-  /** `sip:127.0.0.1:<sipPort>` */
+  /** `sip:<sipHost>:<sipPort>` (sipHost default 127.0.0.1) */
   readonly sipUri: string;
   readonly coreUuid: string;
   readonly password: string;

@@ -75,7 +75,7 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
   readonly maxSessions: number;
   readonly profile: string;
   readonly profileMinUptimeSec: number;
-  readonly sipHost = '127.0.0.1';
+  readonly sipHost: string;
   readonly calls: CallRecord[] = [];
   identity: Identity;
   stats = new SessionStats();
@@ -121,9 +121,10 @@ class StandinImpl implements Standin, ApiHost, UasHandler {
     this.profileMinUptimeSec = opts.profileMinUptimeSec ?? 10;
     this.eslPort = opts.eslPort ?? 0;
     this.sipPort = opts.sipPort ?? 0;
+    this.sipHost = opts.sipHost ?? '127.0.0.1';
     this.answerDelayMs = opts.answerDelayMs ?? 0;
     this.random = opts.seed === undefined ? Math.random : seededRandom(opts.seed);
-    this.identity = { coreUuid: opts.coreUuid ?? randomUUID(), hostname: opts.hostname ?? '', ipv4: '127.0.0.1', ipv6: '::1' };
+    this.identity = { coreUuid: opts.coreUuid ?? randomUUID(), hostname: opts.hostname ?? '', ipv4: this.sipHost, ipv6: '::1' };
     this.bus = new EventBus(this.identity);
     this.conferences = new Conferences(this.bus, opts.verboseEvents ?? false);
   }

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import http from 'node:http';
-import { connect as netConnect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
@@ -12,11 +10,10 @@ import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js'
 import { migrate } from '../../src/postgres/migrations.js';
 import type { MachineRef } from '../../src/ports/provisioner.js';
 import { DockerProvisioner } from '../../src/provisioners/docker.js';
-import { BASE_IMAGE, DOCKER_TEST_DIR, STANDIN_IMAGE, buildStandinImage, dockerEngineUnavailable, ensureBaseImage, startDockerEngine, type DockerEngine } from '../support/dockerEngine.js';
+import { BASE_IMAGE, DOCKER_TEST_DIR, STANDIN_IMAGE, buildStandinImage, dockerEngineUnavailable, engineOk, engineRequest, ensureBaseImage, startDockerEngine, type DockerEngine } from '../support/dockerEngine.js';
 import { selectableUris, startKamailio, type KamailioInstance } from '../support/kamailio.js';
-import { freePort } from '../support/ports.js';
-import { startProcess, waitFor, type RunningProcess } from '../support/process.js';
-import { controlPlaneServiceEnv, createPostgresDatabase, startRedis, type Service } from '../support/services.js';
+import { waitFor } from '../support/process.js';
+import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
 import { runSippUac } from '../support/sipp.js';
 
 /**
@@ -43,41 +40,8 @@ const skipReason = dockerEngineUnavailable();
 const SOCKET = join(DOCKER_TEST_DIR, 'docker.sock');
 const OWNER = 'sbc.test.owner';
 
-interface Answer {
-  status: number;
-  json: unknown;
-}
-
-function engine(method: string, path: string, body?: unknown): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      { socketPath: SOCKET, method, path: `/v1.41${path}`, headers: payload === undefined ? {} : { 'content-type': 'application/json' }, signal: AbortSignal.timeout(30_000) },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown = text;
-          try {
-            json = text === '' ? undefined : JSON.parse(text);
-          } catch {
-            // _ping answers text
-          }
-          resolve({ status: res.statusCode ?? 0, json });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-async function ok(method: string, path: string, body?: unknown): Promise<unknown> {
-  const answer = await engine(method, path, body);
-  if (answer.status < 200 || answer.status > 299) throw new Error(`${method} ${path}: HTTP ${answer.status}: ${JSON.stringify(answer.json)}`);
-  return answer.json;
-}
+const engine = (method: string, path: string, body?: unknown) => engineRequest(SOCKET, method, path, body);
+const ok = (method: string, path: string, body?: unknown) => engineOk(SOCKET, method, path, body);
 
 const filters = (labels: string[]) => encodeURIComponent(JSON.stringify({ label: labels }));
 
@@ -129,40 +93,6 @@ async function startModel(o: { project: string; service: string; network: string
 }
 
 const ref = (machineId: string): MachineRef => ({ machineId, nodeId: `core-${machineId}`, hostname: machineId, sipUri: `sip:${machineId}:5060` });
-
-function tcpReady(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = netConnect(port, host);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
-/** A private nats-server with JetStream on `host` (the network's gateway: containers reach it there). */
-async function startNatsOn(host: string): Promise<Service> {
-  const dir = mkdtempSync(join(tmpdir(), 'nats-docker-test-'));
-  const port = await freePort();
-  let proc: RunningProcess | undefined;
-  try {
-    proc = startProcess('nats-server', ['-a', host, '-p', String(port), '-js', '-sd', dir]);
-    await waitFor(`nats on ${host}:${port}`, () => tcpReady(host, port), 5000);
-  } catch (err) {
-    await proc?.stop();
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`nats-server did not start on ${host}:${port}: ${proc?.output() ?? ''}`, { cause: err });
-  }
-  const running = proc;
-  return {
-    url: `nats://${host}:${port}`,
-    async stop() {
-      await running.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /**
  * A transparent recorder in front of the engine: the control plane's provisioner talks to this
@@ -297,7 +227,7 @@ describe.skipIf(skipReason !== undefined)(`docker provisioner on a private Docke
     beforeAll(async () => {
       const net = await createNetwork(project);
       gateway = net.gateway;
-      [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNatsOn(gateway)]);
+      [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats({ host: gateway })]);
       const pg1 = new pg.Pool({ connectionString: db.url });
       await migrate(pg1);
       await pg1.end();

@@ -100,15 +100,51 @@ async function mustRun(cmd: string, args: readonly string[], opts: { env?: NodeJ
   return r.stdout;
 }
 
-function ping(socketPath: string): Promise<boolean> {
-  return new Promise((resolvePromise) => {
-    const req = http.request({ socketPath, path: '/_ping', signal: AbortSignal.timeout(1000) }, (res) => {
-      res.resume();
-      resolvePromise(res.statusCode === 200);
-    });
-    req.on('error', () => resolvePromise(false));
-    req.end();
+export interface EngineAnswer {
+  status: number;
+  /** The body parsed as JSON; the text where it is not JSON (`_ping`); undefined when empty. */
+  json: unknown;
+}
+
+/** One Engine API request (API v1.41, docker.io 20.10) over the unix socket, bounded by `timeoutMs`. */
+export function engineRequest(socketPath: string, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<EngineAnswer> {
+  return new Promise((resolvePromise, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      { socketPath, method, path: `/v1.41${path}`, headers: payload === undefined ? {} : { 'content-type': 'application/json' }, signal: AbortSignal.timeout(timeoutMs) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown = text === '' ? undefined : text;
+          try {
+            if (text !== '') json = JSON.parse(text);
+          } catch {
+            // not JSON: kept as text
+          }
+          resolvePromise({ status: res.statusCode ?? 0, json });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
   });
+}
+
+/** engineRequest that rejects unless the engine answered 2xx; resolves the parsed body. */
+export async function engineOk(socketPath: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  const answer = await engineRequest(socketPath, method, path, body);
+  if (answer.status < 200 || answer.status > 299) throw new Error(`${method} ${path}: HTTP ${answer.status}: ${JSON.stringify(answer.json)}`);
+  return answer.json;
+}
+
+async function ping(socketPath: string): Promise<boolean> {
+  try {
+    return (await engineRequest(socketPath, 'GET', '/_ping', undefined, 1000)).status === 200;
+  } catch {
+    return false;
+  }
 }
 
 const alive = (pid: number): boolean => {

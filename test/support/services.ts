@@ -37,9 +37,9 @@ export function hasDockerEngine(): Promise<boolean> {
   return dockerAvailable;
 }
 
-async function tcpReady(port: number): Promise<boolean> {
+async function tcpReady(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = netConnect(port, '127.0.0.1');
+    const s = netConnect(port, host);
     s.once('connect', () => {
       s.destroy();
       resolve(true);
@@ -66,6 +66,15 @@ export interface LocalServiceOptions {
   ownProcessGroup?: boolean;
 }
 
+export interface NatsOptions extends LocalServiceOptions {
+  /**
+   * The address the local nats-server listens on (default 127.0.0.1). Given, it is always the
+   * local binary on that address (never TEST_NATS_URL or a container): a test whose containers
+   * must reach it sets their network's gateway here.
+   */
+  host?: string;
+}
+
 export async function startRedis(opts: LocalServiceOptions = {}): Promise<Service> {
   if (process.env.TEST_REDIS_URL) return { url: process.env.TEST_REDIS_URL, stop: async () => {} };
   if (await hasDockerEngine()) return startContainer('redis:7-alpine', 6379, 'redis');
@@ -87,9 +96,12 @@ export interface NatsService extends Service {
   restart?(downMs?: number): Promise<void>;
 }
 
-export async function startNats(opts: LocalServiceOptions = {}): Promise<NatsService> {
-  if (process.env.TEST_NATS_URL) return { url: process.env.TEST_NATS_URL, stop: async () => {} };
-  if (await hasDockerEngine()) return startContainer('nats:2.10-alpine', 4222, 'nats', ['-js']);
+export async function startNats(opts: NatsOptions = {}): Promise<NatsService> {
+  const host = opts.host ?? '127.0.0.1';
+  if (opts.host === undefined) {
+    if (process.env.TEST_NATS_URL) return { url: process.env.TEST_NATS_URL, stop: async () => {} };
+    if (await hasDockerEngine()) return startContainer('nats:2.10-alpine', 4222, 'nats', ['-js']);
+  }
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     let dir = '';
@@ -101,7 +113,7 @@ export async function startNats(opts: LocalServiceOptions = {}): Promise<NatsSer
       rmSync(dir, { recursive: true, force: true });
       untrackDir();
     };
-    const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir];
+    const args = ['-a', host, '-p', String(port), '-js', '-sd', dir];
     let proc: RunningProcess;
     try {
       proc = startProcess('nats-server', args, opts);
@@ -110,14 +122,14 @@ export async function startNats(opts: LocalServiceOptions = {}): Promise<NatsSer
       throw err;
     }
     try {
-      await waitFor(`nats on ${port}`, () => tcpReady(port), 5000);
+      await waitFor(`nats on ${port}`, () => tcpReady(port, host), 5000);
       return {
-        url: `nats://127.0.0.1:${port}`,
+        url: `nats://${host}:${port}`,
         async restart(downMs = 0) {
           await proc.stop('SIGKILL');
           if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
           proc = startProcess('nats-server', args, opts);
-          await waitFor(`nats on ${port}`, () => tcpReady(port), 5000);
+          await waitFor(`nats on ${port}`, () => tcpReady(port, host), 5000);
         },
         async stop() {
           await proc.stop();

@@ -3,14 +3,16 @@
 # its modules, sipp, PostgreSQL, Redis and NATS from Debian's packages (installed only when
 # absent), the services started when not already listening, then `npm ci`. Also docker.io,
 # debootstrap and docker-compose: the docker provisioner's integration test starts its own
-# private dockerd (test/support/dockerEngine.ts); no daemon is started here.
+# private dockerd (test/support/dockerEngine.ts); no daemon is started here. Also prometheus
+# (promtool and a real Prometheus for the dashboard and alert-rule tests; no service is started)
+# and chromium (the operator console's browser test, driven by playwright-core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 for p in kamailio kamailio-lua-modules kamailio-postgres-modules kamailio-nats-modules sip-tester \
-         postgresql redis-server nats-server docker-compose docker.io debootstrap; do
+         postgresql redis-server nats-server docker-compose docker.io debootstrap prometheus chromium; do
   have "$p" || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then

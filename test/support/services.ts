@@ -140,6 +140,14 @@ export async function createPostgresDatabase(): Promise<Service> {
     const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
     await c.connect();
     try {
+      // A pg.Pool's end() resolves once it has asked its clients to end, before their sessions
+      // are gone; FORCE on such a session sends its client an error it has no listener for.
+      // So wait (bounded) for the test's own sessions to close, then force what is left.
+      for (let i = 0; i < 40; i++) {
+        const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+        if ((rows[0]?.n ?? 0) === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     } finally {
       await c.end();

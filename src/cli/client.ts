@@ -1,23 +1,23 @@
 /**
  * The CLI's one way to the control plane's HTTP API: a request with a deadline, and every way
  * it can go wrong sorted into the two failures an operator acts on differently: the API
- * answered with an error (ApiError, exit 1) or it could not be reached at all
- * (ApiUnreachableError, exit 3).
+ * answered with an error (ApiError: exit 1, or 4 when it refused the token) or it could not be
+ * reached at all (ApiUnreachableError, exit 3).
  */
 
 export interface ApiClientOptions {
   /** The API's base URL; a path prefix (a reverse proxy's) is kept. */
   readonly baseUrl: string;
   readonly timeoutMs: number;
-  /** Sent as `Authorization: Bearer <token>` when set (the API checks none yet: tokens are on the roadmap). */
+  /** Sent as `Authorization: Bearer <token>` when set. */
   readonly token?: string;
 }
 
 export interface ApiRequest {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** From the API's root, starting with `/`; path parameters and the query already URL-encoded. */
   readonly path: string;
-  /** Sent as JSON (POST only); a POST without one sends none. */
+  /** Sent as JSON (POST and PUT); a request without one sends none. */
   readonly body?: unknown;
 }
 
@@ -89,7 +89,7 @@ function errorOf(status: number, statusText: string, text: string): ApiError {
 export class ApiClient {
   constructor(readonly options: ApiClientOptions) {}
 
-  /** The answer's JSON body, as the API sent it (key order kept). */
+  /** The answer's JSON body, as the API sent it (key order kept); null for a 204. */
   async call(req: ApiRequest): Promise<unknown> {
     const { baseUrl, timeoutMs, token } = this.options;
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -109,6 +109,8 @@ export class ApiClient {
       throw new ApiUnreachableError(baseUrl, unreachableReason(err, timeoutMs), { cause: err });
     }
     if (status < 200 || status > 299) throw errorOf(status, statusText, text);
+    // 204 No Content (a room policy removed): nothing to parse.
+    if (status === 204) return null;
     try {
       return JSON.parse(text) as unknown;
     } catch {

@@ -138,7 +138,7 @@ describe('sbcctl against a running control plane (tokens on)', () => {
     const nodeId = nodes[0]!.nodeId;
     expect((await json<{ nodeId: string; sipUri: string }>(['node', nodeId], reader)).sipUri).toBe(fs.sipUri);
     expect(await json<{ nodeId: string; ready: boolean; sipProfile: { running: boolean } }>(['node-status', nodeId], reader)).toMatchObject({ nodeId, ready: true, sipProfile: { running: true } });
-    await waitFor('the room listed', async () => (await json<{ rooms: { room: string }[] }>(['rooms'], reader)).rooms.some((r) => r.room === '3901'), 15_000);
+    await waitFor('the room listed with its caller', async () => (await json<{ rooms: { room: string; members: number }[] }>(['rooms'], reader)).rooms.some((r) => r.room === '3901' && r.members === 1), 15_000);
     expect(await json<{ room: string; members: number }>(['room', '3901'], reader)).toMatchObject({ room: '3901', members: 1 });
     const callId = plain.calls[0]!.callId;
     await waitFor('the plain call traced', async () => (await sbcctl(['trace', callId], { SBC_API_TOKEN: reader })).code === 0, 15_000);

@@ -19,6 +19,14 @@ export interface ApiRequest {
   readonly path: string;
   /** Sent as JSON (POST and PUT); a request without one sends none. */
   readonly body?: unknown;
+  /** Non-2xx statuses whose body is the answer, not an error (`/readyz`'s 503): call() returns it, flagged `ok: false`. */
+  readonly answers?: readonly number[];
+}
+
+/** The answer's JSON body; `ok` false for a status the request declared in `answers`. */
+export interface ApiAnswer {
+  readonly ok: boolean;
+  readonly body: unknown;
 }
 
 /** The API answered, with an error status or with something that is not the JSON it promises. */
@@ -91,6 +99,11 @@ export class ApiClient {
 
   /** The answer's JSON body, as the API sent it (key order kept); null for a 204. */
   async call(req: ApiRequest): Promise<unknown> {
+    return (await this.answer(req)).body;
+  }
+
+  /** As call(), and whether the status was a success or one of the request's `answers`. */
+  async answer(req: ApiRequest): Promise<ApiAnswer> {
     const { baseUrl, timeoutMs, token } = this.options;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token !== undefined && token !== '') headers.authorization = `Bearer ${token}`;
@@ -108,11 +121,12 @@ export class ApiClient {
     } catch (err) {
       throw new ApiUnreachableError(baseUrl, unreachableReason(err, timeoutMs), { cause: err });
     }
-    if (status < 200 || status > 299) throw errorOf(status, statusText, text);
+    const ok = status >= 200 && status <= 299;
+    if (!ok && !(req.answers ?? []).includes(status)) throw errorOf(status, statusText, text);
     // 204 No Content (a room policy removed): nothing to parse.
-    if (status === 204) return null;
+    if (status === 204) return { ok, body: null };
     try {
-      return JSON.parse(text) as unknown;
+      return { ok, body: JSON.parse(text) as unknown };
     } catch {
       throw new ApiError(status, 'bad-answer', `${req.method} ${req.path} answered ${status} with a body that is not JSON`);
     }

@@ -49,8 +49,9 @@ export async function run(argv: readonly string[], ctx: RunContext): Promise<num
   }
 
   let body: unknown;
+  let ok: boolean;
   try {
-    body = await new ApiClient(inv.client).call(inv.request);
+    ({ body, ok } = await new ApiClient(inv.client).answer(inv.request));
   } catch (err) {
     if (err instanceof ApiError) {
       lines(ctx.stderr, [`error: ${err.code}: ${err.message}`]);
@@ -62,9 +63,11 @@ export async function run(argv: readonly string[], ctx: RunContext): Promise<num
     }
     throw err;
   }
+  // An answer that says "not ok" (not ready) is printed like any other, and exits 1.
+  const status = ok ? EXIT.ok : EXIT.apiError;
   if (inv.json) {
     ctx.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
-    return EXIT.ok;
+    return status;
   }
   let text: string[];
   try {
@@ -75,5 +78,5 @@ export async function run(argv: readonly string[], ctx: RunContext): Promise<num
     return EXIT.apiError;
   }
   lines(ctx.stdout, text);
-  return EXIT.ok;
+  return status;
 }

@@ -108,6 +108,8 @@ describe('sbcctl against a running control plane (tokens on)', () => {
     expect(await refused(['nodes', '--url', nobody], bootstrap)).toEqual([3, `error: cannot reach the API at ${nobody}: connection refused (ECONNREFUSED)`]);
     expect(await refused(['nodez'], bootstrap)).toEqual([2, 'error: unknown command "nodez"']);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    // /readyz is open by default: no token needed.
+    expect(await json<{ ready: boolean; checks: Record<string, { ok: boolean }> }>(['ready'], '')).toMatchObject({ ready: true, checks: { redis: { ok: true }, postgres: { ok: true }, nats: { ok: true }, reconciler: { ok: true } } });
 
     // Tokens: created with the bootstrap secret, shown once.
     for (const [name, scope] of [['ops-admin', 'admin'], ['reader', 'read'], ['operator', 'operate']] as const) {

@@ -1,5 +1,5 @@
 import type { Static } from '@sinclair/typebox';
-import type { ClusterView, DispatcherView } from '../../http/schemas.js';
+import type { ClusterView, DispatcherView, ReadyView } from '../../http/schemas.js';
 import { defineCommand } from '../command.js';
 import { keyValues, table } from '../format.js';
 
@@ -57,4 +57,23 @@ export const dispatcher = defineCommand<Dispatcher>({
   summary: 'the last pass\'s desired dispatcher rows, and what each Kamailio last reported against them',
   request: () => ({ method: 'GET', path: '/v1/dispatcher' }),
   print: printDispatcher,
+});
+
+type Ready = Static<typeof ReadyView>;
+
+export function printReady(r: Ready): string[] {
+  return [
+    r.ready ? 'ready' : 'not ready',
+    '',
+    ...table(['CHECK', 'OK', 'DETAIL'], Object.entries(r.checks).map(([name, c]) => [name, c.ok ? 'yes' : 'no', c.detail ?? '-'])),
+  ];
+}
+
+/** `/readyz`: its 503 is an answer (which check failed), printed as such; the exit status says not ready (1). */
+export const ready = defineCommand<Ready>({
+  name: 'ready',
+  args: [],
+  summary: 'whether this replica is ready (Redis, Postgres, NATS, the reconciler) and each check; exit 1 when not',
+  request: () => ({ method: 'GET', path: '/readyz', answers: [503] }),
+  print: printReady,
 });

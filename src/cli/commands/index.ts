@@ -2,7 +2,7 @@ import type { Command } from '../command.js';
 import { calls, trace } from './calls.js';
 import { drain, drainStatus, undrain } from './drains.js';
 import { nodeDetail, nodes, nodeStatus } from './nodes.js';
-import { cluster, dispatcher } from './cluster.js';
+import { cluster, dispatcher, ready } from './cluster.js';
 import { policyDelete, policySet, policyShow } from './policies.js';
 import { tokenCreate, tokenList, tokenRevoke } from './tokens.js';
 import { operations } from './operations.js';
@@ -28,6 +28,7 @@ export const COMMANDS: readonly Command[] = [
   calls,
   cluster,
   dispatcher,
+  ready,
   tokenCreate,
   tokenList,
   tokenRevoke,

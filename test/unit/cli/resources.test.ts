@@ -194,4 +194,15 @@ describe('sbcctl policy, cluster, dispatcher, node', () => {
     expect(t!.agents.asked).toEqual([id]);
     expect((await sbcctl(['node', 'not-a-node'], env)).code).toBe(1);
   });
+
+  it('ready: 200 is exit 0 with each check; 503 is the answer too (which check failed), exit 1', async () => {
+    let redisDown = false;
+    t = await testApp({ readiness: { postgres: () => Promise.resolve(), redis: () => (redisDown ? Promise.reject(new Error('ECONNREFUSED')) : Promise.resolve()) } });
+    const url = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    expect(await sbcctl(['ready'], { SBC_API_URL: url })).toEqual({ code: 0, stderr: '', stdout: ['ready', '', 'CHECK     OK   DETAIL', 'postgres  yes  -', 'redis     yes  -', ''].join('\n') });
+    redisDown = true;
+    expect(await sbcctl(['ready'], { SBC_API_URL: url })).toEqual({ code: 1, stderr: '', stdout: ['not ready', '', 'CHECK     OK   DETAIL', 'postgres  yes  -', 'redis     no   ECONNREFUSED', ''].join('\n') });
+    const json = await sbcctl(['ready', '--json'], { SBC_API_URL: url });
+    expect([json.code, JSON.parse(json.stdout)]).toEqual([1, { ready: false, checks: { postgres: { ok: true }, redis: { ok: false, detail: 'ECONNREFUSED' } } }]);
+  });
 });

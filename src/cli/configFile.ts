@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -16,6 +16,8 @@ export interface CliFileConfig {
   readonly path: string;
   readonly url?: string;
   readonly token?: string;
+  /** Said on stderr, the command still runs: a token in a file others may read. */
+  readonly warning?: string;
 }
 
 export interface ConfigFileEnv {
@@ -34,7 +36,11 @@ export function configFilePath(env: ConfigFileEnv): { path: string; required: bo
 }
 
 /** What the file says; `{error}` (a usage error, exit 2) when it cannot be used; undefined when there is none. */
-export function loadConfigFile(env: ConfigFileEnv, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): CliFileConfig | { error: string } | undefined {
+export function loadConfigFile(
+  env: ConfigFileEnv,
+  read: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+  modeOf: (path: string) => number = (p) => statSync(p).mode,
+): CliFileConfig | { error: string } | undefined {
   const where = configFilePath(env);
   if (!where) return undefined;
   const { path } = where;
@@ -55,12 +61,21 @@ export function loadConfigFile(env: ConfigFileEnv, read: (path: string) => strin
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return { error: `config file ${path}: not a JSON object` };
   const unknown = Object.keys(body).filter((k) => !(KEYS as readonly string[]).includes(k));
   if (unknown.length > 0) return { error: `config file ${path}: unknown key ${JSON.stringify(unknown[0])}; it takes ${KEYS.join(', ')}` };
-  const out: { path: string; url?: string; token?: string } = { path };
+  const out: { path: string; url?: string; token?: string; warning?: string } = { path };
   for (const k of KEYS) {
     const v = (body as Record<string, unknown>)[k];
     if (v === undefined) continue;
     if (typeof v !== 'string' || v === '') return { error: `config file ${path}: "${k}" must be a non-empty string` };
     out[k] = v;
+  }
+  if (out.token !== undefined) {
+    let mode: number | undefined;
+    try {
+      mode = modeOf(path) & 0o777;
+    } catch {
+      // Read a moment ago, gone now: nothing to warn about.
+    }
+    if (mode !== undefined && (mode & 0o077) !== 0) out.warning = `config file ${path} holds a token and others may read it (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 ${path}`;
   }
   return out;
 }

@@ -18,6 +18,8 @@ export interface RunContext {
   readonly now?: () => number;
   /** Reads the config file (configFile.ts); tests pass their own. */
   readonly readFile?: (path: string) => string;
+  /** The config file's mode bits; tests pass their own. */
+  readonly fileMode?: (path: string) => number;
 }
 
 /** sbcctl's exit statuses (the usage text lists them). */
@@ -31,7 +33,7 @@ const lines = (out: Output, text: readonly string[]) => out.write(text.map((l) =
 /** Runs one sbcctl invocation; resolves to its exit status and never throws for anything the API does. */
 export async function run(argv: readonly string[], ctx: RunContext): Promise<number> {
   const commands = ctx.commands ?? COMMANDS;
-  const file = loadConfigFile(ctx.env, ...(ctx.readFile ? [ctx.readFile] : []));
+  const file = loadConfigFile(ctx.env, ctx.readFile, ctx.fileMode);
   const fileError = file && 'error' in file ? file.error : undefined;
   const inv = parseInvocation(argv, ctx.env, commands, (ctx.now ?? Date.now)(), fileError === undefined ? (file as CliFileConfig | undefined) : undefined);
   // A broken config file stops every command, but not --help.
@@ -39,6 +41,7 @@ export async function run(argv: readonly string[], ctx: RunContext): Promise<num
     lines(ctx.stderr, [`error: ${fileError}`]);
     return EXIT.usage;
   }
+  if (inv.kind === 'command' && file && 'warning' in file && file.warning !== undefined) lines(ctx.stderr, [`warning: ${file.warning}`]);
   if (inv.kind === 'help') {
     lines(ctx.stdout, inv.command ? commandUsage(inv.command) : usage(commands));
     return EXIT.ok;

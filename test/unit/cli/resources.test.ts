@@ -29,7 +29,9 @@ async function sbcctl(argv: readonly string[], env: CliEnv = {}, files: Record<s
 }
 
 let t: TestApp | undefined;
+const warnings: string[] = [];
 afterEach(async () => {
+  warnings.length = 0;
   await t?.app.close();
   t = undefined;
 });
@@ -73,6 +75,16 @@ describe('sbcctl: URL and token from flags, environment or config file, in that 
     expect(loadConfigFile({ HOME: '/home/op', XDG_CONFIG_HOME: '/xdg' }, read)).toEqual({ path: '/xdg/sbcctl/config.json', token: 't' });
     expect(loadConfigFile({ HOME: '/nobody' }, read)).toBeUndefined();
     expect(loadConfigFile({}, read)).toBeUndefined();
+  });
+
+  it('a token in a config file others may read is warned about on stderr; the command still runs', async () => {
+    const { url, token } = await api();
+    const files = { '/c.json': JSON.stringify({ url, token: token.read }) };
+    const run0644 = await run(['nodes'], { stdout: { write: () => true }, stderr: { write: (s: string) => warnings.push(s) }, env: { SBCCTL_CONFIG: '/c.json' }, readFile: (p) => files[p as '/c.json'], fileMode: () => 0o100644 });
+    expect([run0644, warnings]).toEqual([0, ['warning: config file /c.json holds a token and others may read it (mode 0644): chmod 600 /c.json\n']]);
+    warnings.length = 0;
+    const run0600 = await run(['nodes'], { stdout: { write: () => true }, stderr: { write: (s: string) => warnings.push(s) }, env: { SBCCTL_CONFIG: '/c.json' }, readFile: (p) => files[p as '/c.json'], fileMode: () => 0o100600 });
+    expect([run0600, warnings]).toEqual([0, []]);
   });
 
   it('a config file that cannot be used is a usage error naming it (exit 2), but --help still works', async () => {

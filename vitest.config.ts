@@ -21,6 +21,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts', 'test/standin/**/*.test.ts'],
           exclude: SOLO,
+          globalSetup: ['test/support/testEngine.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           maxWorkers: 2,
@@ -33,6 +34,7 @@ export default defineConfig({
         test: {
           name: 'integration-solo',
           include: SOLO,
+          globalSetup: ['test/support/testEngine.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           maxWorkers: 1,

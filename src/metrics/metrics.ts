@@ -24,6 +24,18 @@ export function createMetrics() {
       labelNames: ['state'] as const,
       registers: [registry],
     }),
+    nodeSessions: new Gauge({
+      name: 'sbc_node_sessions',
+      help: "Calls (FreeSWITCH sessions) each live node reported in its last message, as of the last reconcile; a gone node has none",
+      labelNames: ['node'] as const,
+      registers: [registry],
+    }),
+    nodeCapacity: new Gauge({
+      name: 'sbc_node_capacity',
+      help: "Sessions each live node takes at most (its agent's capacity), as of the last reconcile; a gone node has none",
+      labelNames: ['node'] as const,
+      registers: [registry],
+    }),
     nodeHealth: new Gauge({
       name: 'sbc_node_health',
       help: "Each live node's health as the leader's last evaluation found it: 1 for its state (healthy, degraded, critical), 0 for the others",

@@ -17,10 +17,9 @@ import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, 
 import { runSippUac } from '../support/sipp.js';
 
 /**
- * The docker provisioner against a real Docker engine: a private dockerd this file starts
+ * The docker provisioner against a real Docker engine: the test run's private dockerd
  * (test/support/dockerEngine.ts: its own socket under /run/sbc-test-docker, never
- * /var/run/docker.sock, which would turn the other integration tests to testcontainers) and
- * stops by its pid after. Nothing can be pulled: the base image is made by debootstrap when
+ * /var/run/docker.sock), or one this file starts when run without the global setup. Nothing can be pulled: the base image is made by debootstrap when
  * absent, and the stand-in image (FreeSWITCH stand-in + the shipped agent,
  * test/docker/standin.Dockerfile) is built on it.
  *
@@ -265,6 +264,8 @@ describe.skipIf(skipReason !== undefined)(`docker provisioner on a private Docke
       cp = await startControlPlane(config, pino({ level: 'silent' }));
       await waitFor('the model container\'s node selectable in Kamailio', async () => (await selectable()).length === 1, 30_000);
       await waitFor('the control plane leads', () => (cp as ControlPlane).election.isLeader(), 10_000);
+      // Selectable in Kamailio can come a pass before the registry's record says active.
+      await waitFor('the model container\'s node active', async () => (await nodes()).some((n) => n.machineId === model && n.state === 'active'), 10_000);
     }, 120_000);
 
     afterAll(async () => {

@@ -8,19 +8,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { trackLeftover } from './process.js';
 
 /**
- * A private Docker engine for the tests that need a real one (docker-provisioner.test.ts):
- * Debian's dockerd (package docker.io, installed by scripts/install-deps.sh), started by the
- * test and stopped by its pid after, with its own socket, pid file, exec root and data root.
+ * The private Docker engine of the test run: Debian's dockerd (package docker.io, installed by
+ * scripts/install-deps.sh) with its own socket, pid file, exec root and data root, started by
+ * the integration projects' global setup (testEngine.ts) and stopped by its pid at the end.
+ * The test services (Redis, NATS, Postgres through testcontainers) and the Docker tests all use
+ * it; a test file run without the global setup starts its own (startDockerEngine).
  *
- * It never listens on /var/run/docker.sock: an engine there makes test/support/services.ts
- * (hasDockerEngine) switch every other integration test to testcontainers and public images,
- * which cannot be pulled here. The default bridge (docker0) is not created (--bridge=none), so
- * it cannot clash with another daemon's: a test creates its own user-defined network.
+ * It never listens on /var/run/docker.sock, so it cannot meet a system engine or its clients.
+ * The default bridge (docker0) is not created (--bridge=none), so it cannot clash with another
+ * daemon's: service containers use host networking, a Docker test creates its own network.
  *
  * Images: nothing can be pulled, so the base `local/debian:bookworm` is made by debootstrap
- * (minbase, from the mirror apt already uses) when absent, and the stand-in image is built on
- * it with the classic builder. The data root survives between runs on one machine, so the
- * second run reuses both images; nothing depends on it.
+ * (minbase, from the mirror apt already uses) when absent; the service images (Debian's
+ * packages) and the stand-in image are built on it with the classic builder. The data root
+ * survives between runs on one machine, so later runs reuse the images; nothing depends on it.
  */
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -28,6 +29,12 @@ export const DOCKER_TEST_DIR = process.env.SBC_TEST_DOCKER_DIR ?? '/run/sbc-test
 export const DOCKER_TEST_DATA_ROOT = process.env.SBC_TEST_DOCKER_DATA_ROOT ?? '/var/lib/sbc-test-docker';
 export const BASE_IMAGE = 'local/debian:bookworm';
 export const STANDIN_IMAGE = 'local/sbc-standin:test';
+/**
+ * Set (to the engine's socket) by the integration projects' global setup when it runs the
+ * engine path (test/support/testEngine.ts): test files then use that one engine, and
+ * startDockerEngine hands it out instead of starting another.
+ */
+export const SHARED_ENGINE_ENV = 'SBC_TEST_ENGINE_SOCKET';
 const DOCKERD = '/usr/sbin/dockerd';
 /** The 20.10 client of docker.io: a newer `docker` may stand first in PATH (it would want buildx). */
 const DOCKER_CLI = '/usr/bin/docker';
@@ -187,6 +194,12 @@ async function stopLeftover(pidFile: string): Promise<void> {
 
 /** Starts a private dockerd and waits (bounded) until it answers _ping. */
 export async function startDockerEngine(opts: { startTimeoutMs?: number } = {}): Promise<DockerEngine> {
+  const shared = process.env[SHARED_ENGINE_ENV];
+  if (shared) {
+    if (!(await ping(shared))) throw new Error(`the test run's engine (${SHARED_ENGINE_ENV}=${shared}) does not answer _ping`);
+    // The run's global setup stops it; this handle's stop() leaves it running.
+    return engineHandle(shared, () => readLog(join(dirname(shared), 'dockerd.log')), async () => {});
+  }
   const dir = DOCKER_TEST_DIR;
   const socketPath = join(dir, 'docker.sock');
   const pidFile = join(dir, 'dockerd.pid');
@@ -216,17 +229,14 @@ export async function startDockerEngine(opts: { startTimeoutMs?: number } = {}):
       await exited;
     }
   });
-  const log = () => {
-    try {
-      return readFileSync(logFile, 'utf8').slice(-6000);
-    } catch {
-      return '';
-    }
-  };
+  const log = () => readLog(logFile);
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
-      const done = await Promise.race([exited.then(() => true), sleep(20_000).then(() => false)]);
+      // The grace timer is cancelled once dockerd exits: a pending timer would hold the process.
+      const grace = new AbortController();
+      const done = await Promise.race([exited.then(() => true), sleep(20_000, undefined, { signal: grace.signal }).then(() => false, () => true)]);
+      grace.abort();
       if (!done) {
         child.kill('SIGKILL');
         await exited;
@@ -249,6 +259,18 @@ export async function startDockerEngine(opts: { startTimeoutMs?: number } = {}):
     await sleep(100);
   }
 
+  return engineHandle(socketPath, log, stop);
+}
+
+function readLog(logFile: string): string {
+  try {
+    return readFileSync(logFile, 'utf8').slice(-6000);
+  } catch {
+    return '';
+  }
+}
+
+function engineHandle(socketPath: string, log: () => string, stop: () => Promise<void>): DockerEngine {
   const dockerHost = `unix://${socketPath}`;
   const env = { ...process.env, DOCKER_HOST: dockerHost, DOCKER_BUILDKIT: '0' };
   return {
@@ -369,4 +391,27 @@ export async function buildStandinImage(engine: DockerEngine, opts: { tag?: stri
     rmSync(ctx, { recursive: true, force: true });
     untrack();
   }
+}
+
+/** The test services' images: Debian's own packages on the local base (test/docker/). */
+export const SERVICE_IMAGES = {
+  redis: 'local/sbc-redis:test',
+  nats: 'local/sbc-nats:test',
+  postgres: 'local/sbc-postgres:test',
+} as const;
+
+/**
+ * Builds the Redis, NATS and Postgres images of SERVICE_IMAGES on the local base, from
+ * test/docker/ (Debian's redis-server, nats-server and postgresql-15: what the local-binary
+ * path runs). `--network host`: the engine has no bridge, and apt reaches the mirror the host
+ * uses. The classic builder's cache makes an unchanged rebuild take about a second.
+ */
+export async function buildServiceImages(engine: DockerEngine, opts: { baseImage?: string; timeoutMs?: number } = {}): Promise<void> {
+  const dir = join(REPO_ROOT, 'test/docker');
+  const base = `BASE_IMAGE=${opts.baseImage ?? BASE_IMAGE}`;
+  const build = (file: string, tag: string, args: string[] = []) =>
+    engine.docker(['build', '-q', '--network', 'host', '-f', join(dir, file), '--build-arg', base, ...args, '--label', 'sbc.test.image=service', '-t', tag, dir], opts.timeoutMs ?? 300_000);
+  await build('debian-service.Dockerfile', SERVICE_IMAGES.redis, ['--build-arg', 'PACKAGES=redis-server']);
+  await build('debian-service.Dockerfile', SERVICE_IMAGES.nats, ['--build-arg', 'PACKAGES=nats-server']);
+  await build('postgres.Dockerfile', SERVICE_IMAGES.postgres);
 }

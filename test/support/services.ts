@@ -6,35 +6,22 @@ import { connect as netConnect } from 'node:net';
 import pg from 'pg';
 import { freePort } from './ports.js';
 import { startProcess, trackLeftover, waitFor, type RunningProcess } from './process.js';
+import { natsContainer, redisContainer, sharedEngineSocket } from './serviceContainers.js';
 
 /**
- * Real services for integration tests. With a Docker engine, testcontainers starts them;
- * without one (as on this project's CI machines) each test starts private Redis and NATS
- * processes on free loopback ports and gets its own fresh Postgres database on the server
- * named by TEST_PG_URL (default: the local server). Nothing is shared between tests.
+ * Real services for integration tests, on one of two paths, chosen once per run by the
+ * integration projects' global setup (test/support/testEngine.ts):
+ * - the engine path, where a private Docker engine can run (root, docker.io, debootstrap; CI
+ *   runs this one): Redis and NATS per test through testcontainers (serviceContainers.ts),
+ *   one Postgres container for the run with a fresh database per test;
+ * - local binaries otherwise, or with TEST_NO_DOCKER=1: private redis-server and nats-server
+ *   processes on free loopback ports and a fresh database per test on the server named by
+ *   TEST_PG_URL (default: the local server).
+ * Nothing is shared between tests but the Postgres server.
  */
 export interface Service {
   readonly url: string;
   stop(): Promise<void>;
-}
-
-let dockerAvailable: Promise<boolean> | undefined;
-
-export function hasDockerEngine(): Promise<boolean> {
-  dockerAvailable ??= (async () => {
-    if (process.env.TEST_NO_DOCKER === '1') return false;
-    try {
-      const { getContainerRuntimeClient } = await import('testcontainers');
-      await Promise.race([
-        getContainerRuntimeClient(),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('docker probe timed out')), 3000).unref()),
-      ]);
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-  return dockerAvailable;
 }
 
 async function tcpReady(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -46,19 +33,6 @@ async function tcpReady(port: number, host = '127.0.0.1'): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
-}
-
-async function startContainer(image: string, port: number, scheme: string, cmd?: string[]): Promise<Service> {
-  const { GenericContainer, Wait } = await import('testcontainers');
-  let c = new GenericContainer(image).withExposedPorts(port).withWaitStrategy(Wait.forListeningPorts());
-  if (cmd) c = c.withCommand(cmd);
-  const started = await c.start();
-  return {
-    url: `${scheme}://${started.getHost()}:${started.getMappedPort(port)}`,
-    stop: async () => {
-      await started.stop();
-    },
-  };
 }
 
 export interface LocalServiceOptions {
@@ -77,7 +51,10 @@ export interface NatsOptions extends LocalServiceOptions {
 
 export async function startRedis(opts: LocalServiceOptions = {}): Promise<Service> {
   if (process.env.TEST_REDIS_URL) return { url: process.env.TEST_REDIS_URL, stop: async () => {} };
-  if (await hasDockerEngine()) return startContainer('redis:7-alpine', 6379, 'redis');
+  if (sharedEngineSocket()) {
+    const c = await redisContainer((port) => tcpReady(port));
+    return { url: `redis://127.0.0.1:${c.port}`, stop: () => c.stop() };
+  }
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const proc = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], opts);
@@ -100,7 +77,18 @@ export async function startNats(opts: NatsOptions = {}): Promise<NatsService> {
   const host = opts.host ?? '127.0.0.1';
   if (opts.host === undefined) {
     if (process.env.TEST_NATS_URL) return { url: process.env.TEST_NATS_URL, stop: async () => {} };
-    if (await hasDockerEngine()) return startContainer('nats:2.10-alpine', 4222, 'nats', ['-js']);
+    if (sharedEngineSocket()) {
+      const c = await natsContainer((port) => tcpReady(port));
+      return {
+        url: `nats://127.0.0.1:${c.port}`,
+        async restart(downMs = 0) {
+          await c.kill();
+          if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+          await c.start();
+        },
+        stop: () => c.stop(),
+      };
+    }
   }
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
@@ -152,6 +140,14 @@ export async function createPostgresDatabase(): Promise<Service> {
     const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
     await c.connect();
     try {
+      // A pg.Pool's end() resolves once it has asked its clients to end, before their sessions
+      // are gone; FORCE on such a session sends its client an error it has no listener for.
+      // So wait (bounded) for the test's own sessions to close, then force what is left.
+      for (let i = 0; i < 40; i++) {
+        const { rows } = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+        if ((rows[0]?.n ?? 0) === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     } finally {
       await c.end();

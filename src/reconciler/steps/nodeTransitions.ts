@@ -12,7 +12,7 @@ import { refusedByFence, stillLeading } from './leadership.js';
 export interface NodeTransitionDeps {
   readonly registry: NodeRegistry;
   readonly membership: MembershipPolicy;
-  readonly metrics: Pick<Metrics, 'nodeTransitions' | 'joinToActiveSeconds' | 'nodes' | 'fencedWrites'>;
+  readonly metrics: Pick<Metrics, 'nodeTransitions' | 'joinToActiveSeconds' | 'nodes' | 'nodeSessions' | 'nodeCapacity' | 'fencedWrites'>;
   readonly now: () => number;
   readonly leadership?: Leadership;
   /**
@@ -90,6 +90,14 @@ export function nodePromotionsStep(deps: NodeTransitionDeps): ReconcileStep<Disp
         if (due.to === 'active' && before) await apply(deps, pass, ctx, due, before);
       }
       for (const state of NODE_STATES) deps.metrics.nodes.set({ state }, pass.nodes.filter((n) => n.state === state).length);
+      // Rebuilt each pass: a node that is gone (or left the registry) has no calls to show.
+      deps.metrics.nodeSessions.reset();
+      deps.metrics.nodeCapacity.reset();
+      for (const n of pass.nodes) {
+        if (n.state === 'gone') continue;
+        deps.metrics.nodeSessions.set({ node: n.nodeId }, n.sessions);
+        deps.metrics.nodeCapacity.set({ node: n.nodeId }, n.capacity);
+      }
     },
   };
 }

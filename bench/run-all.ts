@@ -22,6 +22,7 @@ const BENCHES: readonly { name: string; limitMs: number }[] = [
   { name: 'calls-lookup', limitMs: 40 * 60_000 },
   { name: 'drain', limitMs: 10 * 60_000 },
   { name: 'scale', limitMs: 10 * 60_000 },
+  { name: 'api-auth', limitMs: 5 * 60_000 },
 ];
 const HERE = dirname(fileURLToPath(import.meta.url));
 

@@ -26,6 +26,7 @@ import { createHookRunner } from './health/hooks.js';
 import { loadHealthPlugins } from './health/plugins.js';
 import { PgOperationLog } from './postgres/operationLog.js';
 import { PgScaleTargetStore } from './postgres/scaleTargetStore.js';
+import { PgTokenStore } from './postgres/tokenStore.js';
 import { provisionerFromConfig } from './provisioners/fromConfig.js';
 import { PgCallStore } from './postgres/callStore.js';
 import { PgDispatcherStore } from './postgres/dispatcherStore.js';
@@ -129,6 +130,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const calls = new PgCallStore(pool, { retentionMs });
     const operations = new PgOperationLog(pool);
     const scaleTargets = new PgScaleTargetStore(pool);
+    const tokens = new PgTokenStore(pool);
     const provisioner = provisionerFromConfig(config);
     const addresses = new KamailioAddressBook(config.SBC_KAMAILIO_SIP_URIS);
     const health = new RedisHealthStore(redis, config.SBC_REDIS_PREFIX, (nodeId, reason) => logger.error({ nodeId, reason }, 'unreadable health report in Redis skipped'));
@@ -328,6 +330,8 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     consumer.requestReannounce();
 
     const staleAfterMs = Math.max(3 * config.SBC_RESYNC_MS, 30_000);
+    const { apiAuth } = config;
+    if (!apiAuth) logger.warn('API authentication is off (SBC_API_AUTH=off): anyone who reaches the HTTP API can drain, scale and create tokens');
     const app = await buildApp({
       registry,
       ...(config.SBC_HEALTH === 'on' ? { health } : {}),
@@ -335,6 +339,8 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
       policies,
       calls,
       operations,
+      tokens,
+      ...(apiAuth ? { auth: { tokens, openPaths: apiAuth.openPaths, ...(apiAuth.bootstrap ? { bootstrapSha256: apiAuth.bootstrap.sha256 } : {}) } } : {}),
       scale: {
         targets: scaleTargets,
         provisioner: provisioner.kind,

@@ -1,24 +1,32 @@
 /**
  * The CLI's one way to the control plane's HTTP API: a request with a deadline, and every way
  * it can go wrong sorted into the two failures an operator acts on differently: the API
- * answered with an error (ApiError, exit 1) or it could not be reached at all
- * (ApiUnreachableError, exit 3).
+ * answered with an error (ApiError: exit 1, or 4 when it refused the token) or it could not be
+ * reached at all (ApiUnreachableError, exit 3).
  */
 
 export interface ApiClientOptions {
   /** The API's base URL; a path prefix (a reverse proxy's) is kept. */
   readonly baseUrl: string;
   readonly timeoutMs: number;
-  /** Sent as `Authorization: Bearer <token>` when set (the API checks none yet: tokens are on the roadmap). */
+  /** Sent as `Authorization: Bearer <token>` when set. */
   readonly token?: string;
 }
 
 export interface ApiRequest {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** From the API's root, starting with `/`; path parameters and the query already URL-encoded. */
   readonly path: string;
-  /** Sent as JSON (POST only); a POST without one sends none. */
+  /** Sent as JSON (POST and PUT); a request without one sends none. */
   readonly body?: unknown;
+  /** Non-2xx statuses whose body is the answer, not an error (`/readyz`'s 503): call() returns it, flagged `ok: false`. */
+  readonly answers?: readonly number[];
+}
+
+/** The answer's JSON body; `ok` false for a status the request declared in `answers`. */
+export interface ApiAnswer {
+  readonly ok: boolean;
+  readonly body: unknown;
 }
 
 /** The API answered, with an error status or with something that is not the JSON it promises. */
@@ -89,8 +97,13 @@ function errorOf(status: number, statusText: string, text: string): ApiError {
 export class ApiClient {
   constructor(readonly options: ApiClientOptions) {}
 
-  /** The answer's JSON body, as the API sent it (key order kept). */
+  /** The answer's JSON body, as the API sent it (key order kept); null for a 204. */
   async call(req: ApiRequest): Promise<unknown> {
+    return (await this.answer(req)).body;
+  }
+
+  /** As call(), and whether the status was a success or one of the request's `answers`. */
+  async answer(req: ApiRequest): Promise<ApiAnswer> {
     const { baseUrl, timeoutMs, token } = this.options;
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token !== undefined && token !== '') headers.authorization = `Bearer ${token}`;
@@ -108,9 +121,12 @@ export class ApiClient {
     } catch (err) {
       throw new ApiUnreachableError(baseUrl, unreachableReason(err, timeoutMs), { cause: err });
     }
-    if (status < 200 || status > 299) throw errorOf(status, statusText, text);
+    const ok = status >= 200 && status <= 299;
+    if (!ok && !(req.answers ?? []).includes(status)) throw errorOf(status, statusText, text);
+    // 204 No Content (a room policy removed): nothing to parse.
+    if (status === 204) return { ok, body: null };
     try {
-      return JSON.parse(text) as unknown;
+      return { ok, body: JSON.parse(text) as unknown };
     } catch {
       throw new ApiError(status, 'bad-answer', `${req.method} ${req.path} answered ${status} with a body that is not JSON`);
     }

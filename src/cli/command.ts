@@ -43,8 +43,8 @@ export interface Command<Body = unknown> {
   readonly summary: string;
   /** What the command asks the API; throws UsageError for input it cannot use. */
   readonly request: (input: CommandInput) => ApiRequest;
-  /** The answer for people, one string per line. */
-  readonly print: (body: Body) => string[];
+  /** The answer for people, one string per line (`input`: what the command was asked, for an answer that has no body). */
+  readonly print: (body: Body, input: CommandInput) => string[];
 }
 
 /**
@@ -67,7 +67,7 @@ export function withQuery(path: string, options: CommandInput['options'], names:
   return query !== '' ? `${path}?${query}` : path;
 }
 
-/** `room <room>`, `scale [<replicas>]`: the command as its usage shows it. */
+/** `room <room>`, `scale [<replicas>]`, `token revoke <id>`: the command as its usage shows it. */
 export function synopsis(c: Command): string {
   return [c.name, ...c.args.map((a) => `<${a}>`), ...(c.optionalArgs ?? []).map((a) => `[<${a}>]`)].join(' ');
 }

@@ -2,6 +2,7 @@ import { commandUsage, parseInvocation, usage, type CliEnv } from './args.js';
 import { ApiClient, ApiError, ApiUnreachableError } from './client.js';
 import type { Command } from './command.js';
 import { COMMANDS } from './commands/index.js';
+import { loadConfigFile, type CliFileConfig } from './configFile.js';
 
 export interface Output {
   write(chunk: string): unknown;
@@ -15,17 +16,32 @@ export interface RunContext {
   readonly commands?: readonly Command[];
   /** The clock for relative values (`drain --deadline 30m`); tests pass their own. */
   readonly now?: () => number;
+  /** Reads the config file (configFile.ts); tests pass their own. */
+  readonly readFile?: (path: string) => string;
+  /** The config file's mode bits; tests pass their own. */
+  readonly fileMode?: (path: string) => number;
 }
 
 /** sbcctl's exit statuses (the usage text lists them). */
-export const EXIT = { ok: 0, apiError: 1, usage: 2, unreachable: 3 } as const;
+export const EXIT = { ok: 0, apiError: 1, usage: 2, unreachable: 3, auth: 4 } as const;
+
+/** The API refused the token: none, unknown or revoked (401), or a scope too low (403). */
+const AUTH_STATUSES: ReadonlySet<number> = new Set([401, 403]);
 
 const lines = (out: Output, text: readonly string[]) => out.write(text.map((l) => `${l}\n`).join(''));
 
 /** Runs one sbcctl invocation; resolves to its exit status and never throws for anything the API does. */
 export async function run(argv: readonly string[], ctx: RunContext): Promise<number> {
   const commands = ctx.commands ?? COMMANDS;
-  const inv = parseInvocation(argv, ctx.env, commands, (ctx.now ?? Date.now)());
+  const file = loadConfigFile(ctx.env, ctx.readFile, ctx.fileMode);
+  const fileError = file && 'error' in file ? file.error : undefined;
+  const inv = parseInvocation(argv, ctx.env, commands, (ctx.now ?? Date.now)(), fileError === undefined ? (file as CliFileConfig | undefined) : undefined);
+  // A broken config file stops every command, but not --help.
+  if (fileError !== undefined && inv.kind === 'command') {
+    lines(ctx.stderr, [`error: ${fileError}`]);
+    return EXIT.usage;
+  }
+  if (inv.kind === 'command' && file && 'warning' in file && file.warning !== undefined) lines(ctx.stderr, [`warning: ${file.warning}`]);
   if (inv.kind === 'help') {
     lines(ctx.stdout, inv.command ? commandUsage(inv.command) : usage(commands));
     return EXIT.ok;
@@ -36,12 +52,13 @@ export async function run(argv: readonly string[], ctx: RunContext): Promise<num
   }
 
   let body: unknown;
+  let ok: boolean;
   try {
-    body = await new ApiClient(inv.client).call(inv.request);
+    ({ body, ok } = await new ApiClient(inv.client).answer(inv.request));
   } catch (err) {
     if (err instanceof ApiError) {
       lines(ctx.stderr, [`error: ${err.code}: ${err.message}`]);
-      return EXIT.apiError;
+      return AUTH_STATUSES.has(err.status) ? EXIT.auth : EXIT.apiError;
     }
     if (err instanceof ApiUnreachableError) {
       lines(ctx.stderr, [`error: ${err.message}`]);
@@ -49,18 +66,20 @@ export async function run(argv: readonly string[], ctx: RunContext): Promise<num
     }
     throw err;
   }
+  // An answer that says "not ok" (not ready) is printed like any other, and exits 1.
+  const status = ok ? EXIT.ok : EXIT.apiError;
   if (inv.json) {
     ctx.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
-    return EXIT.ok;
+    return status;
   }
   let text: string[];
   try {
-    text = inv.command.print(body);
+    text = inv.command.print(body, inv.input);
   } catch (err) {
     // An answer of another shape than this sbcctl knows (an API of another version).
     lines(ctx.stderr, [`error: bad-answer: cannot print the answer of ${inv.command.name} (${(err as Error).message}); --json shows it`]);
     return EXIT.apiError;
   }
   lines(ctx.stdout, text);
-  return EXIT.ok;
+  return status;
 }

@@ -10,8 +10,8 @@ import { run } from './run.js';
 // The CLI's own configuration, read once here and handed to run(): sbcctl is not the control
 // plane, so src/config (the server's variables) has nothing for it.
 // eslint-disable-next-line no-restricted-properties
-const { SBC_API_URL, SBC_API_TOKEN } = process.env;
-const env = { SBC_API_URL, SBC_API_TOKEN };
+const { SBC_API_URL, SBC_API_TOKEN, SBCCTL_CONFIG, XDG_CONFIG_HOME, HOME } = process.env;
+const env = { SBC_API_URL, SBC_API_TOKEN, SBCCTL_CONFIG, XDG_CONFIG_HOME, HOME };
 
 // `sbcctl rooms | head -1`: a reader that has seen enough is no failure.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { ConfigError, int, oneOf, readEnv, str, url, urlList, type Parsed, type VarSpec } from './env.js';
 import { natsAuthSpec, natsCredentialsOf } from './natsAuth.js';
+import { apiAuthOf, apiAuthSpec, type ApiAuthConfig } from './apiAuth.js';
 import type { NatsCredentials } from '../nats/auth.js';
 import type { DispatcherPolicy } from '../core/dispatcher.js';
 import { DEFAULT_HEALTH_POLICY, healthPolicyProblems, type HealthPolicy } from '../core/health.js';
@@ -64,6 +65,7 @@ export const controlPlaneSpec = {
   SBC_STARTUP_TIMEOUT_MS: int('How long start-up waits for Redis, Postgres and NATS to become reachable before it exits with an error', 60_000, 0, 3_600_000),
   SBC_HTTP_HOST: str('HTTP API listen address', '0.0.0.0'),
   SBC_HTTP_PORT: int('HTTP API listen port', 8080, 0, 65535),
+  ...apiAuthSpec,
   SBC_LEADER_LEASE_MS: int('How long the leader keeps leading without a successful renew of its Postgres lock; it then stops writing. Postgres frees a silent leader\'s lock only later (idle_session_timeout = lease + max(1 s, lease/2)), so another replica takes over after that', 5000, 1000, 600_000),
   SBC_LEADER_RENEW_MS: int('How often each replica renews (leader) or checks (follower) the leader lock; at most half of SBC_LEADER_LEASE_MS', 1000, 100, 300_000),
   SBC_REPLICA_ORDER: optionalInt('This replica\'s place in the takeover order: when the leader is lost the live replica with the lowest order takes over first; unset comes after every ordered replica. Never takes leadership back from a healthy leader', 0, 1_000_000),
@@ -120,6 +122,8 @@ export type ControlPlaneEnv = Parsed<typeof controlPlaneSpec>;
 
 export interface ControlPlaneConfig extends ControlPlaneEnv {
   readonly natsCredentials: NatsCredentials | undefined;
+  /** The API's token check; undefined with SBC_API_AUTH=off. */
+  readonly apiAuth: ApiAuthConfig | undefined;
   readonly policy: DispatcherPolicy;
   readonly healthPolicy: HealthPolicy;
   readonly managedSets: ReadonlySet<number>;
@@ -173,6 +177,7 @@ export function loadControlPlaneConfig(env: Record<string, string | undefined> =
   const health = healthPolicyOf(values);
   if (health) problems.push(...healthPolicyProblems(health).map((p) => `SBC_HEALTH_*: ${p}`));
   const natsCredentials = natsCredentialsOf(values, problems);
+  const apiAuth = apiAuthOf(values, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const parsed = values as ControlPlaneEnv;
   const policy: DispatcherPolicy = Object.freeze({
@@ -185,6 +190,7 @@ export function loadControlPlaneConfig(env: Record<string, string | undefined> =
   return Object.freeze({
     ...parsed,
     natsCredentials,
+    apiAuth,
     healthPolicy: health as HealthPolicy,
     SBC_INSTANCE_ID: parsed.SBC_INSTANCE_ID === '' ? hostname() : parsed.SBC_INSTANCE_ID,
     policy,

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { answerClientError, answerFrameworkError, installErrorHandler, ServerClosingError } from './errors.js';
 import { countRefusedRequest, installRequestMetrics, observeRequest } from './requestMetrics.js';
+import { BEARER_SCHEME, installAuth, type ApiAuth } from './auth.js';
 import { installRouteConventions } from './routeConventions.js';
 import { callRoutes, type CallRoutesDeps } from './routes/calls.js';
 import { clusterRoutes, type ClusterRoutesDeps } from './routes/cluster.js';
@@ -16,6 +17,9 @@ import { scaleRoutes, type ScaleRoutesDeps } from './routes/scale.js';
 import type { OperationLog } from '../ports/operationLog.js';
 import { openapiRoutes } from './routes/openapi.js';
 import { roomRoutes, type RoomRoutesDeps } from './routes/rooms.js';
+import { docsRoutes } from './routes/docs.js';
+import { tokenRoutes } from './routes/tokens.js';
+import type { TokenStore } from '../ports/tokenStore.js';
 
 export type { ReadinessCheck } from './readiness.js';
 
@@ -28,6 +32,10 @@ export interface AppDeps extends NodeRoutesDeps, Omit<DrainRoutesDeps, 'rooms' |
   /** The audit log: GET /v1/operations, and where drains and undrains are recorded. */
   readonly operations: OperationLog;
   readonly onPolicyChange?: () => void;
+  /** API tokens: /v1/tokens (absent: those routes answer 409). */
+  readonly tokens?: TokenStore;
+  /** The token check (SBC_API_AUTH=on); absent: no route asks for a token. */
+  readonly auth?: ApiAuth;
 }
 
 /** Builds the HTTP API without listening: tests call inject(), src/main.ts listens. */
@@ -55,6 +63,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandler(app);
   installRequestMetrics(app, deps.metrics);
   installRouteConventions(app);
+  // Before any route: every route's declared scope is checked as it is registered.
+  installAuth(app, deps.auth, deps.metrics);
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
@@ -64,7 +74,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       info: { title: 'Elastic SBC control plane', version: deps.version },
-      tags: [{ name: 'nodes' }, { name: 'rooms' }, { name: 'calls' }, { name: 'dispatcher' }, { name: 'cluster' }, { name: 'operations' }],
+      tags: [{ name: 'nodes' }, { name: 'rooms' }, { name: 'calls' }, { name: 'dispatcher' }, { name: 'cluster' }, { name: 'operations' }, { name: 'tokens' }],
+      ...(deps.auth ? { components: { securitySchemes: BEARER_SCHEME } } : {}),
     },
   });
 
@@ -80,7 +91,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(clusterRoutes, { cluster });
   await app.register(healthRoutes, { readiness });
   await app.register(metricsRoutes, { metrics });
+  await app.register(tokenRoutes, { ...(deps.tokens ? { tokens: deps.tokens } : {}), operations: deps.operations, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(openapiRoutes);
+  await app.register(docsRoutes);
 
   return app;
 }

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentCommandRefusedError, AgentCommandTimeoutError } from '../nats/agentCommands.js';
 import { InvalidCursorError } from '../ports/callStore.js';
+import { TokenNameTakenError } from '../ports/tokenStore.js';
 
 /**
  * Every error answer the API gives, by its stable `error` code. Clients branch on the code,
@@ -16,12 +17,12 @@ export const HTTP_ERRORS = {
   'bad-url': { status: 400, when: 'the URL is not valid (e.g. malformed percent-encoding)' },
   'invalid-json': { status: 400, when: 'a body sent as application/json that is empty or not JSON' },
   'malformed-request': { status: 400, when: 'HTTP that Node\'s parser refuses, or a body that does not match its Content-Length' },
-  unauthorized: { status: 401, when: 'a route that requires credentials got none, or none that are valid (no route requires them yet: API tokens are on the roadmap)' },
-  forbidden: { status: 403, when: 'valid credentials that may not use this route (no route checks them yet)' },
-  'not-found': { status: 404, when: 'no route for the path, or no node, room, room policy or call with that id' },
+  unauthorized: { status: 401, when: 'with `SBC_API_AUTH=on`, a route that is not open got no `Authorization: Bearer` token, or one that is malformed, unknown or revoked; `WWW-Authenticate: Bearer` says which' },
+  forbidden: { status: 403, when: 'a valid token whose scopes do not include the route\'s (`read` < `operate` < `admin`); `WWW-Authenticate` names the scope needed' },
+  'not-found': { status: 404, when: 'no route for the path, or no node, room, room policy, call or API token with that id' },
   'method-not-allowed': { status: 405, when: 'a known path with a method it does not have; `Allow` lists those it has' },
   'request-timeout': { status: 408, when: 'the request did not arrive in full within the server\'s request timeout' },
-  conflict: { status: 409, when: 'the request contradicts the current state of what it names, e.g. a drain of a gone node, a scale-up with no provisioner, a machine that kept changing under a drain; or a feature this control plane was started without' },
+  conflict: { status: 409, when: 'the request contradicts the current state of what it names, e.g. a drain of a gone node, a scale-up with no provisioner, a machine that kept changing under a drain, a token name a live token has; or a feature this control plane was started without' },
   'body-too-large': { status: 413, when: 'a body over 64 KiB' },
   'url-too-long': { status: 414, when: 'a path parameter over 2048 characters' },
   'unsupported-media-type': { status: 415, when: 'a body whose Content-Type is missing, malformed or not parsed by the API' },
@@ -124,14 +125,35 @@ export class UnknownQueryParameterError extends Error {
   }
 }
 
+export class TokenNotFoundError extends Error {
+  override readonly name = 'TokenNotFoundError';
+  constructor(readonly id: string) {
+    super(`no API token ${id}`);
+  }
+}
+
 /** A route that requires credentials got none that are valid. */
 export class UnauthorizedError extends Error {
   override readonly name = 'UnauthorizedError';
+  constructor(
+    message: string,
+    /** The `WWW-Authenticate` challenge (RFC 6750). */
+    readonly challenge = 'Bearer realm="sbc"',
+  ) {
+    super(message);
+  }
 }
 
 /** Valid credentials that may not use this route. */
 export class ForbiddenError extends Error {
   override readonly name = 'ForbiddenError';
+  constructor(
+    message: string,
+    /** The `WWW-Authenticate` challenge (RFC 6750 insufficient_scope). */
+    readonly challenge = 'Bearer realm="sbc", error="insufficient_scope"',
+  ) {
+    super(message);
+  }
 }
 
 /** The request contradicts the current state of what it names. */
@@ -151,6 +173,7 @@ const TYPED: readonly (readonly [new (...args: never[]) => Error, ErrorCode])[] 
   [RoomNotFoundError, 'not-found'],
   [RoomPolicyNotFoundError, 'not-found'],
   [CallNotFoundError, 'not-found'],
+  [TokenNotFoundError, 'not-found'],
   [InvalidCursorError, 'bad-request'],
   [InvalidRequestError, 'bad-request'],
   [RouteNotFoundError, 'not-found'],
@@ -160,6 +183,7 @@ const TYPED: readonly (readonly [new (...args: never[]) => Error, ErrorCode])[] 
   [UnauthorizedError, 'unauthorized'],
   [ForbiddenError, 'forbidden'],
   [ConflictError, 'conflict'],
+  [TokenNameTakenError, 'conflict'],
   [AgentCommandTimeoutError, 'agent-timeout'],
   [AgentCommandRefusedError, 'agent-error'],
 ];
@@ -186,6 +210,7 @@ export function errorAnswer(err: unknown, requestId: string): ErrorAnswer {
   const { status } = HTTP_ERRORS[code];
   const headers: Record<string, string> = {};
   if (err instanceof MethodNotAllowedError) headers.allow = err.allowed.join(', ');
+  if (err instanceof UnauthorizedError || err instanceof ForbiddenError) headers['www-authenticate'] = err.challenge;
   if (status >= 500) {
     const message = TOLD_5XX.has(code) ? (err as Error).message : 'internal error; see the control plane log';
     return { status, body: { error: code, message, requestId }, headers };

@@ -183,6 +183,12 @@ export function createMetrics() {
       labelNames: ['route', 'method', 'status'] as const,
       registers: [registry],
     }),
+    apiAuth: new Counter({
+      name: 'sbc_api_auth_total',
+      help: 'Token checks of API requests (SBC_API_AUTH=on; open paths are not checked), by outcome: accepted, missing, malformed, unknown, revoked, forbidden (a valid token without the route\'s scope), error (the token store failed)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     httpRequestSeconds: new Histogram({
       name: 'sbc_http_request_duration_seconds',
       help: 'Time from receiving an HTTP request to its answer, by route pattern (unmatched for no route) and method',

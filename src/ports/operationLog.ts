@@ -1,10 +1,10 @@
 /**
  * The audit log of what operators and the control plane did to the pool: every drain,
- * undrain, scale decision, provisioner action and forced hang-up, with who asked, when, what
+ * undrain, scale decision, provisioner action, forced hang-up and API token created or revoked, with who asked, when, what
  * and how it ended. Durable (Postgres: postgres/operationLog.ts); listed by
  * `GET /v1/operations`. Fake: test/fakes/inMemoryOperationLog.ts.
  */
-export const OPERATION_KINDS = ['drain', 'undrain', 'scale', 'provision', 'hangup', 'pause', 'resume'] as const;
+export const OPERATION_KINDS = ['drain', 'undrain', 'scale', 'provision', 'hangup', 'pause', 'resume', 'token-create', 'token-revoke'] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
 export const OPERATION_OUTCOMES = ['requested', 'done', 'failed', 'refused'] as const;
@@ -12,7 +12,7 @@ export type OperationOutcome = (typeof OPERATION_OUTCOMES)[number];
 
 export interface OperationEntry {
   readonly kind: OperationKind;
-  /** Who: `api:<client address>` (or the token's name, once tokens exist), `leader:<replica>`, `autoscaler`. */
+  /** Who: `api:<client address>` or `token:<name>` when the API call carried a token, `leader:<replica>`, `autoscaler`. */
   readonly actor: string;
   /** What it was done to: a node id, a machine id, `pool`. */
   readonly target: string;

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { OPERATIONS_MIGRATION } from './operationLog.js';
 import { SCALE_TARGET_MIGRATION } from './scaleTargetStore.js';
+import { TOKENS_MIGRATION } from './tokenStore.js';
 
 /**
  * Ordered, append-only schema changes. Never edit a migration that has shipped; add one.
@@ -122,6 +123,8 @@ export const MIGRATIONS: readonly Migration[] = [
   OPERATIONS_MIGRATION,
   // The pool's size as last asked (POST /v1/scale; postgres/scaleTargetStore.ts).
   SCALE_TARGET_MIGRATION,
+  // API tokens, hashed, and the operation kinds token-create / token-revoke (postgres/tokenStore.ts).
+  TOKENS_MIGRATION,
 ];
 
 /** Any constant works; it only has to be the same for every control plane replica. */

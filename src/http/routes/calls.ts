@@ -60,6 +60,7 @@ function summaryView(s: CallSummary): Static<typeof CallSummaryView> {
 export const callRoutes: FastifyPluginCallbackTypebox<CallRoutesDeps> = (app, deps, done) => {
   const now = deps.now ?? Date.now;
   app.get('/v1/calls/:id', {
+    config: { scope: 'read' },
     schema: {
       tags: ['calls'],
       summary: 'The whole call a FreeSWITCH UUID, SIP Call-ID or routing decision id belongs to: every leg, on which node, the routing decisions and their failovers, times and causes',
@@ -73,6 +74,7 @@ export const callRoutes: FastifyPluginCallbackTypebox<CallRoutesDeps> = (app, de
   });
 
   app.get('/v1/calls', {
+    config: { scope: 'read' },
     schema: {
       tags: ['calls'],
       summary: 'Recent call legs, newest first, filtered by node, room, start time and hangup cause; `next` pages on',

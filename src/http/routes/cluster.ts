@@ -10,6 +10,7 @@ export interface ClusterRoutesDeps {
 /** The cluster resource: `/v1/cluster`, every replica's role, the epoch and the leader, from any replica. */
 export const clusterRoutes: FastifyPluginCallbackTypebox<ClusterRoutesDeps> = (app, deps, done) => {
   app.get('/v1/cluster', {
+    config: { scope: 'read' },
     schema: { tags: ['cluster'], summary: "Control plane replicas: each one's role, the epoch and the leader's id", response: { 200: ClusterView } },
   }, () => {
     const s = deps.cluster.status();

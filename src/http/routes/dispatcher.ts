@@ -18,6 +18,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
  */
 export const dispatcherRoutes: FastifyPluginCallbackTypebox<DispatcherRoutesDeps> = (app, deps, done) => {
   app.get('/v1/dispatcher', {
+    config: { scope: 'read' },
     schema: {
       tags: ['dispatcher'],
       summary: "The last reconcile pass's desired dispatcher sets versus what each Kamailio last reported",

@@ -9,6 +9,7 @@ import type { NodeRegistry } from '../../ports/nodeRegistry.js';
 import { recordOperation, type OperationLog } from '../../ports/operationLog.js';
 import type { RoomRegistry } from '../../ports/roomRegistry.js';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { actorOf } from '../auth.js';
 import { ConflictError, InvalidRequestError, NodeNotFoundError } from '../errors.js';
 import { DrainBody, NodeDrainView, NodeOrMachineParams } from '../schemas.js';
 import { toView } from './nodes.js';
@@ -121,6 +122,7 @@ export const drainRoutes: FastifyPluginCallbackTypebox<DrainRoutesDeps> = (app, 
     recordOperation(deps.operations, { kind, actor, target: node.nodeId, outcome: 'requested', detail: { machineId: node.machineId, ...detail }, at: now() }, app.log);
 
   app.get('/v1/nodes/:nodeId/drain', {
+    config: { scope: 'read' },
     schema: {
       tags: ['nodes'],
       summary: 'A drain\'s progress: the node\'s state, its calls and rooms left, whether it is paused inbound, the estimated end',
@@ -133,6 +135,7 @@ export const drainRoutes: FastifyPluginCallbackTypebox<DrainRoutesDeps> = (app, 
   });
 
   app.post('/v1/nodes/:nodeId/drain', {
+    config: { scope: 'operate' },
     schema: {
       tags: ['nodes'],
       summary: 'Drains a node: no new calls or rooms from now on (callers of rooms pinned to it still reach it), its calls go on; drained once they are 0',
@@ -160,17 +163,18 @@ export const drainRoutes: FastifyPluginCallbackTypebox<DrainRoutesDeps> = (app, 
       startSessions: node.sessions,
       by: 'operator',
     };
-    return setDrain(node.nodeId, drain, `api:${req.ip}`);
+    return setDrain(node.nodeId, drain, actorOf(req));
   });
 
   app.post('/v1/nodes/:nodeId/undrain', {
+    config: { scope: 'operate' },
     schema: {
       tags: ['nodes'],
       summary: 'Lifts a drain: the node takes new calls and rooms again (draining or drained -> active); FreeSWITCH paused inbound for it is resumed',
       params: NodeOrMachineParams,
       response: { 200: NodeDrainView },
     },
-  }, async (req) => setDrain(req.params.nodeId, undefined, `api:${req.ip}`));
+  }, async (req) => setDrain(req.params.nodeId, undefined, actorOf(req)));
 
   done();
 };

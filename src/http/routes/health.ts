@@ -12,9 +12,10 @@ type Check = Static<typeof ReadyView>['checks'][string];
 
 /** The process's health: `/healthz` (liveness) and `/readyz` (every dependency usable). */
 export const healthRoutes: FastifyPluginCallbackTypebox<HealthRoutesDeps> = (app, deps, done) => {
-  app.get('/healthz', { schema: { tags: ['operations'], summary: 'Liveness: the process serves requests' } }, () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { scope: 'read' }, schema: { tags: ['operations'], summary: 'Liveness: the process serves requests' } }, () => ({ status: 'ok' }));
 
   app.get('/readyz', {
+    config: { scope: 'read' },
     schema: { tags: ['operations'], summary: 'Readiness: every dependency usable', response: { 200: ReadyView, 503: ReadyView } },
   }, async (_req, reply) => {
     const entries = await Promise.all(

@@ -7,7 +7,7 @@ export interface MetricsRoutesDeps {
 
 /** `/metrics`: the Prometheus exposition of every `sbc_*` metric and Node's defaults. */
 export const metricsRoutes: FastifyPluginCallbackTypebox<MetricsRoutesDeps> = (app, deps, done) => {
-  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
+  app.get('/metrics', { config: { scope: 'read' }, schema: { tags: ['operations'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
     const body = await deps.metrics.registry.metrics();
     return reply.type(deps.metrics.registry.contentType).send(body);
   });

@@ -68,6 +68,7 @@ export async function healthReports(deps: Pick<NodeRoutesDeps, 'health'>): Promi
 /** The nodes resource: `/v1/nodes`, `/v1/nodes/{nodeId}` and `/v1/nodes/{nodeId}/status`. */
 export const nodeRoutes: FastifyPluginCallbackTypebox<NodeRoutesDeps> = (app, deps, done) => {
   app.get('/v1/nodes', {
+    config: { scope: 'read' },
     schema: {
       tags: ['nodes'],
       summary: 'Every node in the registry, or those in the given states',
@@ -82,6 +83,7 @@ export const nodeRoutes: FastifyPluginCallbackTypebox<NodeRoutesDeps> = (app, de
   });
 
   app.get('/v1/nodes/:nodeId', {
+    config: { scope: 'read' },
     schema: { tags: ['nodes'], summary: 'One node by its Core-UUID', params: NodeParams, response: { 200: NodeView } },
   }, async (req) => {
     const [node, reports] = await Promise.all([deps.registry.get(req.params.nodeId), healthReports(deps)]);
@@ -95,6 +97,7 @@ export const nodeRoutes: FastifyPluginCallbackTypebox<NodeRoutesDeps> = (app, de
    * agent's silence is 504, its refusal 502 (HTTP_ERRORS).
    */
   app.get('/v1/nodes/:nodeId/status', {
+    config: { scope: 'read' },
     schema: {
       tags: ['nodes'],
       summary: 'Live FreeSWITCH facts of one node, read through its agent now',

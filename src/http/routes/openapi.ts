@@ -5,7 +5,7 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
  * (register @fastify/swagger first; the document itself is hidden from it).
  */
 export const openapiRoutes: FastifyPluginCallbackTypebox = (app, _opts, done) => {
-  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  app.get('/openapi.json', { config: { scope: 'read' }, schema: { hide: true } }, () => app.swagger());
 
   done();
 };

@@ -28,7 +28,7 @@ export const OperationView = Type.Object(
     id: Type.Integer({ description: 'Ascending in the order recorded' }),
     at: Type.String({ format: 'date-time' }),
     kind: literalUnion(OPERATION_KINDS),
-    actor: Type.String({ description: 'Who: `api:<client address>`, `leader:<replica>`, `autoscaler`' }),
+    actor: Type.String({ description: 'Who: `token:<name>` (an API call with a token), `api:<client address>` (one without: SBC_API_AUTH=off), `leader:<replica>`, `autoscaler`' }),
     target: Type.String({ description: 'What it was done to: a node id, a machine id, `pool`' }),
     outcome: literalUnion(OPERATION_OUTCOMES),
     detail: Type.Record(Type.String(), Type.Unknown(), {
@@ -54,6 +54,7 @@ function operationView(o: StoredOperation): Static<typeof OperationView> {
  */
 export const operationRoutes: FastifyPluginCallbackTypebox<OperationRoutesDeps> = (app, deps, done) => {
   app.get('/v1/operations', {
+    config: { scope: 'read' },
     schema: {
       tags: ['operations'],
       summary: 'What operators and the control plane did to the pool (drains, scaling, provisioning, hang-ups), newest first, filtered by kind and target; `next` pages on',

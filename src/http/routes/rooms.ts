@@ -47,6 +47,7 @@ export const roomRoutes: FastifyPluginCallbackTypebox<RoomRoutesDeps> = (app, de
   const nodeAt = async () => new Map((await deps.registry.list()).filter((n) => inRouting(n.state)).map((n) => [n.sipUri, n.nodeId]));
 
   app.get('/v1/rooms', {
+    config: { scope: 'read' },
     schema: { tags: ['rooms'], summary: 'Active rooms: their pin, each node\'s conference and member counts', response: { 200: Type.Object({ rooms: Type.Array(RoomView) }) } },
   }, async () => {
     const [rooms, at] = await Promise.all([deps.rooms.list(), nodeAt()]);
@@ -54,6 +55,7 @@ export const roomRoutes: FastifyPluginCallbackTypebox<RoomRoutesDeps> = (app, de
   });
 
   app.get('/v1/rooms/:room', {
+    config: { scope: 'read' },
     schema: { tags: ['rooms'], summary: 'One active room by its key', params: RoomParams, response: { 200: RoomView } },
   }, async (req) => {
     const [room, at] = await Promise.all([deps.rooms.get(req.params.room), nodeAt()]);
@@ -61,6 +63,7 @@ export const roomRoutes: FastifyPluginCallbackTypebox<RoomRoutesDeps> = (app, de
     return toView(room, at);
   });
   app.get('/v1/rooms/:room/policy', {
+    config: { scope: 'read' },
     schema: { tags: ['rooms'], summary: "A room's policy (cascade over several nodes)", params: RoomParams, response: { 200: RoomPolicyView } },
   }, async (req) => {
     const p = await deps.policies.get(req.params.room);
@@ -69,6 +72,7 @@ export const roomRoutes: FastifyPluginCallbackTypebox<RoomRoutesDeps> = (app, de
   });
 
   app.put('/v1/rooms/:room/policy', {
+    config: { scope: 'operate' },
     schema: { tags: ['rooms'], summary: 'Sets a room\'s policy: `{"mode":"cascade","shards":3}` spreads its participants over 3 nodes, linked in a tree', params: RoomParams, body: RoomPolicyBody, response: { 200: RoomPolicyView } },
   }, async (req) => {
     const p = await deps.policies.put({ room: req.params.room, mode: req.body.mode, shards: req.body.shards });
@@ -77,6 +81,7 @@ export const roomRoutes: FastifyPluginCallbackTypebox<RoomRoutesDeps> = (app, de
   });
 
   app.delete('/v1/rooms/:room/policy', {
+    config: { scope: 'operate' },
     schema: { tags: ['rooms'], summary: "Removes a room's policy: new participants join it as an ordinary room", params: RoomParams, response: { 204: Type.Null() } },
   }, async (req, reply) => {
     if (!(await deps.policies.delete(req.params.room))) throw new RoomPolicyNotFoundError(req.params.room);

@@ -5,6 +5,7 @@ import type { NodeRegistry } from '../../ports/nodeRegistry.js';
 import { recordOperation, type OperationLog } from '../../ports/operationLog.js';
 import type { ProvisionerKind } from '../../ports/provisioner.js';
 import type { ScaleTargetStore } from '../../ports/scaleTargetStore.js';
+import { actorOf } from '../auth.js';
 import { ConflictError, InvalidRequestError } from '../errors.js';
 
 export interface ScaleRoutesDeps {
@@ -75,10 +76,12 @@ export const scaleRoutes: FastifyPluginCallbackTypebox<ScaleRoutesDeps> = (app, 
   };
 
   app.get('/v1/scale', {
+    config: { scope: 'read' },
     schema: { tags: ['nodes'], summary: 'The pool\'s target size, its nodes, and the provisioner\'s last request', response: { 200: ScaleView } },
   }, view);
 
   app.post('/v1/scale', {
+    config: { scope: 'operate' },
     schema: {
       tags: ['nodes'],
       summary: 'Sets the pool\'s size: scale-down drains the nodes with the fewest calls and pinned rooms first and removes them once drained; scale-up asks the provisioner',
@@ -96,7 +99,7 @@ export const scaleRoutes: FastifyPluginCallbackTypebox<ScaleRoutesDeps> = (app, 
       const pool = poolOf(await deps.registry.list(), await deps.registry.listMachines());
       if (replicas > pool.length) throw new ConflictError(`no provisioner (SBC_PROVISIONER=none) to start machines: the pool has ${pool.length}, ${replicas} asked`);
     }
-    const by = `api:${req.ip}`;
+    const by = actorOf(req);
     const previous = await scale.targets.get();
     await scale.targets.put({ replicas, requestedAt: now(), by });
     await recordOperation(deps.operations, { kind: 'scale', actor: by, target: 'pool', outcome: 'requested', detail: { replicas, ...(previous ? { previous: previous.replicas } : {}) }, at: now() }, req.log);

@@ -430,13 +430,14 @@ describe('sbcctl: the new commands when the API cannot be reached (exit 3)', () 
 describe('sbcctl <command> --help: that command\'s usage with its options (stdout, exit 0)', () => {
   const global = [
     'options of every command:',
-    '  --url <url>        the API\'s base URL (default: $SBC_API_URL, else http://127.0.0.1:8080)',
+    '  --url <url>        the API\'s base URL (default: $SBC_API_URL, else the config file\'s "url", else http://127.0.0.1:8080)',
     '  --timeout-ms <ms>  give up on the API after this long (default 5000)',
-    '  --token <token>    sent as Authorization: Bearer <token> (default: $SBC_API_TOKEN); the API checks none yet',
+    '  --token <token>    sent as Authorization: Bearer <token> (default: $SBC_API_TOKEN, else the config file\'s "token")',
     '  --json             print the API\'s JSON answer as is',
     '  -h, --help         print this text (after a command: that command\'s)',
     '',
-    'exit status: 0 ok, 1 the API answered an error, 2 usage error, 3 the API could not be reached',
+    'exit status: 0 ok, 1 the API answered an error, 2 usage error, 3 the API could not be reached,',
+    '  4 the API refused the token (401: none, unknown or revoked; 403: its scope is too low)',
     '',
   ];
 
@@ -463,10 +464,10 @@ describe('sbcctl <command> --help: that command\'s usage with its options (stdou
     expect(ops.slice(0, 10)).toEqual([
       'usage: sbcctl [options] operations [options]',
       '',
-      'the audit log, newest first: drains, undrains, scaling, provisioning, pauses, forced hang-ups',
+      'the audit log, newest first: drains, undrains, scaling, provisioning, pauses, forced hang-ups, tokens created and revoked',
       '',
       'options of operations:',
-      '  --kind <kind>      only this kind: drain, undrain, scale, provision, hangup, pause, resume',
+      '  --kind <kind>      only this kind: drain, undrain, scale, provision, hangup, pause, resume, token-create, token-revoke',
       '  --target <target>  only operations on this target: a node id, a machine id, pool',
       '  --limit <n>        at most this many, 1 to 500 (default 50)',
       '  --cursor <cursor>  the page after the one whose last line said more: --cursor <cursor>',
@@ -489,11 +490,11 @@ describe('sbcctl <command> --help: that command\'s usage with its options (stdou
   it('the usage lists every command', async () => {
     const r = await sbcctl(['--help']);
     expect(lines(r.stdout)).toEqual(expect.arrayContaining([
-      '  drain <node>         drains a node (its id, or its machine\'s): no new calls or rooms; drained once its calls are 0',
-      '  undrain <node>       lifts a node\'s drain: it takes new calls and rooms again, inbound resumed',
-      '  drain-status <node>  a drain\'s progress: state, calls and rooms left, pinned rooms, inbound paused, deadline, estimated end',
-      '  scale [<replicas>]   sets the pool\'s size to <replicas> (scale-down drains the fewest calls first); alone: shows the target and the pool',
-      '  operations           the audit log, newest first: drains, undrains, scaling, provisioning, pauses, forced hang-ups',
+      '  drain <node>          drains a node (its id, or its machine\'s): no new calls or rooms; drained once its calls are 0',
+      '  undrain <node>        lifts a node\'s drain: it takes new calls and rooms again, inbound resumed',
+      '  drain-status <node>   a drain\'s progress: state, calls and rooms left, pinned rooms, inbound paused, deadline, estimated end',
+      '  scale [<replicas>]    sets the pool\'s size to <replicas> (scale-down drains the fewest calls first); alone: shows the target and the pool',
+      '  operations            the audit log, newest first: drains, undrains, scaling, provisioning, pauses, forced hang-ups, tokens created and revoked',
     ]));
   });
 });

@@ -298,11 +298,12 @@ describe('sbcctl: usage (exit 2, usage on stderr; --help on stdout, exit 0)', ()
       expect(r.stderr).toBe('');
       expect(lines(r.stdout)).toEqual(expect.arrayContaining([
         usageFirst,
-        '  rooms                active rooms: pin and the node behind it, members, each node\'s conference, splits repaired',
-        '  room <room>          one active room by its key (3000, or tenant-a.example/3000 with SBC_ROOM_SCOPE=domain)',
-        '  nodes                every node in the registry: state, SIP URI, sessions/capacity, health',
+        '  rooms                 active rooms: pin and the node behind it, members, each node\'s conference, splits repaired',
+        '  room <room>           one active room by its key (3000, or tenant-a.example/3000 with SBC_ROOM_SCOPE=domain)',
+        '  nodes                 every node in the registry: state, SIP URI, sessions/capacity, health',
         '  --timeout-ms <ms>  give up on the API after this long (default 5000)',
-        'exit status: 0 ok, 1 the API answered an error, 2 usage error, 3 the API could not be reached',
+        'exit status: 0 ok, 1 the API answered an error, 2 usage error, 3 the API could not be reached,',
+        '  4 the API refused the token (401: none, unknown or revoked; 403: its scope is too low)',
       ]));
     }
   });

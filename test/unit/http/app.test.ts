@@ -105,7 +105,7 @@ describe('HTTP API', () => {
     const doc = (await t.app.inject('/openapi.json')).json<{ openapi: string; info: { version: string }; paths: Record<string, unknown> }>();
     expect(doc.openapi).toMatch(/^3\./);
     expect(doc.info.version).toBe('9.9.9');
-    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/metrics', '/readyz', '/v1/calls', '/v1/calls/{id}', '/v1/cluster', '/v1/dispatcher', '/v1/nodes', '/v1/nodes/{nodeId}', '/v1/nodes/{nodeId}/drain', '/v1/nodes/{nodeId}/status', '/v1/nodes/{nodeId}/undrain', '/v1/operations', '/v1/rooms', '/v1/rooms/{room}', '/v1/rooms/{room}/policy', '/v1/scale']);
+    expect(Object.keys(doc.paths).sort()).toEqual(['/healthz', '/metrics', '/readyz', '/v1/calls', '/v1/calls/{id}', '/v1/cluster', '/v1/dispatcher', '/v1/nodes', '/v1/nodes/{nodeId}', '/v1/nodes/{nodeId}/drain', '/v1/nodes/{nodeId}/status', '/v1/nodes/{nodeId}/undrain', '/v1/operations', '/v1/rooms', '/v1/rooms/{room}', '/v1/rooms/{room}/policy', '/v1/scale', '/v1/tokens', '/v1/tokens/{id}']);
   });
 
   it('answers unknown routes with a JSON 404', async () => {

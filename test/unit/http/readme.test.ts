@@ -14,7 +14,7 @@ describe('README: the HTTP error table is the code\'s', () => {
   it('embeds the table generated from the code: when, and every error class and code mapped to each row', () => {
     const section = /<!-- http-errors:start -->\n([\s\S]*?)\n<!-- http-errors:end -->/.exec(readme)?.[1];
     expect(section).toBe(describeErrors());
-    expect(describeErrors()).toContain('| 404 | `not-found` | no route for the path, or no node, room, room policy or call with that id | `NodeNotFoundError`, `RoomNotFoundError`, `RoomPolicyNotFoundError`, `CallNotFoundError`, `RouteNotFoundError`, `FST_ERR_NOT_FOUND` |');
+    expect(describeErrors()).toContain('| 404 | `not-found` | no route for the path, or no node, room, room policy, call or API token with that id | `NodeNotFoundError`, `RoomNotFoundError`, `RoomPolicyNotFoundError`, `CallNotFoundError`, `TokenNotFoundError`, `RouteNotFoundError`, `FST_ERR_NOT_FOUND` |');
     expect(describeErrors()).toContain("| `FST_ERR_CTP_INVALID_CONTENT_LENGTH`, any other refusal of Node's HTTP parser (`HPE_*`) |");
   });
 });

@@ -178,6 +178,8 @@ describe('acceptance: FreeSWITCH nodes join and leave Kamailio routing through N
     // Bounded by 3 heartbeats plus reconcile and reload slack; the benchmark measures the time.
     await waitFor('dead node out of selection', async () => !(await selectable()).includes(victim.fs.sipUri), 3 * HEARTBEAT_MS + 5000);
     expect(published.slice(from).some((p) => p.subject.endsWith('.left') && p.body.nodeId === victim.fs.coreUuid)).toBe(false);
+    // Out of selection can come a pass before the registry's record says gone.
+    await waitFor('dead node gone in the registry', async () => (await nodeState(victim.fs.coreUuid)).state === 'gone', 5000);
     expect(await nodeState(victim.fs.coreUuid)).toMatchObject({ state: 'gone', goneReason: 'expired' });
 
     const { res, counts } = await callsPerNode(20);

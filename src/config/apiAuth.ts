@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { secretDigest } from '../core/apiTokens.js';
-import { oneOf, type VarSpec } from './env.js';
+import { oneOf, readConfigFile, type VarSpec } from './env.js';
 
 /**
  * The paths that may be left open (no token asked) while SBC_API_AUTH=on: probes, the
@@ -24,12 +23,7 @@ const bootstrapTokenFile: VarSpec<BootstrapToken | null> = {
   description: `File holding a secret (${BOOTSTRAP_MIN} to ${BOOTSTRAP_MAX} printable characters, no spaces; one trailing newline ignored) accepted as an \`admin\` token, actor \`token:bootstrap\`: for the first \`sbcctl token create\`; read at start. Empty: none`,
   default: null,
   parse(raw) {
-    let text: string;
-    try {
-      text = readFileSync(raw, 'utf8');
-    } catch (err) {
-      throw new Error(`cannot read ${raw}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-    }
+    const text = readConfigFile(raw);
     const secret = text.replace(/\r?\n$/, '');
     if (!/^[\x21-\x7e]*$/.test(secret)) throw new Error(`${raw}: the secret must be printable ASCII without spaces or line breaks`);
     if (secret.length < BOOTSTRAP_MIN || secret.length > BOOTSTRAP_MAX) throw new Error(`${raw}: the secret must be ${BOOTSTRAP_MIN} to ${BOOTSTRAP_MAX} characters, not ${secret.length}`);

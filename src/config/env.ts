@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * A tiny declarative parser over environment variables. Each program declares its
  * variables once; `readEnv` checks all of them, the program adds the problems of its
@@ -113,4 +114,13 @@ export function describeSpec(spec: Spec): string {
     return `| \`${name}\` | ${def} | ${v.description} |`;
   });
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
+}
+
+/** A file a variable names, read at start-up; a clear error naming the file and the reason otherwise. */
+export function readConfigFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
 }

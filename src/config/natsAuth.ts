@@ -1,18 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { parseCredsFile, parseNkeySeed, type NatsCredentials } from '../nats/auth.js';
-import type { VarSpec } from './env.js';
+import { readConfigFile, type VarSpec } from './env.js';
 
 /** A file read and checked at start-up; unset means no credentials of that kind. */
 const credentialFile = (description: string, read: (file: string, text: string) => NatsCredentials): VarSpec<NatsCredentials | null> => ({
   description,
   default: null,
   parse(raw) {
-    let text: string;
-    try {
-      text = readFileSync(raw, 'utf8');
-    } catch (err) {
-      throw new Error(`cannot read ${raw}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-    }
+    const text = readConfigFile(raw);
     return read(raw, text);
   },
 });

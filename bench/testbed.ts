@@ -104,6 +104,8 @@ export function controlPlaneEnv(s: Services, name: string): Record<string, strin
     SBC_INSTANCE_ID: `bench-${name}`,
     SBC_HTTP_HOST: '127.0.0.1',
     SBC_HTTP_PORT: '0',
+    // Benches drive the API without tokens; bench/api-auth.ts measures the token check.
+    SBC_API_AUTH: 'off',
   };
 }
 

@@ -63,6 +63,7 @@ AGENTS=() CONTROL_PLANE=() OTHERS=() # pids by stop stage
 NODE_IDS=()
 STOPPING=0
 LOG_DIR=""
+API_TOKEN=""
 
 # Starts "$@" in its own session (setsid: its own process group, no controlling terminal), so
 # a terminal's SIGINT does not reach it and this script decides the stop order.
@@ -133,7 +134,7 @@ node_states() {
     IFS=,
     echo "${NODE_IDS[*]}"
   )
-  curl -sf -m 2 "$API/v1/nodes" | NODE_IDS_CSV="$ids" node -e '
+  curl -sf -m 2 -H "authorization: Bearer $API_TOKEN" "$API/v1/nodes" | NODE_IDS_CSV="$ids" node -e '
     let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
       const want = new Set(process.env.NODE_IDS_CSV.split(","));
       for (const n of JSON.parse(s).nodes) if (want.has(n.nodeId)) console.log(`${n.nodeId} ${n.state}`);
@@ -311,8 +312,14 @@ NATS_PID=$SPAWNED
 nats_listens() { [[ -n $(port_owner tcp "$NATS_PORT") ]]; }
 wait_until 10 "$NATS_PID" "NATS on 127.0.0.1:$NATS_PORT" nats_listens
 
+# The API asks for tokens (SBC_API_AUTH=on); this run's bootstrap secret, an admin token, is
+# made here and readable only by this user: sbcctl token create makes narrower ones from it.
+API_TOKEN_FILE="$LOG_DIR/api-token"
+(umask 077 && node -e 'process.stdout.write(require("node:crypto").randomBytes(24).toString("hex") + "\n")' >"$API_TOKEN_FILE")
+API_TOKEN=$(<"$API_TOKEN_FILE")
+
 # Control plane next: it migrates the database Kamailio reads.
-spawn control-plane control-plane "${COMMON[@]}" "SBC_NATS_NKEY_FILE=$NATS_DIR/control-plane.nk" "SBC_REDIS_URL=redis://127.0.0.1:6379" "SBC_REDIS_PREFIX=$REDIS_PREFIX" \
+spawn control-plane control-plane "${COMMON[@]}" SBC_API_AUTH=on "SBC_API_BOOTSTRAP_TOKEN_FILE=$API_TOKEN_FILE" "SBC_NATS_NKEY_FILE=$NATS_DIR/control-plane.nk" "SBC_REDIS_URL=redis://127.0.0.1:6379" "SBC_REDIS_PREFIX=$REDIS_PREFIX" \
   "SBC_PG_URL=postgres://postgres@127.0.0.1:5432/$DB" "SBC_KAMAILIO_RPC_URLS=http://127.0.0.1:$RPC_PORT/RPC" \
   SBC_HTTP_HOST=127.0.0.1 "SBC_HTTP_PORT=$HTTP_PORT" "${CP_CMD[@]}"
 CP=$SPAWNED
@@ -360,8 +367,10 @@ printf 'SEQUENTIAL\n3000;alice;\n3000;bob;\n3000;carol;\n' >"$LOG_DIR/room.csv"
 SCENARIO="$PWD/test/fixtures/kamailio/uac-call.xml"
 cat <<MSG
 Running: $NODES node(s) active. Logs in $LOG_DIR.
-  nodes:       curl -s $API/v1/nodes
-  dispatcher:  curl -s $API/v1/dispatcher
+  the API asks for a token; this run's admin token is in $API_TOKEN_FILE:
+               export SBC_API_URL=$API SBC_API_TOKEN=\$(cat $API_TOKEN_FILE)
+  nodes:       npx tsx src/cli/sbcctl.ts nodes    (or: curl -s -H "authorization: Bearer \$SBC_API_TOKEN" $API/v1/nodes)
+  dispatcher:  npx tsx src/cli/sbcctl.ts dispatcher
   calls:       sipp -sf $SCENARIO -inf $LOG_DIR/general.csv 127.0.0.1:$SIP_PORT -m 30 -r 10 -d 500 -nostdin -timeout 30s
   a room:      sipp -sf $SCENARIO -inf $LOG_DIR/room.csv 127.0.0.1:$SIP_PORT -m 9 -r 10 -d 500 -nostdin -timeout 30s
 Ctrl-C stops everything: agents first (they announce left), then the control plane, Kamailio and the stand-ins.

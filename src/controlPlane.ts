@@ -332,6 +332,7 @@ export async function startControlPlane(config: ControlPlaneConfig, logger: Logg
     const staleAfterMs = Math.max(3 * config.SBC_RESYNC_MS, 30_000);
     const { apiAuth } = config;
     if (!apiAuth) logger.warn('API authentication is off (SBC_API_AUTH=off): anyone who reaches the HTTP API can drain, scale and create tokens');
+    else if (!apiAuth.bootstrap) logger.info('API tokens on without a bootstrap token (SBC_API_BOOTSTRAP_TOKEN_FILE): only tokens already in Postgres are accepted; set one to create the first with `sbcctl token create`');
     const app = await buildApp({
       registry,
       ...(config.SBC_HEALTH === 'on' ? { health } : {}),

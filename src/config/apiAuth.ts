@@ -47,7 +47,7 @@ const openPaths: VarSpec<readonly OpenablePath[]> = {
 export const apiAuthSpec = {
   SBC_API_AUTH: oneOf(
     'API tokens: on (every route but SBC_API_OPEN_PATHS needs `Authorization: Bearer <token>` with the route\'s scope) or off (no route asks for one; a warning is logged at start)',
-    'off',
+    'on',
     ['on', 'off'],
   ),
   SBC_API_BOOTSTRAP_TOKEN_FILE: bootstrapTokenFile,

@@ -165,7 +165,9 @@ describe('sbcctl against a running control plane (tokens on)', () => {
 
     // Operate: drain, its progress, undrain; scale; room policy.
     const drained = await json<{ node: { state: string }; applied: boolean }>(['drain', nodeId, '--deadline', '30m'], operator);
-    expect([drained.node.state, drained.applied]).toEqual(['draining', true]);
+    // The node carries no call: the pass that applies the drain may already find it drained.
+    expect(drained.applied).toBe(true);
+    expect(drained.node.state).toMatch(/^(draining|drained)$/);
     expect((await json<{ node: { state: string } }>(['drain-status', nodeId], reader)).node.state).toMatch(/^(draining|drained)$/);
     expect((await json<{ node: { state: string }; drain: unknown }>(['undrain', nodeId], operator))).toMatchObject({ node: { state: 'active' }, drain: null });
     expect((await json<{ target: { replicas: number; by: string } }>(['scale', '1'], operator)).target).toMatchObject({ replicas: 1, by: 'token:operator' });

@@ -55,7 +55,7 @@ describe('control plane against real services', () => {
     cp = await startControlPlane(
       loadControlPlaneConfig({
         SBC_NATS_URL: nats.url, SBC_NATS_PREFIX: prefix, SBC_REDIS_URL: redis.url, SBC_REDIS_PREFIX: `${prefix}:`,
-        SBC_PG_URL: db.url, SBC_KAMAILIO_RPC_URLS: kams.map((k) => k.rpcUrl).join(','), SBC_RESYNC_MS: '1000', SBC_RPC_TIMEOUT_MS: '1000',
+        SBC_PG_URL: db.url, SBC_KAMAILIO_RPC_URLS: kams.map((k) => k.rpcUrl).join(','), SBC_RESYNC_MS: '1000', SBC_RPC_TIMEOUT_MS: '1000', SBC_API_AUTH: 'off',
       }),
       pino({ level: 'silent' }),
     );

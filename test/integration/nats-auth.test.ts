@@ -250,6 +250,7 @@ describe('NATS least privilege (private nats-server with the generated authoriza
         SBC_REDIS_URL: redis.url,
         SBC_PG_URL: db.url,
         SBC_KAMAILIO_RPC_URLS: `http://127.0.0.1:${await freePort()}/RPC`,
+        SBC_API_AUTH: 'off',
       });
       control = await startControlPlane(config, pino({ level: 'silent' }));
       fs = await startStandin({ toneMs: 0, eslReadyDelayMs: 0 });

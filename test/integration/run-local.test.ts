@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -160,7 +160,14 @@ describe('scripts/run-local.sh', () => {
     expect(run.output()).toMatch(/^Running/m);
     const nodeId = (JSON.parse(readFileSync(join(run.logDir, 'fs1.log'), 'utf8').split('\n')[0] ?? '{}') as { coreUuid?: string }).coreUuid ?? '';
     // Preconditions, so that the assertions after the stop can fail.
-    const before = (await (await fetch(`http://127.0.0.1:${run.httpPort}/v1/nodes`)).json()) as { nodes: { nodeId: string; state: string }[] };
+    // The API asks for a token: the run's bootstrap secret, readable by its user only.
+    const tokenFile = join(run.logDir, 'api-token');
+    expect(statSync(tokenFile).mode & 0o077).toBe(0);
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    expect(token).toMatch(/^[0-9a-f]{48}$/);
+    expect(run.output()).toContain(`SBC_API_TOKEN=$(cat ${tokenFile})`);
+    expect((await fetch(`http://127.0.0.1:${run.httpPort}/v1/nodes`)).status).toBe(401);
+    const before = (await (await fetch(`http://127.0.0.1:${run.httpPort}/v1/nodes`, { headers: { authorization: `Bearer ${token}` } })).json()) as { nodes: { nodeId: string; state: string }[] };
     expect(before.nodes.find((n) => n.nodeId === nodeId)?.state).toBe('active');
     expect(await rowsInSets(run.db)).toBe(3);
     const processes = startedProcesses(run);

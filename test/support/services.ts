@@ -194,5 +194,7 @@ export function controlPlaneServiceEnv(s: { nats: Service; redis: Service; db: S
     SBC_REDIS_PREFIX: `${s.prefix}:`,
     SBC_PG_URL: s.db.url,
     SBC_KAMAILIO_RPC_URLS: s.kamailioRpcUrls.join(','),
+    // The API's token check is tested on its own (cli, api-auth); here the API is driven without tokens.
+    SBC_API_AUTH: 'off',
   };
 }

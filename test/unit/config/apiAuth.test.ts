@@ -27,8 +27,9 @@ const file = (name: string, text: string) => {
 };
 
 describe('API authentication configuration', () => {
-  it('is off unless SBC_API_AUTH=on; on, every openable path is open by default', () => {
-    expect(loadControlPlaneConfig({}).apiAuth).toBeUndefined();
+  it('is on unless SBC_API_AUTH=off; on, every openable path is open by default', () => {
+    expect(loadControlPlaneConfig({ SBC_API_AUTH: 'off' }).apiAuth).toBeUndefined();
+    expect(loadControlPlaneConfig({}).apiAuth).toEqual({ bootstrap: undefined, openPaths: OPENABLE_PATHS });
     expect(loadControlPlaneConfig({ SBC_API_AUTH: 'on' }).apiAuth).toEqual({ bootstrap: undefined, openPaths: OPENABLE_PATHS });
     expect(loadControlPlaneConfig({ SBC_API_AUTH: 'on', SBC_API_OPEN_PATHS: 'none' }).apiAuth?.openPaths).toEqual([]);
     expect(loadControlPlaneConfig({ SBC_API_AUTH: 'on', SBC_API_OPEN_PATHS: ' /healthz , /readyz,/healthz' }).apiAuth?.openPaths).toEqual(['/healthz', '/readyz']);
@@ -51,7 +52,7 @@ describe('API authentication configuration', () => {
     const spaced = file('spaced', `${'a'.repeat(20)} ${'b'.repeat(20)}`);
     expect(problemsOf({ SBC_API_AUTH: 'on', SBC_API_BOOTSTRAP_TOKEN_FILE: spaced })[0]).toMatch(/printable ASCII without spaces/);
     expect(problemsOf({ SBC_API_AUTH: 'on', SBC_API_BOOTSTRAP_TOKEN_FILE: join(dir, 'missing') })[0]).toMatch(/cannot read .*missing: ENOENT/);
-    expect(problemsOf({ SBC_API_BOOTSTRAP_TOKEN_FILE: file('ok', 'x'.repeat(32)) })).toEqual([
+    expect(problemsOf({ SBC_API_AUTH: 'off', SBC_API_BOOTSTRAP_TOKEN_FILE: file('ok', 'x'.repeat(32)) })).toEqual([
       'SBC_API_BOOTSTRAP_TOKEN_FILE is set but SBC_API_AUTH=off: no token would be asked for (set SBC_API_AUTH=on)',
     ]);
   });

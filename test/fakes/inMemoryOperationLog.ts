@@ -1,5 +1,6 @@
 import type { OperationEntry, OperationFilter, OperationLog, OperationPage, StoredOperation } from '../../src/ports/operationLog.js';
 import { checkPageLimit, decodeOperationCursor, encodeOperationCursor, storableOperation } from '../../src/postgres/operationLog.js';
+import { answer } from './answer.js';
 
 /**
  * The operation log in memory, for unit tests of what records or lists operations. Same
@@ -35,13 +36,7 @@ export class InMemoryOperationLog implements OperationLog {
     });
   }
 
-  /** What `work` returns, or its error, as a promise: the adapter's errors arrive as rejections too. */
   private answer<T>(work: () => T): Promise<T> {
-    if (this.failWith) return Promise.reject(this.failWith);
-    try {
-      return Promise.resolve(work());
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+    return answer(this.failWith, work);
   }
 }

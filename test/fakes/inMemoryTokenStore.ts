@@ -1,4 +1,5 @@
 import { LAST_USED_RESOLUTION_MS, TokenNameTakenError, type ApiToken, type NewApiToken, type TokenRecord, type TokenStore } from '../../src/ports/tokenStore.js';
+import { answer } from './answer.js';
 
 /**
  * API tokens in memory, for unit tests: the answers of postgres/tokenStore.ts (live names
@@ -51,11 +52,6 @@ export class InMemoryTokenStore implements TokenStore {
   }
 
   private answer<T>(work: () => T): Promise<T> {
-    if (this.failWith) return Promise.reject(this.failWith);
-    try {
-      return Promise.resolve(work());
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+    return answer(this.failWith, work);
   }
 }

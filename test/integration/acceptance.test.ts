@@ -1,17 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
-import { migrate } from '../../src/postgres/migrations.js';
 import { parseDispatcherList } from '../../src/kamailio/answers.js';
 import { isSelectable, type KamailioDestination } from '../../src/core/kamailioView.js';
 import { startAgentProcess } from '../support/agentProcess.js';
 import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor, type RunningProcess } from '../support/process.js';
-import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
+import { controlPlaneServiceEnv, type Service, startMigratedServices } from '../support/services.js';
 import { runSippUac } from '../support/sipp.js';
 import { startStandin, type Standin } from '../standin/standin.js';
 
@@ -83,10 +81,7 @@ describe('acceptance: FreeSWITCH nodes join and leave Kamailio routing through N
   };
 
   beforeAll(async () => {
-    [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
-    const pool = new pg.Pool({ connectionString: db.url });
-    await migrate(pool);
-    await pool.end();
+    ({ db, redis, nats } = await startMigratedServices());
     // fr_timer 3 s: a stand-in slowed by a loaded machine (the suite runs files side by side) is not taken for a dead node.
     kamailio = await startKamailio({ dbUrl: db.url, frTimerMs: 3000 });
     config = loadControlPlaneConfig({

@@ -3,17 +3,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
-import { migrate } from '../../src/postgres/migrations.js';
 import { startAgentProcess } from '../support/agentProcess.js';
 import { selectableUris, startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { freePort } from '../support/ports.js';
 import { waitFor, type RunningProcess } from '../support/process.js';
-import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
+import { controlPlaneServiceEnv, type Service, startMigratedServices } from '../support/services.js';
 import { runSippUac, type UacResult } from '../support/sipp.js';
 import { startStandin, type Standin } from '../standin/standin.js';
 
@@ -69,10 +67,7 @@ describe('sbcctl against a running control plane (tokens on)', () => {
   };
 
   beforeAll(async () => {
-    [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
-    const pool = new pg.Pool({ connectionString: db.url });
-    await migrate(pool);
-    await pool.end();
+    ({ db, redis, nats } = await startMigratedServices());
     k1 = await startKamailio({ dbUrl: db.url, frTimerMs: 4000 });
     const bootstrapFile = join(dir, 'bootstrap-token');
     writeFileSync(bootstrapFile, `${bootstrap}\n`, { mode: 0o600 });

@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
-import { migrate } from '../../src/postgres/migrations.js';
 import { startAgentProcess } from '../support/agentProcess.js';
 import { selectableUris, startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor, type RunningProcess } from '../support/process.js';
-import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
+import { controlPlaneServiceEnv, type Service, startMigratedServices } from '../support/services.js';
 import { runSippUac, type UacResult } from '../support/sipp.js';
 import { startStandin, type Standin } from '../standin/standin.js';
 
@@ -32,10 +30,7 @@ describe('drain and undrain (Kamailio, control plane, agents, stand-ins)', () =>
   const selectable = () => selectableUris(k1, 1);
 
   beforeAll(async () => {
-    [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
-    const pool = new pg.Pool({ connectionString: db.url });
-    await migrate(pool);
-    await pool.end();
+    ({ db, redis, nats } = await startMigratedServices());
     k1 = await startKamailio({ dbUrl: db.url, frTimerMs: 4000 });
     const config = loadControlPlaneConfig({
       ...controlPlaneServiceEnv({ nats, redis, db, prefix, kamailioRpcUrls: [k1.rpcUrl] }),

@@ -2,16 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
-import { migrate } from '../../src/postgres/migrations.js';
 import { startAgentProcess } from '../support/agentProcess.js';
 import { selectableUris, startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor, type RunningProcess } from '../support/process.js';
-import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
+import { controlPlaneServiceEnv, type Service, startMigratedServices } from '../support/services.js';
 import { runSippUac } from '../support/sipp.js';
 import { startStandin, type Standin } from '../standin/standin.js';
 
@@ -79,10 +77,7 @@ describe('health: a node whose idle CPU drops gets fewer, then no new calls, and
       }),
     );
 
-    [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
-    const pool = new pg.Pool({ connectionString: db.url });
-    await migrate(pool);
-    await pool.end();
+    ({ db, redis, nats } = await startMigratedServices());
     k1 = await startKamailio({ dbUrl: db.url, env: { SBC_DS_ALG_GENERAL: '11' } });
     const config = loadControlPlaneConfig({
       ...controlPlaneServiceEnv({ nats, redis, db, prefix, kamailioRpcUrls: [k1.rpcUrl] }),

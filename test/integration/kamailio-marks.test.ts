@@ -1,15 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
 import { parseDispatcherList } from '../../src/kamailio/answers.js';
-import { migrate } from '../../src/postgres/migrations.js';
 import { startAgentProcess } from '../support/agentProcess.js';
 import { startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor, type RunningProcess } from '../support/process.js';
-import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
+import { controlPlaneServiceEnv, type Service, startMigratedServices } from '../support/services.js';
 import { runSippUac } from '../support/sipp.js';
 import { startStandin, type Standin } from '../standin/standin.js';
 
@@ -34,10 +32,7 @@ describe('Kamailio marks a node that failed a call: held, reported, then cleared
   const nodes: { fs: Standin; agent: RunningProcess }[] = [];
 
   beforeAll(async () => {
-    [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
-    const pool = new pg.Pool({ connectionString: db.url });
-    await migrate(pool);
-    await pool.end();
+    ({ db, redis, nats } = await startMigratedServices());
     kamailio = await startKamailio({ dbUrl: db.url, frTimerMs: 800 });
     cp = await startControlPlane(
       loadControlPlaneConfig({

@@ -6,18 +6,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
 import { subjects } from '../../src/events/subjects.js';
-import { migrate } from '../../src/postgres/migrations.js';
 import { startAgentProcess } from '../support/agentProcess.js';
 import { selectableUris, startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { freePort } from '../support/ports.js';
 import { startProcess, trackLeftover, waitFor, type RunningProcess } from '../support/process.js';
-import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
+import { controlPlaneServiceEnv, type Service, startMigratedServices } from '../support/services.js';
 import { runSippUac, type UacResult } from '../support/sipp.js';
 import { startStandin, type Standin } from '../standin/standin.js';
 
@@ -134,10 +132,7 @@ describe('Prometheus: the shipped config, rules and dashboard (Debian prometheus
 
     beforeAll(async () => {
       if (!tools) return;
-      [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
-      const pool = new pg.Pool({ connectionString: db.url });
-      await migrate(pool);
-      await pool.end();
+      ({ db, redis, nats } = await startMigratedServices());
       // Kamailio shares its pins on NATS, so the control plane hears them (pin metrics).
       k1 = await startKamailio({ dbUrl: db.url, frTimerMs: 4000, env: { SBC_NATS_URL: nats.url, SBC_NATS_PINS_SUBSCRIPTION: `${prefix}.kamailio.pins:kam-1`, SBC_KAMAILIO_ID: 'kam-1' } });
       const config = loadControlPlaneConfig({

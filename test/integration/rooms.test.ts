@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
-import { migrate } from '../../src/postgres/migrations.js';
 import { startAgentProcess } from '../support/agentProcess.js';
 import { selectableUris, startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor, type RunningProcess } from '../support/process.js';
-import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
+import { controlPlaneServiceEnv, type Service, startMigratedServices } from '../support/services.js';
 import { runSippUac, type UacResult } from '../support/sipp.js';
 import { startStandin, type Standin } from '../standin/standin.js';
 
@@ -114,10 +112,7 @@ describe('rooms: every caller of a room reaches one node while nodes join and di
   const roomsApi = async () => (await cp.app.inject('/v1/rooms')).json<{ rooms: RoomView[] }>().rooms;
 
   beforeAll(async () => {
-    [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
-    const pool = new pg.Pool({ connectionString: db.url });
-    await migrate(pool);
-    await pool.end();
+    ({ db, redis, nats } = await startMigratedServices());
     const kenv = (id: string) => ({ SBC_NATS_URL: nats.url, SBC_NATS_PINS_SUBSCRIPTION: `${prefix}.kamailio.pins:${id}`, SBC_KAMAILIO_ID: id });
     // A generous fr_timer: a stand-in slowed by a loaded machine is not taken for a dead node.
     [k1, k2] = await Promise.all([startKamailio({ dbUrl: db.url, env: kenv('kam-1'), frTimerMs: 4000 }), startKamailio({ dbUrl: db.url, env: kenv('kam-2'), frTimerMs: 4000 })]);

@@ -1,13 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
-import { migrate } from '../../src/postgres/migrations.js';
 import { selectableUris, startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor } from '../support/process.js';
-import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
+import { controlPlaneServiceEnv, type Service, startMigratedServices } from '../support/services.js';
 import { runSippUac } from '../support/sipp.js';
 import { StandinPool } from '../support/standinPool.js';
 
@@ -33,10 +31,7 @@ describe('scale 3 -> 5 -> 2 with the command provisioner, under continuous calls
   const selectable = () => selectableUris(k1, 1);
 
   beforeAll(async () => {
-    [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
-    const pg1 = new pg.Pool({ connectionString: db.url });
-    await migrate(pg1);
-    await pg1.end();
+    ({ db, redis, nats } = await startMigratedServices());
     // The orchestrator checks each request before it acts: every machine named must be drained, with no call left.
     pool = await StandinPool.start({ natsUrl: nats.url, prefix }, async (r) => {
       const before = await nodes();

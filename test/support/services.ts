@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
 import pg from 'pg';
+import { migrate } from '../../src/postgres/migrations.js';
 import { freePort } from './ports.js';
 import { startProcess, trackLeftover, waitFor, type RunningProcess } from './process.js';
 import { natsContainer, redisContainer, sharedEngineSocket } from './serviceContainers.js';
@@ -197,4 +198,16 @@ export function controlPlaneServiceEnv(s: { nats: Service; redis: Service; db: S
     // The API's token check is tested on its own (cli, api-auth); here the API is driven without tokens.
     SBC_API_AUTH: 'off',
   };
+}
+
+/** A test file's Postgres database (migrated: the tables Kamailio and the control plane read), Redis and NATS. */
+export async function startMigratedServices(): Promise<{ db: Service; redis: Service; nats: Service }> {
+  const [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
+  const pool = new pg.Pool({ connectionString: db.url });
+  try {
+    await migrate(pool);
+  } finally {
+    await pool.end();
+  }
+  return { db, redis, nats };
 }

@@ -1,8 +1,9 @@
 import { commandUsage, parseInvocation, usage, type CliEnv } from './args.js';
 import { ApiClient, ApiError, ApiUnreachableError } from './client.js';
-import type { Command } from './command.js';
+import { UsageError, type Command, type CommandInput } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { loadConfigFile, type CliFileConfig } from './configFile.js';
+import { expandNodeArgument } from './nodeRef.js';
 
 export interface Output {
   write(chunk: string): unknown;
@@ -53,9 +54,16 @@ export async function run(argv: readonly string[], ctx: RunContext): Promise<num
 
   let body: unknown;
   let ok: boolean;
+  let input: CommandInput;
   try {
-    ({ body, ok } = await new ApiClient(inv.client).answer(inv.request));
+    const client = new ApiClient(inv.client);
+    input = await expandNodeArgument(inv.command, inv.input, client);
+    ({ body, ok } = await client.answer(input === inv.input ? inv.request : inv.command.request(input)));
   } catch (err) {
+    if (err instanceof UsageError) {
+      lines(ctx.stderr, [`error: ${inv.command.name}: ${err.message}`]);
+      return EXIT.usage;
+    }
     if (err instanceof ApiError) {
       lines(ctx.stderr, [`error: ${err.code}: ${err.message}`]);
       return AUTH_STATUSES.has(err.status) ? EXIT.auth : EXIT.apiError;
@@ -74,7 +82,7 @@ export async function run(argv: readonly string[], ctx: RunContext): Promise<num
   }
   let text: string[];
   try {
-    text = inv.command.print(body, inv.input);
+    text = inv.command.print(body, input);
   } catch (err) {
     // An answer of another shape than this sbcctl knows (an API of another version).
     lines(ctx.stderr, [`error: bad-answer: cannot print the answer of ${inv.command.name} (${(err as Error).message}); --json shows it`]);

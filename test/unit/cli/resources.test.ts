@@ -156,6 +156,27 @@ describe('sbcctl token create | list | revoke', () => {
   });
 });
 
+describe('sbcctl: a node named by the prefix `sbcctl nodes` prints', () => {
+  it('node, drain-status <prefix>: the one node it starts; a prefix of several is exit 2 naming them; of none, the API\'s refusal', async () => {
+    const { url, token } = await api();
+    const env = { SBC_API_URL: url, SBC_API_TOKEN: token.read };
+    const full = 'abcdef12-3456-4789-8abc-def012345678';
+    await t!.registry.put(node(9, { nodeId: full, machineId: 'fs9:5080' }), undefined, 1000);
+    const one = await sbcctl(['node', 'abcdef12', '--json'], env);
+    expect([one.code, one.stderr]).toEqual([0, '']);
+    expect((JSON.parse(one.stdout) as { nodeId: string }).nodeId).toBe(full);
+    expect((await sbcctl(['drain-status', 'abcd'], env)).stdout).toMatch(new RegExp(`^node: +${full}$`, 'm'));
+    // node(1..3) all start 00000000-0000-4000-8000-: several, none chosen.
+    const several = await sbcctl(['drain-status', '00000000'], env);
+    expect([several.code, several.stderr.split('\n')[0]]).toEqual([2, `error: drain-status: 00000000 is the start of 3 node ids (${[1, 2, 3].map((n) => node(n).nodeId).join(', ')}): give more of it`]);
+    // A machine id is sent as typed (the API resolves it); an unknown prefix reaches the API, which refuses it.
+    expect((await sbcctl(['drain-status', 'fs9:5080'], env)).stdout).toMatch(new RegExp(`^node: +${full}$`, 'm'));
+    const unknown = await sbcctl(['node', 'ffff0000'], env);
+    expect([unknown.code, unknown.stdout, unknown.stderr]).toEqual([1, '', expect.stringMatching(/^error: bad-request: params\/nodeId must match pattern/)]);
+    expect(await sbcctl(['drain-status', 'ffff0000'], env)).toEqual({ code: 1, stdout: '', stderr: 'error: not-found: no node ffff0000\n' });
+  });
+});
+
 describe('sbcctl policy, cluster, dispatcher, node', () => {
   it('policy set, show, delete: PUT, GET and DELETE of the room\'s policy; show after delete is the API\'s 404 (exit 1)', async () => {
     const { url, token } = await api();

@@ -24,21 +24,19 @@ describe('the operator console (/ui)', () => {
   let t: TestApp;
   afterEach(() => t.app.close());
 
-  for (const mode of ['off', 'on'] as const) {
-    it(`serves the page, its script and its style with their content types, a strict CSP and nosniff (auth ${mode}, no token sent)`, async () => {
-      const tokens = new InMemoryTokenStore();
-      t = await testApp(mode === 'on' ? { tokens, auth: { tokens, openPaths: OPENABLE_PATHS } } : { tokens });
-      for (const [url, type] of ASSETS) {
-        for (const method of ['GET', 'HEAD'] as const) {
-          const res = await t.app.inject({ method, url });
-          expect([method, url, res.statusCode, res.headers['content-type'], res.headers['content-security-policy'], res.headers['x-content-type-options'], res.headers['referrer-policy']]).toEqual([
-            method, url, 200, type, CONSOLE_CSP, 'nosniff', 'no-referrer',
-          ]);
-        }
+  it.each(['off', 'on'] as const)('serves the page, its script and its style with their content types, a strict CSP and nosniff (auth %s, no token sent)', async (mode) => {
+    const tokens = new InMemoryTokenStore();
+    t = await testApp(mode === 'on' ? { tokens, auth: { tokens, openPaths: OPENABLE_PATHS } } : { tokens });
+    for (const [url, type] of ASSETS) {
+      for (const method of ['GET', 'HEAD'] as const) {
+        const res = await t.app.inject({ method, url });
+        expect([method, url, res.statusCode, res.headers['content-type'], res.headers['content-security-policy'], res.headers['x-content-type-options'], res.headers['referrer-policy']]).toEqual([
+          method, url, 200, type, CONSOLE_CSP, 'nosniff', 'no-referrer',
+        ]);
       }
-      expect((await t.app.inject('/v1/nodes')).statusCode).toBe(mode === 'on' ? 401 : 200);
-    });
-  }
+    }
+    expect((await t.app.inject('/v1/nodes')).statusCode).toBe(mode === 'on' ? 401 : 200);
+  });
 
   it('the CSP allows only this origin, and nothing inline or evaluated', () => {
     const directives: Record<string, string[]> = Object.fromEntries(CONSOLE_CSP.split('; ').map((d): [string, string[]] => [d.split(' ')[0]!, d.split(' ').slice(1)]));

@@ -40,6 +40,8 @@ export const CONSOLE_SCRIPT = String.raw`'use strict';
   function cell(value, attrs) { return el('td', attrs, value === undefined || value === null ? '' : String(value)); }
   function shortId(id) { return typeof id === 'string' && id.length > 13 ? id.slice(0, 8) : String(id); }
   function time(iso) { return iso ? String(iso).replace('T', ' ').replace(/\.\d+Z$/, 'Z') : ''; }
+  /** The time of day to the ms (UTC): a trace's legs happen within seconds, its summary gives the date. */
+  function clock(iso) { return iso ? String(iso).slice(11, 23) : ''; }
 
   function token() { return sessionStorage.getItem(TOKEN_KEY) || ''; }
 
@@ -167,7 +169,7 @@ export const CONSOLE_SCRIPT = String.raw`'use strict';
       var halves = el('td', null, el('ul', { className: 'events' }, ...r.nodes.map(function (h) {
         return el('li', { 'data-node-id': h.nodeId }, nodeName(h.nodeId) + ': ' + h.members + ' members, ' + h.links + ' links');
       })));
-      var links = el('td', null, el('ul', { className: 'events' }, ...r.links.map(function (l) {
+      var links = r.links.length === 0 ? cell('none', { className: 'muted' }) : el('td', null, el('ul', { className: 'events' }, ...r.links.map(function (l) {
         return el('li', { 'data-link-id': l.linkId }, nodeName(l.from) + ' \u2192 ' + nodeName(l.to));
       })));
       return el('tr', { 'data-room': r.room },
@@ -205,7 +207,7 @@ export const CONSOLE_SCRIPT = String.raw`'use strict';
     $('#trace-summary').textContent = g.legs.length + ' leg(s) on ' + g.nodes.length + ' node(s), ' + g.decisions.length + ' routing decision(s), from ' + time(g.firstAt) + ' to ' + time(g.lastAt) + (g.truncated ? '; truncated: more may belong to this call' : '');
     var legKey = JSON.stringify([id, g.legs, hostnames]);
     fillRows($('#trace-legs tbody'), legKey, g.legs.map(function (l) {
-      var events = el('ul', { className: 'events' }, ...l.events.map(function (e) { return el('li', null, e.event + ' ' + time(e.at) + (e.cause ? ' ' + e.cause : '')); }));
+      var events = el('ul', { className: 'events' }, ...l.events.map(function (e) { return el('li', null, clock(e.at) + ' ' + e.event + (e.cause ? ' ' + e.cause : '')); }));
       return el('tr', { 'data-uuid': l.uuid },
         cell(l.uuid, { className: 'id' }),
         cell(nodeName(l.nodeId), { title: l.nodeId }),
@@ -214,9 +216,9 @@ export const CONSOLE_SCRIPT = String.raw`'use strict';
         cell(l.caller),
         cell(l.callee),
         cell(l.room),
-        cell(time(l.startedAt)),
-        cell(time(l.answeredAt)),
-        cell(time(l.endedAt)),
+        cell(clock(l.startedAt), { className: 'time', title: l.startedAt }),
+        cell(clock(l.answeredAt), { className: 'time', title: l.answeredAt }),
+        cell(clock(l.endedAt), { className: 'time', title: l.endedAt }),
         cell(l.cause),
         cell(l.sipStatus),
         el('td', null, events));

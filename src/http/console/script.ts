@@ -207,7 +207,11 @@ export const CONSOLE_SCRIPT = String.raw`'use strict';
     $('#trace-summary').textContent = g.legs.length + ' leg(s) on ' + g.nodes.length + ' node(s), ' + g.decisions.length + ' routing decision(s), from ' + time(g.firstAt) + ' to ' + time(g.lastAt) + (g.truncated ? '; truncated: more may belong to this call' : '');
     var legKey = JSON.stringify([id, g.legs, hostnames]);
     fillRows($('#trace-legs tbody'), legKey, g.legs.map(function (l) {
-      var events = el('ul', { className: 'events' }, ...l.events.map(function (e) { return el('li', null, clock(e.at) + ' ' + e.event + (e.cause ? ' ' + e.cause : '')); }));
+      // Each event as ms after the leg's first: the times and the cause are in the columns before.
+      var t0 = l.events.length > 0 ? l.events[0].atUs : 0;
+      var events = el('ul', { className: 'events' }, ...l.events.map(function (e) {
+        return el('li', { title: e.at }, e.event + ' +' + Math.round((e.atUs - t0) / 1000) + ' ms');
+      }));
       return el('tr', { 'data-uuid': l.uuid },
         cell(l.uuid, { className: 'id' }),
         cell(nodeName(l.nodeId), { title: l.nodeId }),

@@ -25,6 +25,6 @@ code, .id { font-family: ui-monospace, monospace; font-size: 0.9em; }
 .state-joining, .state-draining, .state-drained { color: var(--warn); font-weight: 600; }
 .state-gone, .health-critical { color: var(--bad); }
 ul.events { margin: 0; padding-left: 1rem; }
-td.time, ul.events li { white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.time { white-space: nowrap; font-variant-numeric: tabular-nums; }
 #trace-legs td.id { font-size: 0.8em; }
 `;

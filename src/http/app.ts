@@ -19,6 +19,7 @@ import { openapiRoutes } from './routes/openapi.js';
 import { roomRoutes, type RoomRoutesDeps } from './routes/rooms.js';
 import { docsRoutes } from './routes/docs.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { uiRoutes } from './routes/ui.js';
 import type { TokenStore } from '../ports/tokenStore.js';
 
 export type { ReadinessCheck } from './readiness.js';
@@ -94,6 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(tokenRoutes, { ...(deps.tokens ? { tokens: deps.tokens } : {}), operations: deps.operations, ...(deps.now ? { now: deps.now } : {}) });
   await app.register(openapiRoutes);
   await app.register(docsRoutes);
+  await app.register(uiRoutes);
 
   return app;
 }

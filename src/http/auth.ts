@@ -9,6 +9,13 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The scope a token needs for this route (GETs read; drains, scaling, room policy operate; tokens admin). Every route declares one. */
     scope?: ApiScope;
+    /**
+     * A static asset of the operator console (its page, script or style, under CONSOLE_PREFIX):
+     * answered without a token even with auth on. It carries no data, and a browser's
+     * navigation to /ui sends no Authorization header; the page itself asks the API with the
+     * operator's token. Only a GET route under CONSOLE_PREFIX that declares no scope may say so.
+     */
+    consoleAsset?: true;
   }
   interface FastifyRequest {
     /** Who made the request, once its token was accepted; unset with auth off or on an open path. */
@@ -36,6 +43,10 @@ export interface ApiAuth {
 
 /** Routes some plugin registers without a route config of ours: the docs UI's. */
 export const DOCS_PREFIX = '/docs';
+/** Where the operator console's static assets are served (routes marked `consoleAsset`). */
+export const CONSOLE_PREFIX = '/ui';
+/** The schema description of a console asset's route (the OpenAPI document hides them; routeScopes lists them open). */
+export const CONSOLE_ASSET_DESCRIPTION = 'Open: a static asset of the operator console, answered without a token (it carries no data; the page asks the API with the operator\'s token).';
 /** The scope of every route under a prefix whose routes a third-party plugin registers. */
 const PREFIX_SCOPES: readonly (readonly [string, ApiScope])[] = [[DOCS_PREFIX, 'read']];
 
@@ -73,6 +84,25 @@ export interface RouteScope {
   readonly url: string;
   readonly scope: ApiScope | undefined;
   readonly open: boolean;
+  /** A static asset of the console: open whatever SBC_API_OPEN_PATHS says, and without a scope. */
+  readonly consoleAsset: boolean;
+}
+
+/**
+ * Whether a route is a console asset, refusing a route that claims it without being one: only
+ * GET (and Fastify's HEAD beside it) under CONSOLE_PREFIX, and no scope beside it, so the
+ * mark cannot open a data route by mistake.
+ */
+function isConsoleAsset(route: Pick<RouteOptions, 'url' | 'method' | 'config'>): boolean {
+  const mark = (route.config as { consoleAsset?: unknown } | undefined)?.consoleAsset;
+  if (mark === undefined) return false;
+  const methods = [route.method].flat();
+  const what = `route ${methods.join(',')} ${route.url}`;
+  if (mark !== true) throw new Error(`${what}: consoleAsset must be true or absent`);
+  if (!under(route.url, CONSOLE_PREFIX)) throw new Error(`${what}: a console asset must be under ${CONSOLE_PREFIX}`);
+  if (!methods.every((m) => m === 'GET' || m === 'HEAD')) throw new Error(`${what}: a console asset is answered to GET only`);
+  if ((route.config as { scope?: unknown }).scope !== undefined) throw new Error(`${what}: a console asset declares no scope (it is answered without a token)`);
+  return true;
 }
 
 const registered = new WeakMap<FastifyInstance, RouteScope[]>();
@@ -94,7 +124,9 @@ const INVALID = 'Bearer realm="sbc", error="invalid_token"';
 /**
  * The API's one token check (call before any route is registered). Every route must declare
  * its scope in its config (`config: { scope: 'operate' }`); with auth on, one that does not
- * fails the start, so a new route cannot be left open by forgetting. An onRequest hook
+ * fails the start, so a new route cannot be left open by forgetting. The one exception is a
+ * console asset (`config: { consoleAsset: true }`, GET under CONSOLE_PREFIX only), which is
+ * always answered without a token. An onRequest hook
  * (before the body is read: an unauthenticated client cannot make the server parse 64 KiB)
  * then checks `Authorization: Bearer <token>` against the token store: 401 without a token or
  * with one that is malformed, unknown, revoked or has a wrong secret; 403 with one that lacks
@@ -105,9 +137,16 @@ export function installAuth(app: FastifyInstance, auth: ApiAuth | undefined, met
   registered.set(app, routes);
   app.decorateRequest('principal', undefined);
   app.addHook('onRoute', (route: RouteOptions) => {
+    const consoleAsset = isConsoleAsset(route);
     const scope = declaredScope(route);
-    const open = auth !== undefined && isOpen(route.url, auth.openPaths);
-    for (const method of [route.method].flat()) routes.push({ method, url: route.url, scope, open });
+    const open = consoleAsset || (auth !== undefined && isOpen(route.url, auth.openPaths));
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, scope, open, consoleAsset });
+    if (consoleAsset) {
+      const schema = (route.schema ??= {}) as { security?: unknown; description?: string };
+      schema.description ??= CONSOLE_ASSET_DESCRIPTION;
+      if (auth) schema.security = [];
+      return;
+    }
     if (!auth) return;
     if (scope === undefined) throw new Error(`route ${[route.method].flat().join(',')} ${route.url} declares no scope (config: { scope: 'read' | 'operate' | 'admin' })`);
     const schema = (route.schema ??= {}) as { security?: unknown; description?: string };
@@ -153,6 +192,8 @@ export function installAuth(app: FastifyInstance, auth: ApiAuth | undefined, met
   app.addHook('onRequest', async (req) => {
     // No route: the not-found handler answers 404/405, which tells nothing a token protects.
     if (req.is404) return;
+    // Checked at registration: only GET routes under CONSOLE_PREFIX carry the mark.
+    if (req.routeOptions.config.consoleAsset === true) return;
     const url = req.routeOptions.url ?? '';
     if (isOpen(url, auth.openPaths)) return;
     const needed = declaredScope({ url, config: req.routeOptions.config });

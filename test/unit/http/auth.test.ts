@@ -52,8 +52,11 @@ describe('API tokens: every route declares its scope, one hook checks it', () =>
     await t.app.ready();
     const routes = routeScopes(t.app);
     expect(routes.length).toBeGreaterThan(30);
-    expect(routes.filter((r) => r.scope === undefined)).toEqual([]);
-    const own = routes.filter((r) => !r.url.startsWith('/docs'));
+    // Only the console's static assets declare none: they are answered without a token.
+    expect(routes.filter((r) => r.scope === undefined).map((r) => [r.method, r.url, r.consoleAsset, r.open])).toEqual(
+      ['/ui', '/ui/console.js', '/ui/console.css'].flatMap((url) => [['GET', url, true, true], ['HEAD', url, true, true]]),
+    );
+    const own = routes.filter((r) => !r.url.startsWith('/docs') && !r.consoleAsset);
     const byScope = (s: ApiScope) => own.filter((r) => r.scope === s).map((r) => `${r.method} ${r.url}`).sort();
     expect(byScope('operate')).toEqual([
       'DELETE /v1/rooms/:room/policy',
@@ -71,7 +74,8 @@ describe('API tokens: every route declares its scope, one hook checks it', () =>
     t = await authApp({ openPaths: [] });
     const tokens = { read: await t.token(['read']), operate: await t.token(['operate']), admin: await t.token(['admin']) };
     await t.app.ready();
-    const routes = routeScopes(t.app).filter((r) => r.method !== 'HEAD');
+    const routes = routeScopes(t.app).filter((r) => r.method !== 'HEAD' && !r.consoleAsset);
+    expect(routes.length).toBeGreaterThan(30);
     expect(routes.every((r) => !r.open)).toBe(true);
     let refusedForScope = 0;
     for (const r of routes) {
@@ -140,6 +144,42 @@ describe('API tokens: every route declares its scope, one hook checks it', () =>
     t = await authApp();
     expect(() => t.app.get('/v1/forgotten', () => ({}))).toThrow("route GET /v1/forgotten declares no scope (config: { scope: 'read' | 'operate' | 'admin' })");
     expect(() => t.app.get('/v1/typo', { config: { scope: 'write' as ApiScope } }, () => ({}))).toThrow('route /v1/typo: scope "write" is not one of read, operate, admin');
+  });
+
+  it('the console\'s static assets are answered without a token even with nothing open; every data route, one under /ui too, still asks for one', async () => {
+    t = await authApp({ openPaths: [] });
+    // A data route someone puts under /ui without the mark: its scope holds, as anywhere.
+    t.app.get('/ui/data', { config: { scope: 'read' } }, () => ({ secret: 1 }));
+    const reader = await t.token(['read']);
+    for (const url of ['/ui', '/ui/console.js', '/ui/console.css']) {
+      const res = await t.app.inject(url);
+      expect([url, res.statusCode, res.headers['www-authenticate']]).toEqual([url, 200, undefined]);
+    }
+    for (const [method, url] of [['GET', '/ui/data'], ['GET', '/v1/nodes'], ['GET', '/v1/calls'], ['GET', '/v1/rooms'], ['POST', `/v1/nodes/${nodeId}/drain`]] as const) {
+      const res = await t.app.inject({ method, url });
+      expect([method, url, res.statusCode, res.json<{ error: string }>().error]).toEqual([method, url, 401, 'unauthorized']);
+    }
+    expect((await t.app.inject({ url: '/ui/data', headers: bearer(reader) })).json()).toEqual({ secret: 1 });
+    // An unknown path under the prefix is not an asset: 404, nothing served.
+    expect((await t.app.inject('/ui/other.js')).statusCode).toBe(404);
+    // Assets are not checked at all: no token outcome counted for them.
+    const outcomes = Object.fromEntries((await t.metrics.apiAuth.get()).values.map((v) => [String(v.labels.outcome), v.value]));
+    expect(outcomes).toEqual({ missing: 5, accepted: 1 });
+    const scopes = routeScopes(t.app).filter((r) => r.url.startsWith('/ui'));
+    expect(scopes.filter((r) => r.method === 'GET').map((r) => [r.url, r.scope, r.open, r.consoleAsset])).toEqual([
+      ['/ui', undefined, true, true],
+      ['/ui/console.js', undefined, true, true],
+      ['/ui/console.css', undefined, true, true],
+      ['/ui/data', 'read', false, false],
+    ]);
+  });
+
+  it('the console-asset mark opens nothing but a GET under /ui without a scope: anything else fails the start', async () => {
+    t = await authApp();
+    expect(() => t.app.get('/v1/nodes2', { config: { consoleAsset: true } }, () => ({}))).toThrow('route GET /v1/nodes2: a console asset must be under /ui');
+    expect(() => t.app.get('/uix', { config: { consoleAsset: true } }, () => ({}))).toThrow('route GET /uix: a console asset must be under /ui');
+    expect(() => t.app.post('/ui/drain', { config: { consoleAsset: true } }, () => ({}))).toThrow('route POST /ui/drain: a console asset is answered to GET only');
+    expect(() => t.app.get('/ui/both', { config: { consoleAsset: true, scope: 'read' } }, () => ({}))).toThrow('route GET /ui/both: a console asset declares no scope (it is answered without a token)');
   });
 
   it('the bootstrap secret is an admin token: it creates a token, which is shown once and audited as token:bootstrap; the new token acts as token:<name>', async () => {

@@ -2,23 +2,26 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import pino from 'pino';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadControlPlaneConfig } from '../../src/config/controlPlane.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlPlane.js';
 import { subjects } from '../../src/events/subjects.js';
-import { migrate } from '../../src/postgres/migrations.js';
 import { selectableUris, startKamailio, type KamailioInstance } from '../support/kamailio.js';
 import { waitFor } from '../support/process.js';
-import { controlPlaneServiceEnv, createPostgresDatabase, startNats, startRedis, type Service } from '../support/services.js';
+import { controlPlaneServiceEnv, startMigratedServices, type Service } from '../support/services.js';
 import { runSippUac, type UacResult } from '../support/sipp.js';
 import { StandinPool, type PoolMachine } from '../support/standinPool.js';
 
 /** Debian's chromium (install-deps installs it); playwright-core drives it, no browser of its own is downloaded. */
 const CHROMIUM = process.env.TEST_CHROMIUM_BIN ?? '/usr/bin/chromium';
-const SCREENSHOTS = new URL('../../docs/images/', import.meta.url).pathname;
+/**
+ * Where the screenshots go: README's docs/images/ with SBC_UPDATE_SCREENSHOTS=1, else a
+ * temporary folder (they are taken either way; a plain test run leaves the checkout clean).
+ */
+const UPDATE_SCREENSHOTS = process.env.SBC_UPDATE_SCREENSHOTS === '1';
+const SCREENSHOTS = UPDATE_SCREENSHOTS ? new URL('../../docs/images/', import.meta.url).pathname : mkdtempSync(join(tmpdir(), 'sbc-console-shots-'));
 /** Every wait on the page is bounded by this (the page polls every 2 s). */
 const PAGE_WAIT_MS = 15_000;
 
@@ -68,9 +71,7 @@ describe('the operator console in Chromium (tokens on, Kamailio, agents, stand-i
   };
 
   beforeAll(async () => {
-    [db, redis, nats] = await Promise.all([createPostgresDatabase(), startRedis(), startNats()]);
-    const schema = new pg.Pool({ connectionString: db.url, max: 1 });
-    await migrate(schema).finally(() => schema.end());
+    ({ db, redis, nats } = await startMigratedServices());
     // Kamailio publishes its routing decisions, so the trace view has them beside the legs.
     k1 = await startKamailio({ dbUrl: db.url, frTimerMs: 4000, env: { SBC_NATS_URL: nats.url, SBC_KAMAILIO_ID: 'kam-ui', SBC_NATS_ROUTE_SUBJECT: subjects(prefix).kamailioRoute('kam-ui') } });
     const bootstrapFile = join(dir, 'bootstrap-token');
@@ -121,6 +122,7 @@ describe('the operator console in Chromium (tokens on, Kamailio, agents, stand-i
     await k1?.stop();
     await Promise.allSettled([nats?.stop(), redis?.stop(), db?.stop()]);
     rmSync(dir, { recursive: true, force: true });
+    if (!UPDATE_SCREENSHOTS) rmSync(SCREENSHOTS, { recursive: true, force: true });
   });
 
   it('without a token the page asks for one; with a read token it lists the nodes with state and calls, the rooms with their node, and recent calls', async () => {

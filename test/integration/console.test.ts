@@ -158,7 +158,7 @@ describe('the operator console in Chromium (tokens on, Kamailio, agents, stand-i
     expect(host.sessions).toBe(1);
     const roomRow = page.locator('#rooms tr[data-room="3901"]');
     await roomRow.locator(`li[data-node-id="${host.nodeId}"]`).waitFor();
-    expect(await roomRow.locator(`li[data-node-id="${host.nodeId}"]`).textContent()).toBe(`${host.hostname} (${host.nodeId.slice(0, 8)}): 1 members, 0 links`);
+    expect(await roomRow.locator(`li[data-node-id="${host.nodeId}"]`).textContent()).toBe(`${host.hostname} (${host.nodeId.slice(0, 8)}): 1 member, 0 links`);
     expect(await roomRow.locator('td').nth(1).textContent()).toBe(`${host.hostname} (${host.nodeId.slice(0, 8)})`);
 
     // Recent calls: the bridged call's inbound leg, with a link to its trace.

@@ -154,6 +154,7 @@ export const CONSOLE_SCRIPT = String.raw`'use strict';
 
   var hostnames = {};
   function nodeName(id) { return id ? (hostnames[id] ? hostnames[id] + ' (' + shortId(id) + ')' : shortId(id)) : ''; }
+  function count(n, noun) { return n + ' ' + noun + (n === 1 ? '' : 's'); }
 
   function renderNodes(body) {
     var nodes = body.nodes.slice().sort(function (a, b) { return (a.state === 'gone') - (b.state === 'gone') || a.priority - b.priority; });
@@ -167,7 +168,7 @@ export const CONSOLE_SCRIPT = String.raw`'use strict';
     var key = JSON.stringify(rooms.map(function (r) { return [r.room, r.pin, r.nodes.map(function (h) { return [h.nodeId, h.members, h.links]; }), r.members, r.links, r.splitsRepaired, hostnames]; }));
     fillRows($('#rooms tbody'), key, rooms.map(function (r) {
       var halves = el('td', null, el('ul', { className: 'events' }, ...r.nodes.map(function (h) {
-        return el('li', { 'data-node-id': h.nodeId }, nodeName(h.nodeId) + ': ' + h.members + ' members, ' + h.links + ' links');
+        return el('li', { 'data-node-id': h.nodeId }, nodeName(h.nodeId) + ': ' + count(h.members, 'member') + ', ' + count(h.links, 'link'));
       })));
       var links = r.links.length === 0 ? cell('none', { className: 'muted' }) : el('td', null, el('ul', { className: 'events' }, ...r.links.map(function (l) {
         return el('li', { 'data-link-id': l.linkId }, nodeName(l.from) + ' \u2192 ' + nodeName(l.to));

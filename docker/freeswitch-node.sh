@@ -6,9 +6,9 @@
 #   FREESWITCH_COMMAND and as FreeSWITCH's external_sip_ip/external_rtp_ip (vars.xml reads
 #   them with env-set, like the ESL password).
 # - The machine id: SBC_MACHINE_ID when set (the control plane's docker provisioner sets it on
-#   every container it creates), else the container's name, which Docker's DNS gives for the
-#   container's IP (`<project>_freeswitch_<n>.<network>`): what the provisioner lists and
-#   removes, so a container `docker-compose up --scale` made is one it can drain and remove.
+#   every container it creates), else the container's name (`<project>_freeswitch_<n>`, found
+#   in Docker's DNS from FREESWITCH_NODE_NAME_PREFIX): what the provisioner lists and removes, so
+#   a container `docker-compose up --scale` made is one it can drain and remove.
 # - SIGTERM (docker stop, forwarded by init): the agent first (it publishes `left`, so Kamailio
 #   stops sending calls at once), then FreeSWITCH.
 #
@@ -17,6 +17,7 @@
 #                       `freeswitch -nonat -nf -nc -u freeswitch -g freeswitch`
 #   FREESWITCH_CONF_DIR its configuration directory (set by the image)
 #   AGENT_COMMAND       default `node --enable-source-maps /opt/sbc/dist/src/agent/main.js`
+#   FREESWITCH_NODE_NAME_PREFIX  `<project>_<service>_` (compose v1 names), for the machine id
 #   SBC_FS_ESL_PASSWORD the event socket password (required): FreeSWITCH's and the agent's
 set -u
 NODE_IP="$(hostname -i | awk '{print $1}')"
@@ -27,15 +28,20 @@ export NODE_IP SBC_FS_ESL_PASSWORD
 export FS_KAMAILIO_CIDR="${FS_KAMAILIO_CIDR:-${NODE_IP%.*.*}.0.0/16}"
 export FS_EXTERNAL_SIP_IP="${FS_EXTERNAL_SIP_IP:-$NODE_IP}" FS_EXTERNAL_RTP_IP="${FS_EXTERNAL_RTP_IP:-$NODE_IP}"
 
-if [ -z "${SBC_MACHINE_ID:-}" ]; then
-  # A PTR query to Docker's DNS (Node's resolver asks the server, not /etc/hosts, which holds
-  # only the container id). Bounded; without an answer the agent falls back to the SIP address.
+if [ -z "${SBC_MACHINE_ID:-}" ] && [ -n "${FREESWITCH_NODE_NAME_PREFIX:-}" ]; then
+  # Docker's DNS knows every container by name on a compose network; the one of
+  # <prefix>1..<prefix>64 that resolves to this container's address is its name. (A PTR query for
+  # the container's own address gets no answer from Docker's DNS, those for others do.) Node's
+  # resolver asks the DNS server, not /etc/hosts, which holds only the container id. Bounded;
+  # with no match the agent falls back to the SIP address as the machine id.
   name="$(node -e '
     const dns = require("node:dns").promises;
-    const t = setTimeout(() => process.exit(1), 3000);
-    dns.reverse(process.argv[1]).then((n) => { clearTimeout(t); console.log((n[0] || "").split(".")[0]); }, () => process.exit(1));
-  ' "$NODE_IP" 2>/dev/null)" || name=""
-  if [ -n "$name" ]; then export SBC_MACHINE_ID="$name"; else echo "freeswitch-node: no name for $NODE_IP in DNS; the machine id will be the SIP address" >&2; fi
+    const [prefix, ip] = process.argv.slice(1);
+    setTimeout(() => process.exit(1), 5000).unref();
+    Promise.all(Array.from({ length: 64 }, (_, i) => dns.resolve4(prefix + (i + 1)).then((a) => (a.includes(ip) ? prefix + (i + 1) : ""), () => "")))
+      .then((names) => { const n = names.find((x) => x); if (!n) process.exit(1); console.log(n); });
+  ' "$FREESWITCH_NODE_NAME_PREFIX" "$NODE_IP" 2>/dev/null)" || name=""
+  if [ -n "$name" ]; then export SBC_MACHINE_ID="$name"; else echo "freeswitch-node: no ${FREESWITCH_NODE_NAME_PREFIX}<n> resolves to $NODE_IP; the machine id will be the SIP address" >&2; fi
 fi
 
 fs=

@@ -29,9 +29,9 @@ RUN cd "${FREESWITCH_CONF_DIR}" \
       sed -i 's#</include>#  <X-PRE-PROCESS cmd="include" data="sbc_vars.xml"/>\n</include>#' vars.xml; fi \
  && grep -q 'data="sbc_vars.xml"' vars.xml
 ENV FREESWITCH_CONF_DIR=${FREESWITCH_CONF_DIR}
-# Kamailio sends calls to the profile's SIP port; the RTP range is the profile's
+# Kamailio sends calls to the profile's SIP port; RTP uses 16384-16484/udp
 # (rtp-start-port/rtp-end-port in switch.conf.xml).
-EXPOSE 5060/udp 5060/tcp 16384-16484/udp
+EXPOSE 5060/udp 5060/tcp
 # Run it with init (compose `init: true`): the supervisor forwards SIGTERM to the agent first.
 ENTRYPOINT ["/usr/local/bin/freeswitch-node.sh"]
 CMD []

@@ -32,6 +32,9 @@ ENV FREESWITCH_CONF_DIR=${FREESWITCH_CONF_DIR}
 # Kamailio sends calls to the profile's SIP port; RTP uses 16384-16484/udp
 # (rtp-start-port/rtp-end-port in switch.conf.xml).
 EXPOSE 5060/udp 5060/tcp
+# Healthy once FreeSWITCH's event socket accepts (bash's /dev/tcp: no client tools needed).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8021"]
 # Run it with init (compose `init: true`): the supervisor forwards SIGTERM to the agent first.
 ENTRYPOINT ["/usr/local/bin/freeswitch-node.sh"]
 CMD []

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClusterImages, clusterImage, composeCluster, projectObjects, serviceAddresses, type ComposeCluster } from '../support/composeCluster.js';
-import { buildServiceImages, buildStandinImage, dockerEngineUnavailable, engineRequest, ensureBaseImage, startDockerEngine, type DockerEngine } from '../support/dockerEngine.js';
+import { buildServiceImages, buildStandinImage, dockerEngineUnavailable, engineOk, engineRequest, ensureBaseImage, startDockerEngine, type DockerEngine } from '../support/dockerEngine.js';
 import { waitFor } from '../support/process.js';
 import { runSippUac, type UacResult } from '../support/sipp.js';
 
@@ -86,6 +86,10 @@ describe.skipIf(skipReason !== undefined)(`the compose cluster${skipReason ? ` (
     }, 90_000, 500);
     await waitFor('the two freeswitch containers active', async () => (await nodes()).filter((n) => n.state === 'active').length === 2, 60_000, 500);
     await routedEverywhere(2);
+    await waitFor('the freeswitch containers healthy', async () => {
+      const f = encodeURIComponent(JSON.stringify({ label: [`com.docker.compose.project=${project}`, 'com.docker.compose.service=freeswitch'], health: ['healthy'] }));
+      return ((await engineOk((engine as DockerEngine).socketPath, 'GET', `/containers/json?filters=${f}`)) as unknown[]).length === 2;
+    }, 60_000, 500);
     timings.readyMs = Date.now() - t;
   }, 900_000);
 

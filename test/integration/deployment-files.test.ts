@@ -119,6 +119,11 @@ describe('deployment files stay true to the code', () => {
     expect(composeConfig().services.grafana!.profiles).toEqual(['grafana']);
   });
 
+  it('every service but Grafana\'s own runs under an init (a shell as PID 1 would ignore SIGTERM)', () => {
+    const services = composeConfig().services as Record<string, ComposeService & { init?: boolean }>;
+    expect(Object.entries(services).filter(([name, svc]) => name !== 'grafana' && svc.init !== true).map(([name]) => name)).toEqual([]);
+  });
+
   it('every file the compose files reference exists (build contexts, Dockerfiles, bind mounts)', () => {
     for (const files of [[], ['test/docker/compose.test.yml']]) {
       const { services, volumes } = composeConfig({ ...SECRETS, DOCKER_SOCKET: '/var/run/docker.sock' }, files);

@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 // Unit tests are pure and fast; integration tests start real services (Postgres, Redis,
 // NATS, Kamailio, sipp) on free loopback ports, so they get longer timeouts and fewer
 // workers on a 2-core machine.
-const SOLO = ['test/integration/call-correlation.test.ts', 'test/integration/rooms.test.ts', 'test/integration/docker-provisioner.test.ts'];
+const SOLO = ['test/integration/call-correlation.test.ts', 'test/integration/rooms.test.ts', 'test/integration/docker-provisioner.test.ts', 'test/integration/compose.test.ts'];
 
 export default defineConfig({
   test: {

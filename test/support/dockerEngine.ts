@@ -354,7 +354,8 @@ export async function ensureBaseImage(engine: DockerEngine, timeoutMs = 400_000)
 /**
  * Builds the stand-in image (test/docker/standin.Dockerfile) on `baseImage`: a context
  * assembled in a temp dir from the host's Node binary, esbuild bundles of the agent and the
- * stand-in CLI (so no node_modules in the image), the stand-in's templates and the entrypoint.
+ * stand-in CLI (so no node_modules in the image), the stand-in's templates, the entrypoint and
+ * the media node's supervisor it runs (docker/freeswitch-node.sh).
  * The classic builder caches the layers: an unchanged context rebuilds in about a second.
  */
 export async function buildStandinImage(engine: DockerEngine, opts: { tag?: string; baseImage?: string; timeoutMs?: number } = {}): Promise<string> {
@@ -384,6 +385,9 @@ export async function buildStandinImage(engine: DockerEngine, opts: { tag?: stri
     cpSync(join(REPO_ROOT, 'test/standin/templates'), join(app, 'templates'), { recursive: true });
     copyFileSync(join(REPO_ROOT, 'test/docker/standin-entrypoint.sh'), join(app, 'entrypoint.sh'));
     chmodSync(join(app, 'entrypoint.sh'), 0o755);
+    // The entrypoint runs both under the media node's own supervisor.
+    copyFileSync(join(REPO_ROOT, 'docker/freeswitch-node.sh'), join(app, 'freeswitch-node.sh'));
+    chmodSync(join(app, 'freeswitch-node.sh'), 0o755);
     copyFileSync(join(REPO_ROOT, 'test/docker/standin.Dockerfile'), join(ctx, 'Dockerfile'));
     await engine.docker(['build', '-q', '--build-arg', `BASE_IMAGE=${opts.baseImage ?? BASE_IMAGE}`, '--label', 'sbc.test.image=standin', '-t', tag, ctx], opts.timeoutMs ?? 180_000);
     return tag;

@@ -2,7 +2,7 @@
 # agent (src/agent) side by side in one container, the way the agent runs beside a real
 # FreeSWITCH. The build context is assembled by test/support/dockerEngine.ts
 # (buildStandinImage): the host's Node binary as `node`, and `app/` with the two esbuild
-# bundles (agent.mjs, standin.mjs), the stand-in's event templates and entrypoint.sh. No RUN
+# bundles (agent.mjs, standin.mjs), the stand-in's event templates, entrypoint.sh and the media node's supervisor (docker/freeswitch-node.sh, which runs both). No RUN
 # step: nothing is fetched at build time, so it builds on an engine with no registry and no
 # network for builds.
 #

@@ -132,6 +132,10 @@ describe.skipIf(skipReason !== undefined)(`the compose cluster${skipReason ? ` (
     expect((await api('/v1/nodes', { auth: false })).status).toBe(401);
     expect((await api('/v1/scale', { method: 'POST', body: { replicas: 2 }, auth: false })).status).toBe(401);
     expect((await api('/v1/nodes', { url: c().apiUrls[1] })).status).toBe(200);
+    // sbcctl in the control plane's container, as README's quickstart runs it.
+    const out = await c().compose(['exec', '-T', '-e', `SBC_API_TOKEN=${c().token}`, 'control-plane-1', 'node', 'dist/src/cli/sbcctl.js', 'nodes', '--json']);
+    const listed = (JSON.parse(out) as { nodes: { state: string }[] }).nodes.filter((n) => n.state !== 'gone');
+    expect(listed.map((n) => n.state)).toEqual(['active', 'active']);
   });
 
   it('two callers of one room, one through each Kamailio, meet on the same node', async () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { agentConfigSpec } from '../../../src/config/agent.js';
+import { controlPlaneSpec } from '../../../src/config/controlPlane.js';
 
 const root = new URL('../../../', import.meta.url);
 const read = (p: string) => readFileSync(new URL(p, root), 'utf8');
@@ -113,5 +114,40 @@ describe('freeswitch/conf: the media node SIP profile', () => {
     expect(() => parseXml('<profile name="x"><settings>')).toThrow('not closed');
     expect(() => parseXml('<profile name="x"><param name="a" value="b"></profile>')).toThrow();
     expect(parseXml('<!-- <bad> --><a k="v"><b/></a>')).toEqual({ name: 'a', attrs: { k: 'v' }, children: [{ name: 'b', attrs: {}, children: [] }] });
+  });
+});
+
+describe('freeswitch/conf: event socket, heartbeat and the dialplan', () => {
+  const actions = (ext: XmlElement) => ext.children.flatMap((c) => c.children).filter((a) => a.name === 'action').map((a) => [a.attrs.application, a.attrs.data]);
+
+  it('the event socket listens on loopback only, with the secret from the environment (never the stock ClueCon)', () => {
+    const es = settings(parseXml(read('freeswitch/conf/autoload_configs/event_socket.conf.xml')));
+    expect([es.get('listen-ip'), es.get('listen-port'), es.get('password')]).toEqual(['127.0.0.1', '8021', '$${esl_password}']);
+    expect(read('freeswitch/conf/autoload_configs/event_socket.conf.xml')).not.toMatch(/value="ClueCon"/);
+  });
+
+  it('HEARTBEAT events come every few seconds: the health sensors read them', () => {
+    const sw = settings(parseXml(read('freeswitch/conf/autoload_configs/switch.conf.xml')));
+    const every = Number(sw.get('event-heartbeat-interval'));
+    expect(every).toBeGreaterThanOrEqual(1);
+    expect(every).toBeLessThanOrEqual(20);
+  });
+
+  it('a cascade link leg joins without music on hold, silently, and ends when its media stops; it is matched before a room caller', () => {
+    const plan = parseXml(read('freeswitch/conf/dialplan/public/00_sbc.xml'));
+    const names = plan.children.map((e) => e.attrs.name);
+    expect(names).toEqual(['sbc-cascade-link', 'sbc-room', 'sbc-call']);
+    const link = actions(plan.children[0]!);
+    expect(link).toEqual(expect.arrayContaining([
+      ['set', 'conference_member_flags=nomoh'],
+      ['set', 'conference_enter_sound=silence_stream://20'],
+      ['set', 'conference_exit_sound=silence_stream://20'],
+      ['set', `media_timeout=${controlPlaneSpec.SBC_ROOM_LINK_MEDIA_TIMEOUT_MS.default}`],
+      ['conference', '$1@sbc+flags{nomoh}'],
+    ]));
+    // A room's caller joins the room key Kamailio stamped (X-SBC-Room), in the sbc profile.
+    expect(actions(plan.children[1]!)).toEqual([['answer', undefined], ['conference', '$1@sbc']]);
+    const conference = parseXml(read('freeswitch/conf/autoload_configs/conference.conf.xml'));
+    expect(JSON.stringify(conference)).toContain('"name":"sbc"');
   });
 });

@@ -6,6 +6,7 @@ import { buildClusterImages, clusterImage, composeCluster, projectObjects, servi
 import { buildServiceImages, buildStandinImage, dockerEngineUnavailable, engineOk, engineRequest, ensureBaseImage, startDockerEngine, type DockerEngine } from '../support/dockerEngine.js';
 import { waitFor } from '../support/process.js';
 import { runSippUac, type UacResult } from '../support/sipp.js';
+import { dashboardQueries, promQuery, queryProblems, readDashboard } from '../support/dashboard.js';
 
 /**
  * The compose cluster for real (compose/docker-compose.yml), on the test run's private engine:
@@ -35,6 +36,8 @@ describe.skipIf(skipReason !== undefined)(`the compose cluster${skipReason ? ` (
   const project = `sbccompose${randomBytes(3).toString('hex')}`;
   const token = randomBytes(24).toString('hex');
   const timings: Record<string, number> = {};
+  /** When `up` returned: Prometheus has scraped the cluster since about then. */
+  let upAt = 0;
 
   const c = () => {
     if (!cluster) throw new Error('no cluster');
@@ -80,6 +83,7 @@ describe.skipIf(skipReason !== undefined)(`the compose cluster${skipReason ? ` (
     // up -d waits for every depends_on condition (healthy, completed) on the way.
     await cluster.compose(['up', '-d', '--no-build'], 300_000);
     timings.upMs = Date.now() - t;
+    upAt = Date.now();
     await waitFor('both control planes ready', async () => {
       for (const url of cluster?.apiUrls ?? []) if ((await api('/readyz', { auth: false, url })).status !== 200) return false;
       return true;
@@ -210,6 +214,29 @@ describe.skipIf(skipReason !== undefined)(`the compose cluster${skipReason ? ` (
     }, 60_000, 1000).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}: ${JSON.stringify(seen)}`);
     });
+  });
+
+  it('every query of the shipped dashboard is valid against the cluster\'s Prometheus, and its core panels have data', async () => {
+    const [address] = Object.values(await serviceAddresses(engine as DockerEngine, project, 'prometheus'));
+    const promUrl = `http://${address}:9090`;
+    const dashboard = readDashboard();
+    // What this run makes happen: the leader, nodes and their calls, rooms and pins, both
+    // Kamailios in sync, reconcile passes and reloads, call events ingested.
+    const core = ['Leader', 'Leader epoch', 'Control planes up', 'Nodes by state', 'Nodes by health', 'Calls per node', 'Rooms', 'Pins in sync per Kamailio', 'Dispatcher in sync per Kamailio', 'Reconcile passes', 'Kamailio RPC by outcome', 'Call events ingested'];
+    expect(core.filter((title) => !dashboard.panels.some((p) => p.title === title))).toEqual([]);
+    const queries = () => dashboardQueries(dashboard, (Date.now() - upAt) / 1000 + 5);
+    const invalid = async () => {
+      const out: string[] = [];
+      for (const q of queries()) {
+        const a = await promQuery(promUrl, q.expr);
+        if (a.status !== 'success') out.push(`${q.title}: ${a.error ?? a.status}`);
+      }
+      return out;
+    };
+    expect(await invalid()).toEqual([]);
+    let missing: string[] = [];
+    await waitFor('the core panels answered with data', async () => (missing = await queryProblems(promUrl, queries().filter((q) => core.includes(q.panel)))).length === 0, 30_000, 1000).catch(() => undefined);
+    expect(missing).toEqual([]);
   });
 
   it('down -v leaves no container, network or volume of the project', async () => {

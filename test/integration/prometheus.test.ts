@@ -18,6 +18,7 @@ import { startProcess, trackLeftover, waitFor, type RunningProcess } from '../su
 import { controlPlaneServiceEnv, type Service, startMigratedServices } from '../support/services.js';
 import { runSippUac, type UacResult } from '../support/sipp.js';
 import { startStandin, type Standin } from '../standin/standin.js';
+import { dashboardQueries, promQuery, queryProblems, readDashboard } from '../support/dashboard.js';
 
 /**
  * The shipped Prometheus config, alert rules and Grafana dashboard against Debian's own
@@ -31,7 +32,6 @@ const PROMETHEUS = process.env.TEST_PROMETHEUS_BIN ?? '/usr/bin/prometheus';
 const SHIPPED_CONFIG = 'compose/prometheus/prometheus.yml';
 const SHIPPED_RULES = 'compose/prometheus/alerts.yml';
 const RULE_TESTS = 'test/fixtures/prometheus/alerts.test.yml';
-const DASHBOARD = 'compose/grafana/dashboards/sbc.json';
 const SHIPPED_TARGETS = '          - control-plane-1:8080\n          - control-plane-2:8080\n';
 const HEARTBEAT_MS = 500;
 
@@ -65,9 +65,6 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-interface Panel { title: string; targets: { refId: string; expr: string }[] }
-interface PromSample { metric: Record<string, string>; value: [number, string] }
-interface PromAnswer { status: string; error?: string; data?: { resultType: string; result: PromSample[] } }
 
 describe('Prometheus: the shipped config, rules and dashboard (Debian prometheus 2.42)', () => {
   const tools = existsSync(PROMTOOL) && existsSync(PROMETHEUS);
@@ -124,10 +121,7 @@ describe('Prometheus: the shipped config, rules and dashboard (Debian prometheus
     const nodes: { fs: Standin; agent: RunningProcess }[] = [];
     const background: Promise<UacResult>[] = [];
 
-    const query = async (expr: string): Promise<PromAnswer> => {
-      const res = await fetch(`${promUrl}/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`, { signal: AbortSignal.timeout(5000) });
-      return (await res.json()) as PromAnswer;
-    };
+    const query = (expr: string) => promQuery(promUrl, expr);
     const metricsText = async () => (await cp.app.inject('/metrics')).body;
 
     beforeAll(async () => {
@@ -237,7 +231,7 @@ describe('Prometheus: the shipped config, rules and dashboard (Debian prometheus
 
     it('every query of every dashboard panel returns data (the $node variable as All and as one node)', async () => {
       expect(tools).toBe(true);
-      const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Panel[]; templating: { list: { name: string; definition: string }[] } };
+      const dashboard = readDashboard();
       // The variable's own query, as Grafana asks it: label values of the series it names.
       const variable = dashboard.templating.list.find((v) => v.name === 'node');
       const [, series, label] = /^label_values\((\w+), (\w+)\)$/.exec(variable?.definition ?? '') ?? [];
@@ -249,28 +243,9 @@ describe('Prometheus: the shipped config, rules and dashboard (Debian prometheus
 
       // Grafana's own variables: a window over the whole time Prometheus has scraped this
       // cluster (recomputed at each try, so that it never slides past what happened).
-      const queries = () => {
-        const window = `${Math.ceil((Date.now() - scrapedSince) / 1000) + 5}s`;
-        const substitute = (expr: string, node: string) =>
-          expr.replaceAll('$__rate_interval', window).replaceAll('$__range', window).replaceAll('$__interval', '1s').replaceAll('$node', node);
-        return dashboard.panels.flatMap((p) =>
-          p.targets.flatMap((t) => {
-            const all = { title: `${p.title} [${t.refId}]`, expr: substitute(t.expr, '.*') };
-            return t.expr.includes('$node') ? [all, { title: `${p.title} [${t.refId}, node ${oneNode}]`, expr: substitute(t.expr, oneNode) }] : [all];
-          }),
-        );
-      };
+      const queries = () => dashboardQueries(dashboard, (Date.now() - scrapedSince) / 1000 + 5, oneNode);
       expect(queries().length).toBeGreaterThan(20);
-      const problems = async () => {
-        const out: string[] = [];
-        for (const q of queries()) {
-          const a = await query(q.expr);
-          if (a.status !== 'success') out.push(`${q.title}: ${a.error ?? a.status} (${q.expr})`);
-          else if (!a.data || a.data.result.length === 0) out.push(`${q.title}: no data (${q.expr})`);
-          else if (a.data.result.every((r) => !Number.isFinite(Number(r.value[1])))) out.push(`${q.title}: only ${a.data.result.map((r) => r.value[1]).join(', ')} (${q.expr})`);
-        }
-        return out;
-      };
+      const problems = () => queryProblems(promUrl, queries());
       let last: string[] = [];
       await waitFor('every panel query answered with data', async () => (last = await problems()).length === 0, 20_000, 1000).catch(() => undefined);
       expect(last).toEqual([]);

@@ -43,9 +43,10 @@ describe('acceptance: FreeSWITCH nodes join and leave Kamailio routing through N
       natsUrl: nats.url,
       prefix,
       heartbeatMs: HEARTBEAT_MS,
-      eslTimeoutMs: 400,
-      // The whole suite beside it can stall a stand-in past 400 ms: one slow probe must not take
-      // the node out of routing mid-count (seen: 120/80/100 and a room on two nodes).
+      // The whole suite beside it can stall a stand-in past 400 ms: slow probes must not take a
+      // node out of routing mid-count (seen: 120/80/100, a room on two nodes, 20/0/0/20). Each
+      // probe may take a whole heartbeat (the agent refuses a longer timeout), three in a row.
+      eslTimeoutMs: HEARTBEAT_MS,
       env: { SBC_PROBES_BEFORE_LOST: '3' },
     });
 

@@ -92,11 +92,13 @@ describe('health: a node whose idle CPU drops gets fewer, then no new calls, and
     cp = await startControlPlane(config, pino({ level: 'silent' }));
     for (let i = 0; i < 3; i++) {
       // FreeSWITCH's HEARTBEAT every second (event-heartbeat-interval 1), the agent's every second (a 300 ms one left heartbeat jitter, 10 % of it, to a busy machine's scheduling).
+      // ESL probes patient (a whole heartbeat, the longest the agent takes; 3 in a row) as in acceptance.test.ts: with 300 ms, a stand-in stalled by the
+      // suite beside it was taken for lost (a `gone` amid the health transitions); this test is about health, not ESL loss.
       // sessions-per-second raised from FreeSWITCH's 30, as a farm taking bursts sets it: sipp's
       // 50 calls/s split over two nodes would otherwise (rightly) degrade them on session rate,
       // and this test is about idle CPU alone.
       const fs = await startStandin({ toneMs: 0, heartbeatMs: 1000, sessionsPerSecond: 1000 });
-      nodes.push({ fs, agent: startAgentProcess(fs, { natsUrl: nats.url, prefix, heartbeatMs: 1000, eslTimeoutMs: 300 }) });
+      nodes.push({ fs, agent: startAgentProcess(fs, { natsUrl: nats.url, prefix, heartbeatMs: 1000, eslTimeoutMs: 1000, env: { SBC_PROBES_BEFORE_LOST: '3' } }) });
     }
     await waitFor('three nodes selectable', async () => (await selectableUris(k1, 1)).length === 3, 20_000);
     await waitFor('every node scored healthy with its idle CPU', async () => {

@@ -1,10 +1,8 @@
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { BASE_IMAGE, SERVICE_IMAGES, STANDIN_IMAGE, engineOk, type DockerEngine } from './dockerEngine.js';
+import { BASE_IMAGE, SERVICE_IMAGES, STANDIN_IMAGE, engineOk, mustRun, type DockerEngine } from './dockerEngine.js';
 import { freePort } from './ports.js';
 import { trackLeftover } from './process.js';
 
@@ -30,18 +28,9 @@ export const COMPOSE_IMAGE_TAG = 'compose-test';
 const NODEJS_IMAGE = 'local/sbc-nodejs:test';
 export const clusterImage = (name: 'node' | 'kamailio' | 'freeswitch-node' | 'prometheus') => `elastic-sbc/${name}:${COMPOSE_IMAGE_TAG}`;
 
-const execFileAsync = promisify(execFile);
-
-/** Runs a program to its end, bounded; rejects with the end of its output when it fails. */
-async function runBounded(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number }): Promise<string> {
-  try {
-    const { stdout } = await execFileAsync(cmd, [...args], { env: opts.env ?? process.env, cwd: opts.cwd ?? REPO_ROOT, timeout: opts.timeoutMs, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 * 1024 });
-    return stdout;
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')} failed: ${e.message}\n${(e.stderr ?? '').slice(-4000)}${(e.stdout ?? '').slice(-2000)}`, { cause: err });
-  }
-}
+/** Runs a program to its end, bounded, from the repository root unless told; rejects with the end of its output when it fails. */
+const runBounded = (cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number }) =>
+  mustRun(cmd, args, { ...opts, cwd: opts.cwd ?? REPO_ROOT, what: `${cmd.split('/').pop() ?? cmd} ${args[0] ?? ''}` });
 
 /** The host's /app for APP_STAGE=context: package.json, dist/ (tsc of src/), production node_modules. */
 async function appContext(dir: string): Promise<void> {

@@ -67,10 +67,18 @@ interface RunResult {
   stderr: string;
 }
 
+interface RunOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  readonly timeoutMs: number;
+  /** What the command is for, in errors and in the leftover list. */
+  readonly what: string;
+}
+
 /** Runs a command to its end, bounded by timeoutMs (then SIGKILL to its process group). */
-function run(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs: number; what: string }): Promise<RunResult> {
+function run(cmd: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout = (stdout + b.toString()).slice(-200_000)));
@@ -101,7 +109,8 @@ function run(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessE
   });
 }
 
-async function mustRun(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs: number; what: string }): Promise<string> {
+/** As run(), resolving stdout; a non-zero exit rejects with the end of its output. */
+export async function mustRun(cmd: string, args: readonly string[], opts: RunOptions): Promise<string> {
   const r = await run(cmd, args, opts);
   if (r.code !== 0) throw new Error(`${opts.what} failed (exit ${r.code}): ${cmd} ${args.join(' ')}\n${(r.stderr || r.stdout).slice(-4000)}`);
   return r.stdout;

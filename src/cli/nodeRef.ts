@@ -15,8 +15,9 @@ interface NodeList {
  * A node argument as the operator typed it, made whole: `sbcctl nodes` prints ids cut to a
  * unique prefix, and `drain 2b178d73` should drain that node. A full node id or a machine id
  * is sent as typed (the API resolves both); an argument that can be the start of a node id is
- * looked up in `GET /v1/nodes` first, and the one node id it starts is sent instead. A prefix that starts several ids is a usage error naming them; one that starts
- * none, or shorter than 4 characters, is sent as typed, for the API to answer (404).
+ * looked up in `GET /v1/nodes` first, and the one node id it starts is sent instead. A prefix
+ * that starts several ids is a usage error naming them; one that starts none, or shorter than
+ * 4 characters, is sent as typed, for the API to answer (400 or 404).
  */
 export async function expandNodeArgument(command: Command, input: CommandInput, client: ApiClient): Promise<CommandInput> {
   const typed = input.args.node;

@@ -32,14 +32,25 @@ if [ -z "${SBC_MACHINE_ID:-}" ] && [ -n "${FREESWITCH_NODE_NAME_PREFIX:-}" ]; th
   # Docker's DNS knows every container by name on a compose network; the one of
   # <prefix>1..<prefix>64 that resolves to this container's address is its name. (A PTR query for
   # the container's own address gets no answer from Docker's DNS, those for others do.) Node's
-  # resolver asks the DNS server, not /etc/hosts, which holds only the container id. Bounded;
-  # with no match the agent falls back to the SIP address as the machine id.
+  # resolver asks the DNS server, not /etc/hosts, which holds only the container id. Names that
+  # are not containers are forwarded to the host's resolvers, which may never answer (a machine
+  # with no upstream DNS): so the first match ends the search, each query has its own short
+  # timeout, and a round with no match is tried again (a sibling started at the same moment may
+  # not be in the DNS yet). Bounded at 15 s; with no match the agent falls back to the SIP
+  # address as the machine id.
   name="$(node -e '
-    const dns = require("node:dns").promises;
+    const { Resolver } = require("node:dns").promises;
     const [prefix, ip] = process.argv.slice(1);
-    setTimeout(() => process.exit(1), 5000).unref();
-    Promise.all(Array.from({ length: 64 }, (_, i) => dns.resolve4(prefix + (i + 1)).then((a) => (a.includes(ip) ? prefix + (i + 1) : ""), () => "")))
-      .then((names) => { const n = names.find((x) => x); if (!n) process.exit(1); console.log(n); });
+    const resolver = new Resolver({ timeout: 1000, tries: 2 });
+    setTimeout(() => process.exit(1), 15000).unref();
+    const round = () => new Promise((done) => {
+      let pending = 64;
+      for (let i = 1; i <= 64; i++) {
+        resolver.resolve4(prefix + i).then((a) => { if (a.includes(ip)) { console.log(prefix + i); process.exit(0); } }, () => {})
+          .finally(() => { if (--pending === 0) done(); });
+      }
+    });
+    (async () => { for (let n = 0; n < 5; n++) { await round(); await new Promise((r) => setTimeout(r, 1000)); } process.exit(1); })();
   ' "$FREESWITCH_NODE_NAME_PREFIX" "$NODE_IP" 2>/dev/null)" || name=""
   if [ -n "$name" ]; then export SBC_MACHINE_ID="$name"; else echo "freeswitch-node: no ${FREESWITCH_NODE_NAME_PREFIX}<n> resolves to $NODE_IP; the machine id will be the SIP address" >&2; fi
 fi

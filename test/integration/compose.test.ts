@@ -132,6 +132,16 @@ describe.skipIf(skipReason !== undefined)(`the compose cluster${skipReason ? ` (
     }
   });
 
+  it('each freeswitch container\'s node has the container\'s name as its machine id (what the provisioner removes)', async () => {
+    const names = Object.keys(await fsAddresses()).sort();
+    const ids = (await nodes()).map((n) => n.machineId).sort();
+    if (ids.join() !== names.join()) {
+      // The supervisor says how it found (or missed) the name: shown with the mismatch.
+      const logs = await Promise.all(names.map(async (n) => `${n}: ${(await (engine as DockerEngine).docker(['logs', n]).catch((e: unknown) => String(e))).split('\n').filter((l) => l.startsWith('freeswitch-node')).join(' | ')}`));
+      expect(ids, logs.join('\n')).toEqual(names);
+    }
+  });
+
   it('the API asks for a token: no token is 401, the bootstrap token is admin', async () => {
     expect((await api('/v1/nodes', { auth: false })).status).toBe(401);
     expect((await api('/v1/scale', { method: 'POST', body: { replicas: 2 }, auth: false })).status).toBe(401);
